@@ -1,0 +1,120 @@
+"""Priors: where photos are taken regardless of their content.
+
+Each prior is a density field on the layer grid (res 4); coarser cells take the area-weighted mean and
+finer cells inherit their ancestor's value.
+
+    * ``UniformLandPrior``: proportional to land fraction (MODIS), plus 1 % of that on open sea.
+    * ``PopulationPrior``: people per km² (GeoNames places, or any population GeoTIFF) plus 1 person/km²
+      on land, so empty land is unlikely but possible.
+    * ``PhotoDensityPrior``: the GeoCLIP 100K GPS gallery (sampled from MP-16 Flickr photo locations),
+      counted per cell, plus 0.01 photos per cell-area-equivalent on land.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+
+from ..grid import LAYER_RESOLUTION, CellSet, global_grid
+from ..layers import Layer, land_fraction, population_counts_geotiff, _geonames_counts
+from .base import Expert
+
+SEA_FLOOR = 0.01
+"""Density of open sea relative to land for the land-based priors."""
+
+
+class DensityFieldExpert(Expert):
+    """An expert given by a non-negative density (any unit per km²) on the layer grid.
+
+    Args:
+        name: label.
+        density: (n,) values on ``global_grid(LAYER_RESOLUTION)``.
+        kind: expert kind.
+    """
+
+    def __init__(self, name: str, density: np.ndarray, kind: str = "prior", source: str = ""):
+        grid = global_grid(LAYER_RESOLUTION)
+        density = np.asarray(density, dtype=np.float64)
+        if density.shape != (len(grid),) or np.any(~np.isfinite(density)) or np.any(density < 0) or not density.sum() > 0:
+            raise ValueError(f"{name}: density must be finite, non-negative, with shape ({len(grid)},)")
+        self.name, self.kind, self.source = name, kind, source
+        self._layer = Layer(name, ["density"], grid, density[:, None].astype(np.float32), source)
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        return np.log(np.maximum(self._layer.values_at(cells)[:, 0].astype(np.float64), 1e-30))
+
+
+@functools.lru_cache(maxsize=1)
+def _land_density() -> np.ndarray:
+    land = land_fraction()
+    return land + SEA_FLOOR * (1 - land)
+
+
+class UniformLandPrior(DensityFieldExpert):
+    """Uniform over land (MODIS land fraction), open sea at 1 % of land."""
+
+    def __init__(self):
+        super().__init__("uniform land", _land_density(), source="MODIS MCD12C1 2019 land fraction")
+
+
+class PopulationPrior(DensityFieldExpert):
+    """Proportional to population density (people per km²) plus 1 person/km² on land.
+
+    Args:
+        geotiff: optional population-count GeoTIFF (LandScan, GHS-POP, WorldPop) in lat/lon;
+            default GeoNames places with >= 1,000 people.
+    """
+
+    def __init__(self, geotiff: str | Path | None = None):
+        grid = global_grid(LAYER_RESOLUTION)
+        counts = population_counts_geotiff(geotiff) if geotiff else _geonames_counts()
+        density = counts / grid.area_km2 + _land_density()
+        source = f"population GeoTIFF {Path(geotiff).name}" if geotiff else "GeoNames places >= 1,000 people"
+        super().__init__("population", density, source=source)
+
+
+def geoclip_gallery() -> np.ndarray:
+    """The 100K (lat, lon) GPS gallery shipped in the ``geoclip`` wheel, float64 (100000, 2), degrees."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.find_spec("geoclip")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the geoclip package is not installed (pip install geoclip)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "model" / "gps_gallery" / "coordinates_100K.csv"
+    df = pd.read_csv(path)
+    return df[["LAT", "LON"]].to_numpy(dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def _gallery_counts() -> np.ndarray:
+    grid = global_grid(LAYER_RESOLUTION)
+    g = geoclip_gallery()
+    idx = grid.locate(g[:, 0], g[:, 1])
+    return np.bincount(idx, minlength=len(grid)).astype(np.float64)
+
+
+class PhotoDensityPrior(DensityFieldExpert):
+    """Where photos are taken: the GeoCLIP gallery (MP-16 locations) per km², smoothed by a land floor."""
+
+    def __init__(self):
+        grid = global_grid(LAYER_RESOLUTION)
+        mean_area = grid.area_km2.mean()
+        density = (_gallery_counts() + 0.01 * _land_density()) / mean_area
+        super().__init__("photo density", density, source="GeoCLIP 100K gallery (MP-16)")
+
+
+def standard_priors() -> list[Expert]:
+    """The three shipped priors (uniform land, population, photo density); those whose data is missing are skipped."""
+    out: list[Expert] = []
+    for cls in (UniformLandPrior, PopulationPrior, PhotoDensityPrior):
+        try:
+            out.append(cls())
+        except (FileNotFoundError, ImportError) as err:  # pragma: no cover - depends on the install
+            import warnings
+
+            warnings.warn(f"{cls.__name__} unavailable: {err}")
+    return out

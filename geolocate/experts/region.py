@@ -1,0 +1,87 @@
+"""Region constraints: include or exclude countries or polygons, softly or hard.
+
+The share s(cell) of a cell inside the allowed region (country area shares from the country layer,
+or 1/0 for a polygon test of the cell centre) gives the density s + (1 - s) * leak. A soft constraint
+leaks (default 5 %); a hard one (``hard=True``) leaks nothing and the ensemble applies it as a mask
+after pooling, outside the weights and the floor, so it really zeroes the excluded area.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..grid import CellSet
+from ..layers import country_layer, country_table
+from .base import Expert
+
+HARD_LEAK = 1e-12
+
+
+def country_codes() -> list[str]:
+    """ISO-3 codes known to the country layer."""
+    return [c["iso3"] for c in country_table()]
+
+
+class RegionExpert(Expert):
+    """Allowed region = (included countries/polygons, or everywhere if none) minus excluded ones.
+
+    Args:
+        include: ISO-3 codes the photo is in (any of).
+        exclude: ISO-3 codes the photo is not in.
+        include_polygons: shapely (multi)polygons in lon/lat degrees.
+        exclude_polygons: likewise.
+        hard: zero the excluded area instead of down-weighting it.
+        leak: density outside the region relative to inside, for soft constraints.
+        name: label.
+    """
+
+    kind = "analyst"
+
+    def __init__(self, include=(), exclude=(), include_polygons=(), exclude_polygons=(), hard: bool = False, leak: float = 0.05, name: str = "region"):
+        known = set(country_codes())
+        unknown = [c for c in (*include, *exclude) if c not in known]
+        if unknown:
+            raise ValueError(f"unknown country codes {unknown}: use ISO-3 codes such as FRA, USA, JPN")
+        if not 0 <= leak < 1:
+            raise ValueError("leak must be in [0, 1)")
+        self.include, self.exclude = list(include), list(exclude)
+        self.include_polygons, self.exclude_polygons = list(include_polygons), list(exclude_polygons)
+        self.hard = bool(hard)
+        self.leak = HARD_LEAK if hard else float(leak)
+        self.name = name
+
+    def share(self, cells: CellSet) -> np.ndarray:
+        """Fraction of each cell inside the allowed region, (n,) in [0, 1]."""
+        import shapely
+
+        frac = country_layer().values_at(cells)
+        codes = ["none"] + country_codes()
+        col = {c: i for i, c in enumerate(codes)}
+        has_include = bool(self.include or self.include_polygons)
+        inside = np.zeros(len(cells)) if has_include else np.ones(len(cells))
+        if self.include:
+            inside += frac[:, [col[c] for c in self.include]].sum(axis=1)
+        pts = None
+        if self.include_polygons or self.exclude_polygons:
+            pts = shapely.points(cells.lon, cells.lat)
+        for poly in self.include_polygons:
+            inside = np.maximum(inside, shapely.contains(poly, pts).astype(float))
+        if self.exclude:
+            inside -= frac[:, [col[c] for c in self.exclude]].sum(axis=1)
+        for poly in self.exclude_polygons:
+            inside = np.where(shapely.contains(poly, pts), 0.0, inside)
+        return np.clip(inside, 0.0, 1.0)
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        s = self.share(cells)
+        return np.log(s + (1 - s) * self.leak)
+
+    def describe(self) -> str:
+        parts = []
+        if self.include:
+            parts.append("in " + ", ".join(self.include))
+        if self.exclude:
+            parts.append("not in " + ", ".join(self.exclude))
+        if self.include_polygons or self.exclude_polygons:
+            parts.append(f"{len(self.include_polygons)} include / {len(self.exclude_polygons)} exclude polygons")
+        return f"analyst region ({'hard' if self.hard else 'soft'}): " + "; ".join(parts or ["everywhere"])

@@ -1,0 +1,267 @@
+"""Global H3 grids, arbitrary (mixed-resolution) cell sets, point lookup and refinement.
+
+Conventions:
+    * Cells are H3 indexes stored as ``uint64`` numpy arrays.
+    * Latitudes and longitudes are WGS84 decimal degrees; areas are km² as H3
+      computes them (the cells of one resolution sum to 510,065,621.7 km²).
+    * ``xyz`` are unit vectors on the sphere (float64), used for great-circle kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h3
+import numpy as np
+from h3.api import numpy_int as h3n
+
+EARTH_RADIUS_KM = 6371.0088
+"""Mean Earth radius (IUGG), km. Used by every great-circle computation of the project."""
+
+EARTH_AREA_KM2 = 510_065_621.724
+"""Earth's surface area in km² as the sum of H3 cell areas at any resolution."""
+
+DEFAULT_RESOLUTION = 3
+"""Base grid resolution. Chosen by measurement (docs/architecture.md, benchmarks/bench_resolution.py):
+res 3 (41,162 cells) gives the live-slider latency budget with room to spare, and refinement of the
+top cells recovers the fine areas that a finer base grid would give."""
+
+LAYER_RESOLUTION = 4
+"""Resolution at which geodata layers are derived and stored (assets/)."""
+
+
+def cache_dir() -> Path:
+    """Per-user cache directory for derived grids and layers.
+
+    ``GEOLOCATE_CACHE_DIR`` overrides the platform default (``~/.cache/geolocate`` on Linux).
+    """
+    env = os.environ.get("GEOLOCATE_CACHE_DIR")
+    if env:
+        path = Path(env)
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir("geolocate"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def latlon_to_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Unit vectors of points given in degrees.
+
+    Args:
+        lat: latitudes, degrees, shape (n,).
+        lon: longitudes, degrees, shape (n,).
+
+    Returns:
+        float64 array of shape (n, 3).
+    """
+    la = np.radians(np.asarray(lat, dtype=np.float64))
+    lo = np.radians(np.asarray(lon, dtype=np.float64))
+    cos_la = np.cos(la)
+    return np.stack([cos_la * np.cos(lo), cos_la * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def cell_centers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (lat, lon in degrees) of H3 cells, shape (n,) each."""
+    out = np.empty((len(cells), 2), dtype=np.float64)
+    for i, c in enumerate(cells.tolist()):
+        out[i] = h3n.cell_to_latlng(c)
+    return out[:, 0], out[:, 1]
+
+
+def cell_areas_km2(cells: np.ndarray) -> np.ndarray:
+    """Exact H3 areas of cells in km², shape (n,)."""
+    return np.fromiter((h3n.cell_area(c, "km^2") for c in cells.tolist()), dtype=np.float64, count=len(cells))
+
+
+def points_to_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
+    """H3 cells (uint64) containing each point; shape (n,).
+
+    Raises:
+        ValueError: if a coordinate is NaN or out of range.
+    """
+    lat = np.asarray(lat, dtype=np.float64).ravel()
+    lon = np.asarray(lon, dtype=np.float64).ravel()
+    bad = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"coordinate {i} out of range or NaN: lat={lat[i]}, lon={lon[i]}")
+    return np.fromiter(
+        (h3n.latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist())),
+        dtype=np.uint64,
+        count=len(lat),
+    )
+
+
+def cell_resolutions(cells: np.ndarray) -> np.ndarray:
+    """H3 resolution of each cell, int8 shape (n,)."""
+    # Resolution lives in bits 52-55 of an H3 cell index.
+    return ((np.asarray(cells, dtype=np.uint64) >> np.uint64(52)) & np.uint64(0xF)).astype(np.int8)
+
+
+def cells_to_parents(cells: np.ndarray, res: int) -> np.ndarray:
+    """Ancestor at ``res`` of every cell (uint64, shape (n,)); cells at or coarser than ``res`` map to themselves."""
+    cells = np.asarray(cells, dtype=np.uint64)
+    out = cells.copy()
+    fine = cell_resolutions(cells) > res
+    if fine.any():
+        out[fine] = np.fromiter(
+            (h3n.cell_to_parent(c, res) for c in cells[fine].tolist()), dtype=np.uint64, count=int(fine.sum())
+        )
+    return out
+
+
+@dataclass(eq=False)
+class CellSet:
+    """A set of H3 cells, possibly of mixed resolutions, with geometry precomputed.
+
+    Attributes:
+        cells: H3 indexes, uint64, shape (n,).
+        lat: centre latitudes in degrees, shape (n,).
+        lon: centre longitudes in degrees, shape (n,).
+        area_km2: cell areas in km², shape (n,).
+    """
+
+    cells: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    area_km2: np.ndarray
+    _xyz: np.ndarray | None = field(default=None, repr=False)
+    _res: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_cells(cls, cells: np.ndarray, exact_areas: bool = True) -> "CellSet":
+        """Build a cell set from H3 indexes (computes centres and areas)."""
+        cells = np.asarray(cells, dtype=np.uint64)
+        lat, lon = cell_centers(cells)
+        return cls(cells, lat, lon, cell_areas_km2(cells))
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @property
+    def xyz(self) -> np.ndarray:
+        """Unit vectors of the centres, shape (n, 3)."""
+        if self._xyz is None:
+            self._xyz = latlon_to_xyz(self.lat, self.lon)
+        return self._xyz
+
+    @property
+    def resolution(self) -> np.ndarray:
+        """H3 resolution of each cell, int8 shape (n,)."""
+        if self._res is None:
+            self._res = cell_resolutions(self.cells)
+        return self._res
+
+    def subset(self, index: np.ndarray) -> "CellSet":
+        """Cells at positions ``index`` (int array or boolean mask)."""
+        xyz = None if self._xyz is None else self._xyz[index]
+        res = None if self._res is None else self._res[index]
+        return CellSet(self.cells[index], self.lat[index], self.lon[index], self.area_km2[index], xyz, res)
+
+    @staticmethod
+    def concat(parts: list["CellSet"]) -> "CellSet":
+        """Concatenate cell sets (no de-duplication)."""
+        return CellSet(
+            np.concatenate([p.cells for p in parts]),
+            np.concatenate([p.lat for p in parts]),
+            np.concatenate([p.lon for p in parts]),
+            np.concatenate([p.area_km2 for p in parts]),
+        )
+
+    def parents(self, res: int) -> np.ndarray:
+        """Ancestor (or self) of every cell at resolution ``res``; cells coarser than ``res`` map to themselves."""
+        return cells_to_parents(self.cells, res)
+
+
+class Grid(CellSet):
+    """All cells of one H3 resolution, sorted by index, so lookups are binary searches."""
+
+    def __init__(self, res: int, cells: np.ndarray, lat: np.ndarray, lon: np.ndarray, area_km2: np.ndarray):
+        super().__init__(cells, lat, lon, area_km2)
+        self.res = res
+
+    def index_of(self, cells: np.ndarray) -> np.ndarray:
+        """Positions of ``cells`` (same resolution as the grid) in the grid; -1 where absent."""
+        cells = np.asarray(cells, dtype=np.uint64)
+        pos = np.searchsorted(self.cells, cells)
+        pos = np.clip(pos, 0, len(self.cells) - 1)
+        return np.where(self.cells[pos] == cells, pos, -1).astype(np.int64)
+
+    def locate(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Grid positions (int64, shape (n,)) of the cells containing points given in degrees."""
+        return self.index_of(points_to_cells(lat, lon, self.res))
+
+    def index_of_any(self, cells: np.ndarray) -> np.ndarray:
+        """Grid positions of the ancestors (at the grid's resolution) of cells of this or any finer resolution."""
+        return self.index_of(cells_to_parents(cells, self.res))
+
+
+def _build_grid_arrays(res: int) -> dict[str, np.ndarray]:
+    cells = np.sort(np.concatenate([h3n.cell_to_children(int(c), res) for c in h3n.get_res0_cells()]).astype(np.uint64))
+    lat, lon = cell_centers(cells)
+    return {"cells": cells, "lat": lat, "lon": lon, "area_km2": cell_areas_km2(cells)}
+
+
+@functools.lru_cache(maxsize=4)
+def global_grid(res: int = DEFAULT_RESOLUTION) -> Grid:
+    """The global grid of every H3 cell at ``res``, cached in memory and on disk.
+
+    Args:
+        res: H3 resolution, 0..6 (res 6 has 14.1 million cells).
+
+    Returns:
+        A :class:`Grid` whose areas sum to 510,065,621.7 km².
+    """
+    if not 0 <= res <= 6:
+        raise ValueError(f"global grid resolution must be 0..6, got {res}")
+    path = cache_dir() / f"grid_res{res}_h3_{h3.__version__}.npz"
+    arrays = None
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                arrays = {k: z[k] for k in ("cells", "lat", "lon", "area_km2")}
+        except (OSError, ValueError, KeyError):
+            arrays = None  # a corrupt cache is rebuilt, never trusted
+    if arrays is None:
+        arrays = _build_grid_arrays(res)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    return Grid(res, arrays["cells"], arrays["lat"], arrays["lon"], arrays["area_km2"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _children_geometry(cell: int, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    kids = np.asarray(h3n.cell_to_children(cell, res), dtype=np.uint64)
+    lat, lon = cell_centers(kids)
+    return kids, lat, lon, cell_areas_km2(kids)
+
+
+def children(cells: np.ndarray, res: int) -> tuple[CellSet, np.ndarray]:
+    """Children at ``res`` of each cell (cells already at or finer than ``res`` are kept as they are).
+
+    Args:
+        cells: H3 cells, uint64, shape (m,).
+        res: target resolution.
+
+    Returns:
+        (children cell set, int64 array giving for each child the position of its parent in ``cells``).
+    """
+    parts, owner = [], []
+    for i, c in enumerate(np.asarray(cells, dtype=np.uint64).tolist()):
+        if h3n.get_resolution(c) >= res:
+            lat, lon = h3n.cell_to_latlng(c)
+            parts.append((np.array([c], dtype=np.uint64), np.array([lat]), np.array([lon]), np.array([h3n.cell_area(c, "km^2")])))
+        else:
+            parts.append(_children_geometry(c, res))
+        owner.append(np.full(len(parts[-1][0]), i, dtype=np.int64))
+    if not parts:
+        empty = np.zeros(0)
+        return CellSet(np.zeros(0, dtype=np.uint64), empty, empty, empty), np.zeros(0, dtype=np.int64)
+    cs = CellSet(*(np.concatenate([p[k] for p in parts]) for k in range(4)))
+    return cs, np.concatenate(owner)
