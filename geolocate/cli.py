@@ -1,0 +1,218 @@
+"""Command line: ``python -m geolocate {bench,layers,predict,weights} ...``.
+
+``predict`` and ``weights`` come from :mod:`geolocate.image.cli` when the image extras import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (no dependency, safe when stderr is not a terminal)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30):
+        self.stream, self.width, self.last = stream, width, ""
+
+    def __call__(self, fraction: float, message: str) -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        filled = int(round(fraction * self.width))
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction:5.1%} {message[:60]}"
+        if line != self.last:
+            end = "\r" if self.stream.isatty() else "\n"
+            if end == "\n" and line.split("]")[0] == self.last.split("]")[0]:
+                return  # off a terminal, print only when the bar moves
+            self.stream.write(line.ljust(100) + end)
+            self.stream.flush()
+            self.last = line
+
+    def done(self) -> None:
+        if self.stream.isatty():
+            self.stream.write("\n")
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.rpartition("=")
+        if not name:
+            raise SystemExit(f"--weights: expected name=value pairs separated by commas, got {part!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SystemExit(f"--weights: {value!r} is not a number (in {part!r})") from None
+    return out
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmark
+    from .data import BenchmarkSpec, DataError, discover_benchmarks
+
+    if args.benchmark:
+        specs = {s.name: s for s in discover_benchmarks(args.data_dir)}
+        if args.benchmark not in specs:
+            print(f"error: no benchmark {args.benchmark!r} in {args.data_dir}; found {sorted(specs) or 'none'}", file=sys.stderr)
+            return 2
+        spec = specs[args.benchmark]
+        if args.predictions is not None:
+            spec.predictions = [Path(p) for p in args.predictions]
+        if args.attributes is not None:
+            spec.attributes = [Path(p) for p in args.attributes]
+    elif args.truth:
+        spec = BenchmarkSpec(Path(args.truth).stem, Path(args.truth), [Path(p) for p in args.predictions or []], [Path(p) for p in args.attributes or []])
+    else:
+        print("error: give --truth CSV or --benchmark NAME", file=sys.stderr)
+        return 2
+    bar = ProgressBar()
+    try:
+        result = run_benchmark(
+            spec,
+            experts=args.experts.split(",") if args.experts else None,
+            weights=_parse_weights(args.weights),
+            fit=args.fit,
+            max_samples=args.max_samples,
+            progress=bar,
+            res=args.res,
+            refine_to=args.refine_to,
+            n_boot=args.bootstrap,
+            priors=args.priors.split(",") if args.priors is not None else None,
+            on_error="skip" if args.skip_bad_rows else "raise",
+        )
+    except (DataError, ValueError) as err:
+        bar.done()
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    bar.done()
+    rep = result.report
+    print(f"benchmark {rep['benchmark']}: {rep['n_images']} images; fit half {rep['split']['fit']}, eval half {rep['split']['eval']} ({rep['split']['method']})")
+    for line in rep["read_reports"]:
+        print(f"  read: {line}")
+    print("weights: " + ", ".join(f"{k}={v:g}" for k, v in result.weights.items()) + (f"  (fitted: {rep['objective']})" if rep["objective"] else ""))
+    print(result.table())
+    if args.json:
+        result.to_json(args.json)
+        print(f"wrote {args.json}")
+    if args.curves:
+        result.curves.to_csv(args.curves, index=False)
+        print(f"wrote {args.curves}")
+    if args.plot:
+        from .plots import rva_chart
+
+        rva_chart(result.curves).save(str(args.plot))
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def cmd_accuracy(args: argparse.Namespace) -> int:
+    """GCD accuracy of point-prediction files over all their rows, beside the accuracies in their footers."""
+    from .data import DataError, read_ground_truth, read_point_predictions
+    from .experts.point import haversine_km
+    from .metrics import ACCURACY_KM, gcd_accuracy
+
+    print("file".ljust(28) + "".join(f"{r:>9d}km" for r in ACCURACY_KM) + "   mean km")
+    for path in args.predictions:
+        try:
+            pred, footer, rep = read_point_predictions(path, on_error="skip" if args.skip_bad_rows else "raise")
+            if args.truth:
+                truth, _ = read_ground_truth(args.truth)
+            else:  # GeoEstimation files carry the truth in gt_lat / gt_long
+                truth, _ = read_ground_truth(path)
+        except DataError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        joined = pred.merge(truth, on="id", suffixes=("_pred", ""))
+        if len(joined) < len(pred):
+            print(f"  note: {len(pred) - len(joined)} predictions have no ground truth and are not scored")
+        d = haversine_km(joined["lat"], joined["lon"], joined["lat_pred"], joined["lon_pred"])
+        acc = gcd_accuracy(d)
+        print(Path(path).name[:27].ljust(28) + "".join(f"{100 * acc[r]:10.1f}%" for r in ACCURACY_KM) + f"{d.mean():10.2f}   (ours, n={len(d)})")
+        if footer:
+            vals = list(footer.values())
+            print("".ljust(28) + "".join(f"{100 * v:10.1f}%" for v in vals[: len(ACCURACY_KM)]) + (f"{vals[-1]:10.2f}" if len(vals) > len(ACCURACY_KM) else "") + "   (file footer)")
+        if rep.skipped:
+            print(f"  {rep}")
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .grid import global_grid
+    from .layers import LayerError, country_layer, geonames_population_layer, landcover_layer, scene_layer
+
+    try:
+        layers = [landcover_layer(), country_layer(), geonames_population_layer(), scene_layer()]
+    except LayerError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for layer in layers:
+        share = (layer.fractions * layer.grid.area_km2[:, None]).sum(axis=0) / layer.grid.area_km2.sum()
+        top = np.argsort(-share)[:4]
+        print(f"{layer.name:11s} res {layer.res}, {len(layer.classes)} classes; {layer.source}")
+        print("            largest shares of Earth: " + ", ".join(f"{layer.classes[i]} {share[i]:.1%}" for i in top))
+    g = global_grid(args.res)
+    print(f"grid res {args.res}: {len(g)} cells, {g.area_km2.sum():,.0f} km², mean cell {g.area_km2.mean():,.0f} km²")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .grid import DEFAULT_RESOLUTION
+
+    ap = argparse.ArgumentParser(prog="python -m geolocate", description="Where on Earth to search for a photo.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("bench", help="evaluate experts and their ensemble (GCD accuracy, Recall vs Area)")
+    b.add_argument("--benchmark", help="name of a benchmark folder inside --data-dir (e.g. im2gps3k)")
+    b.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    b.add_argument("--truth", help="ground-truth CSV (id, lat, lon columns)")
+    b.add_argument("--predictions", nargs="*", help="point-prediction CSVs (GeoEstimation format)")
+    b.add_argument("--attributes", nargs="*", help="attribute-probability CSVs (Prob_indoor/natural/urban)")
+    b.add_argument("--priors", default=None, help="comma-separated priors (default: uniform land,population,photo density; '' for none)")
+    b.add_argument("--experts", help="comma-separated expert names to keep")
+    b.add_argument("--weights", help="ensemble weights, e.g. 'population=0.5,ISNs_M-fstar-S3=2'")
+    b.add_argument("--fit", action="store_true", help="fit ensemble weights on the fit half (objective: RvA AUC)")
+    b.add_argument("--res", type=int, default=DEFAULT_RESOLUTION, help="base H3 resolution")
+    b.add_argument("--refine-to", type=int, default=6, help="H3 resolution of refinement")
+    b.add_argument("--max-samples", type=int)
+    b.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals")
+    b.add_argument("--skip-bad-rows", action="store_true", help="skip (and report) bad rows instead of stopping")
+    b.add_argument("--json", type=Path, help="write the report as JSON (docs/benchmark.md)")
+    b.add_argument("--curves", type=Path, help="write RvA curves as CSV")
+    b.add_argument("--plot", type=Path, help="write RvA curves as an Altair chart (.html, or .png/.svg with vl-convert)")
+    b.set_defaults(func=cmd_bench)
+
+    acc = sub.add_parser("accuracy", help="GCD accuracy of point-prediction files (compared with their footers)")
+    acc.add_argument("predictions", nargs="+")
+    acc.add_argument("--truth", help="ground-truth CSV (default: the gt_lat/gt_long columns of each file)")
+    acc.add_argument("--skip-bad-rows", action="store_true")
+    acc.set_defaults(func=cmd_accuracy)
+
+    lay = sub.add_parser("layers", help="show the geodata layers and the grid")
+    lay.add_argument("--res", type=int, default=DEFAULT_RESOLUTION)
+    lay.set_defaults(func=cmd_layers)
+
+    try:
+        from .image.cli import add_subcommands
+    except ImportError as err:  # the image extras are optional for the core
+        msg = str(err)
+
+        def unavailable(_args, msg=msg):
+            print(f"error: image experts unavailable ({msg}); pip install -r requirements.txt", file=sys.stderr)
+            return 2
+
+        for name in ("predict", "weights"):
+            p = sub.add_parser(name, help="(unavailable: image extras not importable)")
+            p.add_argument("rest", nargs="*")
+            p.set_defaults(func=unavailable)
+    else:
+        add_subcommands(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

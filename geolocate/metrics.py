@@ -1,0 +1,148 @@
+"""Metrics: great-circle accuracy and Recall vs Area (RvA).
+
+Conventions (the paper leaves them unstated; these are ours):
+
+* Distances are haversine great-circle distances on a sphere of radius 6,371.0088 km (IUGG mean).
+  GCD accuracy at r km is the fraction of samples whose prediction lies within r km (``<=``).
+* **Area to truth** of one sample: rank the regions (H3 cells, mixed resolutions allowed) by probability
+  density, densest first, and add up areas until the cell containing the true location is included.
+  Cells denser than the truth's cell count fully, the truth's cell counts fully, and the *other* cells of
+  exactly equal density count half (the expected area over random tie orders, which is deterministic and
+  gives a uniform distribution over Earth an area of about half the globe, as it should).
+* **Recall at area a**: the fraction of samples whose area to truth is ``<= a``.
+* **Area at recall q**: the smallest area a with recall(a) >= q, i.e. the ceil(q n)-th smallest area.
+* **AUC**: the area under recall plotted against log10(area) over [1, 5.1e8] km², divided by the
+  axis length log10(5.1e8), so 1 means every truth is found within 1 km² and a uniform guess over the
+  globe scores about 0.03. Closed form: mean over samples of
+  (L - clip(log10 area_to_truth, 0, L)) / L with L = log10(5.1e8).
+* **Intervals**: 95 % percentile bootstrap over samples (1,000 resamples, seed 0 unless given).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .experts.point import haversine_km
+from .grid import EARTH_RADIUS_KM
+
+ACCURACY_KM = (1, 25, 200, 750, 2500)
+"""Radii (km) of the classic street / city / region / country / continent accuracies."""
+
+RECALL_AREAS_KM2 = (1e2, 1e3, 1e4, 1e5, 1e6)
+"""Areas (km²) at which recall is summarised."""
+
+RECALL_LEVELS = (0.25, 0.5, 0.75)
+"""Recall levels at which area is summarised."""
+
+AREA_MIN_KM2 = 1.0
+AREA_MAX_KM2 = 5.1e8
+"""The RvA axis, km² (5.1e8 is about the whole Earth)."""
+
+
+def disc_area_km2(radius_km: float | np.ndarray) -> np.ndarray:
+    """Area (km²) of a spherical cap of great-circle radius ``radius_km`` on the Earth."""
+    return 2 * np.pi * EARTH_RADIUS_KM**2 * (1 - np.cos(np.asarray(radius_km, dtype=np.float64) / EARTH_RADIUS_KM))
+
+
+DISC_AREAS_KM2 = {r: float(disc_area_km2(r)) for r in ACCURACY_KM}
+"""Areas of discs of radius 1/25/200/750/2500 km, to mark on RvA plots."""
+
+
+def gcd_accuracy(distances_km: np.ndarray, radii_km=ACCURACY_KM) -> dict[int, float]:
+    """Fraction of distances within each radius (km), keyed by radius."""
+    d = np.asarray(distances_km, dtype=np.float64)
+    return {int(r): float(np.mean(d <= r)) for r in radii_km}
+
+
+def recall_at_area(areas_km2: np.ndarray, area_km2: float | np.ndarray) -> np.ndarray:
+    """Fraction of samples whose area to truth is at most each given area (km²)."""
+    a = np.sort(np.asarray(areas_km2, dtype=np.float64))
+    return np.searchsorted(a, np.asarray(area_km2, dtype=np.float64), side="right") / len(a)
+
+
+def area_at_recall(areas_km2: np.ndarray, recall: float | np.ndarray) -> np.ndarray:
+    """Smallest area (km²) reaching each recall level in (0, 1]."""
+    a = np.sort(np.asarray(areas_km2, dtype=np.float64))
+    q = np.asarray(recall, dtype=np.float64)
+    k = np.clip(np.ceil(q * len(a)).astype(int) - 1, 0, len(a) - 1)
+    return a[k]
+
+
+def rva_auc(areas_km2: np.ndarray) -> float:
+    """Normalised area under recall vs log10(area) over [1, 5.1e8] km² (see module docstring)."""
+    top = np.log10(AREA_MAX_KM2)
+    la = np.clip(np.log10(np.maximum(np.asarray(areas_km2, dtype=np.float64), 1e-300)), 0.0, top)
+    return float(np.mean((top - la) / top))
+
+
+def rva_curve(areas_km2: np.ndarray, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """(areas, recall) sampled log-uniformly over [1, 5.1e8] km²."""
+    grid = np.logspace(np.log10(AREA_MIN_KM2), np.log10(AREA_MAX_KM2), points)
+    return grid, recall_at_area(areas_km2, grid)
+
+
+def _summaries(areas: np.ndarray) -> np.ndarray:
+    """Vector of the RvA summaries for one set of areas: AUC, recall at areas, area at recalls."""
+    return np.concatenate([[rva_auc(areas)], recall_at_area(areas, RECALL_AREAS_KM2), area_at_recall(areas, RECALL_LEVELS)])
+
+
+def bootstrap_intervals(values: np.ndarray, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval of a vector-valued statistic of per-sample values.
+
+    Returns:
+        (low, high) arrays shaped like ``statistic(values)``.
+    """
+    v = np.asarray(values)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
+    stats = np.array([statistic(v[i]) for i in idx])
+    alpha = (1 - level) / 2
+    return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)
+
+
+def rva_summary(areas_km2: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """RvA summary with 95 % bootstrap intervals, in the JSON schema of ``python -m geolocate bench``.
+
+    Returns:
+        {"n", "auc": {"value", "lo", "hi"}, "recall_at_area": {"1e+02": {...}, ...},
+         "area_at_recall": {"0.25": {...}, ...}} — areas in km², recall as fractions.
+    """
+    a = np.asarray(areas_km2, dtype=np.float64)
+    if not len(a):
+        raise ValueError("no samples")
+    val = _summaries(a)
+    lo, hi = bootstrap_intervals(a, _summaries, n_boot=n_boot, seed=seed) if n_boot else (val, val)
+
+    def entry(i):
+        return {"value": float(val[i]), "lo": float(lo[i]), "hi": float(hi[i])}
+
+    nr = len(RECALL_AREAS_KM2)
+    return {
+        "n": int(len(a)),
+        "auc": entry(0),
+        "recall_at_area": {f"{x:.0e}": entry(1 + i) for i, x in enumerate(RECALL_AREAS_KM2)},
+        "area_at_recall": {f"{q:g}": entry(1 + nr + i) for i, q in enumerate(RECALL_LEVELS)},
+    }
+
+
+def gcd_summary(distances_km: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+    """GCD accuracies keyed by km with 95 % bootstrap intervals, plus median and mean error (km)."""
+    d = np.asarray(distances_km, dtype=np.float64)
+
+    def stat(x):
+        return np.array([np.mean(x <= r) for r in ACCURACY_KM])
+
+    val = stat(d)
+    lo, hi = bootstrap_intervals(d, stat, n_boot=n_boot, seed=seed) if n_boot else (val, val)
+    return {
+        "accuracy": {str(r): {"value": float(val[i]), "lo": float(lo[i]), "hi": float(hi[i])} for i, r in enumerate(ACCURACY_KM)},
+        "median_km": float(np.median(d)),
+        "mean_km": float(np.mean(d)),
+    }
+
+
+__all__ = [
+    "ACCURACY_KM", "AREA_MAX_KM2", "AREA_MIN_KM2", "DISC_AREAS_KM2", "RECALL_AREAS_KM2", "RECALL_LEVELS",
+    "area_at_recall", "bootstrap_intervals", "disc_area_km2", "gcd_accuracy", "gcd_summary", "haversine_km",
+    "recall_at_area", "rva_auc", "rva_curve", "rva_summary",
+]

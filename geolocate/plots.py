@@ -1,0 +1,34 @@
+"""Altair charts shared by the CLI and the app (no Streamlit here)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .metrics import AREA_MAX_KM2, AREA_MIN_KM2, DISC_AREAS_KM2
+
+
+def rva_chart(curves: pd.DataFrame, title: str = "Recall vs Area") -> alt.LayerChart:
+    """Recall against search area (log km²) per expert, with the areas of 1/25/200/750/2500 km discs marked.
+
+    Args:
+        curves: long table with columns expert, area_km2, recall.
+    """
+    scale = alt.Scale(type="log", domain=[AREA_MIN_KM2, AREA_MAX_KM2])
+    lines = (
+        alt.Chart(curves)
+        .mark_line()
+        .encode(
+            x=alt.X("area_km2:Q", scale=scale, title="search area (km², log scale)"),
+            y=alt.Y("recall:Q", scale=alt.Scale(domain=[0, 1]), title="recall (fraction of photos found)"),
+            color=alt.Color("expert:N"),
+            strokeWidth=alt.condition(alt.datum.expert == "ensemble", alt.value(3), alt.value(1.5)),
+            tooltip=["expert", alt.Tooltip("area_km2:Q", format=".3g"), alt.Tooltip("recall:Q", format=".3f")],
+        )
+    )
+    discs = pd.DataFrame({"area_km2": list(DISC_AREAS_KM2.values()), "label": [f"{r} km disc" for r in DISC_AREAS_KM2]})
+    rules = alt.Chart(discs).mark_rule(strokeDash=[4, 4], color="gray").encode(x=alt.X("area_km2:Q", scale=scale))
+    labels = alt.Chart(discs).mark_text(angle=270, align="left", dx=4, dy=-4, color="gray", fontSize=10).encode(
+        x=alt.X("area_km2:Q", scale=scale), y=alt.value(5), text="label:N"
+    )
+    return alt.layer(rules, labels, lines).properties(title=title, width=640, height=360)
