@@ -1,0 +1,23 @@
+"""geolocate workbench: `streamlit run app.py`.
+
+Pages: Locate (a photo and/or analyst evidence -> ranked search regions), Benchmark (Recall-vs-Area per
+benchmark), Layers (the geodata behind the attribute experts).
+"""
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+st.set_page_config(page_title="geolocate", page_icon="🌍", layout="wide")
+
+nav = st.navigation(
+    [
+        st.Page("pages/locate.py", title="Locate", icon="📍", default=True),
+        st.Page("pages/benchmark.py", title="Benchmark", icon="📈"),
+        st.Page("pages/layers.py", title="Layers", icon="🗺️"),
+    ]
+)
+nav.run()

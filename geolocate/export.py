@@ -1,0 +1,149 @@
+"""Export ranked search regions as GeoJSON (RFC 7946), KML and CSV.
+
+Every cell becomes a polygon in lon/lat degrees (WGS84) with its rank, H3 index, probability, area
+(km²), density (per km²) and the running totals. Cells that cross the antimeridian are split into a
+MultiPolygon at ±180° (RFC 7946 §3.1.9) so that GIS tools do not draw them the wrong way round the
+globe; cells that contain a pole are closed along the pole.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from xml.sax.saxutils import escape
+
+import h3
+import numpy as np
+from shapely import affinity
+from shapely.geometry import MultiPolygon, Polygon, box, mapping
+from shapely.geometry.polygon import orient
+
+from .distribution import RankedRegions
+
+PROPERTY_COLUMNS = ("rank", "h3", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2")
+
+
+def _pole_cells(res: int) -> set[str]:
+    return {h3.latlng_to_cell(90.0, 0.0, res), h3.latlng_to_cell(-90.0, 0.0, res)}
+
+
+def cell_geometry(cell: str) -> Polygon | MultiPolygon:
+    """The cell's boundary as a shapely (Multi)Polygon in lon/lat degrees, split at the antimeridian.
+
+    Args:
+        cell: H3 index as a string.
+
+    Returns:
+        A Polygon with a counter-clockwise exterior ring, or a MultiPolygon of the parts east and west
+        of ±180° when the cell crosses it.
+    """
+    ring = np.array(h3.cell_to_boundary(cell), dtype=np.float64)  # (k, 2) lat, lon
+    lat, lon = ring[:, 0], ring[:, 1]
+    if cell in _pole_cells(h3.get_resolution(cell)):
+        # The boundary circles the pole: sort it by longitude and close the ring along the pole.
+        pole = 90.0 if lat.mean() > 0 else -90.0
+        order = np.argsort(lon)
+        lo, la = lon[order], lat[order]
+        # The edge crossing ±180° is cut at the meridian by linear interpolation in lon.
+        span = lo[0] + 360.0 - lo[-1]
+        t = (180.0 - lo[-1]) / span if span > 0 else 0.5
+        lat180 = la[-1] + t * (la[0] - la[-1])
+        coords = [(-180.0, lat180), *zip(lo, la), (180.0, lat180), (180.0, pole), (-180.0, pole)]
+        return orient(Polygon(coords), 1.0)
+    if lon.max() - lon.min() <= 180.0:
+        return orient(Polygon(zip(lon, lat)), 1.0)
+    # Crosses the antimeridian: unwrap to [0, 360) and cut at 180°.
+    unwrapped = Polygon(zip(np.where(lon < 0, lon + 360.0, lon), lat))
+    east = unwrapped.intersection(box(0.0, -90.0, 180.0, 90.0))
+    west = affinity.translate(unwrapped.intersection(box(180.0, -90.0, 540.0, 90.0)), xoff=-360.0)
+    parts = [p for g in (east, west) for p in getattr(g, "geoms", [g]) if isinstance(p, Polygon) and not p.is_empty and p.area > 0]
+    if len(parts) == 1:
+        return orient(parts[0], 1.0)
+    return MultiPolygon([orient(p, 1.0) for p in parts])
+
+
+def _records(regions: RankedRegions) -> list[dict]:
+    frame = regions.to_frame()
+    return [
+        {
+            "rank": int(r.rank),
+            "h3": str(r.h3),
+            "prob": float(r.prob),
+            "area_km2": float(r.area_km2),
+            "density_per_km2": float(r.density_per_km2),
+            "cum_prob": float(r.cum_prob),
+            "cum_area_km2": float(r.cum_area_km2),
+        }
+        for r in frame.itertuples(index=False)
+    ]
+
+
+def regions_to_geojson(regions: RankedRegions) -> dict:
+    """Ranked regions as a GeoJSON FeatureCollection (RFC 7946, lon/lat degrees).
+
+    Args:
+        regions: cells in rank order (e.g. ``CellDistribution.within_budget(...)``).
+
+    Returns:
+        A dict with one Feature per cell; properties rank, h3, prob, area_km2 (km²), density_per_km2,
+        cum_prob and cum_area_km2 (km²). Antimeridian-crossing cells are MultiPolygons.
+    """
+    features = []
+    for props in _records(regions):
+        geom = mapping(cell_geometry(props["h3"]))
+        features.append({"type": "Feature", "geometry": _listify(geom), "properties": props})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _listify(geom: dict) -> dict:
+    """shapely's mapping() uses tuples; JSON wants lists (and tests compare with parsed JSON)."""
+
+    def conv(x):
+        return [conv(v) for v in x] if isinstance(x, (list, tuple)) else float(x)
+
+    return {"type": geom["type"], "coordinates": conv(geom["coordinates"])}
+
+
+def regions_to_csv(regions: RankedRegions) -> str:
+    """Ranked regions as CSV: rank, h3, lat, lon (cell centre, degrees), resolution, prob, area_km2,
+    density_per_km2, cum_prob, cum_area_km2."""
+    buf = io.StringIO()
+    regions.to_frame().to_csv(buf, index=False, float_format="%.8g")
+    return buf.getvalue()
+
+
+def _kml_ring(poly: Polygon) -> str:
+    coords = " ".join(f"{x:.6f},{y:.6f},0" for x, y in poly.exterior.coords)
+    return f"<Polygon><outerBoundaryIs><LinearRing><coordinates>{coords}</coordinates></LinearRing></outerBoundaryIs></Polygon>"
+
+
+def regions_to_kml(regions: RankedRegions, name: str = "geolocate search regions") -> str:
+    """Ranked regions as a KML 2.2 document: one Placemark per cell (MultiGeometry when split at ±180°),
+    with the properties as ExtendedData and a fill whose opacity follows the rank."""
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<kml xmlns="http://www.opengis.net/kml/2.2"><Document>',
+        f"<name>{escape(name)}</name>",
+        '<Style id="region"><LineStyle><color>ff30a0f0</color><width>1.5</width></LineStyle>'
+        "<PolyStyle><color>5530a0f0</color></PolyStyle></Style>",
+    ]
+    for props in _records(regions):
+        geom = cell_geometry(props["h3"])
+        if isinstance(geom, MultiPolygon):
+            body = "<MultiGeometry>" + "".join(_kml_ring(p) for p in geom.geoms) + "</MultiGeometry>"
+        else:
+            body = _kml_ring(geom)
+        data = "".join(f'<Data name="{k}"><value>{escape(_fmt(v))}</value></Data>' for k, v in props.items())
+        desc = f"probability {props['prob']:.3%}, area {props['area_km2']:,.0f} km², cumulative {props['cum_prob']:.1%} in {props['cum_area_km2']:,.0f} km²"
+        out.append(
+            f"<Placemark><name>#{props['rank']}</name><description>{escape(desc)}</description>"
+            f"<styleUrl>#region</styleUrl><ExtendedData>{data}</ExtendedData>{body}</Placemark>"
+        )
+    out.append("</Document></kml>")
+    return "\n".join(out)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.8g}"
+    return str(v)

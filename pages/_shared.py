@@ -1,0 +1,105 @@
+"""Streamlit glue shared by the pages: process-wide caches and per-session ensembles.
+
+Heavy, read-only things (priors, layers, the country list, image models) are built once per process with
+``st.cache_resource`` and warmed before they are shared, so concurrent sessions only ever read them.
+Each session keeps its own small LRU of ensembles (an Ensemble memoises refinements, so it is per session).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections import OrderedDict
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # pages import the package when run directly (AppTest, streamlit run pages/x.py)
+    sys.path.insert(0, str(ROOT))
+
+from geolocate.ensemble import Ensemble  # noqa: E402
+from geolocate.experts.base import Expert  # noqa: E402
+from geolocate.grid import DEFAULT_RESOLUTION  # noqa: E402
+
+# The image suite is built by another part of the project; the app must work without it.
+try:
+    from geolocate.image.suite import PhotoError, image_experts, load_photo, weights_status
+
+    IMAGE_SUITE_ERROR = None
+except Exception as _err:  # noqa: BLE001 - any failure to import means "image experts unavailable"
+    image_experts = weights_status = None
+    IMAGE_SUITE_ERROR = f"{type(_err).__name__}: {_err}"
+    try:
+        from geolocate.image.photo import PhotoError, load_photo
+    except Exception:  # noqa: BLE001
+        load_photo = None
+
+        class PhotoError(ValueError):
+            pass
+
+
+ENSEMBLES_PER_SESSION = 4
+
+
+@st.cache_resource(show_spinner="Loading priors and layers (first run only, a few seconds)…")
+def shared_priors() -> list[Expert]:
+    """The standard priors, warmed on the base grid so that sessions only read them."""
+    from geolocate.experts import standard_priors
+
+    priors = standard_priors()
+    Ensemble(priors).base_fields()  # fills the layers' coarse-resolution caches once
+    return priors
+
+
+@st.cache_resource(show_spinner="Loading land-cover and scene layers…")
+def shared_layers() -> dict:
+    """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (if built)}."""
+    from geolocate.layers import LayerError, landcover_layer, scene_layer
+
+    out = {"landcover": landcover_layer()}
+    try:
+        out["scene"] = scene_layer()
+    except LayerError:
+        pass
+    for layer in out.values():
+        layer.at_resolution(DEFAULT_RESOLUTION)
+    return out
+
+
+@st.cache_resource(show_spinner=False)
+def shared_countries() -> list[dict]:
+    """Countries of the country layer ({iso3, name, continent}), sorted by name; the layer itself is warmed."""
+    from geolocate.layers import country_layer, country_table
+
+    country_layer().at_resolution(DEFAULT_RESOLUTION)
+    return sorted(country_table(), key=lambda c: c["name"])
+
+
+@st.cache_resource(show_spinner=False)
+def shared_weights_status() -> list:
+    """Which image-model weights are present (checked once per process)."""
+    if weights_status is None:
+        return []
+    try:
+        return list(weights_status())
+    except Exception as err:  # noqa: BLE001 - a status check must never break the page
+        return [type("WeightStatus", (), {"name": "image models", "available": False, "detail": str(err), "fix": ""})()]
+
+
+def session_ensemble(key: tuple, build) -> Ensemble:
+    """The session's Ensemble for an expert-set key, built (and its base fields computed) on first use."""
+    cache: OrderedDict = st.session_state.setdefault("_ensembles", OrderedDict())
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    ens = Ensemble(build())
+    ens.base_fields()
+    cache[key] = ens
+    while len(cache) > ENSEMBLES_PER_SESSION:
+        cache.popitem(last=False)
+    return ens
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]

@@ -1,0 +1,5 @@
+"""Layers: the land-cover, population and country layers on the map."""
+
+import streamlit as st
+
+st.title("Layers")
