@@ -218,24 +218,25 @@ def build_fields(data: BenchData, rows: np.ndarray, res: int = DEFAULT_RESOLUTIO
     return FieldStack(grid, rows, stack, shared, norm, priors + per, grid.locate(lat, lon), np.stack([lat, lon], 1), floor)
 
 
-def base_areas(fs: FieldStack, weights: np.ndarray, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def base_areas(fs: FieldStack, weights: np.ndarray, chunk: int = 256, want_mode: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Area to truth (km², ties half) on the base grid for every image, and each image's densest cell.
 
     Args:
         fs: the field stack.
         weights: (E,) in the stack's expert order (priors first).
+        want_mode: also return each image's densest base cell (skipped while fitting).
 
     Returns:
-        (areas (S,), mode_cell (S,) base-grid positions).
+        (areas (S,), mode_cell (S,) base-grid positions or None).
     """
     w = np.asarray(weights, dtype=np.float64)
     n_prior = len(fs.shared)
     prior_sum = (w[:n_prior] @ fs.shared).astype(np.float32) if n_prior else np.zeros(len(fs.grid), np.float32)
     w_img = w[n_prior:].astype(np.float32)
-    area = fs.grid.area_km2.astype(np.float64)
+    half_area = (fs.grid.area_km2 / 2).astype(np.float32)
     S = len(fs.rows)
     out = np.empty(S)
-    mode = np.empty(S, dtype=np.int64)
+    mode = np.empty(S, dtype=np.int64) if want_mode else None
     active = np.flatnonzero(w_img > 0)
     for a in range(0, S, chunk):
         b = min(S, a + chunk)
@@ -245,11 +246,14 @@ def base_areas(fs: FieldStack, weights: np.ndarray, chunk: int = 256) -> tuple[n
         else:
             L = np.broadcast_to(prior_sum, (b - a, len(prior_sum))).copy()
         t = L[np.arange(b - a), fs.truth_cell[a:b]][:, None]
-        above = (L > t) @ area
-        tied = (L == t) @ area
-        own = area[fs.truth_cell[a:b]]
-        out[a:b] = above + 0.5 * (tied - own) + own
-        mode[a:b] = np.argmax(L, axis=1)
+        # sign(L - t) + 1 is 2 for denser cells and 1 for ties (the truth's own cell included), so one
+        # matrix-vector product gives "denser + half of the ties"; the own cell's other half is added after.
+        np.subtract(L, t, out=L)
+        if want_mode:
+            mode[a:b] = np.argmax(L, axis=1)
+        np.sign(L, out=L)
+        L += 1.0
+        out[a:b] = L @ half_area + half_area[fs.truth_cell[a:b]]
     return out, mode
 
 
@@ -314,7 +318,7 @@ def fit_weights(fs: FieldStack, progress: Progress = _null_progress, candidates=
     """Ensemble weights maximising the base-grid RvA AUC on the images of ``fs`` (coordinate ascent:
     each weight in turn takes the best of ``candidates``, ``sweeps`` times, starting from all ones)."""
     w = np.ones(len(fs.experts))
-    best = metrics.rva_auc(base_areas(fs, w)[0])
+    best = metrics.rva_auc(base_areas(fs, w, want_mode=False)[0])
     steps, done = sweeps * len(w) * len(candidates), 0
     for _ in range(sweeps):
         for i in range(len(w)):
@@ -326,7 +330,7 @@ def fit_weights(fs: FieldStack, progress: Progress = _null_progress, candidates=
                 trial[i] = c
                 if not trial.any():
                     continue
-                score = metrics.rva_auc(base_areas(fs, trial)[0])
+                score = metrics.rva_auc(base_areas(fs, trial, want_mode=False)[0])
                 if score > best + 1e-9:
                     best, w = score, trial
                 progress(done / steps, f"fitting weights: AUC {best:.4f}")

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+from h3.api import numpy_int as h3n
+
+from geolocate.distribution import CellDistribution, area_to_truth, logsumexp
+from geolocate.grid import CellSet, children, global_grid
+
+
+def _cells(n=4):
+    g = global_grid(2)
+    return g.subset(np.arange(n))
+
+
+def test_rva_case_solved_on_paper():
+    # Densities (per km²): 4, 1, 1, 0.5 with areas 10, 20, 30, 40.
+    area = np.array([10.0, 20.0, 30.0, 40.0])
+    dens = np.log(np.array([4.0, 1.0, 1.0, 0.5]))
+    assert area_to_truth(dens, area, 0) == 10.0  # only itself
+    # Cell 1 ties with cell 2: the densest (10) + half of the tied other (15) + itself (20).
+    assert area_to_truth(dens, area, 1) == 10 + 15 + 20
+    assert area_to_truth(dens, area, 2) == 10 + 10 + 30
+    assert area_to_truth(dens, area, 3) == 100.0
+
+
+def test_uniform_distribution_needs_half_the_earth():
+    g = global_grid(2)
+    d = CellDistribution.from_log_density(g, np.zeros(len(g)))
+    i = d.locate(0.0, 0.0)
+    expect = (g.area_km2.sum() - g.area_km2[i]) / 2 + g.area_km2[i]
+    assert d.area_to_contain(0.0, 0.0) == pytest.approx(expect)
+    assert d.prob.sum() == pytest.approx(1.0)
+
+
+def test_budget_prefix_and_totals():
+    cs = _cells(4)
+    mass = np.array([0.4, 0.3, 0.2, 0.1])
+    d = CellDistribution(cs, np.log(mass))
+    r = d.ranked()
+    budget = r.area_km2[:2].sum() + 1.0
+    sel = d.within_budget(budget)
+    assert len(sel) == 2 and sel.total_area_km2 <= budget
+    assert sel.cum_prob[-1] == pytest.approx(sel.total_prob)
+    assert len(d.within_budget(r.area_km2[0] * 0.5)) == 0  # smaller than the densest cell
+    with pytest.raises(ValueError):
+        d.within_budget(0)
+
+
+def test_mixed_resolution_ranks_by_density_not_mass():
+    g = global_grid(3)
+    parent = g.subset(np.array([100]))
+    kids, _ = children(g.cells[[200]], 4)
+    cs = CellSet.concat([parent, kids])
+    # The parent holds more mass (0.3) than any child (0.1) but is 7x larger: a child is denser.
+    mass = np.concatenate([[0.3], np.full(7, 0.1)])
+    d = CellDistribution(cs, np.log(mass))
+    order = d.order()
+    assert order[0] != 0 and cs.resolution[order[0]] == 4
+    assert d.ranked().cells[-1] == g.cells[100] or np.exp(d.log_density[0]) < np.exp(d.log_density[1:]).min()
+    # A point inside one child is found at the child's resolution.
+    lat, lon = kids.lat[3], kids.lon[3]
+    assert d.locate(lat, lon) == 1 + 3
+
+
+def test_ties_break_by_h3_index():
+    cs = _cells(3)
+    d = CellDistribution.from_log_density(cs, np.zeros(3))
+    r = d.ranked()
+    assert np.all(np.diff(r.cells.astype(np.int64)) > 0)
+
+
+def test_rejects_nan_and_zero_mass():
+    cs = _cells(2)
+    with pytest.raises(ValueError, match="NaN"):
+        CellDistribution(cs, np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="zero total"):
+        CellDistribution(cs, np.array([-np.inf, -np.inf]))
+
+
+def test_logsumexp():
+    assert logsumexp(np.log([1.0, 2.0, 3.0])) == pytest.approx(np.log(6.0))
+    assert np.allclose(logsumexp(np.log([[1.0, 3.0], [2.0, 2.0]]), axis=1)[:, 0], np.log([4.0, 4.0]))
+
+
+def test_to_frame_columns():
+    d = CellDistribution.from_log_density(_cells(3), np.array([0.0, 1.0, 2.0]))
+    f = d.ranked().to_frame()
+    assert list(f.columns) == ["rank", "h3", "lat", "lon", "resolution", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2"]
+    assert h3n.str_to_int(f.h3[0]) == d.ranked().cells[0]

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+
+from geolocate.distribution import CellDistribution
+from geolocate.ensemble import Ensemble, floored, pool
+from geolocate.experts import ArrayExpert, PointExpert, RegionExpert, UniformLandPrior
+from geolocate.grid import EARTH_AREA_KM2, global_grid
+
+
+def _experts():
+    return [PointExpert(48.85, 2.35, 200.0, name="paris"), PointExpert(40.4, -3.7, 400.0, name="madrid"), UniformLandPrior()]
+
+
+def test_weight_zero_removes_an_expert():
+    ens = Ensemble(_experts(), floor=1e-3)
+    full = ens.distribution({"paris": 1.0, "madrid": 0.0, "uniform land": 1.0})
+    ens2 = Ensemble([_experts()[0], _experts()[2]], floor=1e-3)
+    assert np.allclose(full.log_mass, ens2.distribution().log_mass)
+
+
+def test_one_expert_at_weight_one_is_itself():
+    g = global_grid(3)
+    e = PointExpert(10.0, 10.0, 500.0, name="p")
+    ens = Ensemble([e], floor=0.0)
+    d = ens.distribution([1.0])
+    own = CellDistribution.from_log_density(g, e.log_density(g))
+    assert np.allclose(d.log_mass, own.log_mass)
+    # Linear pooling of a single expert is the same distribution.
+    assert np.allclose(Ensemble([e], floor=0.0).distribution([2.0], method="linear").log_mass, own.log_mass)
+
+
+def test_log_linear_is_a_normalised_product():
+    g = global_grid(3)
+    a, b = _experts()[:2]
+    d = Ensemble([a, b], floor=0.0).distribution([1.0, 1.0])
+    prod = CellDistribution.from_log_density(g, a.log_density(g) + b.log_density(g))
+    assert np.allclose(d.log_mass, prod.log_mass)
+    # Doubling every weight sharpens: the mode keeps its place and gains mass.
+    d2 = Ensemble([a, b], floor=0.0).distribution([2.0, 2.0])
+    assert d2.order()[0] == d.order()[0] and d2.prob.max() > d.prob.max()
+
+
+def test_linear_pool_is_a_mixture():
+    g = global_grid(3)
+    a, b = _experts()[:2]
+    d = Ensemble([a, b], floor=0.0).distribution([3.0, 1.0], method="linear")
+    pa = CellDistribution.from_log_density(g, a.log_density(g)).prob
+    pb = CellDistribution.from_log_density(g, b.log_density(g)).prob
+    assert np.allclose(d.prob, 0.75 * pa + 0.25 * pb, atol=1e-12)
+
+
+def test_floor_stops_an_expert_zeroing_the_world():
+    g = global_grid(3)
+    zero_africa = ArrayExpert("veto", g.cells, np.where((g.lat < 30) & (g.lat > -30) & (g.lon > 0) & (g.lon < 40), -1e4, 0.0))
+    d = Ensemble([zero_africa], floor=1e-3).distribution()
+    nairobi = d.locate(-1.29, 36.82)
+    assert d.log_density[nairobi] >= np.log(1e-3 / EARTH_AREA_KM2) - 1e-9
+    assert floored(np.array([-np.inf]), 0.01)[0] == pytest.approx(np.log(0.01 / EARTH_AREA_KM2))
+
+
+def test_hard_region_is_a_mask_outside_the_weights():
+    ens = Ensemble([PointExpert(46.5, 2.0, 800.0, name="p"), RegionExpert(include=["FRA"], hard=True, name="in France")])
+    assert ens.names == ["p"]
+    d = ens.distribution()
+    sel = d.within_budget(5e5)
+    assert len(sel) > 0
+    from geolocate.layers import country_layer, country_table
+
+    codes = ["none"] + [c["iso3"] for c in country_table()]
+    frac = country_layer().values_at(sel.cells)
+    assert np.all(frac[:, codes.index("FRA")] > 0)
+
+
+def test_refinement_sharpens_and_keeps_a_partition():
+    ens = Ensemble([PointExpert(35.0, 139.0, 3.0, name="tokyo")], floor=1e-3)
+    coarse = ens.distribution()
+    fine = ens.distribution(refine_to=7, refine_cells=50)
+    assert fine.prob.sum() == pytest.approx(1.0)
+    assert fine.cells.area_km2.sum() == pytest.approx(EARTH_AREA_KM2, rel=1e-3)
+    assert fine.area_to_contain(35.0, 139.0) < 20 < coarse.area_to_contain(35.0, 139.0)
+    assert fine.cells.resolution.max() == 7
+
+
+def test_pool_validates_weights():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="expected 2 weights"):
+        pool(x, np.ones(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        pool(x, np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="unknown pooling"):
+        pool(x, np.ones(2), "geometric")
+    with pytest.raises(ValueError, match="unknown experts"):
+        Ensemble(_experts()).weight_vector({"nobody": 1.0})
+    with pytest.raises(ValueError, match="unique"):
+        Ensemble([PointExpert(0, 0, name="a"), PointExpert(1, 1, name="a")])

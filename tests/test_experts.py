@@ -1,0 +1,143 @@
+import numpy as np
+import pytest
+
+from geolocate.experts import (
+    AttributeExpert,
+    PointExpert,
+    PopulationPrior,
+    RegionExpert,
+    UniformLandPrior,
+    attribute_log_likelihood,
+    fit_scale_mixture,
+    override_probs,
+    tempered,
+)
+from geolocate.experts.point import haversine_km
+from geolocate.grid import global_grid
+from geolocate.layers import Layer, landcover_layer
+
+
+def _mass(expert, res=4):
+    g = global_grid(res)
+    ld = expert.log_density(g)
+    return g, np.exp(ld) * g.area_km2
+
+
+@pytest.mark.parametrize("sigma", [100.0, 2500.0])
+def test_point_kernel_is_normalised_on_the_sphere(sigma):
+    g, m = _mass(PointExpert(10.0, 20.0, sigma))
+    assert m.sum() == pytest.approx(1.0, rel=0.01)
+
+
+def test_point_kernel_mass_within_two_sigma():
+    # A 2-D Gaussian puts 1 - exp(-2) = 86.5 % of its mass within 2 sigma.
+    sigma = 300.0
+    g, m = _mass(PointExpert(45.0, 10.0, sigma))
+    d = haversine_km(45.0, 10.0, g.lat, g.lon)
+    assert m[d <= 2 * sigma].sum() == pytest.approx(1 - np.exp(-2), abs=0.02)
+
+
+def test_sharp_kernel_keeps_its_mass_in_its_cell():
+    g, m = _mass(PointExpert(48.8566, 2.3522, 1.0), res=3)
+    i = g.locate([48.8566], [2.3522])[0]
+    # Widening by the cell's spread is an approximation, so the ensemble renormalises; what matters is
+    # that the containing cell wins and holds most of the mass (Paris is 15 km from its cell centre).
+    assert m.argmax() == i and m[i] / m.sum() > 0.5
+
+
+def test_point_expert_rejects_bad_input():
+    with pytest.raises(ValueError, match="out of range"):
+        PointExpert(95.0, 0.0)
+    with pytest.raises(ValueError, match="positive"):
+        PointExpert(0.0, 0.0, 0.0)
+
+
+def test_fit_scale_mixture_recovers_the_scale():
+    rng = np.random.default_rng(0)
+    errors = 25.0 * np.sqrt(-2 * np.log(rng.uniform(size=4000)))  # Rayleigh(sigma = 25 km)
+    w = fit_scale_mixture(errors, (1.0, 25.0, 750.0))
+    assert w[1] > 0.95 and w.sum() == pytest.approx(1.0)
+
+
+def test_attribute_likelihood_by_hand():
+    f = np.array([[1.0, 0.0], [0.25, 0.75]])
+    p = np.array([[0.8, 0.2]])
+    prior = np.array([0.5, 0.5])
+    got = attribute_log_likelihood(f, p, prior)[0]
+    assert np.allclose(np.exp(got), [1.6, 0.25 * 1.6 + 0.75 * 0.4])
+
+
+def test_tempered_probabilities():
+    p = np.array([0.6, 0.3, 0.1])
+    assert np.allclose(tempered(p, 1.0), p)
+    sharp = tempered(p, 0.5)
+    assert np.allclose(sharp, p**2 / (p**2).sum())
+
+
+def test_landcover_override_prefers_matching_cells():
+    lc = landcover_layer()
+    e = AttributeExpert(lc, override_probs(lc, ["permanent snow and ice"]), name="snow", kind="analyst")
+    g = global_grid(4)
+    ld = e.log_density(g)
+    greenland, sahara = g.locate([75.0, 23.0], [-40.0, 10.0])
+    assert ld[greenland] > ld[sahara] + 2.0
+    with pytest.raises(ValueError, match="unknown landcover classes"):
+        override_probs(lc, ["lava"])
+
+
+def test_attribute_expert_validates_shape():
+    lc = landcover_layer()
+    with pytest.raises(ValueError, match="expected 17 class probabilities"):
+        AttributeExpert(lc, [0.5, 0.5])
+
+
+def test_priors_rank_known_places():
+    g = global_grid(4)
+    tokyo, sahara, pacific = g.locate([35.68, 23.0, 0.0], [139.69, 10.0, -150.0])
+    pop = PopulationPrior().log_density(g)
+    assert pop[tokyo] > pop[sahara] + 5
+    land = UniformLandPrior().log_density(g)
+    assert land[sahara] == pytest.approx(0.0, abs=0.05) and land[pacific] == pytest.approx(np.log(0.01))
+
+
+def test_region_hard_and_soft():
+    g = global_grid(4)
+    paris, berlin = g.locate([48.8566, 52.52], [2.3522, 13.405])
+    soft = RegionExpert(include=["FRA"]).log_density(g)
+    assert soft[paris] == pytest.approx(0.0) and soft[berlin] == pytest.approx(np.log(0.05))
+    hard = RegionExpert(exclude=["FRA"], hard=True)
+    assert hard.hard and hard.log_density(g)[paris] < -25
+    with pytest.raises(ValueError, match="unknown country codes"):
+        RegionExpert(include=["XXX"])
+
+
+def test_region_polygon():
+    import shapely
+
+    box = shapely.box(0.0, 40.0, 10.0, 50.0)
+    g = global_grid(3)
+    e = RegionExpert(include_polygons=[box])
+    s = e.share(g)
+    inside = (g.lon > 0.5) & (g.lon < 9.5) & (g.lat > 40.5) & (g.lat < 49.5)
+    assert np.all(s[inside] == 1.0) and s[~inside & (np.abs(g.lat) > 60)].max() == 0.0
+
+
+def test_layer_aggregation_preserves_area_weighted_fractions():
+    lc = landcover_layer()
+    fine, coarse = lc.fractions, lc.at_resolution(2)
+    g4, g2 = global_grid(4), global_grid(2)
+    water4 = (fine[:, 0] * g4.area_km2).sum()
+    water2 = (coarse[:, 0] * g2.area_km2).sum()
+    assert water2 == pytest.approx(water4, rel=0.01)
+    assert 0.68 < water4 / g4.area_km2.sum() < 0.73  # about 71 % of Earth is water
+
+
+def test_layer_values_for_finer_cells_inherit():
+    from geolocate.grid import children
+
+    lc = landcover_layer()
+    g = global_grid(4)
+    i = g.locate([23.0], [10.0])[0]
+    kids, _ = children(g.cells[[i]], 6)
+    assert np.allclose(lc.values_at(kids), lc.fractions[i])
+    assert isinstance(lc, Layer)

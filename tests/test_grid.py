@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from h3.api import numpy_int as h3n
+
+from geolocate import grid as G
+
+
+@pytest.mark.parametrize("res,count", [(0, 122), (1, 842), (2, 5882), (3, 41162), (4, 288122)])
+def test_global_grid_counts_and_area(res, count):
+    g = G.global_grid(res)
+    assert len(g) == count
+    assert g.area_km2.sum() == pytest.approx(510_065_621.724, rel=1e-9)
+    assert np.all(np.diff(g.cells.astype(np.int64)) > 0)  # sorted, unique
+
+
+def test_locate_known_points():
+    g = G.global_grid(4)
+    paris = g.locate([48.8566], [2.3522])[0]
+    assert g.cells[paris] == h3n.latlng_to_cell(48.8566, 2.3522, 4)
+    # The cell contains the point: its centre is within the cell's circumradius (res 4 edge ~ 26 km).
+    assert G.latlon_to_xyz(g.lat[paris], g.lon[paris]) @ G.latlon_to_xyz(48.8566, 2.3522) > np.cos(30 / G.EARTH_RADIUS_KM)
+
+
+def test_points_out_of_range_rejected():
+    with pytest.raises(ValueError, match="out of range or NaN"):
+        G.points_to_cells(np.array([91.0]), np.array([0.0]), 3)
+    with pytest.raises(ValueError, match="coordinate 1"):
+        G.points_to_cells(np.array([0.0, np.nan]), np.array([0.0, 0.0]), 3)
+
+
+def test_children_and_parents_roundtrip():
+    g = G.global_grid(3)
+    kids, owner = G.children(g.cells[:5], 5)
+    assert len(kids) == 5 * 49 and np.all(kids.resolution == 5)
+    assert np.array_equal(G.cells_to_parents(kids.cells, 3), g.cells[:5][owner])
+    # Children of a hexagon tile it up to H3's small aperture-7 mismatch.
+    for i in range(5):
+        assert kids.area_km2[owner == i].sum() == pytest.approx(g.area_km2[i], rel=0.02)
+    assert np.array_equal(g.index_of_any(kids.cells), owner)
+
+
+def test_xyz_unit_vectors_and_resolution_bits():
+    cs = G.CellSet.from_cells(np.array([h3n.latlng_to_cell(10.0, 20.0, r) for r in range(0, 9)], dtype=np.uint64))
+    assert np.allclose(np.linalg.norm(cs.xyz, axis=1), 1.0)
+    assert cs.resolution.tolist() == list(range(9))
+
+
+def test_grid_disk_cache_is_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    G.global_grid.cache_clear()
+    try:
+        a = G.global_grid(2)
+        files = list(tmp_path.glob("grid_res2_*.npz"))
+        assert len(files) == 1
+        G.global_grid.cache_clear()
+        b = G.global_grid(2)
+        assert np.array_equal(a.cells, b.cells) and np.array_equal(a.area_km2, b.area_km2)
+        files[0].write_bytes(b"corrupt")  # a broken cache is rebuilt, not trusted
+        G.global_grid.cache_clear()
+        assert len(G.global_grid(2)) == 5882
+    finally:
+        G.global_grid.cache_clear()
