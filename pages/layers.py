@@ -1,5 +1,97 @@
-"""Layers: the land-cover, population and country layers on the map."""
+"""Layers: the geodata behind the attribute experts and priors, on the map (for teaching)."""
 
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import pandas as pd
+import pydeck as pdk
 import streamlit as st
 
+from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
+from geolocate import view
+from geolocate.grid import global_grid
+
 st.title("Layers")
+st.caption(
+    "An attribute expert turns what a photo shows (say, *forest* or *a city*) into a map by asking, for every hexagon, "
+    "how much of it has that attribute. These are the layers it asks. Each hexagon shows its dominant class; hover "
+    "for the class and its share of the hexagon."
+)
+
+LAYERS = {
+    "Land cover (MODIS IGBP)": "landcover",
+    "Population density (GeoNames)": "population",
+    "Countries (Natural Earth)": "countries",
+    "Scene: indoor / natural / urban": "scene",
+}
+
+IGBP_COLOURS = [
+    (30, 60, 120), (5, 73, 7), (8, 106, 42), (84, 167, 8), (120, 210, 3), (0, 153, 0), (198, 176, 68), (220, 209, 89),
+    (218, 222, 72), (251, 255, 19), (182, 255, 5), (39, 255, 135), (194, 79, 68), (255, 40, 40), (150, 200, 100),
+    (240, 240, 250), (180, 170, 160),
+]
+POP_COLOURS = [(40, 40, 60), (70, 90, 140), (90, 160, 170), (240, 190, 60), (255, 80, 40)]
+SCENE_COLOURS = [(200, 120, 220), (60, 180, 90), (240, 90, 60)]
+
+
+def _palette(n: int) -> list[tuple[int, int, int]]:
+    """Distinct colours for many classes (countries): golden-ratio hues."""
+    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.55, 0.9)) for i in range(n)]
+
+
+@st.cache_resource(show_spinner="Preparing the layer…")
+def layer_records(key: str, res: int) -> tuple[list[dict], list[str], list[tuple[int, int, int]], str]:
+    """Cells to draw (land only where the layer has a 'nothing' class), class names, colours, source."""
+    from geolocate import layers as L
+
+    layer = {"landcover": L.landcover_layer, "population": L.geonames_population_layer, "countries": L.country_layer, "scene": L.scene_layer}[key]()
+    frac = layer.at_resolution(res)
+    dom = np.argmax(frac, axis=1)
+    share = frac[np.arange(len(frac)), dom]
+    grid = global_grid(res)
+    if key == "landcover":
+        keep, colours, names = dom != 0, IGBP_COLOURS, list(layer.classes)
+    elif key == "countries":
+        keep, colours = dom != 0, [(0, 0, 0)] + _palette(len(layer.classes) - 1)
+        iso = {c["iso3"]: c["name"] for c in L.country_table()}
+        names = ["sea"] + [iso.get(c, c) for c in layer.classes[1:]]
+    elif key == "population":
+        keep, colours, names = L.landcover_layer().at_resolution(res)[:, 0] < 0.5, POP_COLOURS, list(layer.classes)
+    else:
+        keep, colours, names = L.landcover_layer().at_resolution(res)[:, 0] < 0.5, SCENE_COLOURS, list(layer.classes)
+    idx = np.flatnonzero(keep)
+    h3s = [format(c, "x") for c in grid.cells[idx].tolist()]
+    records = [
+        {"h3": h, "colour": [*colours[d], 190], "cls": names[d], "share": round(float(s) * 100)}
+        for h, d, s in zip(h3s, dom[idx].tolist(), share[idx].tolist())
+    ]
+    return records, names, colours, layer.source
+
+
+choice = st.radio("Layer", list(LAYERS), horizontal=True)
+res = st.select_slider("Hexagon resolution", options=[2, 3], value=2, format_func=lambda r: {2: "res 2 (~87,000 km², fast)", 3: "res 3 (~12,000 km²)"}[r])
+try:
+    records, names, colours, source = layer_records(LAYERS[choice], res)
+except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, not a traceback
+    st.warning(f"{choice} is not available: {err}")
+    st.stop()
+
+deck = view.CompactDeck(
+    layers=[pdk.Layer("H3HexagonLayer", id="layer", data=records, get_hexagon="h3", get_fill_color="colour", filled=True, stroked=False, pickable=True, high_precision=True)],
+    initial_view_state=pdk.ViewState(**view.WORLD_VIEW),
+    map_style=None,
+    tooltip={"text": "{cls} ({share}% of the hexagon)"},
+)
+st.pydeck_chart(deck, key="layer_map", height=520)
+st.caption(f"Source: {source}. {len(records):,} hexagons.")
+
+present = sorted({r["cls"] for r in records})
+if len(present) <= 25:
+    legend = pd.DataFrame({"class": names, "colour": ["#%02x%02x%02x" % tuple(c) for c in colours[: len(names)]]})
+    legend = legend[legend["class"].isin(present)]
+    st.dataframe(
+        legend.style.apply(lambda col: [f"background-color: {v}; color: {v}" for v in col], subset=["colour"]),
+        hide_index=True,
+    )
