@@ -1,0 +1,110 @@
+"""The one entry point the app and the CLI call: photos in, image experts out.
+
+Models are loaded once per process behind locks (several Streamlit sessions share them). When weights
+are missing in offline mode the experts that need them are left out and a message says what is missing
+and the command that fetches it; everything else (priors, analyst evidence, layers) keeps working.
+
+``GEOLOCATE_BACKBONE=tiny-random`` (or ``backbone="tiny-random"``) swaps in a tiny randomly initialised
+open_clip model: for tests and demos of the plumbing only. Its experts carry "[RANDOM backbone]" in their
+names and descriptions; their output is noise, never a prediction.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from ..experts.base import Expert
+from .backbone import load_backbone
+from .geoclip_expert import GEOCLIP_EMBED_DIM, GeoCLIPExpert, load_geoclip_head
+from .photo import Photo, PhotoError, load_photo
+from .weights import WeightsMissing, WeightStatus, default_backbone_spec, resolve_checkpoint
+from .weights import status as _status
+from .zeroshot import attribute_experts
+
+__all__ = ["Photo", "PhotoError", "WeightStatus", "download_weights", "image_experts", "load_photo", "weights_status"]
+
+Progress = Callable[[float, str], None]
+
+
+def weights_status(backbone: str | None = None) -> list[WeightStatus]:
+    """What the image experts need and whether it is here (never uses the network)."""
+    return _status(backbone)
+
+
+def download_weights(backbone: str | None = None, progress: Progress | None = None) -> list[WeightStatus]:
+    """Fetch the backbone checkpoint into the weights directory and build the GeoCLIP feature caches.
+
+    Raises:
+        WeightsMissing: the download failed or offline mode is on.
+    """
+    spec = backbone or default_backbone_spec()
+    if progress:
+        progress(0.0, f"fetching {spec} weights")
+    resolve_checkpoint(spec, allow_download=True)
+    if progress:
+        progress(0.5, "GeoCLIP gallery and grid features (computed once, ~1 min on CPU)")
+    head = load_geoclip_head()
+    head.gallery_features()
+    head.grid_features()
+    return weights_status(spec)
+
+
+def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda f, msg: progress(lo + (hi - lo) * max(0.0, min(1.0, f)), msg)
+
+
+def image_experts(photos: list[Photo], *, backbone: str | None = None, progress: Progress | None = None) -> tuple[list[Expert], list[str]]:
+    """Image experts for one photo, or for an album of photos of one place (one expert per kind).
+
+    Args:
+        photos: decoded photos (see :func:`load_photo`); several photos are combined (product of densities).
+        backbone: backbone spec (default ``GEOLOCATE_BACKBONE`` or ViT-L-14/openai).
+        progress: optional callable(fraction in [0, 1], message).
+
+    Returns:
+        (experts, messages): GeoCLIP then the zero-shot attribute experts; messages are
+        "unavailable: ... fix: ..." lines for experts that could not be built.
+    """
+    if not photos:
+        return [], []
+    spec = backbone or default_backbone_spec()
+    messages: list[str] = []
+    try:
+        bb = load_backbone(spec, _sub(progress, 0.0, 0.3))
+    except WeightsMissing as err:
+        return [], [f"unavailable: GeoCLIP and zero-shot experts ({err.what} missing: {err.detail}). fix: {err.fix}"]
+    suffix = " [RANDOM backbone]" if bb.random else ""
+    if progress:
+        progress(0.3, f"encoding {len(photos)} photo(s) with {bb.label}")
+    emb = bb.encode_images([p.image for p in photos])
+    experts: list[Expert] = []
+    if bb.embed_dim != GEOCLIP_EMBED_DIM:
+        messages.append(f"unavailable: GeoCLIP (needs a {GEOCLIP_EMBED_DIM}-d CLIP ViT-L/14 embedding; {spec} gives {bb.embed_dim}-d). fix: use --backbone ViT-L-14/openai")
+    else:
+        try:
+            head = load_geoclip_head()
+            experts.append(GeoCLIPExpert(head, emb, name=f"GeoCLIP{suffix}", progress=_sub(progress, 0.45, 0.8)))
+        except WeightsMissing as err:
+            messages.append(f"unavailable: GeoCLIP ({err.what} missing: {err.detail}). fix: {err.fix}")
+    zs, msgs = attribute_experts(bb, emb, suffix=suffix, progress=_sub(progress, 0.8, 1.0))
+    experts += zs
+    messages += msgs
+    if bb.random:
+        messages.append(f"warning: {bb.label}: these image experts are random noise, for testing the plumbing only")
+    if progress:
+        progress(1.0, "image experts ready")
+    return experts, messages
+
+
+def exif_hint(photos: list[Photo]) -> list[tuple[str, float, float]]:
+    """(name, lat, lon) of the photos that carry an EXIF GPS position (for display only; never logged)."""
+    return [(p.name, *p.gps) for p in photos if p.gps is not None]
+
+
+def embeddings(photos: list[Photo], backbone: str | None = None) -> np.ndarray:
+    """Raw image embeddings (S, D) of photos with the shared backbone (for benchmarks and caching)."""
+    return load_backbone(backbone or default_backbone_spec()).encode_images([p.image for p in photos])
