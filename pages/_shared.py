@@ -76,13 +76,19 @@ def shared_countries() -> list[dict]:
     return sorted(country_table(), key=lambda c: c["name"])
 
 
-@st.cache_resource(show_spinner=False)
 def shared_weights_status() -> list:
-    """Which image-model weights are present (checked once per process)."""
+    """Which image-model weights are present (checked once per process and backbone choice)."""
+    import os
+
+    return _weights_status(os.environ.get("GEOLOCATE_BACKBONE") or None)
+
+
+@st.cache_resource(show_spinner=False)
+def _weights_status(backbone: str | None) -> list:
     if weights_status is None:
         return []
     try:
-        return list(weights_status())
+        return list(weights_status(backbone))
     except Exception as err:  # noqa: BLE001 - a status check must never break the page
         return [type("WeightStatus", (), {"name": "image models", "available": False, "detail": str(err), "fix": ""})()]
 

@@ -60,6 +60,7 @@ with st.sidebar:
         "One photo, or several of the same place (album)",
         type=["jpg", "jpeg", "png", "webp", "heic", "heif", "tif", "tiff", "bmp", "gif", "avif"],
         accept_multiple_files=True,
+        key="photos",
         help="Photos stay in memory and are never written to disk. Size limit per file: see server.maxUploadSize.",
     )
     st.header("What you know")
@@ -160,7 +161,10 @@ elif unavailable:
             if getattr(s, "fix", ""):
                 st.code(s.fix, language="bash")
 for m in img_msgs:
-    st.info(m)
+    if m.startswith("warning:"):
+        st.warning(m[len("warning:"):].strip(), icon="⚠️")
+    else:
+        st.info(m)
 
 # ---- EXIF GPS -----------------------------------------------------------------------------------------
 truth = None
@@ -196,6 +200,7 @@ except ValueError as err:
 
 data = view.map_records(dist, budget)
 regions = data.budget
+st.session_state["_regions"] = regions  # what the export buttons serialise (also read by tests)
 
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Regions in budget", f"{len(regions):,}")

@@ -1,0 +1,33 @@
+"""Helpers for the app tests: photos made in memory."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[2]
+PAGES = REPO / "pages"
+
+
+def jpeg_bytes(size=(64, 48), colour=(30, 140, 60), gps: tuple[float, float] | None = None) -> bytes:
+    """A small JPEG made in memory, optionally with an EXIF GPS position (degrees)."""
+    im = Image.new("RGB", size, colour)
+    buf = io.BytesIO()
+    if gps is None:
+        im.save(buf, "JPEG")
+        return buf.getvalue()
+    exif = Image.Exif()
+    lat, lon = gps
+
+    def dms(v: float):
+        v = abs(v)
+        d = int(v)
+        m = int((v - d) * 60)
+        s = round(((v - d) * 60 - m) * 60, 4)
+        return (float(d), float(m), float(s))
+
+    exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)}
+    im.save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
