@@ -442,7 +442,11 @@ def run_benchmark(
             ok = fit_rows[e.present[fit_rows]]
             err = haversine_km(truth[ok, 0], truth[ok, 1], e.pred_latlon[ok, 0], e.pred_latlon[ok, 1])
             e.scales = np.asarray(DEFAULT_SCALES_KM)
-            e.mix = fit_scale_mixture(err, e.scales)
+            if len(err):
+                e.mix = fit_scale_mixture(err, e.scales)
+            else:
+                e.mix = np.full(len(e.scales), 1.0 / len(e.scales))
+                data.reports.append(f"{e.name}: no predictions in the fit half; equal weights over the scale ladder")
     names = [e.name for e in data.experts]
     objective = None
     if fit:

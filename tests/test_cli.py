@@ -1,0 +1,55 @@
+import subprocess
+import sys
+
+import pytest
+
+from geolocate.cli import _parse_weights, main
+
+REPO = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+def test_accuracy_reproduces_the_footer(shared_data, capsys):
+    path = shared_data / "im2gps3k" / "predictions" / "ISNs_M-fstar-S3.csv"
+    assert main(["accuracy", str(path)]) == 0
+    out = capsys.readouterr().out
+    ours = next(line for line in out.splitlines() if "(ours" in line)
+    assert "10.5%" in ours and "28.0%" in ours and "36.6%" in ours and "49.7%" in ours and "66.0%" in ours
+
+
+def test_bench_reports_bad_file_clearly(tmp_path, capsys):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\na,1,2\nb,100,2\n")
+    assert main(["bench", "--truth", str(gt), "--priors", "uniform land"]) == 2
+    err = capsys.readouterr().err
+    assert "gt.csv: line 3: column 'LAT': 100.0 is out of range" in err
+
+
+def test_bench_small_end_to_end(tmp_path, capsys):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\n" + "\n".join(f"i{k},{10 + k},{20 + k}" for k in range(8)) + "\n")
+    pred = tmp_path / "m.csv"
+    pred.write_text("img_id,predicted_lat,predicted_long\n" + "\n".join(f"i{k},{10.1 + k},{20 + k}" for k in range(8)) + "\n")
+    js, csv = tmp_path / "r.json", tmp_path / "c.csv"
+    rc = main(["bench", "--truth", str(gt), "--predictions", str(pred), "--priors", "uniform land", "--bootstrap", "0",
+               "--refine-to", "5", "--json", str(js), "--curves", str(csv), "--weights", "m=2"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "weights: uniform land=1, m=2" in out and "ensemble" in out
+    assert js.exists() and csv.read_text().startswith("expert,area_km2,recall")
+
+
+def test_weights_parsing():
+    assert _parse_weights("a=1,b c=0.5") == {"a": 1.0, "b c": 0.5}
+    with pytest.raises(SystemExit, match="not a number"):
+        _parse_weights("a=x")
+
+
+def test_module_entry_point_help():
+    out = subprocess.run([sys.executable, "-m", "geolocate", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0 and "bench" in out.stdout and "accuracy" in out.stdout
+
+
+def test_layers_command(capsys):
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "landcover" in out and "water" in out and "41162 cells" in out
