@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-MAX_PIXELS = 100_000_000
-"""Largest accepted image, in pixels (a 100-megapixel photo). Larger headers are refused before decoding,
+MAX_PIXELS = 80_000_000
+"""Largest accepted image, in pixels (above any camera photo; PIL refuses from 89 megapixels on its own). Larger headers are refused before decoding,
 so a small file that claims a huge size cannot exhaust memory."""
 
 MAX_BYTES = 200 * 1024 * 1024
