@@ -478,6 +478,9 @@ def run_benchmark(
         areas_by[name] = areas
         a, r = metrics.rva_curve(areas)
         curves.append(pd.DataFrame({"expert": name, "area_km2": a, "recall": r}))
+    singles = [n for n in entries if n != "ensemble"]
+    best = max(singles, key=lambda n: entries[n]["rva"]["auc"]["value"])
+    versus = {"best_single_expert": best, **metrics.paired_comparison(areas_by["ensemble"], areas_by[best], n_boot=n_boot)}
     report = {
         "schema": "geolocate.bench/1",
         "benchmark": data.name,
@@ -495,6 +498,7 @@ def run_benchmark(
         "seconds": round(time.perf_counter() - t0, 1),
         "experts": {k: v for k, v in entries.items() if k != "ensemble"},
         "ensemble": entries["ensemble"],
+        "ensemble_vs_best": versus,
     }
     summary = pd.DataFrame([_row(k, v) for k, v in entries.items()])
     return BenchResult(data.name, order, weights_by_name, summary, pd.concat(curves, ignore_index=True), report, areas_by)

@@ -93,6 +93,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"  read: {line}")
     print("weights: " + ", ".join(f"{k}={v:g}" for k, v in result.weights.items()) + (f"  (fitted: {rep['objective']})" if rep["objective"] else ""))
     print(result.table())
+    vs = rep["ensemble_vs_best"]
+    d, r = vs["auc_difference"], vs["area_at_50pct_ratio"]
+    print(f"ensemble vs best single expert ({vs['best_single_expert']}), paired bootstrap 95%: "
+          f"AUC {d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]; area at 50% recall x{r['value']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]")
     if args.json:
         result.to_json(args.json)
         print(f"wrote {args.json}")

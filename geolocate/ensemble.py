@@ -55,10 +55,8 @@ def pool(log_densities: np.ndarray, weights: np.ndarray, method: str = "log-line
     if np.any(~np.isfinite(w)) or np.any(w < 0):
         raise ValueError("weights must be finite and non-negative")
     if method == "log-linear":
-        active = w > 0
-        if not active.any():
-            return np.zeros(log_densities.shape[1])
-        return w[active] @ log_densities[active]
+        # Expert fields are finite (floored), so zero weights need no masking: 0 * log p = 0.
+        return w @ log_densities
     if method == "linear":
         if not w.sum() > 0:
             raise ValueError("linear pooling needs at least one positive weight")
@@ -181,17 +179,24 @@ class Ensemble:
         return self.distribution(w, refine_to=refine_to)
 
     def _cached_fields(self, cells: CellSet) -> ExpertFields:
-        """Fields at refinement cells, memoised per cell so slider moves re-use earlier evaluations."""
+        """Fields at refinement cells, memoised per cell (sorted arrays, binary search) so that slider
+        moves re-use earlier evaluations instead of re-running every expert."""
+        ids = cells.cells
         cache = self._refine_cache
-        known = np.array([c in cache for c in cells.cells.tolist()], dtype=bool)
+        known = np.zeros(len(ids), bool)
+        if "cells" in cache:
+            pos = np.clip(np.searchsorted(cache["cells"], ids), 0, len(cache["cells"]) - 1)
+            known = cache["cells"][pos] == ids
         if (~known).any():
             new = cells.subset(~known)
             f = self.fields_at(new)
-            for j, c in enumerate(new.cells.tolist()):
-                cache[c] = (f.soft[:, j], f.hard[j])
-        soft = np.stack([cache[c][0] for c in cells.cells.tolist()], axis=1) if len(cells) else np.zeros((len(self.names), 0))
-        hard = np.array([cache[c][1] for c in cells.cells.tolist()])
-        return ExpertFields(cells, soft, hard)
+            merged = np.concatenate([cache.get("cells", np.zeros(0, np.uint64)), new.cells])
+            order = np.argsort(merged, kind="stable")
+            cache["cells"] = merged[order]
+            cache["soft"] = np.concatenate([cache.get("soft", np.zeros((len(f.soft), 0))), f.soft], axis=1)[:, order]
+            cache["hard"] = np.concatenate([cache.get("hard", np.zeros(0)), f.hard])[order]
+            pos = np.searchsorted(cache["cells"], ids)
+        return ExpertFields(cells, cache["soft"][:, pos], cache["hard"][pos])
 
     def _refine(self, cells: CellSet, u: np.ndarray, weights: np.ndarray, method: str, to_res: int, per_level: int):
         """Split the densest cells level by level down to ``to_res``, re-evaluating every expert at the

@@ -252,16 +252,17 @@ def children(cells: np.ndarray, res: int) -> tuple[CellSet, np.ndarray]:
     Returns:
         (children cell set, int64 array giving for each child the position of its parent in ``cells``).
     """
-    parts, owner = [], []
-    for i, c in enumerate(np.asarray(cells, dtype=np.uint64).tolist()):
-        if h3n.get_resolution(c) >= res:
+    cells = np.asarray(cells, dtype=np.uint64)
+    parts = []
+    for c, r in zip(cells.tolist(), cell_resolutions(cells).tolist()):
+        if r >= res:
             lat, lon = h3n.cell_to_latlng(c)
             parts.append((np.array([c], dtype=np.uint64), np.array([lat]), np.array([lon]), np.array([h3n.cell_area(c, "km^2")])))
         else:
             parts.append(_children_geometry(c, res))
-        owner.append(np.full(len(parts[-1][0]), i, dtype=np.int64))
     if not parts:
         empty = np.zeros(0)
         return CellSet(np.zeros(0, dtype=np.uint64), empty, empty, empty), np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(len(parts)), [len(p[0]) for p in parts])
     cs = CellSet(*(np.concatenate([p[k] for p in parts]) for k in range(4)))
-    return cs, np.concatenate(owner)
+    return cs, owner

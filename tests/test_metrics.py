@@ -55,3 +55,13 @@ def test_summary_schema_and_intervals():
     assert s["recall_at_area"]["1e+04"]["value"] == pytest.approx(0.5, abs=0.06)
     g = M.gcd_summary(np.array([0.5, 10, 100, 1000, 3000.0]), n_boot=50)
     assert g["accuracy"]["25"]["value"] == 0.4
+
+
+def test_paired_comparison_identity_and_direction():
+    rng = np.random.default_rng(2)
+    a = 10 ** rng.uniform(0, 8, 300)
+    same = M.paired_comparison(a, a, n_boot=100)
+    assert same["auc_difference"]["value"] == 0.0 and same["area_at_50pct_ratio"]["value"] == 1.0
+    better = M.paired_comparison(a / 100, a, n_boot=100)
+    assert better["auc_difference"]["lo"] > 0 and better["area_at_50pct_ratio"]["hi"] < 1
+    assert better["area_at_50pct_ratio"]["value"] == pytest.approx(0.01)
