@@ -53,8 +53,8 @@ WEIGHT_MAX = 3.0
 BUDGET_MIN_KM2, BUDGET_MAX_KM2 = 1.0, 1e7
 DEFAULT_BUDGET_KM2 = 1e4
 DEFAULT_REFINE = 6
-MAX_MAP_CELLS = 12_000
-"""Hexagons sent to the browser at most (about 2 MB of deck JSON)."""
+MAX_MAP_CELLS = 8_000
+"""Hexagons sent to the browser at most (about 1.4 MB of deck JSON)."""
 MAP_MASS = 0.999
 """Cells are drawn, densest first, until they hold this much probability (or MAX_MAP_CELLS)."""
 
@@ -270,7 +270,9 @@ def map_records(dist: CellDistribution, budget_km2: float, max_cells: int = MAX_
     logd = dist.log_density[idx]
     p = prob[:k]
     cum_p, cum_a = np.cumsum(p), np.cumsum(area)
-    colours = density_colours(logd).tolist()
+    rgba = density_colours(logd)
+    rgba[len(budget):, 3] = (rgba[len(budget):, 3] * 0.55).astype(np.uint8)  # outside the budget: dimmed
+    colours = rgba.tolist()
     h3s = [format(c, "x") for c in cells.tolist()]
     cols = {
         "prob": _sig(p),
@@ -303,6 +305,31 @@ def view_state(dist: CellDistribution, budget_km2: float) -> dict:
 
 WORLD_VIEW = {"latitude": 20.0, "longitude": 0.0, "zoom": 0.8, "pitch": 0, "bearing": 0}
 
+def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
+    """Outline of the union of the budget's cells as paths of [lon, lat] (degrees), one per ring.
+
+    Cells are merged per resolution with H3 (fast, in C), so the outline follows the region's edge rather
+    than every hexagon; neighbouring groups of different resolutions keep the seam between them.
+    """
+    import h3
+
+    paths: list[list[list[float]]] = []
+    if not len(regions):
+        return paths
+    from .grid import cell_resolutions
+
+    res = cell_resolutions(regions.cells)
+    for r in np.unique(res).tolist():
+        ids = [format(c, "x") for c in regions.cells[res == r].tolist()]
+        shape = h3.cells_to_h3shape(ids, tight=True)
+        polys = shape.__geo_interface__
+        rings = [polys["coordinates"]] if polys["type"] == "Polygon" else polys["coordinates"]
+        for poly in rings:
+            for ring in poly:
+                paths.append([[round(x, 5), round(y, 5)] for x, y in ring])
+    return paths
+
+
 TOOLTIP = {
     "html": "<b>#{rank}</b> &nbsp; p = {prob_pct}% &nbsp; area {area_km2} km²<br/>"
     "top {rank} cells: {cum_pct}% in {cum_area_km2} km²", "style": {"backgroundColor": "#1c1c24", "color": "#f0f0f0", "fontSize": "12px"}}
@@ -330,18 +357,16 @@ def build_deck(data: MapData, initial_view: Mapping[str, float], truth: tuple[fl
             auto_highlight=True,
         ),
         pdk.Layer(
-            "H3HexagonLayer",
+            "PathLayer",
             id="budget",
-            data=[{"h3": r["h3"]} for r in data.budget_records],
-            get_hexagon="h3",
-            filled=False,
-            stroked=True,
-            extruded=False,
-            get_line_color=[255, 255, 255, 230],
-            line_width_units="pixels",
-            get_line_width=1.5,
+            data=[{"path": p} for p in budget_outline(data.budget)],
+            get_path="path",
+            get_color=[255, 255, 255, 235],
+            width_units="pixels",
+            get_width=2,
+            width_min_pixels=1,
+            wrap_longitude=True,
             pickable=False,
-            high_precision=True,
         ),
     ]
     if truth is not None:

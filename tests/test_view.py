@@ -55,7 +55,10 @@ def test_deck_json_is_compact_and_carries_layers(paris_dist):
     ids = [layer["id"] for layer in spec["layers"]]
     assert ids == ["density", "budget", "truth"]
     assert len(spec["layers"][0]["data"]) == len(data.records)
-    assert len(spec["layers"][1]["data"]) == len(data.budget)
+    paths = spec["layers"][1]["data"]
+    assert len(paths) >= 1
+    pts = np.array([pt for p in paths for pt in p["path"]])
+    assert np.all(np.abs(pts[:, 0] - 2.35) < 5) and np.all(np.abs(pts[:, 1] - 48.85) < 5)
     assert "\n" not in deck.to_json()
     vs = spec["initialViewState"]
     assert vs["latitude"] == pytest.approx(48.85, abs=1.0) and vs["longitude"] == pytest.approx(2.35, abs=1.0)
@@ -211,3 +214,16 @@ def test_load_uploads_with_the_real_photo_loader():
     photos, msgs = view.load_uploads([("ok.jpg", _jpeg()), ("junk.txt", b"hello")], photo_mod.load_photo)
     assert len(photos) == 1 and photos[0].width == 32
     assert len(msgs) == 1 and msgs[0].startswith("junk.txt: ")
+
+
+def test_budget_outline_is_the_union_edge():
+    import h3
+
+    from geolocate.grid import CellSet
+
+    disk = h3.grid_disk(h3.latlng_to_cell(10.0, 20.0, 5), 1)  # 7 cells
+    cs = CellSet.from_cells(np.array([h3.str_to_int(c) for c in disk], dtype=np.uint64))
+    regions = CellDistribution(cs, np.zeros(7)).ranked()
+    paths = view.budget_outline(regions)
+    assert len(paths) == 1  # one outer ring, no inner seams
+    assert 18 <= len(paths[0]) <= 19  # a 7-hexagon flower has 18 boundary vertices (+ closing point)
