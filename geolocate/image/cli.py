@@ -56,7 +56,8 @@ def _suffixed(path: Path, tag: str, many: bool) -> Path:
     return path.with_name(f"{path.stem}_{tag}{path.suffix}") if many else path
 
 
-def _predict_one(photos: list[Photo], args, out=sys.stdout) -> dict:
+def _predict_one(photos: list[Photo], args, out=None) -> dict:
+    out = out or sys.stdout
     from ..ensemble import Ensemble
     from ..experts import standard_priors
     from .suite import image_experts

@@ -42,7 +42,7 @@ def download_weights(backbone: str | None = None, progress: Progress | None = No
     spec = backbone or default_backbone_spec()
     if progress:
         progress(0.0, f"fetching {spec} weights")
-    resolve_checkpoint(spec, allow_download=True)
+    resolve_checkpoint(spec)  # downloads unless offline mode is on: an air-gapped machine must never try
     if progress:
         progress(0.5, "GeoCLIP gallery and grid features (computed once, ~1 min on CPU)")
     head = load_geoclip_head()
