@@ -178,9 +178,10 @@ def parse_latlon(text: str) -> tuple[float, float]:
 
 # --------------------------------------------------------------------------------------------- map data
 
-# A perceptually ordered dark-to-bright ramp (inferno-like) that reads on the dark theme.
+# A dark-to-bright ramp (inferno-like) that reads on the dark theme; it stops at saturated yellow so the
+# densest cells never look like the cyan budget outline.
 _RAMP = np.array(
-    [[40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]],
+    [[40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 180, 30], [255, 225, 60]],
     dtype=np.float64,
 )
 
@@ -356,17 +357,21 @@ def build_deck(data: MapData, initial_view: Mapping[str, float], truth: tuple[fl
             high_precision=True,
             auto_highlight=True,
         ),
+        # Per-cell outlines: a union outline drawn as a path/polygon layer rendered as a solid fill in
+        # headless Chromium (SwiftShader), so the budget is drawn with the same hexagons as the density.
         pdk.Layer(
-            "PathLayer",
+            "H3HexagonLayer",
             id="budget",
-            data=[{"path": p} for p in budget_outline(data.budget)],
-            get_path="path",
-            get_color=[255, 255, 255, 235],
-            width_units="pixels",
-            get_width=2,
-            width_min_pixels=1,
-            wrap_longitude=True,
+            data=[{"h3": r["h3"]} for r in data.budget_records],
+            get_hexagon="h3",
+            filled=False,
+            stroked=True,
+            extruded=False,
+            get_line_color=[60, 220, 255, 150],
+            line_width_units="pixels",
+            get_line_width=1,
             pickable=False,
+            high_precision=True,
         ),
     ]
     if truth is not None:

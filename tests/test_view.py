@@ -55,10 +55,7 @@ def test_deck_json_is_compact_and_carries_layers(paris_dist):
     ids = [layer["id"] for layer in spec["layers"]]
     assert ids == ["density", "budget", "truth"]
     assert len(spec["layers"][0]["data"]) == len(data.records)
-    paths = spec["layers"][1]["data"]
-    assert len(paths) >= 1
-    pts = np.array([pt for p in paths for pt in p["path"]])
-    assert np.all(np.abs(pts[:, 0] - 2.35) < 5) and np.all(np.abs(pts[:, 1] - 48.85) < 5)
+    assert [c["h3"] for c in spec["layers"][1]["data"]] == [r["h3"] for r in data.budget_records]
     assert "\n" not in deck.to_json()
     vs = spec["initialViewState"]
     assert vs["latitude"] == pytest.approx(48.85, abs=1.0) and vs["longitude"] == pytest.approx(2.35, abs=1.0)

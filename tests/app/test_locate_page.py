@@ -51,7 +51,7 @@ def test_defaults_show_priors_map_and_regions(at):
     spec = _deck(at)
     assert [layer["id"] for layer in spec["layers"]] == ["density", "budget"]
     assert 0 < len(spec["layers"][0]["data"]) <= view.MAX_MAP_CELLS
-    assert len(spec["layers"][1]["data"]) >= 1  # outline paths of the budget region
+    assert len(spec["layers"][1]["data"]) == int(m["Regions in budget"].replace(",", ""))
     assert not at.error
 
 
