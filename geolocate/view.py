@@ -357,21 +357,18 @@ def build_deck(data: MapData, initial_view: Mapping[str, float], truth: tuple[fl
             high_precision=True,
             auto_highlight=True,
         ),
-        # Per-cell outlines: a union outline drawn as a path/polygon layer rendered as a solid fill in
-        # headless Chromium (SwiftShader), so the budget is drawn with the same hexagons as the density.
+        # The budget as one translucent cyan overlay of the union of its cells. Lines are avoided on
+        # purpose: in headless Chromium (SwiftShader) deck.gl draws pixel-wide paths and hexagon strokes
+        # tens of pixels wide, and 3,000 res-7 outlines merge into a blob at the zoom that frames the budget.
         pdk.Layer(
-            "H3HexagonLayer",
+            "PolygonLayer",
             id="budget",
-            data=[{"h3": r["h3"]} for r in data.budget_records],
-            get_hexagon="h3",
-            filled=False,
-            stroked=True,
-            extruded=False,
-            get_line_color=[60, 220, 255, 150],
-            line_width_units="pixels",
-            get_line_width=1,
+            data=[{"polygon": p} for p in budget_outline(data.budget)],
+            get_polygon="polygon",
+            get_fill_color=[60, 220, 255, 60],
+            filled=True,
+            stroked=False,
             pickable=False,
-            high_precision=True,
         ),
     ]
     if truth is not None:

@@ -29,7 +29,7 @@ st.title("Locate a photo")
 st.caption(
     "Each *expert* (a prior on where photos are taken, an image model, or what you know) gives a map of where the "
     "photo could be; the *ensemble* multiplies them with the weights on the left. The brightest hexagons are the "
-    "most likely; the ones inside the cyan outline are the places to search first, as much as the area budget allows."
+    "most likely; the cyan-tinted ones are the places to search first, as much as the area budget allows."
 )
 
 countries = shared_countries()
@@ -224,7 +224,7 @@ deck = view.build_deck(data, st.session_state["_view"], truth=truth)
 st.pydeck_chart(deck, key="map", height=560)
 st.caption(
     f"{len(data.records):,} hexagons drawn (they hold {data.shown_prob:.1%} of the probability); colour = log density, "
-    "bright = likely. Cyan outline: the area budget (cells outside it are dimmed). Hover for probability, area and rank."
+    "bright = likely. Cyan tint: the area budget (cells outside it are dimmed). Hover for probability, area and rank."
 )
 
 # ---- exports and the shareable link --------------------------------------------------------------------

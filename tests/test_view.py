@@ -55,7 +55,15 @@ def test_deck_json_is_compact_and_carries_layers(paris_dist):
     ids = [layer["id"] for layer in spec["layers"]]
     assert ids == ["density", "budget", "truth"]
     assert len(spec["layers"][0]["data"]) == len(data.records)
-    assert [c["h3"] for c in spec["layers"][1]["data"]] == [r["h3"] for r in data.budget_records]
+    # The budget overlay is the union of the budget's cells: every budget cell centre lies inside it.
+    import shapely
+
+    union = shapely.union_all([shapely.Polygon(d["polygon"]) for d in spec["layers"][1]["data"]])
+    centres = shapely.points(data.budget.lon, data.budget.lat)
+    assert shapely.contains(union, centres).all()
+    # ... and covers about the budget's area (degrees² to km² near Paris: 111.2² cos(lat)).
+    km2 = union.area * 111.195**2 * np.cos(np.radians(union.centroid.y))
+    assert km2 == pytest.approx(data.budget.total_area_km2, rel=0.05)
     assert "\n" not in deck.to_json()
     vs = spec["initialViewState"]
     assert vs["latitude"] == pytest.approx(48.85, abs=1.0) and vs["longitude"] == pytest.approx(2.35, abs=1.0)
