@@ -97,7 +97,13 @@ class Layer:
             parent = coarse.index_of(cells_to_parents(self.grid.cells, res))
             w = self.grid.area_km2[:, None] * self.fractions
             acc = np.zeros((len(coarse), self.fractions.shape[1]))
-            np.add.at(acc, parent, w)
+            if np.all(np.diff(parent) >= 0):
+                # Sorted H3 indexes keep each parent's children contiguous: a segmented sum is ~50x
+                # faster than np.add.at on wide layers (178 countries).
+                starts = np.flatnonzero(np.r_[True, np.diff(parent) > 0])
+                acc[parent[starts]] = np.add.reduceat(w, starts, axis=0)
+            else:  # pragma: no cover - only for unsorted custom grids
+                np.add.at(acc, parent, w)
             area = np.bincount(parent, weights=self.grid.area_km2, minlength=len(coarse))
             self._coarse[res] = (acc / area[:, None]).astype(np.float32)
         return self._coarse[res]
