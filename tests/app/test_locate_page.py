@@ -51,7 +51,15 @@ def test_defaults_show_priors_map_and_regions(at):
     spec = _deck(at)
     assert [layer["id"] for layer in spec["layers"]] == ["density", "budget"]
     assert 0 < len(spec["layers"][0]["data"]) <= view.MAX_MAP_CELLS
-    assert len(spec["layers"][1]["data"]) == int(m["Regions in budget"].replace(",", ""))
+    # The budget overlay covers exactly the first "Regions in budget" cells of the ranking.
+    import h3
+    import shapely
+
+    n = int(m["Regions in budget"].replace(",", ""))
+    union = shapely.union_all([shapely.Polygon(d["polygon"]) for d in spec["layers"][1]["data"]])
+    centres = [h3.cell_to_latlng(r["h3"]) for r in spec["layers"][0]["data"]]
+    inside = shapely.contains(union, shapely.points([c[1] for c in centres], [c[0] for c in centres]))
+    assert inside[:n].all() and not inside[n:].any()
     assert not at.error
 
 
