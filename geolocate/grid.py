@@ -25,9 +25,9 @@ EARTH_AREA_KM2 = 510_065_621.724
 """Earth's surface area in km² as the sum of H3 cell areas at any resolution."""
 
 DEFAULT_RESOLUTION = 3
-"""Base grid resolution. Chosen by measurement (docs/architecture.md, benchmarks/bench_resolution.py):
-res 3 (41,162 cells) gives the live-slider latency budget with room to spare, and refinement of the
-top cells recovers the fine areas that a finer base grid would give."""
+"""Base grid resolution, chosen by measurement (docs/architecture.md, benchmarks/bench_resolution.py):
+res 3 (41,162 cells) pools 6 experts in ~3 ms (res 4: ~28 ms) and keeps benchmark fields in memory;
+refinement of the densest cells supplies the fine scales (and the res-4 layer values) where it matters."""
 
 LAYER_RESOLUTION = 4
 """Resolution at which geodata layers are derived and stored (assets/)."""
