@@ -15,9 +15,9 @@ st.set_page_config(page_title="geolocate", page_icon="🌍", layout="wide")
 
 nav = st.navigation(
     [
-        st.Page("pages/locate.py", title="Locate", icon="📍", default=True),
-        st.Page("pages/benchmark.py", title="Benchmark", icon="📈"),
-        st.Page("pages/layers.py", title="Layers", icon="🗺️"),
+        st.Page("pages/locate.py", title="Locate", icon=":material/location_on:", default=True),
+        st.Page("pages/benchmark.py", title="Benchmark", icon=":material/insights:"),
+        st.Page("pages/layers.py", title="Layers", icon=":material/layers:"),
     ]
 )
 nav.run()

@@ -42,6 +42,24 @@ except Exception as _err:  # noqa: BLE001 - any failure to import means "image e
 ENSEMBLES_PER_SESSION = 4
 
 
+def _use_app_navigation() -> None:
+    """Route through app.py's st.navigation even when a fresh server's first visit is a page URL.
+
+    Streamlit treats an app with a ``pages/`` folder as an old-style multipage app until the first run
+    of ``st.navigation``: a first visit to e.g. /layers would run pages/layers.py alone, with a sidebar
+    listing raw file names (this module among them). Switching the process to st.navigation and rerunning
+    sends that visit through app.py, which then shows the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and Path(sys.argv[0]).name != "pytest":
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_use_app_navigation()
+
+
 @st.cache_resource(show_spinner="Loading priors and layers (first run only, a few seconds)…")
 def shared_priors() -> list[Expert]:
     """The standard priors, warmed on the base grid so that sessions only read them."""
