@@ -64,6 +64,24 @@ def _metric(page, label: str) -> str:
     return box.locator('[data-testid="stMetricValue"]').inner_text()
 
 
+def test_first_visit_to_a_page_url_uses_the_app_navigation(server):
+    """Runs first on a fresh server: Streamlit would otherwise treat pages/ as an old-style multipage app."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.goto(server + "/layers", wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="Layers")).to_be_visible(timeout=30_000)
+            nav = page.locator('[data-testid="stSidebarNav"]')
+            expect(nav).to_contain_text("Locate", timeout=30_000)
+            labels = nav.inner_text().split()
+            assert "shared" not in labels and "app" not in labels
+        finally:
+            browser.close()
+
+
 def test_upload_move_slider_screenshot(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
