@@ -280,7 +280,7 @@ def refined_areas(
     Returns:
         (areas (S,) km², modes (S, 2) lat/lon in degrees).
     """
-    from .grid import points_to_cells
+    from .grid import cells_to_parents, points_to_cells
 
     w = np.asarray(weights, dtype=np.float64)
     n_prior = len(fs.shared)
@@ -289,9 +289,12 @@ def refined_areas(
     S = len(fs.rows)
     areas, modes = base.copy(), np.empty((S, 2))
     truth_fine = points_to_cells(fs.truth_latlon[:, 0], fs.truth_latlon[:, 1], refine_to)
+    # The base cell to refine is the fine cell's H3 ancestor, which is not always the base cell that
+    # contains the point geometrically (children do not tile their parent exactly).
+    truth_base = grid.index_of(cells_to_parents(truth_fine, grid.res))
     for k in range(S):
         L = prior_sum + w[n_prior:] @ fs.per_image[:, k].astype(np.float64)
-        ti = fs.truth_cell[k]
+        ti = truth_base[k]
         refine_truth = base[k] <= refine_below_km2
         cand = np.argpartition(-L, 3)[:3]  # the mode lies in one of the densest base cells
         if refine_truth:

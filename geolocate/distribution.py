@@ -157,10 +157,18 @@ class CellDistribution:
         return self.ranked(k)
 
     def locate(self, lat: float, lon: float) -> int:
-        """Position of the cell containing a point (degrees), or -1 when outside the support."""
-        for res in np.unique(self.cells.resolution):
-            cell = points_to_cells(np.array([lat]), np.array([lon]), int(res))[0]
-            hit = np.flatnonzero(self.cells.cells == cell)
+        """Position of the cell containing a point (degrees), or -1 when outside the support.
+
+        The point's cell is found at the finest resolution present and then followed up the H3
+        hierarchy: children do not tile their parent exactly, so a per-resolution geometric lookup can
+        miss a mixed-resolution support (or hit two cells) near cell edges; the hierarchy matches one.
+        """
+        from .grid import cells_to_parents
+
+        res = np.unique(self.cells.resolution)
+        finest = points_to_cells(np.array([lat]), np.array([lon]), int(res.max()))
+        for r in res[::-1].tolist():
+            hit = np.flatnonzero(self.cells.cells == cells_to_parents(finest, r)[0])
             if len(hit):
                 return int(hit[0])
         return -1

@@ -62,3 +62,29 @@ def test_im2gps3k_small_run_schema(shared_data, tmp_path):
     r.to_json(p)
     assert json.loads(p.read_text())["schema"] == "geolocate.bench/1"
     assert set(r.curves.expert) == set(rep["experts"]) | {"ensemble"}
+
+
+@pytest.mark.parametrize("offset_km", [30.0, 60.0])
+def test_refined_area_is_the_disc_through_the_truth(offset_km):
+    """One sharp kernel: the area denser than the truth is the disc of radius |truth - centre|.
+
+    Both the benchmark's refinement and the ensemble's level-by-level refinement must find it."""
+    import pandas as pd
+
+    from geolocate.bench import refined_areas
+    from geolocate.grid import EARTH_RADIUS_KM
+
+    centre = np.array([[45.0, 7.0]])
+    dlat = np.degrees(offset_km / EARTH_RADIUS_KM)
+    truth = pd.DataFrame({"id": ["a"], "lat": [45.0 + dlat], "lon": [7.0], "line": [2]})
+    e = BenchExpert("k", "point", centres=latlon_to_xyz(centre[:, 0], centre[:, 1]), pred_latlon=centre, present=np.array([True]),
+                    scales=np.array([20.0]), mix=np.array([1.0]))
+    fs = build_fields(BenchData("t", truth, [e]), np.arange(1), floor=0.0)
+    base, _ = base_areas(fs, np.array([1.0]))
+    fine, _ = refined_areas(fs, np.array([1.0]), base, refine_to=7, refine_below_km2=1e6)
+    disc = np.pi * offset_km**2
+    assert fine[0] == pytest.approx(disc, rel=0.12)
+    assert base[0] > 9000  # the base grid alone counts whole res-3 cells (~12,000 km² here)
+    ens = Ensemble([PointExpert(45.0, 7.0, 20.0, name="k")], floor=0.0)
+    d = ens.distribution(refine_to=7, refine_cells=400)
+    assert d.area_to_contain(45.0 + dlat, 7.0) == pytest.approx(fine[0], rel=0.08)

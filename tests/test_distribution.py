@@ -55,10 +55,26 @@ def test_mixed_resolution_ranks_by_density_not_mass():
     d = CellDistribution(cs, np.log(mass))
     order = d.order()
     assert order[0] != 0 and cs.resolution[order[0]] == 4
-    assert d.ranked().cells[-1] == g.cells[100] or np.exp(d.log_density[0]) < np.exp(d.log_density[1:]).min()
+    assert d.ranked().cells[-1] == g.cells[100]  # the heaviest cell ranks last: it is the least dense
     # A point inside one child is found at the child's resolution.
     lat, lon = kids.lat[3], kids.lon[3]
     assert d.locate(lat, lon) == 1 + 3
+
+
+def test_locate_follows_the_hierarchy_near_cell_edges():
+    """H3 children do not tile their parent: every point must still land in exactly one support cell."""
+    g = global_grid(3)
+    i = g.locate([48.85], [2.35])[0]
+    ring = np.flatnonzero(np.linalg.norm(g.xyz - g.xyz[i], axis=1) < 0.05)  # the cell and its neighbours
+    kids, _ = children(g.cells[ring], 6)
+    keep = np.ones(len(g), bool)
+    keep[ring] = False
+    cs = CellSet.concat([g.subset(keep), kids])
+    d = CellDistribution.from_log_density(cs, np.zeros(len(cs)))
+    rng = np.random.default_rng(0)
+    lats, lons = rng.uniform(47.5, 50.2, 3000), rng.uniform(0.3, 4.4, 3000)
+    found = np.array([d.locate(a, b) for a, b in zip(lats, lons)])
+    assert (found >= 0).all()
 
 
 def test_ties_break_by_h3_index():
