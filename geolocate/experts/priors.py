@@ -7,7 +7,7 @@ finer cells inherit their ancestor's value.
     * ``PopulationPrior``: people per km² (GeoNames places, or any population GeoTIFF) plus 1 person/km²
       on land, so empty land is unlikely but possible.
     * ``PhotoDensityPrior``: the GeoCLIP 100K GPS gallery (sampled from MP-16 Flickr photo locations),
-      counted per cell, plus 0.01 photos per cell-area-equivalent on land.
+      counted per cell and divided by the cell's area, plus 0.01 photo per cell on land.
 """
 
 from __future__ import annotations
@@ -75,8 +75,10 @@ class PopulationPrior(DensityFieldExpert):
         super().__init__("population", density, source=source)
 
 
+@functools.lru_cache(maxsize=1)
 def geoclip_gallery() -> np.ndarray:
-    """The 100K (lat, lon) GPS gallery shipped in the ``geoclip`` wheel, float64 (100000, 2), degrees."""
+    """The 100K (lat, lon) GPS gallery shipped in the ``geoclip`` wheel, float64 (100000, 2), degrees
+    (read once per process)."""
     import importlib.util
 
     import pandas as pd
@@ -86,24 +88,31 @@ def geoclip_gallery() -> np.ndarray:
         raise FileNotFoundError("the geoclip package is not installed (pip install geoclip)")
     path = Path(list(spec.submodule_search_locations)[0]) / "model" / "gps_gallery" / "coordinates_100K.csv"
     df = pd.read_csv(path)
-    return df[["LAT", "LON"]].to_numpy(dtype=np.float64)
+    out = df[["LAT", "LON"]].to_numpy(dtype=np.float64)
+    out.setflags(write=False)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
-def _gallery_counts() -> np.ndarray:
-    grid = global_grid(LAYER_RESOLUTION)
+def gallery_cells() -> np.ndarray:
+    """Position in ``global_grid(LAYER_RESOLUTION)`` of each gallery photo, int64 (100000,) (computed once)."""
     g = geoclip_gallery()
-    idx = grid.locate(g[:, 0], g[:, 1])
-    return np.bincount(idx, minlength=len(grid)).astype(np.float64)
+    out = global_grid(LAYER_RESOLUTION).locate(g[:, 0], g[:, 1])
+    out.setflags(write=False)
+    return out
+
+
+def _gallery_counts() -> np.ndarray:
+    return np.bincount(gallery_cells(), minlength=len(global_grid(LAYER_RESOLUTION))).astype(np.float64)
 
 
 class PhotoDensityPrior(DensityFieldExpert):
-    """Where photos are taken: the GeoCLIP gallery (MP-16 locations) per km², smoothed by a land floor."""
+    """Where photos are taken: GeoCLIP gallery photos (MP-16 locations) per km² of each cell, plus 0.01
+    photo per cell on land (0.0001 at sea) so unvisited places stay possible."""
 
     def __init__(self):
         grid = global_grid(LAYER_RESOLUTION)
-        mean_area = grid.area_km2.mean()
-        density = (_gallery_counts() + 0.01 * _land_density()) / mean_area
+        density = (_gallery_counts() + 0.01 * _land_density()) / grid.area_km2
         super().__init__("photo density", density, source="GeoCLIP 100K gallery (MP-16)")
 
 

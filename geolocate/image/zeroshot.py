@@ -29,7 +29,7 @@ import numpy as np
 
 from ..experts.attribute import AttributeExpert, attribute_log_likelihood, tempered
 from ..experts.base import Expert
-from ..grid import LAYER_RESOLUTION, CellSet, cache_dir, points_to_cells
+from ..grid import LAYER_RESOLUTION, CellSet, cache_dir
 from ..layers import IGBP_CLASSES, POPULATION_BINS, SCENE_CLASSES, Layer, LayerError
 
 TEMPLATES = ["a photo of {}.", "a blurry photo of {}.", "a travel photo of {}.", "a street-level photo of {}."]
@@ -203,16 +203,16 @@ def zero_shot_probs(image_embeddings: np.ndarray, class_emb: np.ndarray, logit_s
 
 
 @functools.lru_cache(maxsize=8)
-def _gallery_layer_cells() -> np.ndarray:
-    from ..experts.priors import geoclip_gallery
-
-    g = geoclip_gallery()
-    return points_to_cells(g[:, 0], g[:, 1], LAYER_RESOLUTION)
-
-
 def photo_class_prior(layer: Layer, floor: float = 1e-4) -> np.ndarray:
-    """pi(c): mean layer fractions at the GeoCLIP gallery's photo locations, floored and normalised, (K,)."""
-    pi = layer.values_at(_gallery_layer_cells()).astype(np.float64).mean(axis=0)
+    """pi(c): mean layer fractions at the GeoCLIP gallery's photo locations, floored and normalised, (K,).
+
+    Computed once per layer as (photos per cell) @ (cell fractions), without a per-photo table."""
+    from ..experts.priors import _gallery_counts
+
+    if layer.res != LAYER_RESOLUTION:
+        raise ValueError(f"layer {layer.name} is at res {layer.res}; class priors need res {LAYER_RESOLUTION}")
+    counts = _gallery_counts()
+    pi = (counts @ layer.fractions.astype(np.float64)) / counts.sum()
     pi = np.maximum(pi, floor)
     return pi / pi.sum()
 
