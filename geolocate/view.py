@@ -327,7 +327,12 @@ def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
         rings = [polys["coordinates"]] if polys["type"] == "Polygon" else polys["coordinates"]
         for poly in rings:
             for ring in poly:
-                paths.append([[round(x, 5), round(y, 5)] for x, y in ring])
+                xy = np.asarray(ring, dtype=np.float64)
+                if np.ptp(xy[:, 0]) > 180.0:
+                    # Crosses the antimeridian: continue east past 180° (deck.gl draws longitudes > 180)
+                    # instead of letting the fill wrap the long way round the globe.
+                    xy[:, 0] = np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0])
+                paths.append(np.round(xy, 5).tolist())
     return paths
 
 
@@ -577,7 +582,8 @@ def load_uploads(items: Sequence[tuple[str, bytes]], loader, max_bytes: int = MA
         try:
             photos.append(loader(data, name=name))
         except ValueError as err:
-            messages.append(f"{name}: {err}")
+            msg = str(err)  # the photo loader already names the file; do not say it twice
+            messages.append(msg if msg.startswith(f"{name}:") else f"{name}: {msg}")
         except Exception as err:  # noqa: BLE001 - a decoder bug must not become a traceback in the UI
             messages.append(f"{name}: could not be read as an image ({type(err).__name__})")
     return photos, messages

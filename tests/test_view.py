@@ -218,7 +218,20 @@ def test_load_uploads_with_the_real_photo_loader():
     photo_mod = pytest.importorskip("geolocate.image.photo")
     photos, msgs = view.load_uploads([("ok.jpg", _jpeg()), ("junk.txt", b"hello")], photo_mod.load_photo)
     assert len(photos) == 1 and photos[0].width == 32
-    assert len(msgs) == 1 and msgs[0].startswith("junk.txt: ")
+    assert msgs == ["junk.txt: not an image file this tool can read (supported: JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC/HEIF/AVIF)"]
+
+
+def test_budget_outline_does_not_wrap_round_the_globe_at_the_antimeridian():
+    import h3
+
+    from geolocate.grid import CellSet
+
+    disk = h3.grid_disk(h3.latlng_to_cell(-17.0, 179.95, 4), 2)  # Fiji, straddling 180°
+    cs = CellSet.from_cells(np.array([h3.str_to_int(c) for c in disk], dtype=np.uint64))
+    paths = view.budget_outline(CellDistribution(cs, np.zeros(len(cs))).ranked())
+    for p in paths:
+        lon = np.array(p)[:, 0]
+        assert np.ptp(lon) < 10.0  # a few cells wide, not 360° round
 
 
 def test_budget_outline_is_the_union_edge():
