@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -91,20 +92,32 @@ evidence = AnalystEvidence(
 )
 
 # ---- photos → image experts --------------------------------------------------------------------------
-photos, upload_msgs = [], []
+photos, upload_msgs, photo_key = [], [], ()
 if uploads:
     if load_photo is None:
         upload_msgs.append("Photo loading is unavailable in this install: " + (IMAGE_SUITE_ERROR or ""))
     else:
-        photos, upload_msgs = view.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo)
+        # Decode once per upload set, not on every slider move; keyed by Streamlit's upload id (or the
+        # bytes' hash), never by name alone. Decoded photos stay in session memory, never on disk.
+        upload_key = tuple(getattr(f, "file_id", None) or digest(f.getvalue()) for f in uploads)
+        decoded = st.session_state.get("_decoded")
+        if decoded is None or decoded[0] != upload_key:
+            decoded = (upload_key, view.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
+            st.session_state["_decoded"] = decoded
+        photos, upload_msgs = decoded[1]
+        photo_key = tuple(k for k, f in zip(upload_key, uploads) if any(p.name == f.name for p in photos))
 for m in upload_msgs:
     st.error(m)
 
-photo_key = tuple(digest(p.image.tobytes()[:1 << 20] + p.name.encode()) for p in photos)
 img_experts, img_msgs = [], []
 if photos:
-    cache = st.session_state.setdefault("_image_experts", {})
-    if photo_key not in cache:
+    # A small LRU, like the ensembles: each entry holds a GeoCLIP expert with (photos x 100K) arrays.
+    cache = st.session_state.setdefault("_image_experts", OrderedDict())
+    if photo_key in cache:
+        cache.move_to_end(photo_key)
+    else:
+        while len(cache) >= 2:
+            cache.popitem(last=False)
         if image_experts is None:
             cache[photo_key] = ([], [f"Image experts unavailable: {IMAGE_SUITE_ERROR}"])
         else:
