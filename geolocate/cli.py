@@ -33,6 +33,32 @@ class ProgressBar:
             self.stream.write("\n")
 
 
+def positive_km2(text: str) -> float:
+    """argparse type: an area in km², > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of km²") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"the area must be a positive number of km², got {text}")
+    return value
+
+
+def h3_resolution(lowest: int = 0, highest: int = 9):
+    """argparse type: an H3 resolution within [lowest, highest]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an H3 resolution (a whole number)") from None
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"H3 resolution must be {lowest}..{highest}, got {value}")
+        return value
+
+    return parse
+
+
 def _parse_weights(text: str | None) -> dict[str, float] | None:
     if not text:
         return None
@@ -179,8 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--experts", help="comma-separated expert names to keep")
     b.add_argument("--weights", help="ensemble weights, e.g. 'population=0.5,ISNs_M-fstar-S3=2'")
     b.add_argument("--fit", action="store_true", help="fit ensemble weights on the fit half (objective: RvA AUC)")
-    b.add_argument("--res", type=int, default=DEFAULT_RESOLUTION, help="base H3 resolution")
-    b.add_argument("--refine-to", type=int, default=6, help="H3 resolution of refinement")
+    b.add_argument("--res", type=h3_resolution(1, 4), default=DEFAULT_RESOLUTION, help="base H3 resolution (1..4)")
+    b.add_argument("--refine-to", type=h3_resolution(1, 8), default=6, help="H3 resolution of refinement (up to 8)")
     b.add_argument("--max-samples", type=int)
     b.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals")
     b.add_argument("--skip-bad-rows", action="store_true", help="skip (and report) bad rows instead of stopping")
@@ -196,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     acc.set_defaults(func=cmd_accuracy)
 
     lay = sub.add_parser("layers", help="show the geodata layers and the grid")
-    lay.add_argument("--res", type=int, default=DEFAULT_RESOLUTION)
+    lay.add_argument("--res", type=h3_resolution(0, 6), default=DEFAULT_RESOLUTION)
     lay.set_defaults(func=cmd_layers)
 
     try:

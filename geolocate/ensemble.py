@@ -164,6 +164,8 @@ class Ensemble:
             refine_to: finest resolution of refinement (e.g. 7), or None for the base grid only.
             refine_cells: how many of the densest cells are split at each level.
         """
+        if refine_to is not None and not self.res <= refine_to <= 12:
+            raise ValueError(f"refine_to must be an H3 resolution from {self.res} to 12, got {refine_to}")
         w = self.weight_vector(weights)
         base = self.base_fields()
         cells, u = base.cells, pool(base.soft, w, method) + base.hard

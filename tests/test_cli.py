@@ -53,3 +53,27 @@ def test_layers_command(capsys):
     assert main(["layers"]) == 0
     out = capsys.readouterr().out
     assert "landcover" in out and "water" in out and "41162 cells" in out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["predict", "x.jpg", "--budget", "0"], "the area must be a positive number of km²"),
+        (["predict", "x.jpg", "--budget", "lots"], "is not a number of km²"),
+        (["predict", "x.jpg", "--refine-to", "99"], "H3 resolution must be 3..9, got 99"),
+        (["bench", "--truth", "gt.csv", "--res", "7"], "H3 resolution must be 1..4, got 7"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_not_tracebacks(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_ensemble_rejects_an_impossible_refinement():
+    from geolocate.ensemble import Ensemble
+    from geolocate.experts import PointExpert
+
+    with pytest.raises(ValueError, match="refine_to must be an H3 resolution from 3 to 12"):
+        Ensemble([PointExpert(0.0, 0.0, name="p")]).distribution(refine_to=99)

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..cli import h3_resolution, positive_km2
 from .photo import Photo, PhotoError, load_photo
 
 DEFAULT_BUDGET_KM2 = 10_000.0
@@ -146,13 +147,13 @@ def add_subcommands(subparsers) -> None:
     """Register ``predict`` and ``weights`` on an argparse sub-parsers object."""
     p = subparsers.add_parser("predict", help="where was this photo taken: ranked search regions within an area budget")
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files or folders of photos")
-    p.add_argument("--budget", type=float, default=DEFAULT_BUDGET_KM2, metavar="KM2", help="search-area budget in km² (default 10,000)")
+    p.add_argument("--budget", type=positive_km2, default=DEFAULT_BUDGET_KM2, metavar="KM2", help="search-area budget in km² (default 10,000)")
     p.add_argument("--album", action="store_true", help="combine all photos as photos of one place (product of their distributions)")
     p.add_argument("--geojson", metavar="PATH", help="write the regions within the budget as GeoJSON")
     p.add_argument("--csv", metavar="PATH", help="write the regions within the budget as CSV")
     p.add_argument("--top", type=int, default=10, help="ensemble regions to print (default 10)")
     p.add_argument("--expert-top", type=int, default=3, help="top cells printed per expert (default 3)")
-    p.add_argument("--refine-to", type=int, default=7, help="finest H3 resolution of refinement (default 7)")
+    p.add_argument("--refine-to", type=h3_resolution(3, 9), default=7, help="finest H3 resolution of refinement (default 7)")
     p.add_argument("--backbone", help="open_clip backbone ARCH/TAG (default ViT-L-14/openai; 'tiny-random' for plumbing tests)")
     p.add_argument("--no-priors", action="store_true", help="image experts only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
