@@ -8,27 +8,32 @@ import pandas as pd
 from .metrics import AREA_MAX_KM2, AREA_MIN_KM2, DISC_AREAS_KM2
 
 
-def rva_chart(curves: pd.DataFrame, title: str = "Recall vs Area") -> alt.LayerChart:
+def rva_chart(curves: pd.DataFrame, title: str | None = "Recall vs Area", width: int | None = 640, height: int = 360) -> alt.LayerChart:
     """Recall against search area (log km²) per expert, with the areas of 1/25/200/750/2500 km discs marked.
+    The ensemble's line is drawn thicker.
 
     Args:
         curves: long table with columns expert, area_km2, recall.
+        title: chart title (None for none).
+        width: pixels, or None to let the container decide (Streamlit).
+        height: pixels.
     """
     scale = alt.Scale(type="log", domain=[AREA_MIN_KM2, AREA_MAX_KM2])
     lines = (
         alt.Chart(curves)
         .mark_line()
         .encode(
-            x=alt.X("area_km2:Q", scale=scale, title="search area (km², log scale)"),
-            y=alt.Y("recall:Q", scale=alt.Scale(domain=[0, 1]), title="recall (fraction of photos found)"),
-            color=alt.Color("expert:N"),
+            x=alt.X("area_km2:Q", scale=scale, title="Search area (km², log scale)"),
+            y=alt.Y("recall:Q", scale=alt.Scale(domain=[0, 1]), title="Recall (share of photos found)"),
+            color=alt.Color("expert:N", title="Expert"),
             strokeWidth=alt.condition(alt.datum.expert == "ensemble", alt.value(3), alt.value(1.5)),
             tooltip=["expert", alt.Tooltip("area_km2:Q", format=".3g"), alt.Tooltip("recall:Q", format=".3f")],
         )
     )
-    discs = pd.DataFrame({"area_km2": list(DISC_AREAS_KM2.values()), "label": [f"{r} km disc" for r in DISC_AREAS_KM2]})
+    discs = pd.DataFrame({"area_km2": list(DISC_AREAS_KM2.values()), "label": [f"{r} km" for r in DISC_AREAS_KM2]})
     rules = alt.Chart(discs).mark_rule(strokeDash=[4, 4], color="gray").encode(x=alt.X("area_km2:Q", scale=scale))
-    labels = alt.Chart(discs).mark_text(angle=270, align="left", dx=4, dy=-4, color="gray", fontSize=10).encode(
-        x=alt.X("area_km2:Q", scale=scale), y=alt.value(5), text="label:N"
+    labels = alt.Chart(discs).mark_text(align="left", dx=3, dy=-4, color="gray", fontSize=11).encode(
+        x=alt.X("area_km2:Q", scale=scale), y=alt.value(12), text="label:N"
     )
-    return alt.layer(rules, labels, lines).properties(title=title, width=640, height=360)
+    props = {"height": height} | ({"width": width} if width else {}) | ({"title": title} if title else {})
+    return alt.layer(rules, labels, lines).properties(**props)

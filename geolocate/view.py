@@ -122,7 +122,7 @@ def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, object] | No
     if evidence.include or evidence.exclude:
         experts.append(RegionExpert(include=evidence.include, exclude=evidence.exclude, hard=evidence.hard, name=REGION_EXPERT))
     if evidence.attributes:
-        layers = dict(layers) if layers is not None else _default_layers()
+        layers = dict(layers) if layers is not None else attribute_layers()
         for term in evidence.attributes:
             if term not in ATTRIBUTE_TERMS:
                 messages.append(f"unknown attribute {term!r}; choose from {', '.join(ATTRIBUTE_TERMS)}")
@@ -136,7 +136,8 @@ def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, object] | No
     return experts, messages
 
 
-def _default_layers() -> dict[str, object]:
+def attribute_layers() -> dict[str, object]:
+    """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (when its asset exists)}."""
     from .layers import LayerError, landcover_layer, scene_layer
 
     out: dict[str, object] = {"landcover": landcover_layer()}

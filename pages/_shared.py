@@ -72,14 +72,10 @@ def shared_priors() -> list[Expert]:
 
 @st.cache_resource(show_spinner="Loading land-cover and scene layers…")
 def shared_layers() -> dict:
-    """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (if built)}."""
-    from geolocate.layers import LayerError, landcover_layer, scene_layer
+    """Layers behind the analyst's attribute terms (geolocate.view.attribute_layers), warmed on the base grid."""
+    from geolocate.view import attribute_layers
 
-    out = {"landcover": landcover_layer()}
-    try:
-        out["scene"] = scene_layer()
-    except LayerError:
-        pass
+    out = attribute_layers()
     for layer in out.values():
         layer.at_resolution(DEFAULT_RESOLUTION)
     return out

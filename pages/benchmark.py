@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +20,7 @@ st.caption(
 try:
     from geolocate.bench import load_benchmark, run_benchmark
     from geolocate.data import discover_benchmarks
-    from geolocate.metrics import DISC_AREAS_KM2
+    from geolocate.plots import rva_chart
 except ImportError as err:  # the bench module is part of the project; say so rather than crash if it is absent
     st.error(f"The benchmark module is unavailable in this install: {err}")
     st.stop()
@@ -107,19 +106,7 @@ if ran_cfg != cfg:
     st.caption("Showing the last run; settings changed since — press Run to update.")
 
 # ---- RvA curves ----------------------------------------------------------------------------------------
-curves = result.curves.copy()
-curves["ensemble"] = curves["expert"] == "ensemble"
-base = alt.Chart(curves).encode(
-    x=alt.X("area_km2:Q", scale=alt.Scale(type="log"), title="Search area (km², log scale)"),
-    y=alt.Y("recall:Q", title="Recall (share of photos found)", scale=alt.Scale(domain=[0, 1])),
-    color=alt.Color("expert:N", title="Expert"),
-    tooltip=["expert", alt.Tooltip("area_km2:Q", format=",.0f"), alt.Tooltip("recall:Q", format=".3f")],
-)
-lines = base.mark_line().encode(strokeWidth=alt.condition("datum.ensemble", alt.value(3.5), alt.value(1.5)))
-discs = pd.DataFrame({"area_km2": list(DISC_AREAS_KM2.values()), "label": [f"{r:g} km" for r in DISC_AREAS_KM2]})
-rules = alt.Chart(discs).mark_rule(strokeDash=[4, 4], color="#888").encode(x="area_km2:Q")
-labels = alt.Chart(discs).mark_text(align="left", dx=3, dy=-4, color="#aaa", fontSize=11).encode(x="area_km2:Q", y=alt.value(12), text="label:N")
-st.altair_chart((rules + labels + lines).properties(height=420), width="stretch")
+st.altair_chart(rva_chart(result.curves, title=None, width=None, height=420), width="stretch")
 st.caption("Dashed lines: the area of a disc of radius 1, 25, 200, 750 and 2500 km (the classic street/city/region/country/continent thresholds).")
 
 # ---- summary with intervals ------------------------------------------------------------------------------
