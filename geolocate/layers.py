@@ -186,11 +186,13 @@ def population_counts_geonames(min_population: int = 1000) -> np.ndarray:
     return np.bincount(idx[idx >= 0], weights=pop[idx >= 0], minlength=len(grid))
 
 
-def population_counts_geotiff(path: str | Path) -> np.ndarray:
+def population_counts_geotiff(path: str | Path, superpixel_deg: float = 0.05) -> np.ndarray:
     """People per layer-grid cell from any population-count GeoTIFF in EPSG:4326 (LandScan, GHS-POP, WorldPop).
 
-    Every pixel's count is added to the cell containing the pixel centre. The raster is read in row
-    blocks so a 1 km global raster fits in memory.
+    Pixels are first summed into blocks of at most ``superpixel_deg`` (0.05°, ~5 km, well inside a
+    res-4 cell of ~40 km), and each block's count goes to the cell containing its centre: a 30" global
+    raster becomes ~26 million blocks instead of ~900 million pixel lookups. Rows are read in bands so
+    the raster never has to fit in memory.
     """
     import rasterio
 
@@ -200,21 +202,27 @@ def population_counts_geotiff(path: str | Path) -> np.ndarray:
         if src.crs is not None and not src.crs.is_geographic:
             raise LayerError(f"{path}: expected a geographic (lat/lon) raster, got {src.crs}")
         t = src.transform
-        block = max(1, 2_000_000 // src.width)
-        for row0 in range(0, src.height, block):
-            h = min(block, src.height - row0)
+        f = max(1, int(superpixel_deg / abs(t.a)))
+        band = f * max(1, 2_000_000 // (src.width * f))
+        for row0 in range(0, src.height, band):
+            h = min(band, src.height - row0)
             data = src.read(1, window=((row0, row0 + h), (0, src.width))).astype(np.float64)
             if src.nodata is not None:
                 data[data == src.nodata] = 0.0
             data[~np.isfinite(data) | (data < 0)] = 0.0
-            rr, cc = np.nonzero(data)
+            hb, wb = -(-h // f), -(-src.width // f)
+            padded = np.zeros((hb * f, wb * f))
+            padded[:h, : src.width] = data
+            blocks = padded.reshape(hb, f, wb, f).sum(axis=(1, 3))
+            rr, cc = np.nonzero(blocks)
             if not len(rr):
                 continue
-            lon = t.c + (cc + 0.5) * t.a
-            lat = t.f + (row0 + rr + 0.5) * t.e
+            # Block centre, clipped to the raster's own extent for edge blocks.
+            lon = t.c + (np.minimum(cc * f + f / 2, src.width - 0.5)) * t.a
+            lat = t.f + (row0 + np.minimum(rr * f + f / 2, h - 0.5)) * t.e
             ok = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
             idx = grid.locate(lat[ok], lon[ok])
-            counts += np.bincount(idx, weights=data[rr, cc][ok], minlength=len(grid))
+            counts += np.bincount(idx, weights=blocks[rr, cc][ok], minlength=len(grid))
     return counts
 
 

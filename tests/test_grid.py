@@ -60,3 +60,14 @@ def test_grid_disk_cache_is_reused(tmp_path, monkeypatch):
         assert len(G.global_grid(2)) == 5882
     finally:
         G.global_grid.cache_clear()
+
+
+def test_vectorised_parents_match_h3_including_pentagons():
+    g = G.global_grid(3)
+    pentagons = np.flatnonzero([h3n.is_pentagon(int(c)) for c in g.cells])
+    assert len(pentagons) == 12
+    kids, _ = G.children(g.cells[np.r_[0:20, pentagons]], 7)
+    for r in range(0, 8):
+        expect = np.array([h3n.cell_to_parent(int(c), r) for c in kids.cells], dtype=np.uint64)
+        assert np.array_equal(G.cells_to_parents(kids.cells, r), expect)
+    assert np.array_equal(G.cells_to_parents(g.cells, 5), g.cells)  # coarser cells map to themselves

@@ -79,3 +79,17 @@ def test_shipped_layers_are_consistent():
     assert POPULATION_BINS[pop.dominant()[tokyo]].startswith("city") and POPULATION_BINS[pop.dominant()[sahara]].startswith("uninhabited")
     scene = scene_layer()
     assert np.allclose(scene.fractions.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_fine_population_raster_is_summed_in_blocks(tmp_path):
+    # 0.01° pixels over a 2° x 2° window around Paris (a fine raster, summed in 0.05° blocks).
+    data = np.zeros((200, 200), dtype=np.float32)
+    data[100:110, 100:110] = 1000.0  # 100 pixels x 1000 people near (49.0 N, 3.0 E)
+    p = tmp_path / "fine.tif"
+    with rasterio.open(p, "w", driver="GTiff", width=200, height=200, count=1, dtype="float32", crs="EPSG:4326",
+                       transform=from_origin(2.0, 50.0, 0.01, 0.01)) as dst:
+        dst.write(data, 1)
+    counts = population_counts_geotiff(p)
+    assert counts.sum() == pytest.approx(100_000.0)
+    g = global_grid(4)
+    assert counts[g.locate([48.95], [3.05])[0]] == pytest.approx(100_000.0)
