@@ -135,7 +135,7 @@ class CellSet:
     _res: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_cells(cls, cells: np.ndarray, exact_areas: bool = True) -> "CellSet":
+    def from_cells(cls, cells: np.ndarray) -> "CellSet":
         """Build a cell set from H3 indexes (computes centres and areas)."""
         cells = np.asarray(cells, dtype=np.uint64)
         lat, lon = cell_centers(cells)
@@ -173,10 +173,6 @@ class CellSet:
             np.concatenate([p.lon for p in parts]),
             np.concatenate([p.area_km2 for p in parts]),
         )
-
-    def parents(self, res: int) -> np.ndarray:
-        """Ancestor (or self) of every cell at resolution ``res``; cells coarser than ``res`` map to themselves."""
-        return cells_to_parents(self.cells, res)
 
 
 class Grid(CellSet):

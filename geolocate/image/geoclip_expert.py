@@ -154,12 +154,6 @@ class GeoCLIPHead:
         logits = self.logit_scale * (f @ self.gallery_features().t())
         return torch.log_softmax(logits, dim=-1).double().numpy()
 
-    def top_k(self, embeddings: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-        """The k most probable gallery points per photo: ((S, k, 2) lat/lon degrees, (S, k) probabilities)."""
-        lp = self.gallery_log_probs(embeddings)
-        idx = np.argsort(-lp, axis=1, kind="stable")[:, :k]
-        return self.gallery.numpy()[idx].astype(np.float64), np.exp(np.take_along_axis(lp, idx, 1))
-
 
 _HEAD: GeoCLIPHead | None = None
 _HEAD_LOCK = threading.Lock()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 
 from ..experts.base import Expert
 from .backbone import load_backbone
@@ -98,13 +97,3 @@ def image_experts(photos: list[Photo], *, backbone: str | None = None, progress:
     if progress:
         progress(1.0, "image experts ready")
     return experts, messages
-
-
-def exif_hint(photos: list[Photo]) -> list[tuple[str, float, float]]:
-    """(name, lat, lon) of the photos that carry an EXIF GPS position (for display only; never logged)."""
-    return [(p.name, *p.gps) for p in photos if p.gps is not None]
-
-
-def embeddings(photos: list[Photo], backbone: str | None = None) -> np.ndarray:
-    """Raw image embeddings (S, D) of photos with the shared backbone (for benchmarks and caching)."""
-    return load_backbone(backbone or default_backbone_spec()).encode_images([p.image for p in photos])
