@@ -33,8 +33,7 @@ import pandas as pd
 
 from . import metrics
 from .data import BenchmarkSpec, ReadReport, read_attribute_probs, read_ground_truth, read_point_predictions
-from .distribution import logsumexp
-from .ensemble import DEFAULT_FLOOR, floored
+from .ensemble import DEFAULT_FLOOR, floored, normalise_on_grid
 from .experts.attribute import attribute_log_likelihood
 from .experts.point import DEFAULT_SCALES_KM, fit_scale_mixture, haversine_km, kernel_log_density
 from .experts.priors import PhotoDensityPrior, PopulationPrior, UniformLandPrior
@@ -193,25 +192,20 @@ class FieldStack:
 def build_fields(data: BenchData, rows: np.ndarray, res: int = DEFAULT_RESOLUTION, floor: float = DEFAULT_FLOOR, progress: Progress = _null_progress, chunk: int = 128) -> FieldStack:
     """Evaluate every expert for images ``rows`` on the base grid (the expensive, weight-free step)."""
     grid = global_grid(res)
-    log_area = np.log(grid.area_km2)
     priors = [e for e in data.experts if e.kind == "prior"]
     per = [e for e in data.experts if e.kind != "prior"]
     shared = np.zeros((len(priors), len(grid)))
     norm = np.zeros((len(priors) + len(per), len(rows)))
     for i, e in enumerate(priors):
-        raw = e.raw(grid, rows[:1])[0]
-        norm[i] = logsumexp(raw + log_area)
-        shared[i] = floored(raw - norm[i, 0], floor)
+        shared[i], z = normalise_on_grid(e.raw(grid, rows[:1])[0], grid.area_km2, floor)
+        norm[i] = z
     stack = np.empty((len(per), len(rows), len(grid)), dtype=np.float32)
     steps = max(1, len(per) * ((len(rows) + chunk - 1) // chunk))
     done = 0
     for j, e in enumerate(per):
         for a in range(0, len(rows), chunk):
             r = rows[a : a + chunk]
-            raw = e.raw(grid, r)
-            z = logsumexp(raw + log_area[None, :], axis=1)
-            norm[len(priors) + j, a : a + len(r)] = z[:, 0]
-            stack[j, a : a + len(r)] = floored(raw - z, floor)
+            stack[j, a : a + len(r)], norm[len(priors) + j, a : a + len(r)] = normalise_on_grid(e.raw(grid, r), grid.area_km2, floor)
             done += 1
             progress(done / steps, f"expert fields: {e.name}")
     lat, lon = data.truth["lat"].to_numpy()[rows], data.truth["lon"].to_numpy()[rows]

@@ -38,6 +38,22 @@ def floored(log_density: np.ndarray, floor: float) -> np.ndarray:
     return np.logaddexp(np.log1p(-floor) + log_density, np.log(floor / EARTH_AREA_KM2))
 
 
+def normalise_on_grid(raw: np.ndarray, area_km2: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise raw log densities over a grid's cells and mix in the uniform floor.
+
+    Args:
+        raw: (..., n) unnormalised log densities per km² at the grid's n cells.
+        area_km2: (n,) cell areas.
+        floor: uniform mixing weight.
+
+    Returns:
+        (floored normalised log densities (..., n), log normalisers (...,)) — keep the normalisers to
+        evaluate the same experts on refinement cells.
+    """
+    z = logsumexp(raw + np.log(area_km2), axis=-1)
+    return floored(raw - z, floor), z[..., 0]
+
+
 def pool(log_densities: np.ndarray, weights: np.ndarray, method: str = "log-linear") -> np.ndarray:
     """Pool E expert log densities at n cells into one unnormalised log density.
 
@@ -129,15 +145,13 @@ class Ensemble:
         return np.asarray(weights, dtype=np.float64)
 
     def _evaluate(self, cells: CellSet) -> ExpertFields:
-        raw = [np.asarray(e.log_density(cells), dtype=np.float64) for e in self.soft_experts]
-        if self._log_norm is None:
-            # Normalisers come from the base grid so refined cells stay on the same scale.
-            base = self.grid
-            if cells is not base:
-                self.base_fields()
-            else:
-                self._log_norm = np.array([logsumexp(r + np.log(base.area_km2)) for r in raw])
-        soft = np.stack([floored(r - z, self.floor) for r, z in zip(raw, self._log_norm)]) if raw else np.zeros((0, len(cells)))
+        experts = self.soft_experts
+        raw = np.stack([np.asarray(e.log_density(cells), dtype=np.float64) for e in experts]) if experts else np.zeros((0, len(cells)))
+        if cells is self.grid and self._log_norm is None:
+            soft, self._log_norm = normalise_on_grid(raw, cells.area_km2, self.floor)
+        else:
+            self.base_fields()  # normalisers come from the base grid so refined cells share its scale
+            soft = floored(raw - self._log_norm[:, None], self.floor)
         hard = np.zeros(len(cells))
         for e in self.experts:
             if getattr(e, "hard", False):
@@ -155,7 +169,7 @@ class Ensemble:
         self.base_fields()
         return self._evaluate(cells)
 
-    def distribution(self, weights=None, method: str = "log-linear", refine_to: int | None = None, refine_cells: int = 600) -> CellDistribution:
+    def distribution(self, weights: Mapping[str, float] | Sequence[float] | None = None, method: str = "log-linear", refine_to: int | None = None, refine_cells: int = 600) -> CellDistribution:
         """The pooled distribution on the base grid, optionally refined.
 
         Args:

@@ -19,7 +19,10 @@ to observed errors by maximum likelihood (EM).
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..grid import EARTH_RADIUS_KM, CellSet, latlon_to_xyz
 from .base import Expert
@@ -85,14 +88,14 @@ def kernel_log_density(
     return log_broad + np.log(ratio, dtype=np.float64)
 
 
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:
     """Great-circle distance in km between points given in degrees (broadcasts)."""
     la1, lo1, la2, lo2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lat1, lon1, lat2, lon2))
     h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def fit_scale_mixture(errors_km: np.ndarray, scales_km=DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
+def fit_scale_mixture(errors_km: ArrayLike, scales_km: Sequence[float] = DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
     """Maximum-likelihood weights of a fixed vMF scale ladder for observed great-circle errors (EM).
 
     Args:
@@ -137,7 +140,7 @@ class PointExpert(Expert):
         kind: "point" for models, "analyst" for a person's guess.
     """
 
-    def __init__(self, lat: float, lon: float, scale_km=25.0, weights=None, name: str = "point", kind: str = "point"):
+    def __init__(self, lat: float, lon: float, scale_km: float | Sequence[float] = 25.0, weights: Sequence[float] | None = None, name: str = "point", kind: str = "point"):
         if not (np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError(f"point ({lat}, {lon}) is out of range: latitude must be in [-90, 90], longitude in [-180, 180]")
         scales = np.atleast_1d(np.asarray(scale_km, dtype=np.float64))

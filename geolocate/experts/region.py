@@ -8,7 +8,12 @@ after pooling, outside the weights and the floor, so it really zeroes the exclud
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 from ..grid import CellSet
 from ..layers import country_layer, country_table
@@ -37,7 +42,16 @@ class RegionExpert(Expert):
 
     kind = "analyst"
 
-    def __init__(self, include=(), exclude=(), include_polygons=(), exclude_polygons=(), hard: bool = False, leak: float = 0.05, name: str = "region"):
+    def __init__(
+        self,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        include_polygons: Sequence[BaseGeometry] = (),
+        exclude_polygons: Sequence[BaseGeometry] = (),
+        hard: bool = False,
+        leak: float = 0.05,
+        name: str = "region",
+    ):
         known = set(country_codes())
         unknown = [c for c in (*include, *exclude) if c not in known]
         if unknown:
