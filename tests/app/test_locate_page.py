@@ -177,12 +177,10 @@ def test_exif_gps_is_flagged_and_measured(at):
     spec = _deck(at)
     assert spec["layers"][-1]["id"] == "truth"
     # Telling the ensemble "Sydney" shrinks the area needed to reach the truth.
-    before = at.session_state["_regions"]
     need_before = m["Area needed to reach the EXIF position"]
     _with_guess(at, "-33.9, 151.2", 50.0)
     need_after = _metrics(at)["Area needed to reach the EXIF position"]
     assert _km2(need_after) < _km2(need_before) / 100, (need_before, need_after)
-    assert before is not None
 
 
 def _km2(text: str) -> float:

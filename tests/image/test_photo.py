@@ -153,6 +153,35 @@ def test_null_island_gps_ignored():
 
 
 def test_nothing_written_to_disk(tmp_path, monkeypatch):
+    """Any file opened for writing anywhere (or any temporary file) while loading a photo fails the test."""
+    import builtins
+    import os
+    import tempfile
+
+    writes = []
+    real_open, real_os_open = builtins.open, os.open
+
+    def guarded_open(file, mode="r", *args, **kwargs):
+        if any(c in str(mode) for c in "wax+"):
+            writes.append(str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    def guarded_os_open(path, flags, *args, **kwargs):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            writes.append(str(path))
+        return real_os_open(path, flags, *args, **kwargs)
+
+    def no_temp(*args, **kwargs):
+        writes.append("tempfile")
+        raise AssertionError("a temporary file was created")
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)
+    for name in ("mkstemp", "NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile"):
+        monkeypatch.setattr(tempfile, name, no_temp)
     load_photo(jpeg_bytes(gradient(), exif=_exif_with_gps("N", (1.0, 0.0, 0.0), "E", (2.0, 0.0, 0.0))), "a.jpg")
-    assert list(tmp_path.iterdir()) == []
+    buf = io.BytesIO()
+    gradient().convert("RGBA").save(buf, "PNG")
+    load_photo(buf.getvalue(), "b.png")
+    assert writes == [] and list(tmp_path.iterdir()) == []
