@@ -32,12 +32,23 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .data import BenchmarkSpec, ReadReport, read_attribute_probs, read_ground_truth, read_point_predictions
+from .data import (
+    BenchmarkSpec,
+    read_attribute_probs,
+    read_ground_truth,
+    read_point_predictions,
+)
+from .distribution import area_to_truth
 from .ensemble import DEFAULT_FLOOR, floored, normalise_on_grid
 from .experts.attribute import attribute_log_likelihood
-from .experts.point import DEFAULT_SCALES_KM, fit_scale_mixture, haversine_km, kernel_log_density
+from .experts.point import (
+    DEFAULT_SCALES_KM,
+    fit_scale_mixture,
+    haversine_km,
+    kernel_log_density,
+)
 from .experts.priors import PhotoDensityPrior, PopulationPrior, UniformLandPrior
-from .grid import DEFAULT_RESOLUTION, EARTH_AREA_KM2, CellSet, children, global_grid, latlon_to_xyz
+from .grid import DEFAULT_RESOLUTION, CellSet, children, global_grid, latlon_to_xyz
 
 Progress = Callable[[float, str], None]
 
@@ -140,7 +151,7 @@ def load_benchmark(
     for path in spec.attributes:
         probs, names, rep = read_attribute_probs(path, on_error=on_error)
         reports.append(str(rep))
-        from .layers import SCENE_CLASSES, scene_layer, ASSETS
+        from .layers import ASSETS, SCENE_CLASSES, scene_layer
 
         if sorted(names) != sorted(SCENE_CLASSES):
             reports.append(f"{Path(path).name}: classes {names} match no layer (expected {SCENE_CLASSES}); skipped")
@@ -299,12 +310,12 @@ def refined_areas(
         modes[k] = kids.lat[best], kids.lon[best]
         hit = np.flatnonzero(kids.cells == truth_fine[k]) if refine_truth else ()
         if len(hit):
-            t, own = Lk[hit[0]], kids.area_km2[hit[0]]
+            # The mixed support: the unrefined base cells, then the children (truth among them).
             whole = np.ones(len(grid), bool)
             whole[cand] = False
-            above = area[whole & (L > t)].sum() + kids.area_km2[Lk > t].sum()
-            tied = area[whole & (L == t)].sum() + kids.area_km2[Lk == t].sum() - own
-            areas[k] = above + 0.5 * tied + own
+            dens = np.concatenate([L[whole], Lk])
+            cell_area = np.concatenate([area[whole], kids.area_km2])
+            areas[k] = area_to_truth(dens, cell_area, int(whole.sum()) + int(hit[0]))
         if k % 64 == 0:
             progress(k / S, "refining top cells")
     progress(1.0, "refining top cells")
@@ -461,7 +472,7 @@ def run_benchmark(
     configs = [(n, np.eye(len(order))[i]) for i, n in enumerate(order)] + [("ensemble", w_ens)]
     entries, areas_by, curves = {}, {}, []
     for j, (name, w) in enumerate(configs):
-        sub = lambda f, m, j=j: progress(0.65 + 0.35 * (j + f) / len(configs), f"{name}: {m}")  # noqa: E731
+        sub = lambda f, m, j=j, name=name: progress(0.65 + 0.35 * (j + f) / len(configs), f"{name}: {m}")  # noqa: E731
         base, _ = base_areas(fs, w)
         areas, modes = refined_areas(fs, w, base, refine_to, refine_below_km2, sub)
         dist = haversine_km(fs.truth_latlon[:, 0], fs.truth_latlon[:, 1], modes[:, 0], modes[:, 1])

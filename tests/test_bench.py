@@ -5,7 +5,6 @@ import pytest
 
 from geolocate.bench import BenchExpert, BenchData, base_areas, build_fields, run_benchmark, split_halves
 from geolocate.data import BenchmarkSpec
-from geolocate.distribution import CellDistribution
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert
 from geolocate.grid import latlon_to_xyz

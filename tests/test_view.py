@@ -13,7 +13,6 @@ from geolocate import view
 from geolocate.distribution import CellDistribution
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert
-from geolocate.grid import global_grid
 from geolocate.view import AnalystEvidence, ViewParams
 
 

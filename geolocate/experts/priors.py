@@ -125,5 +125,5 @@ def standard_priors() -> list[Expert]:
         except (FileNotFoundError, ImportError) as err:  # pragma: no cover - depends on the install
             import warnings
 
-            warnings.warn(f"{cls.__name__} unavailable: {err}")
+            warnings.warn(f"{cls.__name__} unavailable: {err}", stacklevel=2)
     return out

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .weights import TINY_ARCH, TINY_RANDOM, backbone_label, parse_spec, resolve_checkpoint
+from .weights import TINY_RANDOM, backbone_label, parse_spec, resolve_checkpoint
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
