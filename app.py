@@ -13,6 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 st.set_page_config(page_title="geolocate", page_icon="🌍", layout="wide")
 
+from geolocate.settings import keep_uploads_in_memory  # noqa: E402
+
+# Photos must never touch the disk: the web server would otherwise spool uploads over 1 MB to a temp file.
+keep_uploads_in_memory(st.get_option("server.maxUploadSize"))
+
 nav = st.navigation(
     [
         st.Page("pages/locate.py", title="Locate", icon=":material/location_on:", default=True),
