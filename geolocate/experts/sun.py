@@ -1,0 +1,286 @@
+"""Sun and shadow evidence: where on Earth the sun stood at the observed altitude (and azimuth) then.
+
+Observation model, per observation and cell:
+
+    L(cell) = sum_k w_k N(a_obs; a(cell, t_k), s_a^2) [x N(z_obs; z(cell, t_k), s_z^2)],  a(cell, t_k) > 0
+
+* ``a`` is the sun's apparent altitude (refraction included: what a shadow follows), ``z`` its azimuth
+  (clockwise from north; a shadow points to ``z + 180``), both from :mod:`geolocate.experts.solar`.
+* ``t_k, w_k`` integrate a Gaussian time uncertainty (``sigma_t`` minutes) on evenly spaced nodes over
+  +-3.5 sigma_t, close enough that the sun moves less than the altitude uncertainty between nodes
+  (it moves at most 0.25 degrees a minute), so the sum is a smooth band, not a comb.
+* ``s_a^2 = sigma_a^2 + c^2`` widens the measurement uncertainty by the cell's own spread ``c``
+  (radius of gyration of a disc of the cell's area, in degrees of arc): altitude changes by exactly one
+  degree per degree of arc towards the subsolar point, so a cell's centre value stands for its mean
+  and a 1-degree ring is not missed by 100 km cells. Refined (smaller) cells sharpen the band.
+* For azimuth the spread is divided by the sine of the zenith distance (azimuth turns fast near the
+  subsolar point); the Gaussian is on the wrapped difference.
+* Night (apparent altitude <= 0 at a node) contributes zero: a shadow needs the sun.
+* Time given as local clock time (naive) is converted per cell with the cell's IANA zones
+  (:mod:`geolocate.experts.clock`), each zone share weighted by its area.
+
+Several observations multiply (independent measurements). The returned log density is floored at
+:data:`LOG_ZERO` (-700) where the likelihood underflows; the ensemble's uniform floor does the rest.
+A shadow of height ``h`` and length ``l`` gives ``a = atan(h / l)``; a relative uncertainty ``p`` on
+the ratio becomes ``sigma_a = (atan(r (1 + p)) - atan(r (1 - p))) / 2``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..grid import EARTH_RADIUS_KM, CellSet
+from .base import Expert
+from .clock import LOG_ZERO, EvidenceError, zone_offsets_at_wall_time, zone_samples, zone_table
+from .solar import geocentric_from_apparent, sun_vectors
+
+SUN_SPEED_DEG_PER_MIN = 0.25
+"""Fastest rate of change of the sun's altitude (at the equator at an equinox)."""
+
+MIN_ALTITUDE_SIGMA_DEG = 0.05
+"""Smallest altitude uncertainty accepted (below the solar model's own error)."""
+
+MAX_TIME_NODES = 121
+
+_HORIZON_GEOCENTRIC_DEG = geocentric_from_apparent(0.0)
+"""Geocentric altitude of the sun's centre when it appears on the horizon (about -0.5 degrees)."""
+
+
+@dataclass(frozen=True)
+class ObservationTime:
+    """When an observation was made: a UTC instant, or a local clock reading valid at the place.
+
+    Attributes:
+        unix_s: UTC seconds since 1970, or None for local clock time.
+        local: naive local clock time (the place's own zone converts it), or None for a UTC instant.
+        sigma_min: standard deviation of the time, minutes.
+    """
+
+    unix_s: float | None = None
+    local: dt.datetime | None = None
+    sigma_min: float = 15.0
+
+    def __post_init__(self):
+        if (self.unix_s is None) == (self.local is None):
+            raise EvidenceError("a time is either a UTC instant or a local clock reading, not both or neither")
+        if not (math.isfinite(self.sigma_min) and 0 <= self.sigma_min <= 24 * 60):
+            raise EvidenceError(f"time uncertainty must be 0 to 1,440 minutes, got {self.sigma_min:g}")
+
+    @classmethod
+    def parse(cls, text: str, sigma_min: float = 15.0) -> "ObservationTime":
+        """ISO 8601: ``2024-06-21T12:00Z`` or ``...+09:00`` is an instant; without offset, local clock time."""
+        when = parse_iso_time(text)
+        if when.tzinfo is None:
+            return cls(local=when, sigma_min=sigma_min)
+        return cls(unix_s=when.timestamp(), sigma_min=sigma_min)
+
+    def label(self) -> str:
+        if self.unix_s is not None:
+            t = dt.datetime.fromtimestamp(self.unix_s, dt.timezone.utc)
+            text = f"{t:%Y-%m-%d %H:%M} UTC"
+        else:
+            text = f"{self.local:%Y-%m-%d %H:%M} local clock"
+        return text + (f" ± {self.sigma_min:g} min" if self.sigma_min else "")
+
+    def to_iso(self) -> str:
+        if self.unix_s is not None:
+            return dt.datetime.fromtimestamp(self.unix_s, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.local.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def parse_iso_time(text: str) -> dt.datetime:
+    """Parse an ISO 8601 date-time (``Z``, ``+HH:MM`` or naive; ``T`` or a space; seconds optional).
+
+    Raises:
+        EvidenceError: with the accepted forms, if it does not parse or has no time of day.
+    """
+    s = str(text).strip()
+    if len(s) < 13 or not s[:4].isdigit():
+        raise EvidenceError(f"time {text!r} is not understood: write e.g. 2024-06-21T14:30Z (UTC), 2024-06-21T14:30+09:00, or 2024-06-21T14:30 (local clock time)")
+    try:
+        when = dt.datetime.fromisoformat(s.replace("z", "Z"))
+    except ValueError:
+        raise EvidenceError(f"time {text!r} is not understood: write e.g. 2024-06-21T14:30Z (UTC), 2024-06-21T14:30+09:00, or 2024-06-21T14:30 (local clock time)") from None
+    if not 1900 <= when.year <= 2100:
+        raise EvidenceError(f"time {text!r}: the year must be 1900-2100")
+    return when
+
+
+@dataclass(frozen=True)
+class SunObservation:
+    """One sighting of the sun: its apparent altitude and/or azimuth at a time.
+
+    Attributes:
+        time: when.
+        altitude_deg: apparent altitude in (0, 90], or None.
+        altitude_sigma_deg: its standard deviation, degrees.
+        azimuth_deg: the sun's azimuth clockwise from true north (shadow azimuth + 180), or None.
+        azimuth_sigma_deg: its standard deviation, degrees.
+        label: what the analyst entered, for messages.
+    """
+
+    time: ObservationTime
+    altitude_deg: float | None = None
+    altitude_sigma_deg: float = 1.0
+    azimuth_deg: float | None = None
+    azimuth_sigma_deg: float = 5.0
+    label: str = ""
+
+    def __post_init__(self):
+        if self.altitude_deg is None and self.azimuth_deg is None:
+            raise EvidenceError("a sun observation needs an altitude (or a shadow) or an azimuth")
+        if self.altitude_deg is not None and not (math.isfinite(self.altitude_deg) and 0 < self.altitude_deg <= 90):
+            raise EvidenceError(f"sun altitude must be above 0 and at most 90 degrees, got {self.altitude_deg:g}")
+        if not (math.isfinite(self.altitude_sigma_deg) and self.altitude_sigma_deg > 0):
+            raise EvidenceError(f"altitude uncertainty must be a positive number of degrees, got {self.altitude_sigma_deg:g}")
+        if self.azimuth_deg is not None and not math.isfinite(self.azimuth_deg):
+            raise EvidenceError("sun azimuth must be a number of degrees clockwise from north")
+        if not (math.isfinite(self.azimuth_sigma_deg) and self.azimuth_sigma_deg > 0):
+            raise EvidenceError(f"azimuth uncertainty must be a positive number of degrees, got {self.azimuth_sigma_deg:g}")
+
+    @classmethod
+    def from_shadow(cls, height: float, length: float, time: ObservationTime, ratio_uncertainty: float = 0.05, **kw) -> "SunObservation":
+        """An object of ``height`` casting a shadow of ``length`` on level ground (same units).
+
+        Args:
+            ratio_uncertainty: relative uncertainty of height/length (0.05 = ±5 %), in (0, 1).
+        """
+        if not (math.isfinite(height) and math.isfinite(length)) or height <= 0 or length < 0:
+            raise EvidenceError(f"shadow {height:g}:{length:g}: the height must be > 0 and the length >= 0 (the ratio height/length must be positive)")
+        if not (math.isfinite(ratio_uncertainty) and 0 < ratio_uncertainty < 1):
+            raise EvidenceError(f"shadow ratio uncertainty must be between 0 and 100 %, got {100 * ratio_uncertainty:g} %")
+        if length == 0:
+            alt, sigma = 90.0, math.degrees(math.atan(1 / ratio_uncertainty)) / 2
+        else:
+            r = height / length
+            alt = math.degrees(math.atan(r))
+            sigma = math.degrees(math.atan(r * (1 + ratio_uncertainty)) - math.atan(r * (1 - ratio_uncertainty))) / 2
+        label = kw.pop("label", "") or f"shadow {height:g}:{length:g} (sun at {alt:.1f}°) at {time.label()}"
+        return cls(time=time, altitude_deg=alt, altitude_sigma_deg=max(sigma, MIN_ALTITUDE_SIGMA_DEG), label=label, **kw)
+
+    def describe(self) -> str:
+        if self.label:
+            return self.label
+        parts = []
+        if self.altitude_deg is not None:
+            parts.append(f"sun altitude {self.altitude_deg:g}° ± {self.altitude_sigma_deg:g}°")
+        if self.azimuth_deg is not None:
+            parts.append(f"azimuth {self.azimuth_deg:g}° ± {self.azimuth_sigma_deg:g}°")
+        return ", ".join(parts) + f" at {self.time.label()}"
+
+    def time_nodes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Quadrature nodes (minutes from the nominal time) and weights (sum 1) of the time uncertainty."""
+        s = self.time.sigma_min
+        if s <= 0:
+            return np.zeros(1), np.ones(1)
+        a_sigma = self.altitude_sigma_deg if self.altitude_deg is not None else 2.0
+        step = max(min(a_sigma, self.azimuth_sigma_deg if self.azimuth_deg is not None else a_sigma) / SUN_SPEED_DEG_PER_MIN, 0.25)
+        half = int(math.ceil(3.5 * s / step))
+        if 2 * half + 1 > MAX_TIME_NODES:
+            half = (MAX_TIME_NODES - 1) // 2
+        if half == 0:
+            return np.zeros(1), np.ones(1)
+        tau = np.linspace(-3.5 * s, 3.5 * s, 2 * half + 1)
+        w = np.exp(-0.5 * (tau / s) ** 2)
+        return tau, w / w.sum()
+
+    def likelihood(self, cells: CellSet) -> np.ndarray:
+        """Likelihood of this observation at each cell (density in degrees^-1 or degrees^-2), (n,) >= 0."""
+        n = len(cells)
+        if self.time.unix_s is not None:
+            pos, share = np.arange(n), np.ones(n)
+            base_unix = np.array([self.time.unix_s])
+            which = None
+        else:
+            pos, zid, share = zone_samples(cells)
+            _, _, names = zone_table()
+            off = zone_offsets_at_wall_time(names, self.time.local)[zid]
+            ok = off < 10_000
+            pos, share, off = pos[ok], share[ok], off[ok]
+            offsets, which = np.unique(off, return_inverse=True)
+            naive_utc = self.time.local.replace(tzinfo=dt.timezone.utc).timestamp()
+            base_unix = naive_utc - offsets * 60.0
+        tau, w = self.time_nodes()
+        sun = sun_vectors(base_unix[None, :] + 60.0 * tau[:, None])  # (T, U, 3) Earth-fixed
+        spread_deg = np.degrees(np.sqrt(cells.area_km2 / (4 * np.pi)) / EARTH_RADIUS_KM)
+        if self.altitude_deg is not None:
+            # Skip cells the band cannot reach: the subsolar point moves 0.25 degrees a minute, so the
+            # altitude at any node is within that distance of the altitude at the middle node.
+            mid = sun[len(tau) // 2][np.zeros(len(pos), np.int64) if which is None else which]
+            alt_mid = np.degrees(np.arcsin(np.clip(np.einsum("ij,ij->i", mid, cells.xyz[pos]), -1.0, 1.0)))
+            reach = SUN_SPEED_DEG_PER_MIN * float(np.abs(tau).max()) + 7.0 * np.sqrt(self.altitude_sigma_deg**2 + spread_deg[pos] ** 2) + 0.1
+            near = np.abs(alt_mid - geocentric_from_apparent(self.altitude_deg)) <= reach
+            pos, share = pos[near], share[near]
+            which = None if which is None else which[near]
+        xyz = cells.xyz[pos]
+        if which is None:
+            sin_alt = sun[:, 0, :] @ xyz.T  # (T, P): one matrix product, no trigonometry per cell
+        else:
+            sin_alt = sum(sun[:, which, k] * xyz[None, :, k] for k in range(3))
+        # Compare geocentric altitudes: the observation is converted once instead of every cell's value.
+        alt = np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))
+        spread_deg = spread_deg[pos]
+        like = (alt > _HORIZON_GEOCENTRIC_DEG).astype(np.float64)
+        if self.altitude_deg is not None:
+            var = self.altitude_sigma_deg**2 + spread_deg**2
+            obs = geocentric_from_apparent(self.altitude_deg)
+            like *= np.exp(-0.5 * (obs - alt) ** 2 / var) / np.sqrt(2 * np.pi * var)
+        if self.azimuth_deg is not None:
+            lat, lon = np.radians(cells.lat[pos]), np.radians(cells.lon[pos])
+            east_hat = np.stack([-np.sin(lon), np.cos(lon), np.zeros_like(lon)], axis=-1)
+            north_hat = np.stack([-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)], axis=-1)
+            if which is None:
+                east, north = sun[:, 0, :] @ east_hat.T, sun[:, 0, :] @ north_hat.T
+            else:
+                east = sum(sun[:, which, k] * east_hat[None, :, k] for k in range(3))
+                north = sum(sun[:, which, k] * north_hat[None, :, k] for k in range(3))
+            az = np.degrees(np.arctan2(east, north))
+            sin_zd = np.maximum(np.sqrt(np.maximum(1.0 - sin_alt**2, 0.0)), 1e-3)
+            var = np.minimum(self.azimuth_sigma_deg**2 + (spread_deg / sin_zd) ** 2, 180.0**2)
+            d = (self.azimuth_deg - az + 180.0) % 360.0 - 180.0
+            like *= np.exp(-0.5 * d**2 / var) / np.sqrt(2 * np.pi * var)
+        per_pair = w @ like
+        return np.bincount(pos, weights=share * per_pair, minlength=n)
+
+    def peak_likelihood(self) -> float:
+        """The largest value :meth:`likelihood` can take (a perfect fit at a point-sized cell)."""
+        peak = 1.0
+        if self.altitude_deg is not None:
+            peak /= math.sqrt(2 * math.pi) * self.altitude_sigma_deg
+        if self.azimuth_deg is not None:
+            peak /= math.sqrt(2 * math.pi) * self.azimuth_sigma_deg
+        return peak
+
+
+class SunExpert(Expert):
+    """Product of the likelihoods of independent sun/shadow observations.
+
+    Args:
+        observations: one or more :class:`SunObservation`.
+        name: label.
+    """
+
+    kind = "analyst"
+
+    def __init__(self, observations: list[SunObservation] | tuple[SunObservation, ...], name: str = "sun"):
+        if not observations:
+            raise EvidenceError("the sun expert needs at least one observation")
+        self.observations, self.name = tuple(observations), name
+
+    def observation_log_likelihoods(self, cells: CellSet) -> np.ndarray:
+        """Log likelihood of each observation at each cell relative to its peak, (m, n) <= ~0, floored at LOG_ZERO."""
+        out = np.empty((len(self.observations), len(cells)))
+        for i, ob in enumerate(self.observations):
+            with np.errstate(divide="ignore"):
+                out[i] = np.maximum(np.log(ob.likelihood(cells) / ob.peak_likelihood()), LOG_ZERO)
+        return out
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        return np.maximum(self.observation_log_likelihoods(cells).sum(axis=0), LOG_ZERO)
+
+    def describe(self) -> str:
+        return "analyst sun: " + "; ".join(o.describe() for o in self.observations)
