@@ -16,6 +16,7 @@ fields), which is what keeps live sliders fast.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -112,6 +113,9 @@ class Ensemble:
     _log_norm: np.ndarray | None = field(default=None, repr=False)
     _base: ExpertFields | None = field(default=None, repr=False)
     _refine_cache: dict = field(default_factory=dict, repr=False)
+    # Streamlit's fast reruns let two runs of one session use the same Ensemble at once; every lazy
+    # update (base fields, refinement cache) happens under this lock so readers never see half of one.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def __post_init__(self):
         names = [e.name for e in self.experts]
@@ -159,10 +163,11 @@ class Ensemble:
         return ExpertFields(cells, soft, hard)
 
     def base_fields(self) -> ExpertFields:
-        """Expert fields on the base grid (computed once)."""
-        if self._base is None:
-            self._base = self._evaluate(self.grid)
-        return self._base
+        """Expert fields on the base grid (computed once; thread-safe)."""
+        with self._lock:
+            if self._base is None:
+                self._base = self._evaluate(self.grid)
+            return self._base
 
     def fields_at(self, cells: CellSet) -> ExpertFields:
         """Expert fields on any cells, on the base grid's normalisation."""
@@ -197,6 +202,10 @@ class Ensemble:
     def _cached_fields(self, cells: CellSet) -> ExpertFields:
         """Fields at refinement cells, memoised per cell (sorted arrays, binary search) so that slider
         moves re-use earlier evaluations instead of re-running every expert."""
+        with self._lock:
+            return self._cached_fields_locked(cells)
+
+    def _cached_fields_locked(self, cells: CellSet) -> ExpertFields:
         ids = cells.cells
         cache = self._refine_cache
         known = np.zeros(len(ids), bool)

@@ -93,3 +93,46 @@ def test_pool_validates_weights():
         Ensemble(_experts()).weight_vector({"nobody": 1.0})
     with pytest.raises(ValueError, match="unique"):
         Ensemble([PointExpert(0, 0, name="a"), PointExpert(1, 1, name="a")])
+
+
+class _SlowPoint(PointExpert):
+    """A point expert that yields the GIL while it evaluates, as image experts and layer lookups do, so
+    overlapping runs interleave inside the ensemble's cache updates."""
+
+    def log_density(self, cells):
+        import time
+
+        out = super().log_density(cells)
+        time.sleep(0.002)
+        return out
+
+
+def test_overlapping_runs_on_one_ensemble_match_a_fresh_one():
+    """Streamlit's fast reruns: two runs of one session share an Ensemble. Every result must equal a
+    fresh single-threaded Ensemble's, and the shared one must stay consistent afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def experts():
+        return [_SlowPoint(35.0, 139.0, 30.0, name="tokyo"), _SlowPoint(34.7, 135.5, 60.0, name="osaka"), _SlowPoint(43.0, 141.3, 90.0, name="sapporo")]
+
+    jobs = [({"tokyo": 1.0 + 0.5 * (k % 3), "osaka": 0.5 * (k % 4), "sapporo": 1.0}, 5 + k % 3, 20 + 10 * (k % 5)) for k in range(24)]
+    fresh = []
+    for w, res, n in jobs:
+        d = Ensemble(experts()).distribution(w, refine_to=res, refine_cells=n)
+        fresh.append((d.cells.cells.copy(), d.log_mass.copy()))
+    shared = Ensemble(experts())
+    shared.base_fields()
+
+    def run(k):
+        w, res, n = jobs[k]
+        d = shared.distribution(w, refine_to=res, refine_cells=n)
+        return d.cells.cells, d.log_mass
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(run, range(len(jobs))))
+    for k, (cells, log_mass) in enumerate(got):
+        assert np.array_equal(cells, fresh[k][0]), f"job {k}: different cells"
+        assert np.allclose(log_mass, fresh[k][1], rtol=0, atol=1e-9), f"job {k}: different probabilities"
+    # The cache stays consistent: a later single-threaded call still matches.
+    again = shared.distribution(jobs[0][0], refine_to=jobs[0][1], refine_cells=jobs[0][2])
+    assert np.allclose(again.log_mass, fresh[0][1], rtol=0, atol=1e-9)
