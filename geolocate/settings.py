@@ -39,9 +39,13 @@ def user_data_dir() -> Path:
 
 
 def default_data_dir() -> Path:
-    """The Benchmark page's default folder: ``GEOLOCATE_DATA_DIR`` or ``../shared/data`` beside the checkout."""
+    """The Benchmark page's default folder: ``GEOLOCATE_DATA_DIR``, else the first of ``GEOLOCATE_DATA_DIRS``,
+    else ``../shared/data`` beside the checkout."""
     env = os.environ.get("GEOLOCATE_DATA_DIR", "").strip()
-    return Path(env) if env else ROOT.parent / "shared" / "data"
+    if env:
+        return Path(env)
+    dirs = [p for p in os.environ.get("GEOLOCATE_DATA_DIRS", "").split(os.pathsep) if p.strip()]
+    return Path(dirs[0]).expanduser() if dirs else ROOT.parent / "shared" / "data"
 
 
 def data_dirs() -> list[Path]:

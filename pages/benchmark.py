@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import re
 
 import pandas as pd
 import streamlit as st
 
-from pages._shared import ROOT
-from geolocate import view
+from pages._shared import ROOT  # noqa: F401 - puts the repository on sys.path for direct runs
+from geolocate import settings, view
 
 st.title("Benchmark: Recall vs Area")
 st.caption(
@@ -25,10 +25,32 @@ except ImportError as err:  # the bench module is part of the project; say so ra
     st.error(f"The benchmark module is unavailable in this install: {err}")
     st.stop()
 
-DEFAULT_FOLDER = os.environ.get("GEOLOCATE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
 N_BOOT = 200
+WORKSHOP = settings.workshop_mode()
+MAX_SAMPLES = settings.workshop_max_samples() if WORKSHOP else None
 
-folder = st.text_input("Benchmark folder", value=DEFAULT_FOLDER, help="Sub-folders with gt.csv or places365.csv, predictions/*.csv and attribute CSVs (Prob_* columns). Env GEOLOCATE_DATA_DIR sets the default.")
+
+def _md(text: object) -> str:
+    """``text`` with Markdown (and Streamlit's :directives:) escaped, for labels built from file names."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:])", r"\\\1", str(text))
+
+
+allowed = settings.data_dirs()
+folder_text = st.text_input(
+    "Benchmark folder",
+    value=str(settings.default_data_dir()),
+    help="Sub-folders with gt.csv or places365.csv, predictions/*.csv and attribute CSVs (Prob_* columns). "
+    "Only folders inside the server's data folders can be read (env GEOLOCATE_DATA_DIRS; GEOLOCATE_DATA_DIR sets the default).",
+)
+resolved = settings.allowed_data_path(folder_text)
+if resolved is None:
+    # The typed path is user text: shown verbatim in a code block, never as Markdown.
+    st.error("This server only reads benchmarks inside its data folders; the folder below is not one of them. Set GEOLOCATE_DATA_DIRS on the server to allow more.")
+    st.code(folder_text, language=None)
+    st.caption("Data folders of this server:")
+    st.code("\n".join(map(str, allowed)), language=None)
+    st.stop()
+folder = str(resolved)
 
 
 @st.cache_data(show_spinner=False)
@@ -52,11 +74,12 @@ def _run(folder: str, name: str, experts: tuple[str, ...], weights: tuple[tuple[
 try:
     specs = _discover(folder)
 except OSError as err:
-    st.error(f"Cannot read {folder}: {err}")
+    st.error(f"Cannot read the folder: {type(err).__name__}")
+    st.code(f"{folder}\n{err}", language=None)
     st.stop()
-specs = [s for s in specs]
 if not specs:
-    st.warning(f"No benchmarks found in {folder!r}. A benchmark is a sub-folder with gt.csv (or places365.csv with lat/lon) and predictions/*.csv.")
+    st.warning("No benchmarks found in this folder. A benchmark is a sub-folder with gt.csv (or places365.csv with lat/lon) and predictions/*.csv.")
+    st.code(folder, language=None)
     st.stop()
 
 spec_names = [s.name for s in specs]
@@ -64,39 +87,53 @@ name = st.selectbox("Benchmark", spec_names, format_func=lambda n: next(f"{s.nam
 try:
     table, reports = _expert_table(folder, name)
 except Exception as err:  # noqa: BLE001 - malformed user files must give a message
-    st.error(f"Could not read benchmark {name}: {err}")
+    st.error("Could not read this benchmark:")
+    st.code(str(err), language=None)
     st.stop()
 with st.expander("Files read"):
     for r in reports:
-        st.write(r)
+        st.text(r)
 
 kinds = dict(table)
 chosen = st.multiselect("Experts", list(kinds), default=list(kinds), format_func=lambda n: f"{n} · {kinds[n]}")
 c1, c2 = st.columns([1, 2])
-fit = c1.toggle("Fit the weights", value=False, help="Coordinate ascent on half of the photos (grouped), evaluation on the other half.")
-max_samples = c1.number_input("Photos to use (0 = all)", min_value=0, value=300, step=100, help="Fewer photos: faster, wider intervals.")
+if WORKSHOP:
+    st.info(f"Workshop mode: runs use at most {MAX_SAMPLES} photos and fixed weights (no fitting), one run at a time on this server.")
+fit = c1.toggle("Fit the weights", value=False, disabled=WORKSHOP, help="Coordinate ascent on half of the photos (grouped), evaluation on the other half.")
+if WORKSHOP:
+    fit = False
+    max_samples = c1.number_input("Photos to use", min_value=1, max_value=MAX_SAMPLES, value=min(300, MAX_SAMPLES), step=100, help=f"At most {MAX_SAMPLES} in workshop mode.")
+    max_samples = min(max(int(max_samples), 1), MAX_SAMPLES)  # the widget's bounds are the browser's; enforce here too
+else:
+    max_samples = c1.number_input("Photos to use (0 = all)", min_value=0, value=300, step=100, help="Fewer photos: faster, wider intervals.")
 weights = {}
 if not fit and chosen:
     with c2:
         st.caption("Ensemble weights")
         cols = st.columns(3)
         for i, n in enumerate(chosen):
-            weights[n] = cols[i % 3].number_input(n, min_value=0.0, max_value=view.WEIGHT_MAX, value=float(view.default_weight(n)), step=0.1, key=f"bw::{n}")
+            weights[n] = cols[i % 3].number_input(_md(n), min_value=0.0, max_value=view.WEIGHT_MAX, value=float(view.default_weight(n)), step=0.1, key=f"bw::{n}")
 
 run = st.button("Run benchmark", type="primary", disabled=not chosen)
 cfg = (folder, name, tuple(chosen), tuple(sorted(weights.items())), fit, int(max_samples) or None)
 if run:
-    bar = st.progress(0.0, text="Starting…")
+    # One heavy run per server process: a second visitor is told to come back rather than doubling the memory.
+    with settings.HEAVY_RUN.take() as got_slot:
+        if not got_slot:
+            st.warning("A benchmark is running on this server; try again in a few minutes.")
+        else:
+            bar = st.progress(0.0, text="Starting…")
 
-    def progress(fraction: float, message: str) -> None:
-        bar.progress(min(max(float(fraction), 0.0), 1.0), text=str(message)[:120])
+            def progress(fraction: float, message: str) -> None:
+                bar.progress(min(max(float(fraction), 0.0), 1.0), text=str(message)[:120])
 
-    try:
-        st.session_state["bench_result"] = (cfg, _run(*cfg, _progress=progress))
-    except Exception as err:  # noqa: BLE001
-        st.session_state.pop("bench_result", None)
-        st.error(f"Benchmark failed: {err}")
-    bar.empty()
+            try:
+                st.session_state["bench_result"] = (cfg, _run(*cfg, _progress=progress))
+            except Exception as err:  # noqa: BLE001
+                st.session_state.pop("bench_result", None)
+                st.error("Benchmark failed:")
+                st.code(str(err), language=None)
+            bar.empty()
 
 if "bench_result" not in st.session_state:
     st.info("Choose experts and press **Run benchmark**.")

@@ -47,6 +47,101 @@ def test_benchmark_page_with_empty_folder_says_so(tmp_path, monkeypatch):
     assert any("No benchmarks found" in w.value for w in at.warning)
 
 
+def _tiny_benchmark(root, n=24):
+    """A generated benchmark folder: ``root``/tiny with gt.csv and one point model 1° north of the truth."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    lat, lon = rng.uniform(-50, 60, n), rng.uniform(-170, 170, n)
+    sub = root / "tiny"
+    (sub / "predictions").mkdir(parents=True)
+    rows = [f"p{i}.jpg,{a:.4f},{b:.4f}" for i, (a, b) in enumerate(zip(lat, lon))]
+    (sub / "gt.csv").write_text("IMG_ID,LAT,LON\n" + "\n".join(rows) + "\n")
+    preds = [f"p{i}.jpg,{a:.4f},{a + 1:.4f},{b:.4f},{b:.4f},111.2" for i, (a, b) in enumerate(zip(lat, lon))]
+    (sub / "predictions" / "north.csv").write_text("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n" + "\n".join(preds) + "\n")
+    return root
+
+
+@pytest.fixture
+def data_dirs(tmp_path, monkeypatch):
+    """Two allowed data folders (the first holds a tiny benchmark) and an outside folder with a secret CSV."""
+    allowed, other, outside = tmp_path / "allowed", tmp_path / "other", tmp_path / "outside"
+    _tiny_benchmark(allowed)
+    other.mkdir()
+    (outside / "leak").mkdir(parents=True)
+    (outside / "leak" / "gt.csv").write_text("IMG_ID,LAT,LON,SECRET_COLUMN\na.jpg,1,2,s3cr3t\n")
+    monkeypatch.delenv("GEOLOCATE_DATA_DIR", raising=False)
+    monkeypatch.delenv("GEOLOCATE_WORKSHOP", raising=False)
+    monkeypatch.setenv("GEOLOCATE_DATA_DIRS", f"{allowed}:{other}")
+    return allowed, other, outside
+
+
+def _all_text(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "code", "text", "error", "warning", "info", "caption") for e in at.get(kind)]
+    parts += [str(o) for s in at.selectbox for o in s.options]
+    return "\n".join(map(str, parts))
+
+
+def test_benchmark_page_refuses_folders_outside_the_data_dirs(data_dirs, tmp_path):
+    allowed, other, outside = data_dirs
+    (allowed / "escape").symlink_to(outside, target_is_directory=True)
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=60))
+    assert at.text_input[0].value == str(allowed)  # the first data folder is the default
+    assert at.selectbox[0].options[0].startswith("tiny")
+    for typed in (str(outside), f"{allowed}/../outside", str(allowed / "escape"), "/etc", "", "not/a/dir\x00"):
+        at.text_input[0].set_value(typed)
+        _run(at)
+        assert at.error and "only reads benchmarks inside its data folders" in at.error[0].value, typed
+        assert not at.selectbox and not at.button, typed  # nothing of the folder is read or offered
+        assert "SECRET_COLUMN" not in _all_text(at) and "leak" not in _all_text(at)
+    # The typed text is shown verbatim in a code block, never as Markdown.
+    at.text_input[0].set_value("![x](http://127.0.0.1:9/pixel.png)")
+    _run(at)
+    assert at.code[0].value == "![x](http://127.0.0.1:9/pixel.png)"
+    assert all("pixel.png" not in m.value for m in at.markdown)
+    at.text_input[0].set_value(str(other))  # the second allowed folder: read, and empty
+    _run(at)
+    assert not at.error and any("No benchmarks found" in w.value for w in at.warning)
+
+
+def test_benchmark_page_runs_one_benchmark_at_a_time(data_dirs):
+    from geolocate import settings
+
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
+    at.multiselect[0].set_value(["north"])
+    _run(at)
+    with settings.HEAVY_RUN.take() as got:  # another session's run holds the server's slot
+        assert got
+        at.button[0].click()
+        _run(at)
+        assert any("A benchmark is running on this server" in w.value for w in at.warning)
+        assert not at.dataframe and "bench_result" not in at.session_state
+    assert not settings.HEAVY_RUN.busy()
+    at.button[0].click()
+    _run(at)
+    assert not at.warning and not at.error, [e.value for e in at.error]
+    assert at.dataframe[0].value["expert"].tolist() == ["north", "ensemble"]
+    assert not settings.HEAVY_RUN.busy()  # released after the run
+
+
+def test_benchmark_page_workshop_mode_caps_runs(data_dirs, monkeypatch):
+    monkeypatch.setenv("GEOLOCATE_WORKSHOP", "1")
+    monkeypatch.setenv("GEOLOCATE_WORKSHOP_MAX_SAMPLES", "10")
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
+    assert any("Workshop mode" in i.value for i in at.info)
+    assert at.toggle[0].proto.disabled  # no weight fitting
+    photos = at.number_input[0]
+    assert photos.label == "Photos to use" and photos.max == 10 and photos.value == 10
+    at.multiselect[0].set_value(["north"])
+    _run(at)
+    at.button[0].click()
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    cfg, result = at.session_state["bench_result"]
+    assert cfg[4] is False and cfg[5] == 10
+    assert result.report["n_images"] == 10
+
+
 @pytest.mark.parametrize("layer", ["Land cover (MODIS IGBP)", "Population density (GeoNames)", "Countries (Natural Earth)", "Scene: indoor / natural / urban"])
 def test_layers_page_draws_each_layer(layer):
     at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=90))
