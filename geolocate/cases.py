@@ -1,0 +1,450 @@
+"""Benchmark cases one photo at a time, and scoring a person's guess against the models.
+
+A *case* is one image of a benchmark: its true location, each expert's map (the priors, one point expert
+per prediction file with the scale mixture fitted to that model's errors as in :mod:`geolocate.bench`,
+the scene expert), their product-of-experts ensemble, and for each the **area to truth** (km², the area
+searched going down the density ranking until the truth's cell is reached) and the truth cell's rank.
+
+A person's guess is scored the same way with a disc: the **area to truth of a guess** is the area of the
+smallest disc (spherical cap) centred on the guess that contains the true location,
+``2 pi R^2 (1 - cos(d / R))`` for a great-circle distance d (about ``pi d^2`` when d is small). A search
+budget B around the guess contains the truth exactly when that area is at most B. Points per case use the
+RvA AUC normalisation of :mod:`geolocate.metrics`: ``100 (L - clip(log10 area, 0, L)) / L`` with
+``L = log10(5.1e8)``, so 100 means within 1 km² and a guess on the far side of the Earth scores 0.
+
+Benchmark image ids that are Flickr file names (``{photo id}_{secret}_{server}_{owner}.jpg``, as in
+Im2GPS3k) give the photo's address on Flickr's static server; the browser loads it, the server never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .data import BenchmarkSpec
+from .distribution import CellDistribution
+from .ensemble import Ensemble
+from .experts import AttributeExpert, PointExpert
+from .experts.base import Expert
+from .experts.point import DEFAULT_SCALES_KM, fit_scale_mixture, haversine_km
+from .metrics import AREA_MAX_KM2, disc_area_km2
+
+Progress = Callable[[float, str], None]
+
+CASE_REFINE_TO = 6
+"""Resolution the densest cells of a case's maps are refined to (as the benchmark's default)."""
+
+_FLICKR = re.compile(r"^(?P<id>\d+)_(?P<secret>[0-9a-f]+)_(?P<server>\d+)(?:_(?P<owner>[^/]+?))?\.jpe?g$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class FlickrPhoto:
+    """Where a Flickr photo can be seen; built from the file name only (nothing is fetched here)."""
+
+    photo_id: str
+    secret: str
+    server: str
+    owner: str | None
+
+    @property
+    def image_url(self) -> str:
+        """The 500-px image on Flickr's static server."""
+        return f"https://live.staticflickr.com/{self.server}/{self.photo_id}_{self.secret}.jpg"
+
+    @property
+    def page_url(self) -> str | None:
+        """The photo's page, when the owner is known."""
+        return f"https://www.flickr.com/photos/{self.owner}/{self.photo_id}" if self.owner else None
+
+
+def flickr_photo(image_id: str) -> FlickrPhoto | None:
+    """Parse an image id such as ``1000269685_e60e9cdfb4_1125_78841376@N00.jpg``; None when it is not one."""
+    m = _FLICKR.match(str(image_id).strip())
+    if not m:
+        return None
+    return FlickrPhoto(m["id"], m["secret"].lower(), m["server"], m["owner"])
+
+
+# --------------------------------------------------------------------------------------------- guesses
+
+
+def points(area_km2: float | np.ndarray) -> np.ndarray:
+    """Score 0-100 for an area to truth (km²): the RvA AUC normalisation (see module docstring)."""
+    top = math.log10(AREA_MAX_KM2)
+    la = np.clip(np.log10(np.maximum(np.asarray(area_km2, dtype=np.float64), 1e-300)), 0.0, top)
+    return 100.0 * (top - la) / top
+
+
+@dataclass(frozen=True)
+class GuessScore:
+    """A guess against the truth.
+
+    Attributes:
+        distance_km: great-circle distance from the guess to the truth, km.
+        area_km2: area of the smallest disc around the guess that contains the truth, km².
+        budget_km2: the disc area the person said they would search, km², or None.
+        in_budget: whether that disc contains the truth (None without a budget).
+        points: 0-100, see :func:`points`.
+    """
+
+    distance_km: float
+    area_km2: float
+    budget_km2: float | None
+    in_budget: bool | None
+    points: float
+
+
+def score_guess(guess: tuple[float, float], truth: tuple[float, float], budget_km2: float | None = None) -> GuessScore:
+    """Score a guess (lat, lon in degrees) against the truth, optionally with a search budget (km²)."""
+    (glat, glon), (tlat, tlon) = guess, truth
+    for lat, lon in (guess, truth):
+        if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"({lat}, {lon}) is not a position: latitude must be in [-90, 90], longitude in [-180, 180]")
+    if budget_km2 is not None and not budget_km2 > 0:
+        raise ValueError(f"the search budget must be a positive area in km², got {budget_km2}")
+    d = float(haversine_km(glat, glon, tlat, tlon))
+    area = float(disc_area_km2(d))
+    inside = None if budget_km2 is None else bool(area <= budget_km2)
+    return GuessScore(d, area, budget_km2, inside, float(points(area)))
+
+
+# --------------------------------------------------------------------------------------------- case book
+
+
+@dataclass
+class CaseBook:
+    """A benchmark ready to be browsed case by case.
+
+    Attributes:
+        name: benchmark name.
+        truth: id, lat, lon, line (the ground-truth table, see :func:`geolocate.data.read_ground_truth`).
+        experts: the benchmark's experts (:class:`geolocate.bench.BenchExpert`), point mixtures fitted.
+        weights: ensemble weight per expert name.
+        fit_half: (S,) True for images in the half the point mixtures were fitted on.
+        reports: what the readers skipped or filled in.
+    """
+
+    name: str
+    truth: pd.DataFrame
+    experts: list
+    weights: dict[str, float]
+    fit_half: np.ndarray
+    reports: list[str] = field(default_factory=list)
+    _row: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._row = {str(i): k for k, i in enumerate(self.truth["id"].tolist())}
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+    @property
+    def ids(self) -> list[str]:
+        return self.truth["id"].tolist()
+
+    @property
+    def expert_names(self) -> list[str]:
+        return [e.name for e in self.experts]
+
+    def row(self, image_id: str) -> int:
+        """Position of an image in the truth table; KeyError with a readable message when absent."""
+        try:
+            return self._row[str(image_id).strip()]
+        except KeyError:
+            raise KeyError(f"no image {str(image_id)[:80]!r} in benchmark {self.name}") from None
+
+    def truth_of(self, image_id: str) -> tuple[float, float]:
+        k = self.row(image_id)
+        return float(self.truth["lat"].iloc[k]), float(self.truth["lon"].iloc[k])
+
+    def scene(self, image_id: str) -> dict[str, float]:
+        """Scene class probabilities of the image (empty when the benchmark has none)."""
+        from .layers import SCENE_CLASSES
+
+        k = self.row(image_id)
+        for e in self.experts:
+            if e.kind == "attribute" and e.present[k]:
+                return {c: float(p) for c, p in zip(SCENE_CLASSES, e.probs[k])}
+        return {}
+
+    def case_experts(self, image_id: str) -> list[Expert]:
+        """The experts of one image as ordinary :class:`~geolocate.experts.base.Expert` objects."""
+        k = self.row(image_id)
+        out: list[Expert] = []
+        for e in self.experts:
+            if e.kind == "prior":
+                out.append(e.shared)
+            elif not e.present[k]:
+                continue  # no prediction for this image: the expert would be uniform, so it is left out
+            elif e.kind == "point":
+                lat, lon = e.pred_latlon[k]
+                out.append(PointExpert(float(lat), float(lon), e.scales, e.mix, name=e.name, kind="point"))
+            else:
+                out.append(AttributeExpert(e.layer, e.probs[k], e.class_prior, name=e.name, kind="attribute"))
+        return out
+
+
+def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = None, priors: list[str] | None = None, max_samples: int | None = None) -> CaseBook:
+    """Read a benchmark and fit each point model's error mixture on the fit half (split by photographer).
+
+    Args:
+        spec: the benchmark's files.
+        weights: ensemble weights by expert name; missing names get :func:`geolocate.view.default_weight`.
+        priors: prior names (default: all of :data:`geolocate.bench.PRIORS`).
+        max_samples: keep the first N images.
+    """
+    from .bench import load_benchmark, split_halves
+    from .view import default_weight
+
+    data = load_benchmark(spec, priors=priors, on_error="skip", max_samples=max_samples)
+    keys = data.groups if data.groups is not None else data.truth["id"].to_numpy()
+    fit = split_halves(keys)
+    truth = data.truth[["lat", "lon"]].to_numpy()
+    for e in data.experts:
+        if e.kind != "point":
+            continue
+        ok = np.flatnonzero(fit & e.present)
+        e.scales = np.asarray(DEFAULT_SCALES_KM)
+        err = haversine_km(truth[ok, 0], truth[ok, 1], e.pred_latlon[ok, 0], e.pred_latlon[ok, 1])
+        e.mix = fit_scale_mixture(err, e.scales) if len(err) else np.full(len(e.scales), 1.0 / len(e.scales))
+    w = {e.name: float((weights or {}).get(e.name, default_weight(e.name))) for e in data.experts}
+    return CaseBook(data.name, data.truth, data.experts, w, fit, list(data.reports))
+
+
+@dataclass
+class Case:
+    """One benchmark image evaluated.
+
+    Attributes:
+        image_id: the benchmark's id.
+        truth: (lat, lon) degrees.
+        photo: Flickr addresses, or None when the id is not a Flickr file name.
+        scene: scene class probabilities (may be empty).
+        ensemble: the experts, ready to draw (:meth:`distribution`).
+        weights: ensemble weights by expert name.
+        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (area to truth, refined),
+            rank (the truth cell's rank), cells (in the map), distance_km (prediction or densest cell
+            to truth), points (0-100).
+        refine_to: resolution the maps were refined to.
+    """
+
+    image_id: str
+    truth: tuple[float, float]
+    photo: FlickrPhoto | None
+    scene: dict[str, float]
+    ensemble: Ensemble
+    weights: dict[str, float]
+    table: pd.DataFrame
+    refine_to: int
+    _dists: dict[str, CellDistribution] = field(default_factory=dict, repr=False)
+
+    def distribution(self, name: str = "ensemble") -> CellDistribution:
+        """The refined map of the ensemble or of one expert alone."""
+        return self._dists[name]
+
+    def model_areas(self) -> dict[str, float]:
+        """Area to truth (km²) by expert name and "ensemble"."""
+        return dict(zip(self.table["expert"], self.table["area_km2"].astype(float)))
+
+    def summary(self) -> dict:
+        """A JSON-ready record of the case (truth included: for server-side use, e.g. a classroom round)."""
+        return {
+            "image_id": self.image_id,
+            "lat": self.truth[0],
+            "lon": self.truth[1],
+            "photo_url": self.photo.image_url if self.photo else None,
+            "scene": self.scene,
+            "models": {k: round(v, 3) for k, v in self.model_areas().items()},
+        }
+
+
+def _truth_rank(dist: CellDistribution, lat: float, lon: float) -> int:
+    i = dist.locate(lat, lon)
+    return int(np.flatnonzero(dist.order() == i)[0]) + 1 if i >= 0 else -1
+
+
+def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO, priors: list[Expert] | None = None) -> Case:
+    """Each expert's map and the ensemble's for one image, with areas to truth and ranks.
+
+    Args:
+        book: the benchmark.
+        image_id: the image.
+        refine_to: H3 resolution the densest cells are refined to.
+        priors: already-built prior experts to use instead of the book's (e.g. process-wide warmed ones);
+            matched by name.
+    """
+    image_id = str(image_id).strip()
+    lat, lon = book.truth_of(image_id)
+    experts = book.case_experts(image_id)
+    if priors:
+        by_name = {p.name: p for p in priors}
+        experts = [by_name.get(e.name, e) if e.kind == "prior" else e for e in experts]
+    ens = Ensemble(experts)
+    weights = {n: book.weights.get(n, 1.0) for n in ens.names}
+    dists = {"ensemble": ens.distribution(weights, refine_to=refine_to)}
+    for n in ens.names:
+        dists[n] = ens.expert_distribution(n, refine_to=refine_to)
+    kinds = {e.name: e.kind for e in experts}
+    rows = []
+    for name, d in dists.items():
+        area = d.area_to_contain(lat, lon)
+        e = next((x for x in experts if x.name == name), None)
+        if isinstance(e, PointExpert):
+            dist_km = float(haversine_km(e.lat, e.lon, lat, lon))
+        else:
+            dist_km = float(haversine_km(*d.mode(), lat, lon))
+        rows.append({
+            "expert": name, "kind": kinds.get(name, "ensemble"), "weight": weights.get(name, float("nan")),
+            "area_km2": area, "rank": _truth_rank(d, lat, lon), "cells": len(d), "distance_km": dist_km, "points": float(points(area)),
+        })
+    return Case(image_id, (lat, lon), flickr_photo(image_id), book.scene(image_id), ens, weights, pd.DataFrame(rows), refine_to, dists)
+
+
+# --------------------------------------------------------------------------------------------- all cases
+
+
+def _table_key(book: CaseBook, res: int) -> str:
+    h = hashlib.sha1()
+    h.update(json.dumps([book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 1]).encode())
+    for e in book.experts:
+        h.update(e.name.encode())
+        if e.kind == "point":
+            h.update(np.round(e.mix, 6).tobytes())
+            h.update(np.ascontiguousarray(e.pred_latlon).tobytes())
+    return h.hexdigest()[:16]
+
+
+def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 128, res: int | None = None, cache: bool = True) -> pd.DataFrame:
+    """Area to truth (km², on the base grid, no refinement) of every image for each expert alone and for
+    the ensemble, plus ``gain``: log10 of the ensemble's area over the best single expert's (the expert
+    with the highest RvA AUC over all images): negative where the ensemble helps.
+
+    The first call costs about 30 ms per image on two cores (every expert evaluated on every base cell);
+    the table is then stored under the user cache directory, keyed by the book's contents and weights.
+
+    Returns:
+        DataFrame indexed by image id with one column per expert, "ensemble", "best_single" (its name in
+        ``attrs``) and "gain".
+    """
+    from .bench import BenchData, base_areas, build_fields
+    from .grid import DEFAULT_RESOLUTION, cache_dir
+    from .metrics import rva_auc
+
+    res = DEFAULT_RESOLUTION if res is None else res
+    progress = progress or (lambda f, m: None)
+    path = cache_dir() / f"cases_{book.name}_{_table_key(book, res)}.npz" if cache else None
+    if path is not None and path.exists():
+        z = np.load(path, allow_pickle=False)
+        areas, names = z["areas"], [str(n) for n in z["names"]]
+    else:
+        data = BenchData(book.name, book.truth, book.experts)
+        S = len(book)
+        names = []
+        areas = None
+        for a in range(0, S, chunk):
+            rows = np.arange(a, min(S, a + chunk))
+            fs = build_fields(data, rows, res)
+            order = [e.name for e in fs.experts]
+            if areas is None:
+                names = order + ["ensemble"]
+                areas = np.empty((len(names), S))
+            configs = [np.eye(len(order))[i] for i in range(len(order))] + [np.array([book.weights[n] for n in order])]
+            for j, w in enumerate(configs):
+                areas[j, rows] = base_areas(fs, w, want_mode=False)[0]
+            del fs
+            progress(min(1.0, (a + chunk) / S), f"areas to truth: {min(S, a + chunk)} of {S} images")
+        if path is not None:
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, areas=areas, names=np.array(names))
+            tmp.replace(path)  # atomic: concurrent sessions never read half a file
+    df = pd.DataFrame(areas.T, index=pd.Index(book.ids, name="image_id"), columns=names)
+    singles = [n for n in names if n != "ensemble"]
+    best = max(singles, key=lambda n: rva_auc(df[n].to_numpy()))
+    df["gain"] = np.log10(df["ensemble"] / df[best])
+    df.attrs["best_single"] = best
+    df.attrs["resolution"] = res
+    return df
+
+
+def rva_curves(table: pd.DataFrame, experts: list[str] | None = None) -> pd.DataFrame:
+    """Long table expert, area_km2, recall of the RvA curves of a :func:`case_table` (for
+    :func:`geolocate.plots.rva_chart`)."""
+    from .metrics import rva_curve
+
+    cols = experts or [c for c in table.columns if c not in ("gain",)]
+    parts = []
+    for c in cols:
+        a, r = rva_curve(table[c].to_numpy())
+        parts.append(pd.DataFrame({"expert": c, "area_km2": a, "recall": r}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def case_marks(table: pd.DataFrame, image_id: str, experts: list[str] | None = None) -> pd.DataFrame:
+    """Where one case sits on each RvA curve: expert, area_km2 (its area to truth), recall (the curve's
+    recall at that area, i.e. the share of images found within it)."""
+    from .metrics import recall_at_area
+
+    cols = experts or [c for c in table.columns if c not in ("gain",)]
+    row = table.loc[image_id]
+    return pd.DataFrame(
+        {"expert": cols, "area_km2": [float(row[c]) for c in cols], "recall": [float(recall_at_area(table[c].to_numpy(), row[c])) for c in cols]}
+    )
+
+
+def extremes(table: pd.DataFrame, k: int = 20) -> tuple[list[str], list[str]]:
+    """Image ids where the ensemble helps most (most negative gain) and hurts most (most positive)."""
+    g = table["gain"].sort_values(kind="stable")
+    return g.index[:k].tolist(), g.index[::-1][:k].tolist()
+
+
+def read_case_list(text: str, max_cases: int = 50) -> tuple[str | None, list[str]]:
+    """Parse a list of cases: JSON ``{"title": ..., "cases": [id, ...]}`` or ``[id, ...]``, or ids
+    separated by commas, spaces or new lines.
+
+    Returns:
+        (title or None, ids in order, duplicates removed).
+
+    Raises:
+        ValueError: with a message for the user.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("the case list is empty")
+    title = None
+    if text[0] in "[{":
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}") from None
+        if isinstance(doc, dict):
+            title = doc.get("title")
+            doc = doc.get("cases")
+        if not isinstance(doc, list) or not all(isinstance(x, (str, int)) for x in doc):
+            raise ValueError('expected {"title": "...", "cases": ["image id", ...]} or a list of image ids')
+        ids = [str(x).strip() for x in doc]
+        if title is not None and not isinstance(title, str):
+            raise ValueError("the title must be text")
+    else:
+        ids = [p for p in re.split(r"[,\s]+", text) if p]
+    ids = list(dict.fromkeys(i for i in ids if i))
+    if not ids:
+        raise ValueError("the case list is empty")
+    if len(ids) > max_cases:
+        raise ValueError(f"{len(ids)} cases: at most {max_cases} per round")
+    return title, ids
+
+
+def configured_data_dir() -> Path:
+    """The benchmark folder: ``GEOLOCATE_DATA_DIR``, else ``../shared/data`` beside the checkout."""
+    import os
+
+    env = os.environ.get("GEOLOCATE_DATA_DIR")
+    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "data"

@@ -1,0 +1,159 @@
+"""Cases: Flickr addresses, guess scoring (hand-solved distances and areas), one case's maps and areas,
+the all-images table, case lists."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from geolocate import cases
+from geolocate.data import discover_benchmarks
+from geolocate.ensemble import Ensemble
+
+R = 6371.0088
+
+
+def make_benchmark(root, n=12):
+    """A small benchmark folder: truths on a ring of cities, a model that is exact and one 1,000+ km off."""
+    rng = np.random.default_rng(0)
+    lat = rng.uniform(-50, 60, n).round(4)
+    lon = rng.uniform(-170, 170, n).round(4)
+    ids = [f"{1000 + i}_abcdef{i:04d}_{70 + i}_owner{i % 4}@N00.jpg" for i in range(n)]
+    b = root / "toy"
+    (b / "predictions").mkdir(parents=True)
+    probs = rng.dirichlet([1, 1, 1], n)
+    rows = ["IMG_ID,AUTHOR,LAT,LON,Prob_indoor,Prob_natural,Prob_urban"]
+    rows += [f"{i},{i.split('_')[3][:-4]},{a},{o},{p[0]},{p[1]},{p[2]}" for i, a, o, p in zip(ids, lat, lon, probs)]
+    (b / "gt.csv").write_text("\n".join(rows) + "\n")
+    head = "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
+    exact = [head] + [f"{i},{a},{a},{o},{o},0" for i, a, o in zip(ids, lat, lon)]
+    (b / "predictions" / "exact.csv").write_text("\n".join(exact) + "\n")
+    off_lat = np.clip(lat + 10, -80, 80)
+    off = [head] + [f"{i},{a},{a2},{o},{o},0" for i, a, o, a2 in zip(ids, lat, lon, off_lat)]
+    (b / "predictions" / "off.csv").write_text("\n".join(off) + "\n")
+    return next(s for s in discover_benchmarks(root) if s.name == "toy"), ids, lat, lon
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    spec, ids, lat, lon = make_benchmark(tmp_path_factory.mktemp("bench"))
+    book = cases.load_casebook(spec, priors=["uniform land"])
+    return book, ids, lat, lon
+
+
+def test_flickr_address_from_file_name():
+    p = cases.flickr_photo("1000269685_e60e9cdfb4_1125_78841376@N00.jpg")
+    assert p.image_url == "https://live.staticflickr.com/1125/1000269685_e60e9cdfb4.jpg"
+    assert p.page_url == "https://www.flickr.com/photos/78841376@N00/1000269685"
+    assert cases.flickr_photo("1000269685_e60e9cdfb4_1125.jpg").page_url is None
+    assert cases.flickr_photo("IMG_0001.jpg") is None
+    assert cases.flickr_photo("../etc/passwd") is None
+
+
+def test_guess_one_degree_along_the_equator():
+    # d = R * pi / 180; area of the cap = 2 pi R^2 (1 - cos 1°) = 38,842.75 km² (a flat disc would be 38,843.6)
+    s = cases.score_guess((0.0, 0.0), (0.0, 1.0))
+    assert s.distance_km == pytest.approx(111.19508, abs=1e-4)
+    assert s.area_km2 == pytest.approx(38842.75, abs=0.05)
+    assert s.in_budget is None
+    assert s.points == pytest.approx(100 * (math.log10(5.1e8) - math.log10(38842.75)) / math.log10(5.1e8), abs=1e-6)
+    assert cases.score_guess((0.0, 0.0), (0.0, 1.0), budget_km2=4e4).in_budget is True
+    assert cases.score_guess((0.0, 0.0), (0.0, 1.0), budget_km2=3.8e4).in_budget is False
+
+
+def test_guess_at_the_antipode_needs_the_whole_earth():
+    s = cases.score_guess((10.0, 20.0), (-10.0, -160.0), budget_km2=1e6)
+    assert s.distance_km == pytest.approx(math.pi * R, rel=1e-7)  # 20,015.11 km (haversine loses digits near the antipode)
+    assert s.area_km2 == pytest.approx(4 * math.pi * R**2, rel=1e-9)  # 5.1007e8 km²
+    assert s.points == 0.0 and s.in_budget is False
+
+
+def test_guess_on_the_truth_scores_full_points_and_bad_input_is_refused():
+    assert cases.score_guess((48.85, 2.35), (48.85, 2.35)).points == 100.0
+    with pytest.raises(ValueError, match="latitude"):
+        cases.score_guess((91.0, 0.0), (0.0, 0.0))
+    with pytest.raises(ValueError, match="budget"):
+        cases.score_guess((0.0, 0.0), (0.0, 1.0), budget_km2=0)
+
+
+def test_one_case_exact_model_finds_the_truth_first(toy):
+    book, ids, lat, lon = toy
+    c = cases.evaluate_case(book, ids[3])
+    t = c.table.set_index("expert")
+    assert c.truth == (lat[3], lon[3])
+    assert list(t.index) == ["ensemble", "uniform land", "exact", "off", "scene (gt)"]
+    # The exact model's densest cell holds the truth: rank 1, the area of one res-6 cell (~36 km²).
+    assert t.loc["exact", "rank"] == 1
+    assert 20 < t.loc["exact", "area_km2"] < 60
+    assert t.loc["exact", "distance_km"] == pytest.approx(0.0, abs=1e-6)
+    # 10° of latitude off (truths lie below 60°N, so never clipped): 1,111.95 km, and a far larger area than the exact model's.
+    assert t.loc["off", "distance_km"] == pytest.approx(10 * math.pi * R / 180, rel=1e-6)
+    assert t.loc["off", "area_km2"] > 100 * t.loc["exact", "area_km2"]
+    assert c.summary()["photo_url"] == "https://live.staticflickr.com/73/1003_abcdef0003.jpg"
+    assert set(c.scene) == {"indoor", "natural", "urban"} and sum(c.scene.values()) == pytest.approx(1.0)
+    with pytest.raises(KeyError, match="no image"):
+        cases.evaluate_case(book, "nope.jpg")
+
+
+def test_case_table_matches_each_case_on_the_base_grid(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    book, ids, lat, lon = toy
+    table = cases.case_table(book, chunk=5)
+    assert list(table.index) == ids
+    assert {"uniform land", "exact", "off", "scene (gt)", "ensemble", "gain"} <= set(table.columns)
+    assert table.attrs["best_single"] == "exact"
+    np.testing.assert_allclose(table["gain"], np.log10(table["ensemble"] / table["exact"]))
+    # The same areas through Ensemble/CellDistribution, unrefined, for one image.
+    k = 5
+    ens = Ensemble(book.case_experts(ids[k]))
+    for name in ("exact", "off"):
+        want = ens.expert_distribution(name).area_to_contain(lat[k], lon[k])
+        assert table.loc[ids[k], name] == pytest.approx(want, rel=2e-3)
+    want = ens.distribution({n: book.weights[n] for n in ens.names}).area_to_contain(lat[k], lon[k])
+    assert table.loc[ids[k], "ensemble"] == pytest.approx(want, rel=2e-3)
+    # Stored on disk and read back identically.
+    assert len(list(tmp_path.glob("cases_toy_*.npz"))) == 1
+    again = cases.case_table(book)
+    np.testing.assert_array_equal(again["ensemble"], table["ensemble"])
+    helps, hurts = cases.extremes(table, k=3)
+    assert table.loc[helps, "gain"].max() <= table["gain"].drop(helps).min()
+    assert table.loc[hurts, "gain"].min() >= table["gain"].drop(hurts).max()
+    marks = cases.case_marks(table, ids[k], ["exact", "ensemble"])
+    assert marks["area_km2"].tolist() == [table.loc[ids[k], "exact"], table.loc[ids[k], "ensemble"]]
+    assert ((marks["recall"] > 0) & (marks["recall"] <= 1)).all()
+    curves = cases.rva_curves(table, ["exact", "ensemble"])
+    assert set(curves["expert"]) == {"exact", "ensemble"} and curves["recall"].max() == 1.0
+
+
+@pytest.mark.parametrize(
+    "text, title, ids",
+    [
+        ("a.jpg, b.jpg\nc.jpg a.jpg", None, ["a.jpg", "b.jpg", "c.jpg"]),
+        ('["a.jpg", "b.jpg"]', None, ["a.jpg", "b.jpg"]),
+        ('{"title": "Week 3", "cases": ["x.jpg"]}', "Week 3", ["x.jpg"]),
+    ],
+)
+def test_case_lists(text, title, ids):
+    assert cases.read_case_list(text) == (title, ids)
+
+
+@pytest.mark.parametrize("text, msg", [("", "empty"), ("{bad", "not valid JSON"), ('{"cases": 3}', "expected"), (",".join(map(str, range(60))), "at most 50")])
+def test_bad_case_lists_say_why(text, msg):
+    with pytest.raises(ValueError, match=msg):
+        cases.read_case_list(text)
+
+
+@pytest.mark.shared
+def test_im2gps3k_case(shared_data):
+    spec = next(s for s in discover_benchmarks(shared_data) if s.name == "im2gps3k")
+    book = cases.load_casebook(spec, max_samples=40)
+    first = "1000269685_e60e9cdfb4_1125_78841376@N00.jpg"
+    c = cases.evaluate_case(book, first)
+    assert c.truth == (32.325436, -64.764404)
+    assert c.photo.image_url == "https://live.staticflickr.com/1125/1000269685_e60e9cdfb4.jpg"
+    t = c.table.set_index("expert")
+    # ISNs predicted (26.193849, -77.825306): 1,437.19 km in the file's own distance column.
+    assert t.loc["ISNs_M-fstar-S3", "distance_km"] == pytest.approx(1437.19, abs=1.0)
+    assert c.scene["urban"] == pytest.approx(0.6806452318211216)
