@@ -176,22 +176,29 @@ class GeoCLIPExpert(Expert):
         name: label (say RANDOM when the backbone is random).
         encoder_mix: lambda of the module docstring.
         res: base grid resolution.
+        features: instead of ``embeddings``, the head's normalised image features (S, 512) stored by
+            ``python -m geolocate embed``.
     """
 
     kind = "image"
 
-    def __init__(self, head: GeoCLIPHead, embeddings: np.ndarray, name: str = "GeoCLIP", encoder_mix: float = ENCODER_MIX, res: int = DEFAULT_RESOLUTION, progress=None):
-        emb = np.atleast_2d(np.asarray(embeddings, dtype=np.float32))
+    def __init__(self, head: GeoCLIPHead, embeddings: np.ndarray | None, name: str = "GeoCLIP", encoder_mix: float = ENCODER_MIX, res: int = DEFAULT_RESOLUTION, progress=None,
+                 features: np.ndarray | None = None):
         if not 0 < encoder_mix < 1:
             raise ValueError("encoder_mix must be in (0, 1)")
         self.head, self.name, self.res, self.encoder_mix = head, name, res, encoder_mix
-        self.n_photos = len(emb)
         if progress:
             progress(0.0, "GeoCLIP: gallery features")
         head.gallery_features(progress)
         head.grid_features(res, progress)
-        self._f = head.image_features(emb)  # (S, 512)
-        self.gallery_log_prob = head.gallery_log_probs(emb)  # (S, 100000)
+        if features is None:
+            self._f = head.image_features(np.atleast_2d(np.asarray(embeddings, dtype=np.float32)))  # (S, 512)
+        else:  # stored head outputs (geolocate.embed): the backbone pass was done elsewhere
+            self._f = torch.as_tensor(np.atleast_2d(np.asarray(features, dtype=np.float32)))
+        self.n_photos = len(self._f)
+        with torch.no_grad():  # same arithmetic as GeoCLIPHead.gallery_log_probs, from the features
+            logits = head.logit_scale * (self._f @ head.gallery_features().t())
+            self.gallery_log_prob = torch.log_softmax(logits, dim=-1).double().numpy()  # (S, 100000)
         grid = global_grid(res)
         area = grid.area_km2
         cell_of = head.gallery_cells(res)
