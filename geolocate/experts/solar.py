@@ -24,7 +24,7 @@ from numpy.typing import ArrayLike
 
 _UNIX_EPOCH_JD = 2440587.5
 _J2000_JD = 2451545.0
-_SOLAR_PARALLAX_DEG = 8.794 / 3600.0
+SOLAR_PARALLAX_DEG = 8.794 / 3600.0
 REFRACTION_AT_HORIZON_DEG = 0.5667
 """Refraction SPA assumes at the horizon; the sun's upper limb shows until the centre is this plus its
 radius (0.26667 degrees) below the geometric horizon."""
@@ -132,7 +132,7 @@ def altitude_azimuth(
     cos_h = np.cos(h)
     sin_alt = np.clip(sin_lat * sin_dec + cos_lat * cos_dec * cos_h, -1.0, 1.0)
     alt = np.degrees(np.arcsin(sin_alt))
-    alt = alt - _SOLAR_PARALLAX_DEG * np.cos(np.radians(alt))
+    alt = alt - SOLAR_PARALLAX_DEG * np.cos(np.radians(alt))
     if not azimuth:
         return alt, None
     # Azimuth from north: east component -cos(dec) sin(H), north component cos(lat) sin(dec) - sin(lat) cos(dec) cos(H).
@@ -189,7 +189,7 @@ def geocentric_from_apparent(apparent_deg: float) -> float:
     """
     g = float(apparent_deg)
     for _ in range(30):
-        topo = g - _SOLAR_PARALLAX_DEG * np.cos(np.radians(g))
+        topo = g - SOLAR_PARALLAX_DEG * np.cos(np.radians(g))
         g_new = g + (float(apparent_deg) - (topo + float(refraction_deg(topo))))
         if abs(g_new - g) < 1e-10:
             return g_new

@@ -36,7 +36,7 @@ import numpy as np
 from ..grid import EARTH_RADIUS_KM, CellSet
 from .base import Expert
 from .clock import LOG_ZERO, EvidenceError, zone_offsets_at_wall_time, zone_samples, zone_table
-from .solar import geocentric_from_apparent, sun_vectors
+from .solar import SOLAR_PARALLAX_DEG, apparent_altitude, geocentric_from_apparent, sun_vectors
 
 SUN_SPEED_DEG_PER_MIN = 0.25
 """Fastest rate of change of the sun's altitude (at the equator at an equinox)."""
@@ -191,19 +191,7 @@ class SunObservation:
     def likelihood(self, cells: CellSet) -> np.ndarray:
         """Likelihood of this observation at each cell (density in degrees^-1 or degrees^-2), (n,) >= 0."""
         n = len(cells)
-        if self.time.unix_s is not None:
-            pos, share = np.arange(n), np.ones(n)
-            base_unix = np.array([self.time.unix_s])
-            which = None
-        else:
-            pos, zid, share = zone_samples(cells)
-            _, _, names = zone_table()
-            off = zone_offsets_at_wall_time(names, self.time.local)[zid]
-            ok = off < 10_000
-            pos, share, off = pos[ok], share[ok], off[ok]
-            offsets, which = np.unique(off, return_inverse=True)
-            naive_utc = self.time.local.replace(tzinfo=dt.timezone.utc).timestamp()
-            base_unix = naive_utc - offsets * 60.0
+        pos, share, base_unix, which = self._instants(cells)
         tau, w = self.time_nodes()
         sun = sun_vectors(base_unix[None, :] + 60.0 * tau[:, None])  # (T, U, 3) Earth-fixed
         spread_deg = np.degrees(np.sqrt(cells.area_km2 / (4 * np.pi)) / EARTH_RADIUS_KM)
@@ -245,6 +233,34 @@ class SunObservation:
             like *= np.exp(-0.5 * d**2 / var) / np.sqrt(2 * np.pi * var)
         per_pair = w @ like
         return np.bincount(pos, weights=share * per_pair, minlength=n)
+
+    def _instants(self, cells: CellSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """(cell positions, shares, distinct UTC instants (U,), instant index per position or None when U = 1).
+
+        A UTC time is one instant for every cell; a local clock time gives one instant per UTC offset
+        of the zones each cell overlaps (a cell on a zone border appears once per zone, with its share).
+        """
+        n = len(cells)
+        if self.time.unix_s is not None:
+            return np.arange(n), np.ones(n), np.array([self.time.unix_s]), None
+        pos, zid, share = zone_samples(cells)
+        _, _, names = zone_table()
+        off = zone_offsets_at_wall_time(names, self.time.local)[zid]
+        ok = off < 10_000
+        pos, share, off = pos[ok], share[ok], off[ok]
+        offsets, which = np.unique(off, return_inverse=True)
+        naive_utc = self.time.local.replace(tzinfo=dt.timezone.utc).timestamp()
+        return pos, share, naive_utc - offsets * 60.0, which
+
+    def nominal_altitude(self, cells: CellSet) -> np.ndarray:
+        """Apparent sun altitude (degrees) at each cell centre at the nominal time (the highest over a
+        border cell's zones), (n,)."""
+        pos, _, base_unix, which = self._instants(cells)
+        sun = sun_vectors(base_unix)[np.zeros(len(pos), np.int64) if which is None else which]
+        geo = np.degrees(np.arcsin(np.clip(np.einsum("ij,ij->i", sun, cells.xyz[pos]), -1.0, 1.0)))
+        out = np.full(len(cells), -90.0)
+        np.maximum.at(out, pos, apparent_altitude(geo - SOLAR_PARALLAX_DEG * np.cos(np.radians(geo))))
+        return out
 
     def peak_likelihood(self) -> float:
         """The largest value :meth:`likelihood` can take (a perfect fit at a point-sized cell)."""
