@@ -441,10 +441,3 @@ def read_case_list(text: str, max_cases: int = 50) -> tuple[str | None, list[str
         raise ValueError(f"{len(ids)} cases: at most {max_cases} per round")
     return title, ids
 
-
-def configured_data_dir() -> Path:
-    """The benchmark folder: ``GEOLOCATE_DATA_DIR``, else ``../shared/data`` beside the checkout."""
-    import os
-
-    env = os.environ.get("GEOLOCATE_DATA_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent.parent / "shared" / "data"
