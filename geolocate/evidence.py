@@ -1,0 +1,234 @@
+"""What an analyst knows about a photo, as experts (pure Python: no Streamlit here).
+
+:class:`AnalystEvidence` holds the statements (a point guess with a radius, countries in or out,
+plain-language attributes such as "snow" or "forest"); :func:`analyst_experts` turns them into experts.
+
+Adding a kind of evidence takes one field on :class:`AnalystEvidence`, one builder registered with
+:func:`evidence_builder` (evidence -> experts) and one URL key in :data:`geolocate.share.EVIDENCE_KEYS`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+from typing import Callable, Mapping
+
+from .experts import AttributeExpert, PointExpert, RegionExpert, override_probs
+from .experts.base import Expert
+
+# Friendly attribute terms -> (layer, classes). IGBP land cover (MODIS) classes; "desert" takes open
+# shrubland too because most hot deserts are mapped as such by MCD12C1, not only as "barren".
+ATTRIBUTE_TERMS: dict[str, tuple[str, list[str]]] = {
+    "urban": ("landcover", ["urban and built-up"]),
+    "snow": ("landcover", ["permanent snow and ice"]),
+    "forest": (
+        "landcover",
+        ["evergreen needleleaf forest", "evergreen broadleaf forest", "deciduous needleleaf forest", "deciduous broadleaf forest", "mixed forest"],
+    ),
+    "desert": ("landcover", ["barren", "open shrubland"]),
+    "cropland": ("landcover", ["cropland", "cropland / natural vegetation mosaic"]),
+    "water/coast": ("landcover", ["water"]),
+    "grassland": ("landcover", ["grassland", "savanna", "woody savanna"]),
+    "wetland": ("landcover", ["permanent wetland"]),
+    "indoor scene": ("scene", ["indoor"]),
+    "natural scene": ("scene", ["natural"]),
+    "urban scene": ("scene", ["urban"]),
+}
+"""Plain-language attribute overrides an analyst can assert, mapped to layer classes."""
+
+DEFAULT_WEIGHTS: dict[str, float] = {"uniform land": 0.5, "population": 0.25, "photo density": 0.5}
+"""Starting slider positions for the priors; every other expert starts at 1."""
+
+WEIGHT_MAX = 3.0
+RADIUS_MIN_KM, RADIUS_MAX_KM = 1.0, 5000.0
+"""Accepted range of the guess radius (km); the app's number input has the same bounds."""
+
+POINT_EXPERT = "analyst guess"
+REGION_EXPERT = "analyst region"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message for the analyst.
+
+    Attributes:
+        level: "info", "warning" or "error" (the page picks the widget by level, never by parsing text).
+        text: the app's own words (safe to render as Markdown).
+        detail: user-supplied values quoted in the message; the page shows them as plain text only.
+    """
+
+    level: str
+    text: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.text} {self.detail}".strip()
+
+
+def default_weight(name: str) -> float:
+    """Initial weight of an expert (priors are damped; evidence starts at 1)."""
+    return DEFAULT_WEIGHTS.get(name, 1.0)
+
+
+def expert_label(expert: Expert) -> str:
+    """Display name of an expert: its name, and its kind when the name does not already say it.
+
+    ``"analyst: forest"`` of kind ``analyst`` stays ``"analyst: forest"`` (not "analyst: analyst: forest").
+    """
+    name, kind = expert.name, getattr(expert, "kind", "")
+    if not kind or name.lower().startswith(kind.lower()):
+        return name
+    return f"{name} · {kind}"
+
+
+@dataclass(frozen=True)
+class AnalystEvidence:
+    """What an analyst asserts about the photo.
+
+    Attributes:
+        point: (lat, lon) in degrees of a guess, or None.
+        radius_km: how far off the guess may be, km (the kernel's sigma is half of it).
+        include: ISO-3 codes the photo is in (any of).
+        exclude: ISO-3 codes the photo is not in.
+        hard: exclude the rest of the world outright instead of down-weighting it.
+        attributes: terms from :data:`ATTRIBUTE_TERMS`.
+    """
+
+    point: tuple[float, float] | None = None
+    radius_km: float = 100.0
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    hard: bool = False
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """True when no statement is made (a default ``radius_km`` or ``hard`` alone says nothing)."""
+        ignored = {"radius_km", "hard"}
+        return all(getattr(self, f.name) in (None, (), "") for f in fields(self) if f.name not in ignored)
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(statement, value) pairs for reports, in plain text (values are user data: escape before HTML)."""
+        out: list[tuple[str, str]] = []
+        if self.point is not None:
+            out.append(("guess", f"{self.point[0]:.5g}, {self.point[1]:.5g} ± {self.radius_km:g} km"))
+        if self.include:
+            out.append(("in one of", ", ".join(self.include) + (" (certain)" if self.hard else "")))
+        if self.exclude:
+            out.append(("not in", ", ".join(self.exclude) + (" (certain)" if self.hard else "")))
+        if self.attributes:
+            out.append(("the photo shows", ", ".join(self.attributes)))
+        return out
+
+
+def attribute_expert_name(term: str) -> str:
+    """Expert name of an attribute statement (also its weight key in shareable links)."""
+    return f"analyst: {term}"
+
+
+Builder = Callable[[AnalystEvidence, Mapping[str, object]], tuple[list[Expert], list[Message]]]
+_BUILDERS: list[Builder] = []
+
+
+def evidence_builder(fn: Builder) -> Builder:
+    """Register a function turning one kind of evidence into experts (called in registration order)."""
+    _BUILDERS.append(fn)
+    return fn
+
+
+@evidence_builder
+def _point(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+    if ev.point is None:
+        return [], []
+    if not ev.radius_km > 0:
+        return [], [Message("warning", "The guess radius must be a positive number of km; the guess is ignored.")]
+    lat, lon = ev.point
+    return [PointExpert(lat, lon, scale_km=ev.radius_km / 2.0, name=POINT_EXPERT, kind="analyst")], []
+
+
+@evidence_builder
+def _region(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+    if not (ev.include or ev.exclude):
+        return [], []
+    return [RegionExpert(include=ev.include, exclude=ev.exclude, hard=ev.hard, name=REGION_EXPERT)], []
+
+
+@evidence_builder
+def _attributes(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+    experts: list[Expert] = []
+    msgs: list[Message] = []
+    for term in ev.attributes:
+        if term not in ATTRIBUTE_TERMS:
+            msgs.append(Message("warning", f"Unknown attribute ignored; choose from {', '.join(ATTRIBUTE_TERMS)}.", repr(term)))
+            continue
+        layer_name, classes = ATTRIBUTE_TERMS[term]
+        layer = layers.get(layer_name)
+        if layer is None:
+            msgs.append(Message("warning", f"'{term}' needs the {layer_name} layer, which is not available."))
+            continue
+        experts.append(AttributeExpert(layer, override_probs(layer, classes), name=attribute_expert_name(term), kind="analyst"))
+    return experts, msgs
+
+
+def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, object] | None = None) -> tuple[list[Expert], list[Message]]:
+    """Experts for the analyst's evidence, and messages for evidence that could not be used.
+
+    Args:
+        evidence: the analyst's statements.
+        layers: layer name -> :class:`~geolocate.layers.Layer` (``landcover``, ``scene``); missing layers
+            make their terms unavailable (message) instead of failing. Default: load them when needed.
+
+    Returns:
+        (experts, messages). The region expert is hard (a mask, no weight) when ``evidence.hard``.
+    """
+    if layers is None:
+        layers = attribute_layers() if evidence.attributes else {}
+    experts: list[Expert] = []
+    messages: list[Message] = []
+    for build in _BUILDERS:
+        e, m = build(evidence, layers)
+        experts += e
+        messages += m
+    return experts, messages
+
+
+def attribute_layers() -> dict[str, object]:
+    """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (when its asset exists)}."""
+    from .layers import LayerError, landcover_layer, scene_layer
+
+    out: dict[str, object] = {"landcover": landcover_layer()}
+    try:
+        out["scene"] = scene_layer()
+    except LayerError:
+        pass
+    return out
+
+
+_HEMI = {"N": 1, "S": -1, "E": 1, "W": -1}
+
+
+def parse_latlon(text: str) -> tuple[float, float]:
+    """Parse "lat, lon" in decimal degrees ("48.85, 2.35", "48.85 2.35" or "48.85N 2.35E").
+
+    Raises:
+        ValueError: with a message for the user when the text is not a valid coordinate pair.
+    """
+    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    if len(parts) != 2:
+        raise ValueError(f"enter latitude and longitude as two numbers, e.g. '48.85, 2.35' (got {text[:60]!r})")
+    vals = []
+    for p, axis in zip(parts, ("NS", "EW")):
+        sign = 1.0
+        if p[-1].upper() in _HEMI:
+            if p[-1].upper() not in axis:
+                raise ValueError(f"'{p[:30]}': expected {axis[0]}/{axis[1]} for this coordinate")
+            sign, p = _HEMI[p[-1].upper()], p[:-1]
+        try:
+            vals.append(sign * float(p.replace("°", "")))
+        except ValueError:
+            raise ValueError(f"'{p[:30]}' is not a number of degrees") from None
+    lat, lon = vals
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"({lat}, {lon}) is out of range: latitude must be in [-90, 90], longitude in [-180, 180]")
+    return lat, lon

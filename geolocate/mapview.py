@@ -1,0 +1,553 @@
+"""Deck-ready map data for the workbench (pure Python: no Streamlit here).
+
+A map shows one distribution (the ensemble or one expert) in three layers:
+
+    * ``context``: the whole distribution aggregated to a resolution that fits the camera (so nothing is
+      sub-pixel at world zoom), not pickable, under everything;
+    * ``density``: the densest cells at full resolution (never the whole globe: the payload stays small);
+    * ``budget``: the outline of the cells inside the area budget, a dark halo under a cyan line so it
+      reads over every colour of the ramp.
+
+Colours follow one :class:`ColourScale` (log10 probability per km²) that :func:`legend_html` draws with
+real values. Cells ruled out (by a certain region: more than :data:`DRAW_DECADES` powers of ten below the
+peak) are not drawn; cells below the scale are drawn grey ("near zero"), so the two never look alike. The offline basemap (borders, city labels)
+comes from :mod:`geolocate.basemap`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from .distribution import CellDistribution, RankedRegions
+from .grid import cell_resolutions, cells_to_parents
+
+MAX_MAP_CELLS = 5_000
+"""Full-resolution cells sent to the browser at most (the context layer carries the rest)."""
+MAP_MASS = 0.999
+"""Cells are drawn, densest first, until they hold this much probability (or MAX_MAP_CELLS)."""
+SCALE_DECADES = 5.0
+"""The colour ramp spans this many powers of ten below the densest cell; lower is "near zero"."""
+DRAW_DECADES = 11.0
+"""Cells more than this many powers of ten below the densest cell are not drawn: ruled out (a certain
+region leaves 1e-12 of its density outside, geolocate.experts.region.HARD_LEAK) or negligible."""
+MAP_WIDTH_PX, MAP_HEIGHT_PX = 820, 540
+"""Size the camera is fitted to (the main map's usual size in the wide layout)."""
+
+# A dark-to-bright ramp (inferno-like) that reads on the dark basemap; it stops at saturated yellow so the
+# densest cells never look like the cyan budget outline.
+_RAMP = np.array(
+    [[40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 180, 30], [255, 225, 60]],
+    dtype=np.float64,
+)
+NEAR_ZERO_RGBA = [120, 128, 140, 55]
+"""Grey for cells below the colour scale (drawn, but near zero)."""
+OUTLINE_RGBA, HALO_RGBA = [0, 235, 255, 255], [0, 0, 0, 200]
+
+WORLD_VIEW = {"latitude": 20.0, "longitude": 0.0, "zoom": 0.8, "pitch": 0, "bearing": 0}
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """Log colour scale: ``lo`` and ``hi`` are log10 of probability per km² at the ramp's two ends."""
+
+    lo: float
+    hi: float
+
+    @classmethod
+    def for_distribution(cls, dist: CellDistribution, decades: float = SCALE_DECADES) -> "ColourScale":
+        """From the densest cell down ``decades`` powers of ten (or to the thinnest cell, if closer)."""
+        ld = dist.log_density[np.isfinite(dist.log_density)] / math.log(10)
+        if not len(ld):
+            return cls(-12.0, -6.0)
+        hi = float(ld.max())
+        lo = max(float(ld.min()), hi - decades)
+        if hi - lo < 0.5:  # a nearly flat field: widen so one colour does not claim to be "the peak"
+            lo = hi - 0.5
+        return cls(lo, hi)
+
+    def colours(self, log_density: np.ndarray, alpha: tuple[float, float] = (90, 235)) -> np.ndarray:
+        """RGBA (uint8, shape (n, 4)) for natural-log densities per km²; below ``lo`` is :data:`NEAR_ZERO_RGBA`."""
+        x = np.asarray(log_density, dtype=np.float64) / math.log(10)
+        if not len(x):
+            return np.zeros((0, 4), dtype=np.uint8)
+        t = np.clip((x - self.lo) / max(self.hi - self.lo, 1e-9), 0.0, 1.0)
+        pos = t * (len(_RAMP) - 1)
+        i = np.minimum(pos.astype(int), len(_RAMP) - 2)
+        f = (pos - i)[:, None]
+        rgb = _RAMP[i] * (1 - f) + _RAMP[i + 1] * f
+        a = alpha[0] + (alpha[1] - alpha[0]) * t
+        out = np.column_stack([rgb, a]).round().astype(np.uint8)
+        out[~(x >= self.lo)] = NEAR_ZERO_RGBA
+        return out
+
+    def ticks(self) -> list[tuple[float, float]]:
+        """(position 0..1 along the ramp, log10 value) at whole powers of ten inside the scale."""
+        vals = np.arange(math.ceil(self.lo), math.floor(self.hi) + 1)
+        if len(vals) > 6:
+            vals = vals[:: int(math.ceil(len(vals) / 6))]
+        span = max(self.hi - self.lo, 1e-9)
+        return [(float((v - self.lo) / span), float(v)) for v in vals]
+
+
+def density_colours(log_density: np.ndarray, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """RGBA colours (uint8, shape (n, 4)) for natural-log densities: dark/transparent = low, bright = high.
+
+    Args:
+        log_density: natural-log densities per km², shape (n,).
+        lo, hi: natural-log densities at the ramp's ends (default: 2nd percentile and maximum).
+    """
+    x = np.asarray(log_density, dtype=np.float64)
+    if not len(x):
+        return np.zeros((0, 4), dtype=np.uint8)
+    lo = float(np.percentile(x, 2)) if lo is None else lo
+    hi = float(x.max()) if hi is None else hi
+    scale = ColourScale(lo / math.log(10), max(hi, lo + 1e-9) / math.log(10))
+    out = scale.colours(x, alpha=(70, 240))
+    below = x < lo
+    out[below] = scale.colours(np.full(int(below.sum()), lo), alpha=(70, 240))  # the old contract: clipped, not grey
+    return out
+
+
+def _sig(x: np.ndarray, digits: int = 3) -> list[float]:
+    """Values rounded to ``digits`` significant digits, as Python floats whose JSON is short.
+
+    Vectorised: the mantissa is rounded to an integer m and divided by an exact power of ten, which is
+    correctly rounded, so repr() prints e.g. 3.1e-06 rather than 3.1000000000000005e-06.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros_like(x)
+    nz = np.isfinite(x) & (x != 0)
+    e = np.floor(np.log10(np.abs(x[nz])))
+    s = np.clip((digits - 1) - e, -300, 300)
+    m = np.round(x[nz] * 10.0**s)
+    small = s > 0
+    out_nz = np.empty_like(m)
+    out_nz[small] = m[small] / 10.0 ** np.minimum(s[small], 22)
+    out_nz[~small] = m[~small] * 10.0 ** (-s[~small])
+    out_nz[s > 22] = 0.0  # below 1e-20: indistinguishable from zero on a map
+    out[nz] = out_nz
+    return out.tolist()
+
+
+def format_prob(p: float) -> str:
+    """A probability for people: '37%', '2.4%', '0.031%', '< 0.0001%' (never '0.0%' for a non-zero value)."""
+    pct = 100.0 * p
+    if p <= 0:
+        return "0%"
+    if pct >= 10:
+        return f"{pct:.0f}%"
+    if pct >= 1e-4:
+        return f"{pct:.2g}%"
+    return "< 0.0001%"
+
+
+def format_km2(a: float) -> str:
+    """Area for people: '2,500 km²', '1.2 M km²'."""
+    if a >= 1e6:
+        return f"{a / 1e6:.3g} M km²"
+    if a >= 100:
+        return f"{a:,.0f} km²"
+    return f"{a:.3g} km²"
+
+
+def disc_radius_km(area_km2: float) -> float:
+    """Radius (km) of a flat disc of that area, for intuition ("as big as a 56 km radius circle")."""
+    return math.sqrt(area_km2 / math.pi)
+
+
+# Approximate edge-to-edge width (km) of an H3 cell per resolution (2 x the mean edge length).
+_CELL_WIDTH_KM = {0: 2216.0, 1: 837.0, 2: 316.0, 3: 120.0, 4: 45.0, 5: 17.0, 6: 6.4, 7: 2.4, 8: 0.92}
+
+
+def context_resolution(zoom: float, min_px: float = 7.0, finest: int = 3) -> int:
+    """Coarsest H3 resolution whose cells are still at least ``min_px`` wide at this zoom (capped at ``finest``).
+
+    Web Mercator at zoom z: 156.543 / 2^z km per pixel at the equator.
+    """
+    km_per_px = 156.543 / 2.0**zoom
+    for r in range(min(finest, max(_CELL_WIDTH_KM)), -1, -1):
+        if _CELL_WIDTH_KM[r] / km_per_px >= min_px:
+            return r
+    return 0
+
+
+@dataclass
+class MapData:
+    """What the map shows for one distribution.
+
+    Attributes:
+        records: one dict per drawn full-resolution cell, densest first: h3 (string), rank, colour
+            [r, g, b, a], prob_pct, area_km2, density (per km²), cum_pct (%), cum_area_km2 (3 significant digits).
+        context: the whole distribution aggregated to ``context_res``: h3, colour.
+        budget: the regions inside the area budget.
+        shown_prob: probability held by the full-resolution cells drawn.
+        scale: the colour scale (legend).
+        context_res: resolution of the context layer.
+    """
+
+    records: list[dict]
+    budget: RankedRegions
+    shown_prob: float
+    context: list[dict]
+    scale: ColourScale
+    context_res: int
+
+    @property
+    def budget_records(self) -> list[dict]:
+        return self.records[: len(self.budget)]
+
+
+def aggregate(dist: CellDistribution, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability and area summed over each cell's ancestor at ``res``.
+
+    Returns:
+        (cells uint64, prob, area_km2), shape (m,) each; cells coarser than ``res`` keep themselves.
+    """
+    parents = cells_to_parents(dist.cells.cells, res)
+    u, inv = np.unique(parents, return_inverse=True)
+    prob = np.bincount(inv, weights=dist.prob, minlength=len(u))
+    area = np.bincount(inv, weights=dist.cells.area_km2, minlength=len(u))
+    return u, prob, area
+
+
+def map_records(
+    dist: CellDistribution,
+    budget_km2: float,
+    max_cells: int = MAX_MAP_CELLS,
+    mass: float = MAP_MASS,
+    zoom: float | None = None,
+    scale: ColourScale | None = None,
+) -> MapData:
+    """The cells to draw, with colours, tooltips and budget flags.
+
+    Full-resolution cells are taken in rank order until they hold ``mass`` of the probability, at least
+    all the cells inside the budget, and never more than ``max_cells``.
+
+    Args:
+        dist: the distribution.
+        budget_km2: area budget (km²).
+        max_cells: cap on full-resolution cells drawn.
+        mass: probability mass to cover.
+        zoom: camera zoom the context layer is made for (default: world view).
+        scale: colour scale (default: :meth:`ColourScale.for_distribution`).
+    """
+    scale = scale or ColourScale.for_distribution(dist)
+    budget = dist.within_budget(budget_km2)
+    order = dist.order()
+    prob = dist.prob[order]
+    drawn = dist.log_density[order] / math.log(10) >= scale.hi - DRAW_DECADES  # ruled out: not drawn at all
+    order, prob = order[drawn], prob[drawn]
+    k_mass = int(np.searchsorted(np.cumsum(prob), mass, side="left")) + 1
+    k = min(max(k_mass, len(budget)), max_cells, len(order))
+    idx = order[:k]
+    cells = dist.cells.cells[idx]
+    area = dist.cells.area_km2[idx]
+    logd = dist.log_density[idx]
+    p = prob[:k]
+    cum_p, cum_a = np.cumsum(p), np.cumsum(area)
+    colours = scale.colours(logd).tolist()
+    h3s = [format(c, "x") for c in cells.tolist()]
+    cols = {
+        "prob_pct": _sig(100 * p),
+        "area_km2": _sig(area),
+        "density": _sig(np.exp(logd)),
+        "cum_pct": _sig(100 * cum_p),
+        "cum_area_km2": _sig(cum_a),
+    }
+    names = list(cols)
+    records = [
+        {"h3": h, "rank": i + 1, "colour": c, **dict(zip(names, vals))}
+        for i, (h, c, *vals) in enumerate(zip(h3s, colours, *cols.values()))
+    ]
+    cres = context_resolution(WORLD_VIEW["zoom"] if zoom is None else zoom, finest=int(cell_resolutions(dist.cells.cells).min()))
+    ccells, cprob, carea = aggregate(dist, cres)
+    with np.errstate(divide="ignore"):
+        clog = np.log(cprob / carea)
+    keep = clog / math.log(10) >= scale.hi - DRAW_DECADES
+    ccol = scale.colours(clog[keep], alpha=(60, 150)).tolist()
+    context = [{"h3": format(c, "x"), "colour": col} for c, col in zip(ccells[keep].tolist(), ccol)]
+    return MapData(records, budget, float(cum_p[-1]) if k else 0.0, context, scale, cres)
+
+
+def _unwrap(lon: np.ndarray, centre: float) -> np.ndarray:
+    return (lon - centre + 180.0) % 360.0 - 180.0 + centre
+
+
+def fit_view(lat: np.ndarray, lon: np.ndarray, pad_deg: float = 1.0, width_px: int = MAP_WIDTH_PX, height_px: int = MAP_HEIGHT_PX) -> dict:
+    """A camera (web Mercator) that frames the points (degrees), unwrapped across the antimeridian.
+
+    Returns:
+        dict with latitude, longitude (degrees), zoom, pitch, bearing; the world view for an empty or
+        hemisphere-wide set.
+    """
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64)
+    if not len(lat):
+        return dict(WORLD_VIEW)
+    c = float(np.degrees(np.arctan2(np.sin(np.radians(lon)).mean(), np.cos(np.radians(lon)).mean())))
+    ul = _unwrap(lon, c)
+    w, e = float(ul.min()) - pad_deg, float(ul.max()) + pad_deg
+    s, n = max(float(lat.min()) - pad_deg, -80.0), min(float(lat.max()) + pad_deg, 80.0)
+    if e - w > 200:
+        return dict(WORLD_VIEW)
+
+    def merc(phi: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(phi) / 2))
+
+    zx = math.log2(width_px * 360.0 / (512.0 * max(e - w, 1e-3)))
+    zy = math.log2(height_px * 2 * math.pi / (512.0 * max(merc(n) - merc(s), 1e-4)))
+    zoom = float(np.clip(min(zx, zy), WORLD_VIEW["zoom"], 11.0))
+    lat_c = math.degrees(2 * math.atan(math.exp((merc(n) + merc(s)) / 2)) - math.pi / 2)
+    lon_c = ((w + e) / 2 + 180.0) % 360.0 - 180.0
+    return {"latitude": round(lat_c, 4), "longitude": round(lon_c, 4), "zoom": round(zoom, 2), "pitch": 0, "bearing": 0}
+
+
+def view_state(dist: CellDistribution, budget_km2: float) -> dict:
+    """A camera that frames what the view is about: the budget's cells (or the densest cell when none fit).
+
+    Returns:
+        dict with latitude, longitude (degrees), zoom, pitch, bearing.
+    """
+    regions = dist.within_budget(budget_km2)
+    if not len(regions):
+        regions = dist.ranked(1)
+    # Cells far below the budget's share are ignored: a handful of outliers must not zoom out to the world.
+    keep = regions.cum_prob <= max(0.95 * regions.total_prob, float(regions.prob[0]))
+    pad = math.sqrt(float(regions.area_km2.max())) / 111.0
+    return fit_view(regions.lat[keep], regions.lon[keep], pad_deg=max(pad, 0.05))
+
+
+def view_bounds(view: Mapping[str, float], width_px: int = MAP_WIDTH_PX, height_px: int = MAP_HEIGHT_PX) -> tuple[float, float, float, float]:
+    """(west, south, east, north) in degrees that a camera shows, approximately (web Mercator)."""
+    z = float(view["zoom"])
+    dlon = min(360.0, width_px * 360.0 / (512.0 * 2**z))
+    lon0, lat0 = float(view["longitude"]), float(view["latitude"])
+    y0 = math.log(math.tan(math.pi / 4 + math.radians(lat0) / 2))
+    dy = height_px * 2 * math.pi / (512.0 * 2**z)
+    s = math.degrees(2 * math.atan(math.exp(y0 - dy / 2)) - math.pi / 2)
+    n = math.degrees(2 * math.atan(math.exp(y0 + dy / 2)) - math.pi / 2)
+    if dlon >= 360:
+        return (-180.0, s, 180.0, n)
+    return (((lon0 - dlon / 2 + 180) % 360) - 180, s, ((lon0 + dlon / 2 + 180) % 360) - 180, n)
+
+
+def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
+    """Outline of the union of the budget's cells as paths of [lon, lat] (degrees), one per ring.
+
+    Cells are merged per resolution with H3 (fast, in C), so the outline follows the region's edge rather
+    than every hexagon; neighbouring groups of different resolutions keep the seam between them.
+    """
+    import h3
+
+    paths: list[list[list[float]]] = []
+    if not len(regions):
+        return paths
+    res = cell_resolutions(regions.cells)
+    for r in np.unique(res).tolist():
+        ids = [format(c, "x") for c in regions.cells[res == r].tolist()]
+        shape = h3.cells_to_h3shape(ids, tight=True)
+        polys = shape.__geo_interface__
+        rings = [polys["coordinates"]] if polys["type"] == "Polygon" else polys["coordinates"]
+        for poly in rings:
+            for ring in poly:
+                xy = np.asarray(ring, dtype=np.float64)
+                if np.ptp(xy[:, 0]) > 180.0:
+                    # Crosses the antimeridian: continue east past 180° (deck.gl draws longitudes > 180)
+                    # instead of letting the path wrap the long way round the globe.
+                    xy[:, 0] = np.where(xy[:, 0] < 0, xy[:, 0] + 360.0, xy[:, 0])
+                paths.append(np.round(xy, 5).tolist())
+    return paths
+
+
+TOOLTIP = {
+    "html": "<b>region #{rank}</b> &nbsp; p = {prob_pct}% &nbsp; area {area_km2} km²<br/>"
+    "density {density} per km²<br/>regions #1–#{rank}: {cum_pct}% in {cum_area_km2} km²",
+    "style": {"backgroundColor": "#1c1c24", "color": "#f0f0f0", "fontSize": "12px"},
+}
+
+
+def basemap_layers(view: Mapping[str, float], labels: bool = True) -> list:
+    """Offline basemap layers: country borders and coastlines, and labels of the largest cities in view."""
+    import pydeck as pdk
+
+    from . import basemap
+
+    out = [
+        pdk.Layer(
+            "PathLayer",
+            id="borders",
+            data=[{"path": p} for p in basemap.border_paths()],
+            get_path="path",
+            get_color=[150, 160, 175, 150],
+            get_width=1,
+            width_units="'pixels'",
+            pickable=False,
+        )
+    ]
+    if labels:
+        cities = basemap.city_labels(float(view["zoom"]), view_bounds(view) if view["zoom"] > 2.5 else None)
+        out += [
+            pdk.Layer(
+                "ScatterplotLayer",
+                id="city_dots",
+                data=cities,
+                get_position=["lon", "lat"],
+                get_fill_color=[230, 230, 230, 200],
+                get_radius=2,
+                radius_units="'pixels'",
+                pickable=False,
+            ),
+            pdk.Layer(
+                "TextLayer",
+                id="city_labels",
+                data=cities,
+                get_position=["lon", "lat"],
+                get_text="name",
+                get_size=12,
+                size_units="'pixels'",
+                get_color=[235, 235, 235, 230],
+                get_pixel_offset=[6, 0],
+                get_text_anchor="'start'",
+                get_alignment_baseline="'center'",
+                font_family="'sans-serif'",
+                outline_width=2,
+                outline_color=[0, 0, 0, 255],
+                font_settings={"sdf": True},
+                pickable=False,
+            ),
+        ]
+    return out
+
+
+def build_deck(
+    data: MapData,
+    initial_view: Mapping[str, float],
+    truth: tuple[float, float] | None = None,
+    map_style: str | None = None,
+    basemap: bool = True,
+):
+    """A pydeck Deck: context and density cells, the budget outline, the offline basemap and the EXIF point.
+
+    Args:
+        data: from :func:`map_records`.
+        initial_view: the camera (from :func:`view_state` or :data:`WORLD_VIEW`).
+        truth: (lat, lon) degrees of a known position (EXIF GPS), drawn as a small fixed-size marker.
+        map_style: a tile style URL (e.g. :data:`geolocate.basemap.TILE_STYLE`); None draws no tiles and
+            makes the browser fetch nothing.
+        basemap: draw the offline borders and city labels.
+
+    The Deck serialises compactly (no indentation) so the payload is what the records weigh.
+    """
+    import pydeck as pdk
+
+    from .basemap import NO_TILES
+
+    outline = [{"path": p} for p in budget_outline(data.budget)]
+    layers = [
+        pdk.Layer(
+            "H3HexagonLayer",
+            id="context",
+            data=data.context,
+            get_hexagon="h3",
+            get_fill_color="colour",
+            filled=True,
+            stroked=False,
+            extruded=False,
+            pickable=False,
+            high_precision=True,
+        ),
+        pdk.Layer(
+            "H3HexagonLayer",
+            id="density",
+            data=data.records,
+            get_hexagon="h3",
+            get_fill_color="colour",
+            filled=True,
+            stroked=False,
+            extruded=False,
+            pickable=True,
+            high_precision=True,
+            auto_highlight=True,
+        ),
+    ]
+    if basemap:
+        layers += basemap_layers(initial_view)[:1]  # borders over the cells, labels over everything
+    # The budget outline: a dark halo under a cyan line (cyan is not on the ramp), fixed pixel widths.
+    layers += [
+        pdk.Layer("PathLayer", id="budget_halo", data=outline, get_path="path", get_color=HALO_RGBA, get_width=4, width_units="'pixels'", pickable=False),
+        pdk.Layer("PathLayer", id="budget", data=outline, get_path="path", get_color=OUTLINE_RGBA, get_width=2, width_units="'pixels'", pickable=False),
+    ]
+    if basemap:
+        layers += basemap_layers(initial_view)[1:]
+    if truth is not None:
+        layers.append(
+            pdk.Layer(
+                "ScatterplotLayer",
+                id="truth",
+                data=[{"lat": truth[0], "lon": truth[1], "rank": "EXIF GPS", "prob_pct": "-", "area_km2": "-", "density": "-", "cum_pct": "-", "cum_area_km2": "-"}],
+                get_position=["lon", "lat"],
+                get_fill_color=[0, 230, 255, 255],
+                get_line_color=[0, 0, 0, 255],
+                stroked=True,
+                # Quoted: pydeck turns bare strings into accessors ("@@=pixels"), which deck.gl ignores
+                # and falls back to metres (a 7 m dot, or a flood of cyan when zoomed in).
+                radius_units="'pixels'",
+                get_radius=7,
+                line_width_units="'pixels'",
+                get_line_width=2,
+                pickable=True,
+            )
+        )
+    return CompactDeck(
+        layers=layers,
+        initial_view_state=pdk.ViewState(**initial_view),
+        map_style=map_style or NO_TILES,
+        map_provider="carto" if map_style else None,
+        tooltip=TOOLTIP,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _compact_deck_class():
+    import pydeck as pdk
+    from pydeck.bindings.json_tools import default_serialize
+
+    class _CompactDeck(pdk.Deck):
+        """pydeck's own to_json indents and sorts keys: ~3x the bytes for big data; this one is compact."""
+
+        def to_json(self) -> str:
+            return json.dumps(self, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
+
+    return _CompactDeck
+
+
+def CompactDeck(**kwargs):  # noqa: N802 - behaves like a class constructor
+    """A ``pydeck.Deck`` whose JSON has no indentation (same keyword arguments as ``pydeck.Deck``)."""
+    return _compact_deck_class()(**kwargs)
+
+
+def legend_html(scale: ColourScale, budget_km2: float | None = None) -> str:
+    """A colour legend (HTML, app-generated numbers only): the ramp with powers of ten per km², near zero,
+    not drawn, and the budget outline."""
+    stops = ", ".join(f"rgb({r:.0f},{g:.0f},{b:.0f}) {100 * i / (len(_RAMP) - 1):.0f}%" for i, (r, g, b) in enumerate(_RAMP))
+    ticks = "".join(
+        f'<span style="position:absolute;left:{100 * pos:.1f}%;transform:translateX(-50%);font-size:11px">10<sup>{int(v)}</sup></span>'
+        for pos, v in scale.ticks()
+    )
+    nz = "rgba({},{},{},{:.2f})".format(*NEAR_ZERO_RGBA[:3], NEAR_ZERO_RGBA[3] / 255 * 2)
+    budget = f" · <span style='color:rgb(0,235,255)'>━</span> area budget ({format_km2(budget_km2)})" if budget_km2 else ""
+    return (
+        '<div data-testid="geolocate-legend" style="font-size:12px;line-height:1.3;margin:2px 0 6px 0">'
+        '<div>Probability per km² (log scale)</div>'
+        f'<div style="height:12px;border-radius:2px;background:linear-gradient(to right, {stops})"></div>'
+        f'<div style="position:relative;height:16px">{ticks}</div>'
+        f'<div><span style="display:inline-block;width:12px;height:10px;background:{nz}"></span> near zero (below 10<sup>{scale.lo:.1f}</sup>)'
+        f' · <span style="display:inline-block;width:12px;height:10px;border:1px solid #888"></span> not drawn: ruled out (below 10<sup>{scale.hi - DRAW_DECADES:.0f}</sup>)'
+        f"{budget}</div></div>"
+    )
