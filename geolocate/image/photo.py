@@ -7,16 +7,28 @@ Handled: EXIF orientation; CMYK, palette, 16-bit and 32-bit grayscale, float, al
 white), grayscale and bilevel images; HEIC/HEIF/AVIF through ``pillow_heif`` when it is installed.
 Refused with a message: empty files, files that are not images, corrupt or truncated images, and
 decompression bombs (more than :data:`MAX_PIXELS` pixels).
+
+Memory: the experts look at a 224-pixel centre crop, so a photo is downscaled right after decoding
+(shortest side at most :data:`KEEP_SHORT_SIDE` pixels, long side at most :data:`MAX_ASPECT` times
+that, centred) and only the small copy is kept; the EXIF facts (GPS, time, offset, camera) are read
+before. The decoded size is computed from the header before any pixel is allocated, JPEGs are decoded
+at a reduced DCT scale, and at most :data:`LARGE_DECODE_SLOTS` large decodes run at once per process,
+so a burst of 80-megapixel uploads from many sessions peaks at a known bound
+(``tests/image/test_photo_memory.py`` measures it).
 """
 
 from __future__ import annotations
 
 import io
+import math
+import re
+import threading
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 MAX_PIXELS = 80_000_000
 """Largest accepted image, in pixels (above any camera photo; PIL refuses from 89 megapixels on its own). Larger headers are refused before decoding,
@@ -24,6 +36,23 @@ so a small file that claims a huge size cannot exhaust memory."""
 
 MAX_BYTES = 200 * 1024 * 1024
 """Largest accepted file, in bytes."""
+
+KEEP_SHORT_SIDE = 1024
+"""Shortest side, in pixels, of the copy that is kept (the experts need 224; the rest is for display)."""
+
+MAX_ASPECT = 8
+"""Long side of the kept copy at most this many times the short side (a centred crop: CLIP reads the centre)."""
+
+MAX_DECODE_BYTES = 4 * MAX_PIXELS
+"""Largest decoded (pre-downscale) raster, in bytes, as PIL stores it (4 bytes per pixel for RGB, 2 for 16-bit grey)."""
+
+LARGE_DECODE_BYTES = 64 * 1024 * 1024
+"""Decodes above this size (in bytes) take one of :data:`LARGE_DECODE_SLOTS` process-wide slots."""
+
+LARGE_DECODE_SLOTS = 2
+"""How many large decodes may run at once in one process (bounds the peak under concurrent uploads)."""
+
+_LARGE_DECODES = threading.BoundedSemaphore(LARGE_DECODE_SLOTS)
 
 try:  # HEIC/HEIF (iPhone photos) and AVIF through the maintained libheif binding.
     import pillow_heif
@@ -34,6 +63,23 @@ except ImportError:  # pragma: no cover - pillow_heif is in requirements.txt
     HEIF_SUPPORTED = False
 
 _GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+_DATETIME_ORIGINAL = 0x9003
+_OFFSET_TIME_ORIGINAL = 0x9011
+_MAKE, _MODEL, _ORIENTATION = 0x010F, 0x0110, 0x0112
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+# Bytes per pixel of PIL's in-memory raster by mode (PIL pads RGB, YCbCr, LAB, HSV, LA, PA to 32 bits).
+_PIL_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
 
 
 class PhotoError(ValueError):
@@ -42,14 +88,18 @@ class PhotoError(ValueError):
 
 @dataclass
 class Photo:
-    """A decoded photo.
+    """A decoded photo, downscaled for the experts.
 
     Attributes:
-        image: RGB PIL image, EXIF orientation applied.
+        image: RGB PIL image, EXIF orientation applied, shortest side at most :data:`KEEP_SHORT_SIDE` px.
         name: display name (e.g. the uploaded file's name).
         gps: (lat, lon) in degrees from EXIF, or None. A hint and possible ground truth; never logged.
         format: the decoder's format name (JPEG, PNG, HEIF, ...).
         original_mode: the PIL mode before conversion to RGB (e.g. CMYK, P, I;16).
+        original_size: (width, height) in pixels of the file as stored, before orientation and downscaling.
+        exif_time: EXIF ``DateTimeOriginal`` as written (``"YYYY:MM:DD HH:MM:SS"``, camera local time), or None.
+        exif_offset: EXIF ``OffsetTimeOriginal`` (``"+HH:MM"``, the camera clock's UTC offset), or None.
+        camera: EXIF make and model (``"Canon EOS 5D"``), or "".
     """
 
     image: Image.Image
@@ -57,6 +107,10 @@ class Photo:
     gps: tuple[float, float] | None = field(default=None, repr=False)
     format: str = ""
     original_mode: str = ""
+    original_size: tuple[int, int] = (0, 0)
+    exif_time: str | None = None
+    exif_offset: str | None = None
+    camera: str = ""
 
     @property
     def width(self) -> int:
@@ -65,6 +119,31 @@ class Photo:
     @property
     def height(self) -> int:
         return self.image.height
+
+    @property
+    def downscaled(self) -> bool:
+        """True when the kept image is smaller than the file's own raster."""
+        return max(self.image.size) < max(self.original_size)
+
+    def taken_at(self) -> datetime | None:
+        """``exif_time`` as a datetime: timezone-aware when ``exif_offset`` is valid, naive (camera local) otherwise; None if absent or malformed."""
+        if not self.exif_time:
+            return None
+        try:
+            t = datetime.strptime(self.exif_time.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            return None
+        m = re.fullmatch(r"\s*([+-])(\d{2}):(\d{2})\s*", self.exif_offset or "")
+        if m:
+            minutes = int(m.group(2)) * 60 + int(m.group(3))
+            if minutes <= 14 * 60:
+                t = t.replace(tzinfo=timezone(timedelta(minutes=minutes if m.group(1) == "+" else -minutes)))
+        return t
+
+
+def decoded_bytes(mode: str, width: int, height: int) -> int:
+    """Bytes PIL allocates for a ``width`` x ``height`` raster in ``mode`` (known from the header alone)."""
+    return width * height * _PIL_BYTES_PER_PIXEL.get(mode, 4)
 
 
 def _rational(x) -> float:
@@ -104,8 +183,33 @@ def exif_gps(image: Image.Image) -> tuple[float, float] | None:
     return float(lat), float(lon)
 
 
+def _exif_text(value) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if value is None:
+        return None
+    text = str(value).replace("\x00", "").strip()
+    return text or None
+
+
+def _exif_facts(exif: Image.Exif) -> tuple[str | None, str | None, str, int]:
+    """(DateTimeOriginal, OffsetTimeOriginal, camera make + model, orientation) from EXIF; malformed values are absent."""
+    try:
+        sub = exif.get_ifd(_EXIF_IFD)
+        when, offset = _exif_text(sub.get(_DATETIME_ORIGINAL)), _exif_text(sub.get(_OFFSET_TIME_ORIGINAL))
+    except Exception:  # malformed EXIF must never stop a photo from loading
+        when = offset = None
+    make, model = _exif_text(exif.get(_MAKE)) or "", _exif_text(exif.get(_MODEL)) or ""
+    camera = model if model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    try:
+        orientation = int(exif.get(_ORIENTATION, 1))
+    except (TypeError, ValueError):
+        orientation = 1
+    return when, offset, camera[:100], orientation
+
+
 def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any PIL mode to 8-bit RGB: alpha composited on white, high bit depths rescaled."""
+    """Convert any PIL mode to 8-bit RGB: alpha composited on white, high bit depths rescaled (call on the small copy)."""
     mode = im.mode
     if mode == "RGB":
         return im
@@ -130,15 +234,72 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
+def kept_size(width: int, height: int) -> tuple[int, int, tuple[int, int, int, int]]:
+    """Size of the kept copy and the centred crop box (in source pixels) of a ``width`` x ``height`` raster.
+
+    Returns:
+        (kept width, kept height, (left, top, right, bottom) crop box in the source).
+    """
+    short, long_ = min(width, height), max(width, height)
+    keep_long = min(long_, MAX_ASPECT * short)  # centred crop of extreme panoramas
+    cut = (long_ - keep_long) // 2
+    box = (cut, 0, cut + keep_long, height) if width >= height else (0, cut, width, cut + keep_long)
+    scale = min(1.0, KEEP_SHORT_SIDE / short)
+    kw, kh = box[2] - box[0], box[3] - box[1]
+    return max(1, round(kw * scale)), max(1, round(kh * scale)), box
+
+
+def _downscale(im: Image.Image) -> Image.Image:
+    """The kept copy of a loaded raster, in its own mode (before RGB conversion, so 16-bit stays exact)."""
+    kw, kh, box = kept_size(*im.size)
+    if (kw, kh) == im.size and box == (0, 0, *im.size):
+        return im
+    if box != (0, 0, *im.size):
+        im = im.crop(box)
+    if (kw, kh) == im.size:
+        return im
+    if im.mode == "1":
+        im = im.convert("L")
+    if im.mode == "P":
+        # Palette indices cannot be averaged; thin out to twice the target first, then filter in colour.
+        im = im.resize((min(im.width, 2 * kw), min(im.height, 2 * kh)), Image.Resampling.NEAREST)
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode.startswith("I;16"):
+        return im.resize((kw, kh), Image.Resampling.BOX)  # PIL filters 16-bit rasters with BOX/NEAREST only
+    factor = min(im.width // kw, im.height // kh)
+    if factor >= 2:  # an integer box reduction first keeps the intermediate raster small
+        im = im.reduce(factor)
+    return im.resize((kw, kh), Image.Resampling.LANCZOS)
+
+
+def _trim_heap() -> None:
+    """Hand freed decode buffers back to the OS (glibc keeps them otherwise: its mmap threshold grows
+    after the first large free, so later 16 MB PIL blocks come from the heap and stay resident)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
+def _bomb_message(name: str, err: Exception) -> str:
+    # Pillow's own wording ("... DOS attack") is not for analysts; keep the number, say it plainly.
+    m = re.search(r"\((\d+) pixels\)", str(err))
+    claimed = f"claims {int(m.group(1)) / 1e6:,.0f} megapixels, " if m else "is "
+    return f"{name}: refused: the image {claimed}over the {MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)"
+
+
 def load_photo(data: bytes, name: str = "photo") -> Photo:
-    """Decode a photo from bytes, in memory.
+    """Decode a photo from bytes, in memory, and keep a copy downscaled for the experts.
 
     Args:
         data: the file's bytes.
         name: display name used in messages.
 
     Returns:
-        A :class:`Photo` with an RGB image (EXIF orientation applied) and the EXIF GPS position if any.
+        A :class:`Photo` with an RGB image (EXIF orientation applied, shortest side at most
+        :data:`KEEP_SHORT_SIDE` px), the EXIF GPS position, time, offset and camera if any.
 
     Raises:
         PhotoError: empty, not an image, corrupt or truncated, too large, or a decompression bomb.
@@ -153,7 +314,7 @@ def load_photo(data: bytes, name: str = "photo") -> Photo:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = Image.open(io.BytesIO(data))  # reads the header only
             w, h = im.size
             if w <= 0 or h <= 0:
                 raise PhotoError(f"{name}: the image has no pixels ({w}x{h})")
@@ -162,22 +323,54 @@ def load_photo(data: bytes, name: str = "photo") -> Photo:
                     f"{name}: refused: the image claims {w}x{h} = {w * h / 1e6:.0f} megapixels, over the "
                     f"{MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)"
                 )
-            im.load()
-            gps = exif_gps(im)
             fmt, original_mode = im.format or "", im.mode
-            im = ImageOps.exif_transpose(im)
-            rgb = _to_rgb(im)
+            if fmt == "JPEG":
+                # Decode at the coarsest DCT scale (1/2 .. 1/8) that still covers the kept size: 1/64 of the memory.
+                kw, kh, _ = kept_size(w, h)
+                scale = max(kw / w, kh / h)
+                im.draft(None, (math.ceil(w * scale), math.ceil(h * scale)))
+            need = decoded_bytes(im.mode, *im.size)
+            if need > MAX_DECODE_BYTES:
+                raise PhotoError(
+                    f"{name}: refused: decoding {w}x{h} {original_mode} needs {need / 2**20:,.0f} MiB, over the "
+                    f"{MAX_DECODE_BYTES / 2**20:,.0f} MiB limit"
+                )
+            large = need > LARGE_DECODE_BYTES
+            if large:
+                _LARGE_DECODES.acquire()
+            try:
+                im.load()
+                exif = im.getexif()
+                gps = exif_gps(im)
+                when, offset, camera, orientation = _exif_facts(exif)
+                small = _downscale(im)
+                if small is not im:
+                    im.close()  # the full raster is freed here, before the RGB conversion
+                    del im
+            finally:
+                if large:
+                    _LARGE_DECODES.release()
+            if large:
+                _trim_heap()
+            if orientation in _TRANSPOSE:
+                small = small.transpose(_TRANSPOSE[orientation])
+            rgb = _to_rgb(small)
             rgb.load()
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
-        raise PhotoError(f"{name}: refused as a possible decompression bomb ({err})") from None
+        raise PhotoError(_bomb_message(name, err)) from None
     except UnidentifiedImageError:
         head = bytes(data[:12])
         if head[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif") and not HEIF_SUPPORTED:
             raise PhotoError(f"{name}: HEIC/HEIF photos need the pillow_heif package (pip install pillow_heif)") from None
         raise PhotoError(f"{name}: not an image file this tool can read (supported: {formats})") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as err:
+    except MemoryError:
+        raise PhotoError(f"{name}: not enough memory to decode this image now; try a smaller copy") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as err:
         reason = "truncated" if "truncated" in str(err).lower() else "corrupt or truncated"
         raise PhotoError(f"{name}: the image is {reason} and cannot be decoded ({type(err).__name__}: {err})") from None
-    return Photo(image=rgb, name=name, gps=gps, format=fmt, original_mode=original_mode)
+    return Photo(
+        image=rgb, name=name, gps=gps, format=fmt, original_mode=original_mode, original_size=(w, h),
+        exif_time=when, exif_offset=offset, camera=camera,
+    )

@@ -1,0 +1,117 @@
+"""Uploaded photos held in memory for one app session, freed as soon as the analyst removes them.
+
+The page keeps one :class:`UploadStore` per session (e.g. in ``st.session_state``) and calls
+:meth:`UploadStore.sync` with the uploader's current files on every run. Each file is decoded once
+(keyed by the uploader's file id, else the bytes' sha256, never the name); only the downscaled
+:class:`~geolocate.image.photo.Photo` is kept, never the file's bytes; a file that is no longer in the
+uploader is dropped from the store at once, so its photo can be garbage-collected. An album is capped
+at :data:`MAX_ALBUM_PHOTOS`: extra files are not decoded and one message says so.
+
+Nothing here knows Streamlit: ``files`` are any objects with ``name`` and ``getvalue()`` (and
+optionally ``file_id``), or ``(name, bytes)`` pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+"""Per-file cap in bytes; matches ``server.maxUploadSize`` (MB) in .streamlit/config.toml."""
+
+MAX_ALBUM_PHOTOS = 12
+"""Most photos decoded for one album (each kept photo takes ~5 MB after downscaling)."""
+
+Loader = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    photo: Any | None
+    message: str | None
+
+
+def _name_and_bytes(f: Any) -> tuple[str, bytes, str | None]:
+    if isinstance(f, tuple):
+        name, data = f
+        return str(name), data, None
+    return str(getattr(f, "name", "photo")), f.getvalue(), getattr(f, "file_id", None)
+
+
+def decode_one(name: str, data: bytes, loader: Loader, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[Any | None, str | None]:
+    """Decode one upload: (photo, None) or (None, message naming the file); never raises."""
+    if len(data) > max_bytes:
+        return None, f"{name}: {len(data) / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit"
+    try:
+        return loader(data, name=name), None
+    except ValueError as err:  # PhotoError: already a message for the analyst
+        msg = str(err)
+        return None, (msg if msg.startswith(f"{name}:") else f"{name}: {msg}")
+    except Exception as err:  # noqa: BLE001 - a decoder bug must not become a traceback in the UI
+        return None, f"{name}: could not be read as an image ({type(err).__name__})"
+
+
+class UploadStore:
+    """Decoded uploads of one session, keyed by upload id (thread-safe: overlapping reruns may call it).
+
+    Args:
+        loader: ``load_photo(data, name=...)``; default :func:`geolocate.image.photo.load_photo`.
+        max_photos: album cap.
+        max_bytes: per-file cap in bytes.
+    """
+
+    def __init__(self, loader: Loader | None = None, max_photos: int = MAX_ALBUM_PHOTOS, max_bytes: int = MAX_UPLOAD_BYTES):
+        if loader is None:
+            from .image.photo import load_photo as loader
+        self.loader, self.max_photos, self.max_bytes = loader, max_photos, max_bytes
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def sync(self, files: Sequence[Any] | None) -> tuple[list, list[str], tuple[str, ...]]:
+        """Bring the store in line with the uploader's current files.
+
+        Args:
+            files: the uploader's files in order (None or empty when there are none).
+
+        Returns:
+            (photos in upload order, messages for files that were refused or left out, keys of the
+            photos returned: a stable id of this album for caches downstream).
+        """
+        files = list(files or [])
+        messages: list[str] = []
+        if len(files) > self.max_photos:
+            left = [_name_and_bytes(f)[0] for f in files[self.max_photos :]]
+            shown = ", ".join(left[:3]) + (" ..." if len(left) > 3 else "")
+            messages.append(
+                f"{len(files)} photos uploaded; an album takes at most {self.max_photos}, so only the first "
+                f"{self.max_photos} are used ({len(left)} left out: {shown}). Remove some to choose others."
+            )
+            files = files[: self.max_photos]
+        wanted: list[tuple[str, str, bytes | None]] = []
+        for f in files:
+            name, data, file_id = _name_and_bytes(f)
+            key = file_id or hashlib.sha256(data).hexdigest()
+            wanted.append((key, name, data))
+        with self._lock:
+            keep = {k for k, _, _ in wanted}
+            for k in [k for k in self._entries if k not in keep]:
+                del self._entries[k]  # removed from the uploader: its photo is freed here
+            for key, name, data in wanted:
+                if key not in self._entries:
+                    photo, msg = decode_one(name, data, self.loader, self.max_bytes)
+                    self._entries[key] = _Entry(name, photo, msg)
+            entries = [(k, self._entries[k]) for k, _, _ in wanted]
+        photos = [e.photo for _, e in entries if e.photo is not None]
+        messages += [e.message for _, e in entries if e.message]
+        return photos, messages, tuple(k for k, e in entries if e.photo is not None)
+
+    def clear(self) -> None:
+        """Forget every photo (e.g. when the session ends or the analyst starts over)."""
+        with self._lock:
+            self._entries.clear()
