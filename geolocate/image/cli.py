@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..cli import h3_resolution, positive_km2
+from ..cliutil import h3_resolution, positive_km2
 from .photo import Photo, PhotoError, load_photo
 
 DEFAULT_BUDGET_KM2 = 10_000.0
@@ -20,7 +20,7 @@ DEFAULT_BUDGET_KM2 = 10_000.0
 
 def _progress():
     try:
-        from ..cli import ProgressBar
+        from ..cliutil import ProgressBar
 
         return ProgressBar()
     except ImportError:  # pragma: no cover - the lead's CLI is optional for this module
