@@ -148,9 +148,9 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
         try:
             pred, footer, rep = read_point_predictions(path, on_error="skip" if args.skip_bad_rows else "raise")
             if args.truth:
-                truth, _ = read_ground_truth(args.truth)
+                truth, _ = read_ground_truth(args.truth, on_error="skip" if args.skip_bad_rows else "raise")
             else:  # GeoEstimation files carry the truth in gt_lat / gt_long
-                truth, _ = read_ground_truth(path)
+                truth, _ = read_ground_truth(path, on_error="skip" if args.skip_bad_rows else "raise")
         except DataError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2

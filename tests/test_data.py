@@ -86,3 +86,110 @@ def test_discover_shared_benchmarks(shared_data):
     assert set(specs) >= {"im2gps3k", "yfcc26k", "yfcc4k"}
     assert len(specs["im2gps3k"].predictions) == 6 and specs["im2gps3k"].attributes
     assert specs["yfcc4k"].ground_truth.name == "gt.csv" and not specs["yfcc4k"].attributes
+
+
+# ---- issue 7, item 6: blank lines, encodings, empty files, line numbers, size ------------------------------
+
+
+def test_blank_line_inside_ground_truth_keeps_later_rows(tmp_path):
+    p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,1,2\n\nb,3,4\n\n\nc,5,6\nd,95,7\n")
+    with pytest.raises(DataError, match=r"gt\.csv: line 8: column 'LAT': 95\.0 is out of range"):
+        read_ground_truth(p)  # the row after three blank lines is read, on its real line
+    df, rep = read_ground_truth(p, on_error="skip")
+    assert df.id.tolist() == ["a", "b", "c"] and df.line.tolist() == [2, 4, 7]
+    assert rep.rows == 4 and rep.skipped == [(8, "column 'LAT': 95.0 is out of range [-90, 90]")]
+
+
+def test_only_a_trailing_block_of_names_and_numbers_is_a_footer(tmp_path):
+    head = "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n"
+    p = _write(tmp_path, "m.csv", head + "a,0,0,0,1,111\n\nb,0,0,0,2,222\n\nacc (1km),mean (km)\n0.5,166.5\n")
+    df, footer, _ = read_point_predictions(p)
+    assert df.id.tolist() == ["a", "b"] and df.line.tolist() == [2, 4] and footer == {"acc (1km)": 0.5, "mean (km)": 166.5}
+    # Two data rows after a blank line at the end are rows, not a footer (they have numbers in the first line).
+    gt = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,1,2\n\nx.jpg,1,2\n3,4,5\n")
+    assert read_ground_truth(gt)[0].id.tolist() == ["a", "x.jpg", "3"]
+
+
+def test_non_utf8_bytes_are_an_error_naming_the_line(tmp_path):
+    p = tmp_path / "gt.csv"
+    p.write_bytes("IMG_ID,LAT,LON\na,1,2\nb".encode() + "\u00e9".encode("latin-1") + b".jpg,3,4\n")
+    with pytest.raises(DataError, match=r"gt\.csv: line 3: byte 0xe9 is not UTF-8 text; save the file as UTF-8"):
+        read_ground_truth(p)
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfIMG_ID,LAT,LON\n" + "b\u00e9.jpg,3,4\n".encode())
+    assert read_ground_truth(bom)[0].id.tolist() == ["b\u00e9.jpg"]  # a UTF-8 BOM is fine
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", r"e\.csv: the file is empty \(no header, no rows\)"),
+        ("\n \n\n", r"e\.csv: the file is empty"),
+        ("IMG_ID,LAT,LON\n", r"e\.csv: no data rows after the header on line 1"),
+        ("\nIMG_ID,LAT,LON\n\n", r"e\.csv: no data rows after the header on line 2"),
+    ],
+)
+def test_empty_and_header_only_files(tmp_path, text, message):
+    p = _write(tmp_path, "e.csv", text)
+    for reader in (read_ground_truth, read_point_predictions, read_attribute_probs):
+        with pytest.raises(DataError, match=message):
+            reader(p)
+
+
+def test_all_rows_skipped_is_an_error_not_an_empty_table(tmp_path):
+    p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,x,2\nb,95,2\n")
+    with pytest.raises(DataError, match=r"gt\.csv: no usable rows: all 2 were skipped"):
+        read_ground_truth(p, on_error="skip")
+
+
+def test_line_numbers_after_quoted_multiline_field(tmp_path):
+    p = _write(tmp_path, "gt.csv", 'IMG_ID,NOTE,LAT,LON\na,"two\nlines",1,2\nb,"three\nlong\nlines",3,4\nc,x,95,2\n')
+    with pytest.raises(DataError, match=r"line 7: column 'LAT': 95\.0 is out of range"):
+        read_ground_truth(p)
+    df, _ = read_ground_truth(p, on_error="skip")
+    assert df.line.tolist() == [2, 4]
+
+
+def test_extra_fields_are_an_error_on_their_line(tmp_path):
+    p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,1,2\nb,3,4,5\n")
+    with pytest.raises(DataError, match=r"gt\.csv: line 3: 4 fields, the header on line 1 has 3"):
+        read_ground_truth(p)
+
+
+def test_size_checked_before_reading(tmp_path, monkeypatch):
+    import geolocate.data as data
+    from pathlib import Path
+
+    p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\n" + "a,1,2\n" * 100)
+    monkeypatch.setattr(data, "MAX_FILE_BYTES", 500)
+
+    def no_read(self, *a, **k):
+        raise AssertionError("the file was read before the size check")
+
+    monkeypatch.setattr(Path, "read_bytes", no_read)
+    monkeypatch.setattr(Path, "read_text", no_read)
+    with pytest.raises(DataError, match=r"gt\.csv: the file is 0 MiB; the limit is 0 MiB"):
+        read_ground_truth(p)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.csv: file not found"):
+        read_ground_truth(tmp_path / "nope.csv")
+    with pytest.raises(DataError, match=r"is a folder, not a CSV file"):
+        read_ground_truth(tmp_path)
+
+
+def test_accuracy_skip_bad_rows_applies_to_truth(tmp_path, capsys):
+    from geolocate.cli import main
+
+    pred = _write(
+        tmp_path,
+        "m.csv",
+        "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\na,0,0,0,0,0\nb,0,0,0,0,0\n",
+    )
+    truth = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,0,0\nb,north,0\n")
+    assert main(["accuracy", str(pred), "--truth", str(truth)]) == 2
+    assert "gt.csv: line 3: column 'LAT': 'north' is not a number" in capsys.readouterr().err
+    assert main(["accuracy", str(pred), "--truth", str(truth), "--skip-bad-rows"]) == 0
+    out = capsys.readouterr().out
+    assert "100.0%" in out and "n=1)" in out
