@@ -23,6 +23,8 @@ nav = st.navigation(
         st.Page("pages/locate.py", title="Locate", icon=":material/location_on:", default=True),
         st.Page("pages/benchmark.py", title="Benchmark", icon=":material/insights:"),
         st.Page("pages/layers.py", title="Layers", icon=":material/layers:"),
+        st.Page("pages/cases.py", title="Cases", icon=":material/photo_library:", url_path="cases"),
+        st.Page("pages/classroom.py", title="Classroom", icon=":material/school:", url_path="classroom"),
     ]
 )
 nav.run()
