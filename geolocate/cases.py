@@ -32,9 +32,9 @@ import pandas as pd
 from .data import BenchmarkSpec
 from .distribution import CellDistribution
 from .ensemble import Ensemble
-from .experts import AttributeExpert, PointExpert
+from .experts.attribute import AttributePredictions
 from .experts.base import Expert
-from .experts.point import DEFAULT_SCALES_KM, fit_scale_mixture, haversine_km
+from .experts.point import PointPredictions, haversine_km
 from .metrics import AREA_MAX_KM2, disc_area_km2
 
 Progress = Callable[[float, str], None]
@@ -126,7 +126,8 @@ class CaseBook:
     Attributes:
         name: benchmark name.
         truth: id, lat, lon, line (the ground-truth table, see :func:`geolocate.data.read_ground_truth`).
-        experts: the benchmark's experts (:class:`geolocate.bench.BenchExpert`), point mixtures fitted.
+        experts: the benchmark's experts: shared priors and batch experts holding one output per image
+            (point mixtures fitted), as in :mod:`geolocate.bench`.
         weights: ensemble weight per expert name.
         fit_half: (S,) True for images in the half the point mixtures were fitted on.
         reports: what the readers skipped or filled in.
@@ -134,7 +135,7 @@ class CaseBook:
 
     name: str
     truth: pd.DataFrame
-    experts: list
+    experts: list[Expert]
     weights: dict[str, float]
     fit_half: np.ndarray
     reports: list[str] = field(default_factory=list)
@@ -150,10 +151,6 @@ class CaseBook:
     def ids(self) -> list[str]:
         return self.truth["id"].tolist()
 
-    @property
-    def expert_names(self) -> list[str]:
-        return [e.name for e in self.experts]
-
     def row(self, image_id: str) -> int:
         """Position of an image in the truth table; KeyError with a readable message when absent."""
         try:
@@ -167,33 +164,23 @@ class CaseBook:
 
     def scene(self, image_id: str) -> dict[str, float]:
         """Scene class probabilities of the image (empty when the benchmark has none)."""
-        from .layers import SCENE_CLASSES
-
         k = self.row(image_id)
         for e in self.experts:
-            if e.kind == "attribute" and e.present[k]:
-                return {c: float(p) for c, p in zip(SCENE_CLASSES, e.probs[k])}
+            if isinstance(e, AttributePredictions) and e.present[k]:
+                return {c: float(p) for c, p in zip(e.layer.classes, e.probs[k])}
         return {}
 
-    def case_experts(self, image_id: str) -> list[Expert]:
-        """The experts of one image as ordinary :class:`~geolocate.experts.base.Expert` objects."""
-        k = self.row(image_id)
-        out: list[Expert] = []
-        for e in self.experts:
-            if e.kind == "prior":
-                out.append(e.shared)
-            elif not e.present[k]:
-                continue  # no prediction for this image: the expert would be uniform, so it is left out
-            elif e.kind == "point":
-                lat, lon = e.pred_latlon[k]
-                out.append(PointExpert(float(lat), float(lon), e.scales, e.mix, name=e.name, kind="point"))
-            else:
-                out.append(AttributeExpert(e.layer, e.probs[k], e.class_prior, name=e.name, kind="attribute"))
-        return out
+    def ensemble(self, image_id: str, priors: list[Expert] | None = None) -> Ensemble:
+        """The ensemble of one image (its record of every batch expert); ``priors`` replace the book's
+        shared experts of the same name (e.g. process-wide warmed ones)."""
+        by_name = {p.name: p for p in priors or []}
+        experts = [by_name.get(e.name, e) if e.records is None else e for e in self.experts]
+        return Ensemble(experts, row=self.row(image_id))
 
 
 def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = None, priors: list[str] | None = None, max_samples: int | None = None) -> CaseBook:
-    """Read a benchmark and fit each point model's error mixture on the fit half (split by photographer).
+    """Read a benchmark and fit each point model's error mixture on the fit half (split by photographer),
+    as ``python -m geolocate bench`` does.
 
     Args:
         spec: the benchmark's files.
@@ -201,20 +188,15 @@ def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = Non
         priors: prior names (default: all of :data:`geolocate.bench.PRIORS`).
         max_samples: keep the first N images.
     """
-    from .bench import load_benchmark, split_halves
+    from .bench import fit_on, load_benchmark, split_halves
+    from .ensemble import DEFAULT_FLOOR
+    from .grid import DEFAULT_RESOLUTION
     from .view import default_weight
 
     data = load_benchmark(spec, priors=priors, on_error="skip", max_samples=max_samples)
     keys = data.groups if data.groups is not None else data.truth["id"].to_numpy()
     fit = split_halves(keys)
-    truth = data.truth[["lat", "lon"]].to_numpy()
-    for e in data.experts:
-        if e.kind != "point":
-            continue
-        ok = np.flatnonzero(fit & e.present)
-        e.scales = np.asarray(DEFAULT_SCALES_KM)
-        err = haversine_km(truth[ok, 0], truth[ok, 1], e.pred_latlon[ok, 0], e.pred_latlon[ok, 1])
-        e.mix = fit_scale_mixture(err, e.scales) if len(err) else np.full(len(e.scales), 1.0 / len(e.scales))
+    fit_on(data, np.flatnonzero(fit), False, DEFAULT_RESOLUTION, DEFAULT_FLOOR, f"{data.name} fit half")
     w = {e.name: float((weights or {}).get(e.name, default_weight(e.name))) for e in data.experts}
     return CaseBook(data.name, data.truth, data.experts, w, fit, list(data.reports))
 
@@ -228,12 +210,13 @@ class Case:
         truth: (lat, lon) degrees.
         photo: Flickr addresses, or None when the id is not a Flickr file name.
         scene: scene class probabilities (may be empty).
-        ensemble: the experts, ready to draw (:meth:`distribution`).
+        ensemble: the image's ensemble.
         weights: ensemble weights by expert name.
-        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (area to truth, refined),
-            rank (the truth cell's rank), cells (in the map), distance_km (prediction or densest cell
-            to truth), points (0-100).
-        refine_to: resolution the maps were refined to.
+        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (converged area to
+            truth, :meth:`geolocate.ensemble.Ensemble.area_to_truth`, truth's cell at ``refine_to``),
+            rank (of the truth's cell in the drawn map), cells (in the map), distance_km (a point model's
+            prediction, else the map's densest cell, to the truth), points (0-100).
+        refine_to: finest resolution of the maps and of the truth's cell.
     """
 
     image_id: str
@@ -277,28 +260,24 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
     Args:
         book: the benchmark.
         image_id: the image.
-        refine_to: H3 resolution the densest cells are refined to.
-        priors: already-built prior experts to use instead of the book's (e.g. process-wide warmed ones);
-            matched by name.
+        refine_to: H3 resolution the densest cells are refined to, and of the truth's cell.
+        priors: already-built prior experts to use instead of the book's, matched by name.
     """
     image_id = str(image_id).strip()
     lat, lon = book.truth_of(image_id)
-    experts = book.case_experts(image_id)
-    if priors:
-        by_name = {p.name: p for p in priors}
-        experts = [by_name.get(e.name, e) if e.kind == "prior" else e for e in experts]
-    ens = Ensemble(experts)
+    k = book.row(image_id)
+    ens = book.ensemble(image_id, priors)
     weights = {n: book.weights.get(n, 1.0) for n in ens.names}
-    dists = {"ensemble": ens.distribution(weights, refine_to=refine_to)}
-    for n in ens.names:
-        dists[n] = ens.expert_distribution(n, refine_to=refine_to)
-    kinds = {e.name: e.kind for e in experts}
-    rows = []
-    for name, d in dists.items():
-        area = d.area_to_contain(lat, lon)
-        e = next((x for x in experts if x.name == name), None)
-        if isinstance(e, PointExpert):
-            dist_km = float(haversine_km(e.lat, e.lon, lat, lon))
+    configs = [("ensemble", ens.weight_vector(weights))] + [(n, np.eye(len(ens.names))[i]) for i, n in enumerate(ens.names)]
+    kinds = {e.name: e.kind for e in ens.experts}
+    by_name = {e.name: e for e in ens.experts}
+    rows, dists = [], {}
+    for name, w in configs:
+        d = dists[name] = ens.distribution(w, refine_to=refine_to)
+        area = ens.area_to_truth(lat, lon, w, finest=refine_to).area_km2
+        e = by_name.get(name)
+        if isinstance(e, PointPredictions) and e.present[k]:
+            dist_km = float(haversine_km(e.latlon[k, 0], e.latlon[k, 1], lat, lon))
         else:
             dist_km = float(haversine_km(*d.mode(), lat, lon))
         rows.append({
@@ -313,16 +292,16 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
 
 def _table_key(book: CaseBook, res: int) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps([book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 1]).encode())
+    h.update(json.dumps([book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 2]).encode())
     for e in book.experts:
         h.update(e.name.encode())
-        if e.kind == "point":
-            h.update(np.round(e.mix, 6).tobytes())
-            h.update(np.ascontiguousarray(e.pred_latlon).tobytes())
+        if isinstance(e, PointPredictions):
+            h.update(np.round(e.weights, 6).tobytes())
+            h.update(np.ascontiguousarray(e.latlon).tobytes())
     return h.hexdigest()[:16]
 
 
-def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 128, res: int | None = None, cache: bool = True) -> pd.DataFrame:
+def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 128, res: int | None = None, cache: bool = True, only_cached: bool = False) -> pd.DataFrame | None:
     """Area to truth (km², on the base grid, no refinement) of every image for each expert alone and for
     the ensemble, plus ``gain``: log10 of the ensemble's area over the best single expert's (the expert
     with the highest RvA AUC over all images): negative where the ensemble helps.
@@ -330,11 +309,13 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
     The first call costs about 30 ms per image on two cores (every expert evaluated on every base cell);
     the table is then stored under the user cache directory, keyed by the book's contents and weights.
 
+    Args:
+        only_cached: return None instead of computing when the table is not on disk yet.
+
     Returns:
-        DataFrame indexed by image id with one column per expert, "ensemble", "best_single" (its name in
-        ``attrs``) and "gain".
+        DataFrame indexed by image id with one column per expert, "ensemble" and "gain"; ``attrs`` hold
+        "best_single" (the expert ``gain`` compares with) and "resolution".
     """
-    from .bench import BenchData, base_areas, build_fields
     from .grid import DEFAULT_RESOLUTION, cache_dir
     from .metrics import rva_auc
 
@@ -344,22 +325,22 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
     if path is not None and path.exists():
         z = np.load(path, allow_pickle=False)
         areas, names = z["areas"], [str(n) for n in z["names"]]
+    elif only_cached:
+        return None
     else:
-        data = BenchData(book.name, book.truth, book.experts)
+        ens = Ensemble(book.experts, res=res)
+        names = ens.names + ["ensemble"]
+        configs = [np.eye(len(ens.names))[i] for i in range(len(ens.names))] + [ens.weight_vector(book.weights)]
         S = len(book)
-        names = []
-        areas = None
+        areas = np.empty((len(names), S))
+        lat, lon = book.truth["lat"].to_numpy(), book.truth["lon"].to_numpy()
         for a in range(0, S, chunk):
             rows = np.arange(a, min(S, a + chunk))
-            fs = build_fields(data, rows, res)
-            order = [e.name for e in fs.experts]
-            if areas is None:
-                names = order + ["ensemble"]
-                areas = np.empty((len(names), S))
-            configs = [np.eye(len(order))[i] for i in range(len(order))] + [np.array([book.weights[n] for n in order])]
+            stack = ens.stack(rows, chunk=chunk)
+            truth_cell = ens.grid.locate(lat[rows], lon[rows])
             for j, w in enumerate(configs):
-                areas[j, rows] = base_areas(fs, w, want_mode=False)[0]
-            del fs
+                areas[j, rows] = stack.base_areas(w, truth_cell)
+            del stack
             progress(min(1.0, (a + chunk) / S), f"areas to truth: {min(S, a + chunk)} of {S} images")
         if path is not None:
             tmp = path.with_suffix(".tmp.npz")

@@ -10,7 +10,6 @@ import pytest
 
 from geolocate import cases
 from geolocate.data import discover_benchmarks
-from geolocate.ensemble import Ensemble
 
 R = 6371.0088
 
@@ -107,7 +106,7 @@ def test_case_table_matches_each_case_on_the_base_grid(toy, tmp_path, monkeypatc
     np.testing.assert_allclose(table["gain"], np.log10(table["ensemble"] / table["exact"]))
     # The same areas through Ensemble/CellDistribution, unrefined, for one image.
     k = 5
-    ens = Ensemble(book.case_experts(ids[k]))
+    ens = book.ensemble(ids[k])
     for name in ("exact", "off"):
         want = ens.expert_distribution(name).area_to_contain(lat[k], lon[k])
         assert table.loc[ids[k], name] == pytest.approx(want, rel=2e-3)

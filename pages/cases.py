@@ -1,0 +1,304 @@
+"""Cases: one benchmark photo at a time — each expert's map, the truth, and how much area each had to search.
+Two modes: browse a case, or guess first and then reveal how your guess compares with the models."""
+
+from __future__ import annotations
+
+import random
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from pages._teach import bench_specs, case_of, casebook, md, show_photo, show_scene, table_of
+from geolocate import cases, settings, view
+from geolocate.plots import rva_chart
+
+BUDGETS = view.log_budget_options()
+MODES = ["Browse", "Guess then reveal"]
+SMALL_MAP_CELLS = 1_500
+"""Hexagons per small map (eleven maps on one page: the payload stays a few MB)."""
+
+
+# ---- guided first visit ----------------------------------------------------------------------------------
+TOUR_COOKIE = "geolocate_tour"
+
+
+def tour() -> None:
+    """A short "try this" path, shown until dismissed; dismissal lasts for the browser session (a session
+    cookie, so a reload or another page of the app does not bring it back)."""
+    if st.session_state.get("_tour_done"):
+        if not st.session_state.get("_tour_cookie"):
+            st.session_state["_tour_cookie"] = True
+            # A session cookie (no expiry), set by the browser: it lives until the browser closes.
+            st.html(f"<script>document.cookie = '{TOUR_COOKIE}=done; path=/; SameSite=Lax';</script>", unsafe_allow_javascript=True)
+        return
+    if st.context.cookies.get(TOUR_COOKIE) == "done":
+        return
+    with st.container(border=True, key="tour"):
+        st.markdown("#### New here? Try this (one minute)")
+        st.markdown(
+            "1. Below is one real test photo from a benchmark, with the maps of several **experts** (geolocation "
+            "models, a scene classifier, priors on where people take photos) and their **ensemble**.\n"
+            "2. A **region** is a hexagon on the map; bright means likely. The **area budget** is how many km² "
+            "you can afford to search: the cyan-tinted hexagons are the most likely ones that fit.\n"
+            "3. The **area to truth** of a map is how much you would have searched, most likely hexagons first, "
+            "before reaching the white-ringed true location. Smaller is better.\n"
+            "4. **Recall** at an area A is the share of all test photos found within A km² — the curve at the "
+            "bottom, with this photo marked on it.\n"
+            "5. Then switch to **Guess then reveal**: place your own guess and see whether you beat the models."
+        )
+        if st.button("Got it — hide this", key="tour_hide"):
+            st.session_state["_tour_done"] = True
+            st.rerun()
+
+
+def small_map(case: cases.Case, name: str, budget: float, guess: tuple[float, float] | None = None, height: int = 260):
+    import pydeck as pdk
+
+    d = case.distribution(name)
+    data = view.map_records(d, budget, max_cells=SMALL_MAP_CELLS)
+    lat, lon = case.truth
+    deck = view.build_deck(data, {"latitude": lat, "longitude": lon, "zoom": 0.6, "pitch": 0, "bearing": 0}, truth=case.truth)
+    marks = [{"lat": lat, "lon": lon, "rank": "true location", "prob_pct": "-", "area_km2": "-", "cum_pct": "-", "cum_area_km2": "-"}]
+    deck.layers[-1].data = marks
+    if guess is not None:
+        deck.layers.append(
+            pdk.Layer(
+                "ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1], "rank": "your guess", "prob_pct": "-", "area_km2": "-", "cum_pct": "-", "cum_area_km2": "-"}],
+                get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255], get_line_color=[255, 255, 255, 255], stroked=True,
+                radius_units="pixels", get_radius=7, line_width_units="pixels", get_line_width=2, pickable=True,
+            )
+        )
+    return deck
+
+
+def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
+    """The benchmark's RvA curves with this photo's area to truth marked on each."""
+    curves = cases.rva_curves(table, experts)
+    marks = cases.case_marks(table, image_id, experts)
+    chart = rva_chart(curves, title=None, width=None, height=380)
+    scale = alt.Scale(type="log", domain=[1, 5.1e8])
+    pts = alt.Chart(marks).mark_point(size=110, filled=True, stroke="white", strokeWidth=1.5).encode(
+        x=alt.X("area_km2:Q", scale=scale), y="recall:Q", color=alt.Color("expert:N"),
+        tooltip=["expert", alt.Tooltip("area_km2:Q", format=".3g", title="this photo's area to truth"), alt.Tooltip("recall:Q", format=".1%", title="photos found within it")],
+    )
+    layers = [chart, pts]
+    if extra:
+        from geolocate.metrics import recall_at_area
+
+        you = pd.DataFrame([{"who": k, "area_km2": max(v, 1.0), "recall": float(recall_at_area(table["ensemble"].to_numpy(), max(v, 1.0)))} for k, v in extra.items()])
+        layers.append(alt.Chart(you).mark_point(shape="diamond", size=200, filled=True, color="#ff50c8").encode(x=alt.X("area_km2:Q", scale=scale), y="recall:Q", tooltip=["who", alt.Tooltip("area_km2:Q", format=".3g")]))
+    return alt.layer(*layers)
+
+
+# ---- page ------------------------------------------------------------------------------------------------
+st.title("Cases: one photo at a time")
+st.caption(
+    "Real test photos from a benchmark: where each expert thought the photo was, where it really was, and how much "
+    "area each would have had to search to find it."
+)
+tour()
+
+folder_path = settings.allowed_data_path(settings.default_data_dir())
+if folder_path is None:
+    st.error("The server's default benchmark folder is not among its data folders (GEOLOCATE_DATA_DIRS).")
+    st.stop()
+folder = str(folder_path)
+try:
+    specs = [s for s in bench_specs(folder) if s.predictions]
+except OSError as err:
+    st.error(f"Cannot read the benchmark folder: {err.strerror or err}")
+    st.stop()
+if not specs:
+    st.warning("No benchmarks with prediction files in the server's data folder. A benchmark is a sub-folder with gt.csv (or places365.csv) and predictions/*.csv.")
+    st.code(folder, language=None)
+    st.stop()
+
+qp = st.query_params
+names = [s.name for s in specs]
+if "_cases_restored" not in st.session_state:
+    st.session_state["_cases_restored"] = True
+    if qp.get("bench") in names:
+        st.session_state["bench"] = qp["bench"]
+    if qp.get("mode") == "guess":
+        st.session_state["mode"] = MODES[1]
+    if qp.get("case"):
+        st.session_state["case_id"] = qp["case"][:200]
+c1, c2 = st.columns([1, 1])
+name = c1.selectbox("Benchmark", names, key="bench")
+st.session_state.setdefault("mode", MODES[0])
+mode = c2.segmented_control("Mode", MODES, key="mode", required=True) or MODES[0]
+try:
+    book = casebook(folder, name)
+except Exception as err:  # noqa: BLE001 - a malformed benchmark file must give a message
+    st.error("Could not read this benchmark:")
+    st.code(str(err), language=None)
+    st.stop()
+
+if not st.session_state.get("case_id"):
+    st.session_state["case_id"] = book.ids[0]
+
+# ---- choose a case ---------------------------------------------------------------------------------------
+table = table_of(folder, name)
+p1, p2, p3 = st.columns([3, 1, 2])
+
+
+def _random_case():
+    st.session_state["case_id"] = random.choice(book.ids)
+
+
+p1.text_input("Image id", key="case_id", help=f"Any of the {len(book):,} image ids of {name}.")
+p2.button("Random photo", on_click=_random_case, width="stretch")
+if table is not None:
+    helps, hurts = cases.extremes(table, k=15)
+    options = ["(choose)"] + [f"helps: {i}" for i in helps] + [f"hurts: {i}" for i in hurts]
+
+    def _pick():
+        v = st.session_state.get("pick_list", "(choose)")
+        if v != "(choose)":
+            st.session_state["case_id"] = v.split(": ", 1)[1]
+
+    p3.selectbox(
+        "Where the ensemble helps / hurts most", options, key="pick_list", on_change=_pick,
+        help=f"Ranked by the ensemble's area to truth over that of the best single expert ({table.attrs['best_single']}), on the res-{table.attrs['resolution']} grid.",
+    )
+else:
+    with p3:
+        if st.button("Rank all photos (about a minute, once)", help="Areas to truth of every photo for every expert: needed for the 'helps / hurts most' lists and the Recall-vs-Area curves."):
+            with settings.HEAVY_RUN.take() as got:
+                if not got:
+                    st.warning("Another heavy job is running on this server; try again in a minute.")
+                else:
+                    bar = st.progress(0.0, text="Ranking every photo…")
+                    table = table_of(folder, name, compute=True, progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+                    bar.empty()
+                    st.rerun()
+
+image_id = st.session_state["case_id"].strip()
+try:
+    book.row(image_id)
+except KeyError:
+    st.error(f"No image with this id in {name}:")  # the id is user text: shown verbatim, never as Markdown
+    st.code(image_id[:200], language=None)
+    st.stop()
+case = case_of(folder, name, image_id)
+qp.from_dict({"bench": name, "case": image_id} | ({"mode": "guess"} if mode == MODES[1] else {}))
+st.caption("Link to this case: add `?" + "&".join(f"{k}={v}" for k, v in qp.to_dict().items()) + "` to this page's address.")
+if book.fit_half[book.row(image_id)]:
+    st.caption("This photo is in the half the point models' error mixtures were fitted on (the other half never saw it).")
+
+top = case.table.set_index("expert")
+experts = [n for n in case.table["expert"] if n != "ensemble"]
+
+
+def _fmt_table(extra: list[dict] | None = None) -> pd.DataFrame:
+    rows = case.table[["expert", "kind", "area_km2", "rank", "distance_km", "points"]].copy()
+    if table is not None:
+        rows[f"area on res-{table.attrs['resolution']} grid (curve), km²"] = [float(table.loc[image_id, n]) if n in table.columns else float("nan") for n in rows["expert"]]
+    if extra:
+        rows = pd.concat([pd.DataFrame(extra), rows], ignore_index=True)
+    return rows.sort_values("area_km2", kind="stable").rename(
+        columns={"area_km2": "area to truth, km²", "rank": "rank of the truth's hexagon", "distance_km": "distance, km", "points": "points (0-100)"}
+    )
+
+
+NUM = {
+    "area to truth, km²": st.column_config.NumberColumn(format="%.3g"),
+    "distance, km": st.column_config.NumberColumn(format="%.0f"),
+    "points (0-100)": st.column_config.NumberColumn(format="%.0f"),
+}
+
+# ---- guess then reveal -----------------------------------------------------------------------------------
+if mode == MODES[1]:
+    scores: dict = st.session_state.setdefault("guess_scores", {})
+    left, right = st.columns([1, 1])
+    with left:
+        show_photo(case.photo)
+    with right:
+        st.subheader("Clues")
+        show_scene(case.scene)
+    done = scores.get((name, image_id))
+    if done is None:
+        st.subheader("Your guess")
+        st.caption("The true location stays hidden until you reveal it. Type where you think the photo was taken; optionally say how much area you would search around it.")
+        g1, g2 = st.columns([2, 2])
+        guess_text = g1.text_input("Latitude, longitude", key=f"guess::{image_id}", placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
+        use_budget = g2.checkbox("I also give a search budget", key="use_budget")
+        budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key="guess_budget", disabled=not use_budget)
+        if st.button("Reveal", type="primary", key="reveal"):
+            try:
+                guess = view.parse_latlon(guess_text)
+            except ValueError as err:
+                st.error(f"Guess not understood: {err}")
+            else:
+                s = cases.score_guess(guess, case.truth, budget if use_budget else None)
+                scores[(name, image_id)] = {"guess": guess, "score": s, "ensemble": float(top.loc["ensemble", "area_km2"])}
+                st.rerun()
+    else:
+        s: cases.GuessScore = done["score"]
+        st.subheader("Reveal")
+        st.markdown("**The true location is revealed.**", help="Scored on the server: distance by haversine; your area to truth is the area of the smallest disc around your guess that contains the truth.")
+        m = st.columns(4)
+        m[0].metric("Distance", f"{s.distance_km:,.0f} km" if s.distance_km >= 10 else f"{s.distance_km:.2f} km")
+        m[1].metric("Your area to truth", view.format_km2(s.area_km2), help="The smallest disc around your guess that contains the true location.")
+        ens_area = float(top.loc["ensemble", "area_km2"])
+        m[2].metric("Ensemble's area to truth", view.format_km2(ens_area), delta="you beat it" if s.area_km2 < ens_area else "it beat you", delta_color="normal" if s.area_km2 < ens_area else "inverse")
+        if s.in_budget is None:
+            m[3].metric("Points", f"{s.points:.0f} / 100")
+        else:
+            m[3].metric("Your budget", view.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
+        st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
+        you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
+        st.dataframe(_fmt_table(you), hide_index=True, column_config=NUM)
+        st.pydeck_chart(small_map(case, "ensemble", view.DEFAULT_BUDGET_KM2, guess=done["guess"], height=420), height=420, key="reveal_map")
+        st.caption("The ensemble's map; white-ringed cyan dot: the true location; pink: your guess.")
+        if st.button("Next photo", type="primary", on_click=_random_case):
+            pass
+    if scores:
+        st.subheader("Your session")
+        rows = [{"benchmark": b, "image id": i, "distance, km": v["score"].distance_km, "your area, km²": v["score"].area_km2,
+                 "ensemble's area, km²": v["ensemble"], "you beat the ensemble": v["score"].area_km2 < v["ensemble"], "points": v["score"].points}
+                for (b, i), v in scores.items()]
+        df = pd.DataFrame(rows)
+        s1, s2, s3 = st.columns(3)
+        s1.metric("Photos", len(df))
+        s2.metric("Session score", f"{df['points'].mean():.0f} / 100", help="Mean points per photo: 100 (L - log10 area) / L, L = log10(5.1e8 km²), the RvA AUC scale.")
+        s3.metric("Beat the ensemble", f"{int(df['you beat the ensemble'].sum())} of {len(df)}")
+        st.dataframe(df, hide_index=True, column_config={"your area, km²": st.column_config.NumberColumn(format="%.3g"), "ensemble's area, km²": st.column_config.NumberColumn(format="%.3g"), "distance, km": st.column_config.NumberColumn(format="%.0f"), "points": st.column_config.NumberColumn(format="%.0f")})
+    st.stop()
+
+# ---- browse ----------------------------------------------------------------------------------------------
+left, right = st.columns([1, 1])
+with left:
+    show_photo(case.photo)
+with right:
+    st.subheader("Truth and scene")
+    m1, m2 = st.columns(2)
+    m1.metric("True location", f"{case.truth[0]:.3f}, {case.truth[1]:.3f}")
+    best = case.table[case.table["expert"] != "ensemble"].sort_values("area_km2").iloc[0]
+    m2.metric("Ensemble's area to truth", view.format_km2(float(top.loc["ensemble", "area_km2"])), help=f"Best single expert here: {best['expert']} with {view.format_km2(float(best['area_km2']))}.")
+    show_scene(case.scene)
+
+budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=view.DEFAULT_BUDGET_KM2, format_func=view.format_km2, key="browse_budget")
+st.subheader("Each expert's map, and the ensemble")
+cols = st.columns(3)
+for i, n in enumerate(["ensemble"] + experts):
+    with cols[i % 3]:
+        a = float(top.loc[n, "area_km2"])
+        st.markdown(f"**{'ensemble (product of experts)' if n == 'ensemble' else md(n)}** · {top.loc[n, 'kind']}")
+        st.pydeck_chart(small_map(case, n, budget), height=260, key=f"map::{n}")
+        st.caption(f"Area to truth {view.format_km2(a)} · truth's hexagon ranked {int(top.loc[n, 'rank']):,} · {'inside' if a <= budget else 'outside'} the budget")
+
+st.subheader("Area to truth, per expert")
+st.dataframe(_fmt_table(), hide_index=True, column_config=NUM)
+st.caption(
+    f"Maps refined to H3 res {case.refine_to} around the densest hexagons. *Distance*: a point model's own prediction, "
+    "or the densest hexagon's centre, to the truth. *Points*: 100 = within 1 km², 0 = the whole Earth (the RvA AUC scale)."
+)
+
+st.subheader("Recall vs Area, with this photo marked")
+if table is None:
+    st.info("Press **Rank all photos** above to draw the benchmark's curves with this photo on them.")
+else:
+    st.altair_chart(rva_with_case(table, image_id, ["ensemble"] + experts), width="stretch")
+    st.caption(f"Curves: all {len(table):,} photos on the res-{table.attrs['resolution']} grid (no refinement). Dots: this photo's area to truth on that grid, at the share of photos found within it.")

@@ -1,0 +1,265 @@
+"""Classroom: a teacher starts a round of benchmark photos, students join with a name and guess, a
+leaderboard ranks them by median area to truth and by distance. Works offline; state lives in one SQLite
+file the whole server shares (geolocate.classroom)."""
+
+from __future__ import annotations
+
+import os
+import random
+from urllib.parse import urlencode
+
+import pandas as pd
+import streamlit as st
+
+from pages._shared import ROOT  # noqa: F401 - puts the repository on sys.path for direct runs
+from geolocate import view
+from geolocate.classroom import Classroom, ClassroomError
+
+BUDGETS = view.log_budget_options()
+
+
+@st.cache_resource(show_spinner=False)
+def _room(path: str) -> Classroom:
+    return Classroom(path or None)
+
+
+def room() -> Classroom:
+    return _room(os.environ.get("GEOLOCATE_CLASSROOM_DB", ""))
+
+
+def offline() -> bool:
+    return os.environ.get("GEOLOCATE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def base_url() -> str:
+    url = st.context.url or ""
+    return url.split("?")[0]
+
+
+def leaderboard(code: str) -> None:
+    board = room().leaderboard(code)
+    by = st.radio("Rank by", ["median area to truth", "median distance"], horizontal=True, key="board_by")
+    if by == "median distance":
+        board = room().leaderboard(code, by="distance")
+    df = pd.DataFrame(board, columns=["rank", "name", "guessed", "median_area_km2", "median_distance_km", "points"])
+    st.dataframe(
+        df.rename(columns={"median_area_km2": "median area to truth, km²", "median_distance_km": "median distance, km", "points": "mean points"}),
+        hide_index=True, key="leaderboard",
+        column_config={
+            "median area to truth, km²": st.column_config.NumberColumn(format="%.4g"),
+            "median distance, km": st.column_config.NumberColumn(format="%.1f"),
+            "mean points": st.column_config.NumberColumn(format="%.1f"),
+        },
+    )
+    st.caption(f"{len(df)} student{'s' if len(df) != 1 else ''} on the board. Area to truth of a guess: the smallest disc around it that contains the true location.")
+
+
+# ---- teacher: start a round --------------------------------------------------------------------------------
+def start_round() -> None:
+    from pages._teach import bench_specs, case_of, casebook  # process-wide caches shared with the Cases page
+    from geolocate import cases, settings
+
+    st.subheader("Start a round (teacher)")
+    folder_path = settings.allowed_data_path(settings.default_data_dir())
+    specs = [s for s in bench_specs(str(folder_path))] if folder_path else []
+    specs = [s for s in specs if s.predictions]
+    if not specs:
+        st.warning("No benchmarks in the server's data folder: a round is made of benchmark photos.")
+        return
+    folder = str(folder_path)
+    name = st.selectbox("Benchmark", [s.name for s in specs], key="round_bench")
+    book = casebook(folder, name)
+    prefill = st.query_params.get("cases", "")
+    title = st.text_input("Title", key="round_title", max_chars=120, placeholder="e.g. Workshop, round 1")
+    upload = st.file_uploader("…or a small JSON file", type=["json"], key="round_json", help='{"title": "...", "cases": ["image id", ...]}')
+    if "round_cases" not in st.session_state:
+        st.session_state["round_cases"] = prefill.replace(",", "\n")[:20000]
+
+    def _random_five():
+        st.session_state["round_cases"] = "\n".join(random.sample(book.ids, min(5, len(book))))
+
+    st.text_area("Cases: image ids, one per line (or a JSON list)", key="round_cases", height=140, help="From the Cases page, or the URL (?cases=id1,id2).")
+    st.button("Pick 5 random photos", on_click=_random_five)
+    if not st.button("Start the round", type="primary", key="start_round"):
+        return
+    try:
+        text = upload.getvalue().decode("utf-8", errors="replace") if upload is not None else st.session_state["round_cases"]
+        json_title, ids = cases.read_case_list(text)
+        missing = [i for i in ids if i not in set(book.ids)]
+        if missing:
+            raise ValueError(f"{len(missing)} id(s) not in {name}, e.g. {missing[0][:80]}")
+    except ValueError as err:
+        st.error("The case list cannot be used:")
+        st.code(str(err), language=None)  # built from user text: verbatim, never Markdown
+        return
+    bar = st.progress(0.0, text="Scoring the models on each photo…")
+    summaries = []
+    for k, i in enumerate(ids):
+        summaries.append(case_of(folder, name, i).summary())
+        bar.progress((k + 1) / len(ids), text=f"Scored {k + 1} of {len(ids)} photos")
+    code, key = room().create_round(summaries, title=title or json_title or "", benchmark=name)
+    st.session_state.setdefault("teacher_keys", {})[code] = key
+    st.query_params.from_dict({"round": code})
+    st.rerun()
+
+
+# ---- student ---------------------------------------------------------------------------------------------
+def student_view(rnd) -> None:
+    me = st.session_state.get("me", {}).get(rnd.code)
+    if me is None:
+        st.subheader("Join")
+        with st.form("join"):
+            name = st.text_input("Your name (shown on the leaderboard)", max_chars=40, key="join_name")
+            if st.form_submit_button("Join", type="primary"):
+                try:
+                    name, token = room().join(rnd.code, name)
+                except ClassroomError as err:
+                    st.error("Could not join:")
+                    st.code(str(err), language=None)  # may quote the typed name: verbatim, never Markdown
+                else:
+                    st.session_state.setdefault("me", {})[rnd.code] = (name, token)
+                    st.rerun()
+        return
+    name, token = me
+    mine = room().my_guesses(rnd.code, name, token)
+    st.text(f"Joined as {name}")  # user text: plain, never Markdown
+    current = st.session_state.get("case_no", {}).get(rnd.code, 0)
+    n = len(rnd.cases)
+    if current < n:
+        c = rnd.public_case(current)
+        st.subheader(f"Photo {current + 1} of {n}")
+        left, right = st.columns([1, 1])
+        with left:
+            if offline() or not c.get("photo_url"):
+                st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1); your teacher shows the photos." if offline() else "No photo address for this case.")
+            else:
+                st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
+        with right:
+            if c.get("scene"):
+                st.dataframe(pd.DataFrame({"scene": list(c["scene"]), "probability": list(c["scene"].values())}), hide_index=True,
+                             column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
+                st.caption("What a scene classifier saw in the photo.")
+        g = mine.get(current)
+        if g is None:
+            with st.form(f"guess_{current}"):
+                text = st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
+                use_budget = st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
+                budget = st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
+                if st.form_submit_button("Submit guess", type="primary"):
+                    try:
+                        guess = view.parse_latlon(text)
+                        g = room().submit(rnd.code, name, token, current, guess, budget if use_budget else None)
+                    except (ValueError, ClassroomError) as err:
+                        st.error("Guess not recorded:")
+                        st.code(str(err), language=None)
+        if g is not None:
+            case = rnd.cases[current]
+            st.subheader("Reveal", anchor="reveal")
+            m = st.columns(4)
+            m[0].metric("Distance", f"{g.distance_km:,.1f} km")
+            m[1].metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
+            ens = case.get("models", {}).get("ensemble")
+            if ens is not None:
+                m[2].metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
+            if g.budget_km2 is not None:
+                m[3].metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
+            else:
+                m[3].metric("Points", f"{g.points:.0f} / 100")
+            st.caption(f"True location: {case['lat']:.4f}, {case['lon']:.4f}.")
+            models = case.get("models", {})
+            if models:
+                df = pd.DataFrame([{"who": "you", "area to truth, km²": g.area_km2}] + [{"who": k, "area to truth, km²": v} for k, v in models.items()]).sort_values("area to truth, km²")
+                with st.expander("You against each model"):
+                    st.dataframe(df, hide_index=True, column_config={"area to truth, km²": st.column_config.NumberColumn(format="%.3g")})
+
+            def _next():
+                st.session_state.setdefault("case_no", {})[rnd.code] = current + 1
+
+            st.button("Next photo" if current + 1 < n else "Finish", on_click=_next, type="primary")
+        return
+    st.success(f"All {n} photos guessed.")
+    if room().can_see_leaderboard(rnd.code, name, token):
+        st.subheader("Leaderboard")
+        leaderboard(rnd.code)
+        st.button("Refresh")
+
+
+# ---- teacher view of a running round ---------------------------------------------------------------------
+def teacher_view(rnd, key: str) -> None:
+    st.subheader("Teacher")
+    link = base_url() + "?" + urlencode({"round": rnd.code})
+    st.markdown("Students open this link (or this page and the code):")
+    st.code(link, language=None)
+    st.caption("Your teacher link (keep it private):")
+    st.code(base_url() + "?" + urlencode({"round": rnd.code, "teacher": key}), language=None)
+
+    @st.fragment(run_every=5)
+    def live():
+        students = room().students(rnd.code)
+        guesses = room().all_guesses(rnd.code, key)
+        per_case = pd.Series([g.case_no for g in guesses]).value_counts().reindex(range(len(rnd.cases)), fill_value=0)
+        st.metric("Students joined", len(students))
+        st.caption("Guesses per photo: " + ", ".join(f"#{i + 1}: {n}" for i, n in per_case.items()))
+        st.subheader("Leaderboard")
+        leaderboard(rnd.code)
+
+    live()
+    if not rnd.revealed:
+        if st.button("Reveal the round to everyone", help="Opens the leaderboard and every guess to all students."):
+            room().reveal(rnd.code, key)
+            st.rerun()
+    else:
+        st.success("Revealed: students see the leaderboard and everyone's guesses.")
+    show_guesses(rnd, key)
+
+
+def show_guesses(rnd, key: str | None) -> None:
+    try:
+        guesses = room().all_guesses(rnd.code, key)
+    except ClassroomError:
+        return
+    if not guesses:
+        return
+    import pydeck as pdk
+
+    with st.expander("Every guess on a map", expanded=rnd.revealed):
+        i = st.selectbox("Photo", range(len(rnd.cases)), format_func=lambda k: f"{k + 1}", key="guess_map_case")
+        c = rnd.cases[i]
+        pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
+        pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
+        layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="pixels", get_radius=6, pickable=True)
+        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=None, tooltip={"text": "{who}"}), height=380)
+
+
+# ---- page ------------------------------------------------------------------------------------------------
+st.title("Classroom")
+st.caption("A teacher starts a round of benchmark photos; students join with a name and guess where each was taken. "
+           "Each guess is revealed to its author at once; the leaderboard (names and scores only) opens when you have guessed every photo, "
+           "and everyone's guesses once the teacher reveals the round.")
+
+code = (st.query_params.get("round") or "").strip().upper()[:12]
+if not code:
+    with st.form("enter_code"):
+        typed = st.text_input("Round code (from your teacher)", max_chars=12, key="code_in")
+        if st.form_submit_button("Go"):
+            st.query_params.from_dict({"round": typed.strip().upper()})
+            st.rerun()
+    start_round()
+    st.stop()
+
+try:
+    rnd = room().get_round(code)
+except ClassroomError:
+    st.error("No round with this code: check it with your teacher.")
+    st.stop()
+st.header(f"Round {rnd.code}", anchor=False)
+if rnd.title:
+    st.text(rnd.title)  # the teacher's text: plain, never Markdown
+key = st.query_params.get("teacher") or st.session_state.get("teacher_keys", {}).get(rnd.code)
+if key and room().is_teacher(rnd.code, key):
+    st.session_state.setdefault("teacher_keys", {})[rnd.code] = key
+    teacher_view(rnd, key)
+else:
+    student_view(rnd)
+    if rnd.revealed:
+        show_guesses(rnd, None)

@@ -1,0 +1,156 @@
+"""AppTest of the Cases page: browsing a case (maps, table, curve after ranking), the guided first visit,
+deep links, bad ids, and guess-then-reveal scoring on two cases with hand-solved distances and areas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apphelpers import PAGES
+
+R = 6371.0088
+IDS = [f"{5000 + i}_0a1b2c{i:04d}_{60 + i}_t{i % 3}@N00.jpg" for i in range(10)]
+# Truths: case 0 on the equator at 10°E, case 1 at (45°N, 7°E); the rest spread out.
+LAT = [0.0, 45.0, -33.9, 35.7, 51.5, -1.3, 40.7, 19.4, -22.9, 64.1]
+LON = [10.0, 7.0, 151.2, 139.7, -0.1, 36.8, -74.0, -99.1, -43.2, -21.9]
+
+
+def make_toy(root):
+    """A benchmark folder with 10 photos, one exact model and one 5° off in latitude, scene probabilities."""
+    b = root / "toy"
+    (b / "predictions").mkdir(parents=True)
+    rows = ["IMG_ID,AUTHOR,LAT,LON,Prob_indoor,Prob_natural,Prob_urban"]
+    rows += [f"{i},{i.split('_')[3][:-4]},{a},{o},0.2,0.3,0.5" for i, a, o in zip(IDS, LAT, LON)]
+    (b / "gt.csv").write_text("\n".join(rows) + "\n")
+    head = "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
+    (b / "predictions" / "exact.csv").write_text("\n".join([head] + [f"{i},{a},{a},{o},{o},0" for i, a, o in zip(IDS, LAT, LON)]) + "\n")
+    (b / "predictions" / "off.csv").write_text("\n".join([head] + [f"{i},{a},{a - 5},{o},{o},0" for i, a, o in zip(IDS, LAT, LON)]) + "\n")
+    return root
+
+
+@pytest.fixture
+def toy_env(tmp_path, monkeypatch):
+    make_toy(tmp_path / "data")
+    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
+    return tmp_path
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _page(**query) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "cases.py"), default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return _run(at)
+
+
+def test_browse_a_case_deep_link_and_curve(toy_env):
+    at = _page(case=IDS[1])
+    assert at.text_input(key="case_id").value == IDS[1]
+    assert at.query_params["case"] == [IDS[1]] or at.query_params["case"] == IDS[1]
+    assert any("offline" in i.value for i in at.info)  # no photo offline, and it says why
+    # One small map per expert (3 priors, 2 models, scene) and the ensemble, each with the truth marker.
+    import json
+
+    decks = at.get("deck_gl_json_chart")
+    assert len(decks) == 7
+    spec = json.loads(decks[0].proto.json)
+    truth = next(layer for layer in spec["layers"] if layer["id"] == "truth")
+    assert truth["data"][0]["lat"] == 45.0 and truth["data"][0]["lon"] == 7.0
+    table = at.dataframe[1].value.set_index("expert")
+    assert table.loc["exact", "rank of the truth's hexagon"] == 1
+    assert table.loc["off", "distance, km"] == pytest.approx(5 * math.pi * R / 180, rel=1e-6)  # 556.0 km
+    assert table.loc["off", "area to truth, km²"] > table.loc["exact", "area to truth, km²"]
+    # The curve needs every photo ranked: one button, then the chart with this case marked.
+    assert not (at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart"))
+    next(b for b in at.button if b.label.startswith("Rank all photos")).click()
+    _run(at)
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) == 1
+    pick = at.selectbox(key="pick_list")
+    assert len(pick.options) == 1 + 2 * 10  # every photo is in both lists when there are fewer than 15
+    pick.set_value(pick.options[1])
+    _run(at)
+    assert at.text_input(key="case_id").value == pick.options[1].split(": ", 1)[1]
+
+
+def test_unknown_id_is_a_message_not_a_traceback(toy_env):
+    at = _page(case="**nope**.jpg")
+    assert at.error and "No image" in at.error[0].value
+    assert at.code[0].value == "**nope**.jpg"  # the typed id verbatim, not as Markdown
+
+
+def test_tour_shows_once_then_stays_hidden(toy_env):
+    at = _page()
+    assert at.get("flexible_container") is not None
+    assert any("New here?" in m.value for m in at.markdown)
+    at.button(key="tour_hide").click()
+    _run(at)
+    assert not any("New here?" in m.value for m in at.markdown)
+    at.text_input(key="case_id").set_value(IDS[2])
+    _run(at)
+    assert not any("New here?" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    "case, guess, budget, distance_km, area_km2",
+    [
+        # 1° of longitude on the equator: d = pi R / 180 = 111.195 km; cap 2 pi R² (1 - cos 1°) = 38,842.75 km²
+        (0, "0, 11", 5.6e4, 111.195, 38842.75),
+        # 2° of latitude due south: 222.390 km; cap 2 pi R² (1 - cos 2°) = 155,362.2 km², outside a 1e5 budget
+        (1, "43N 7E", 1e5, 222.390, 155362.2),
+    ],
+)
+def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance_km, area_km2):
+    at = _page(case=IDS[case], mode="guess")
+    assert at.segmented_control(key="mode").value == "Guess then reveal"
+    assert not at.get("deck_gl_json_chart") and not any("True location" in m.label for m in at.metric)  # truth hidden
+    at.text_input(key=f"guess::{IDS[case]}").input(guess)
+    at.checkbox(key="use_budget").check()
+    _run(at)  # the budget slider is enabled by the checkbox
+    at.select_slider(key="guess_budget").set_value(budget)
+    at.button(key="reveal").click()
+    _run(at)
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Distance"].value == f"{distance_km:,.0f} km"
+    assert metrics["Your area to truth"].value == f"{area_km2:,.0f} km²"
+    inside = area_km2 <= budget
+    assert metrics["Your budget"].delta == ("contained the truth" if inside else "missed the truth")
+    table = at.dataframe[1].value.set_index("expert")
+    assert table.loc["you", "distance, km"] == pytest.approx(distance_km, abs=1e-3)
+    assert table.loc["you", "area to truth, km²"] == pytest.approx(area_km2, rel=1e-6)
+    ens = table.loc["ensemble", "area to truth, km²"]
+    assert metrics["Ensemble's area to truth"].delta == ("you beat it" if area_km2 < ens else "it beat you")
+    pts = 100 * (math.log10(5.1e8) - math.log10(area_km2)) / math.log10(5.1e8)
+    assert metrics["Session score"].value == f"{pts:.0f} / 100"
+    assert len(at.get("deck_gl_json_chart")) == 1  # the reveal map, with truth and guess
+
+
+def test_session_score_over_two_cases(toy_env):
+    at = _page(case=IDS[0], mode="guess")
+    at.text_input(key=f"guess::{IDS[0]}").input("0, 11")
+    at.button(key="reveal").click()
+    _run(at)
+    at.text_input(key="case_id").set_value(IDS[1])
+    _run(at)
+    at.text_input(key=f"guess::{IDS[1]}").input("this is not a place")
+    at.button(key="reveal").click()
+    _run(at)
+    assert at.error and "Guess not understood" in at.error[0].value
+    at.text_input(key=f"guess::{IDS[1]}").input("43, 7")
+    at.button(key="reveal").click()
+    _run(at)
+    m = {x.label: x.value for x in at.metric}
+    assert m["Photos"] == "2"
+    L = math.log10(5.1e8)
+    want = np.mean([100 * (L - math.log10(a)) / L for a in (38842.75, 155362.2)])
+    assert m["Session score"] == f"{want:.0f} / 100"

@@ -1,0 +1,141 @@
+"""AppTest of the Classroom page: a teacher starts a round from a case list, students join and guess,
+each sees only their own reveal, the leaderboard opens after the last guess and ranks by median area."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from apphelpers import PAGES
+from geolocate.classroom import Classroom
+
+CASES = [
+    {"image_id": "a.jpg", "lat": 0.0, "lon": 0.0, "photo_url": "https://live.staticflickr.com/1/2_ab.jpg", "scene": {"urban": 0.7, "natural": 0.2, "indoor": 0.1}, "models": {"ensemble": 1e5, "m": 5e6}},
+    {"image_id": "b.jpg", "lat": 45.0, "lon": 7.0, "photo_url": None, "scene": {}, "models": {"ensemble": 5e3}},
+]
+
+
+@pytest.fixture
+def db(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOCATE_CLASSROOM_DB", str(tmp_path / "rounds.sqlite3"))
+    monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
+    return Classroom(tmp_path / "rounds.sqlite3")
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _student(code: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    at.query_params["round"] = code
+    return _run(at)
+
+
+def _join(at: AppTest, name: str) -> None:
+    at.text_input(key="join_name").input(name)
+    at.button[0].click()  # the join form's submit button
+    _run(at)
+
+
+def _guess(at: AppTest, case: int, text: str, budget: float | None = None) -> dict:
+    at.text_input(key=f"g_text_{case}").input(text)
+    if budget is not None:
+        at.checkbox(key=f"g_usebudget_{case}").check()
+        at.select_slider(key=f"g_budget_{case}").set_value(budget)
+    next(b for b in at.button if b.label == "Submit guess").click()
+    _run(at)
+    return {m.label: m for m in at.metric}
+
+
+def test_students_guess_and_the_board_opens_after_the_last_photo(db):
+    code, key = db.create_round(CASES, title="*Week* 1", benchmark="toy")
+    ann = _student(code)
+    assert ann.header[0].value == f"Round {code}"
+    assert any(t.value == "*Week* 1" for t in ann.text)  # the teacher's title as plain text
+    _join(ann, "Ann")
+    assert any("offline" in i.value for i in ann.info)  # no photo offline, with the reason
+    m = _guess(ann, 0, "0, 1", budget=5.6e4)
+    assert m["Distance"].value == "111.2 km"  # 1° on the equator
+    assert m["Your area to truth"].value == "38,843 km²"  # 2 pi R² (1 - cos 1°)
+    assert m["Your budget"].delta == "contained the truth"
+    assert m["Ensemble's area to truth"].delta == "you beat it"  # 38,843 < 100,000 km²
+    assert not any(d.proto.id == "leaderboard" for d in ann.dataframe) and len(ann.dataframe) <= 2
+    bob = _student(code)
+    _join(bob, "Ann")
+    assert any("taken" in c.value for c in bob.code)
+    _join(bob, "Bob")
+    _guess(bob, 0, "0, 0.5")
+    next(b for b in bob.button if b.label == "Next photo").click()
+    _run(bob)
+    assert "Photo 2 of 2" in [s.value for s in bob.subheader]
+    m = _guess(bob, 1, "45, 7")
+    assert m["Distance"].value == "0.0 km"
+    next(b for b in bob.button if b.label == "Finish").click()
+    _run(bob)
+    board = bob.dataframe[-1].value
+    assert board["name"].tolist() == ["Bob", "Ann"]  # Bob's median area is smaller (he finished; Ann has one guess)
+    assert board["guessed"].tolist() == [2, 1]
+    # Ann, still on photo 1 of 2, has no leaderboard and cannot see Bob's guesses.
+    _run(ann)
+    assert "Leaderboard" not in [s.value for s in ann.subheader]
+
+
+def test_bad_guess_and_unknown_round_are_messages(db):
+    code, _ = db.create_round(CASES)
+    at = _student(code)
+    _join(at, "Cy")
+    _guess(at, 0, "nowhere")
+    assert at.error and "not recorded" in at.error[0].value
+    assert at.code[0].value.startswith("enter latitude and longitude")
+    at = _student("NOPE42")
+    assert at.error and "No round" in at.error[0].value
+
+
+def test_teacher_starts_a_round_from_a_case_list(db, tmp_path, monkeypatch):
+    from test_cases_page import IDS, make_toy
+
+    make_toy(tmp_path / "data")
+    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=120)
+    at.query_params["cases"] = f"{IDS[0]},{IDS[1]}"
+    _run(at)
+    assert at.text_area(key="round_cases").value == f"{IDS[0]}\n{IDS[1]}"
+    at.text_input(key="round_title").input("Demo")
+    at.button(key="start_round").click()
+    _run(at)
+    code = at.query_params["round"]
+    code = code[0] if isinstance(code, list) else code
+    rnd = db.get_round(code)
+    assert [c["image_id"] for c in rnd.cases] == IDS[:2] and rnd.title == "Demo"
+    assert (rnd.cases[1]["lat"], rnd.cases[1]["lon"]) == (45.0, 7.0)
+    assert {"ensemble", "exact", "off"} <= set(rnd.cases[0]["models"])
+    assert at.metric[0].label == "Students joined" and at.metric[0].value == "0"
+    # A student joins and guesses; the teacher's board shows them, then the teacher reveals the round.
+    st_ = _student(code)
+    _join(st_, "Dee")
+    _guess(st_, 0, "0, 11")  # the toy's first truth is (0, 10): 111.195 km
+    _run(at)
+    board = at.dataframe[-1].value
+    assert board["name"].tolist() == ["Dee"] and board["median distance, km"].iloc[0] == pytest.approx(111.195, abs=1e-3)
+    next(b for b in at.button if b.label.startswith("Reveal the round")).click()
+    _run(at)
+    assert db.get_round(code).revealed
+    at.text_area(key="round_cases")  # still a page, not an exception
+
+
+def test_bad_case_list_is_a_message(db, tmp_path, monkeypatch):
+    from test_cases_page import make_toy
+
+    make_toy(tmp_path / "data")
+    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(tmp_path / "data"))
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=120)
+    _run(at)
+    at.text_area(key="round_cases").input("not_a_photo.jpg")
+    at.button(key="start_round").click()
+    _run(at)
+    assert at.error and "cannot be used" in at.error[0].value
+    assert "not in toy" in at.code[0].value
