@@ -15,7 +15,7 @@ from geolocate.experts.clock import (
     zone_table,
 )
 from geolocate.grid import CellSet, cache_dir, children, global_grid, points_to_cells
-from geolocate.layers import country_layer, country_table
+from geolocate.layers import LayerError, country_layer, country_table
 
 
 def _expert(offset: str, local: str) -> ClockExpert:
@@ -42,10 +42,15 @@ def test_bad_offsets_are_refused_with_a_message(text):
 def test_plus_0530_is_india_and_sri_lanka_only(date):
     e = _expert("+05:30", date)
     assert sorted(e.matching_zones()) == ["Asia/Colombo", "Asia/Kolkata"]
+    assert _share_at(e, 28.61, 77.21) == 1.0 and _share_at(e, 6.93, 79.85) == 1.0  # Delhi, Colombo
+    assert _share_at(e, 27.70, 85.32) == 0.0 and _share_at(e, 24.86, 67.00) == 0.0  # Kathmandu (+05:45), Karachi (+05:00)
     g = global_grid(3)
     share = e.share(g)
     codes = ["none"] + [c["iso3"] for c in country_table()]
-    frac = country_layer().values_at(g)
+    try:
+        frac = country_layer().values_at(g)
+    except LayerError as err:
+        pytest.skip(f"country layer unavailable for the area check: {err}")
     by_country = ((share * g.area_km2)[:, None] * frac).sum(axis=0)
     by_country /= by_country.sum()
     # The zones' polygons include territorial waters, and Natural Earth 1:110m draws Kashmir and the
@@ -54,8 +59,6 @@ def test_plus_0530_is_india_and_sri_lanka_only(date):
     assert by_country[codes.index("IND")] > 0.75 and by_country[codes.index("LKA")] > 0.01
     others = np.delete(by_country, [codes.index("IND"), codes.index("LKA"), codes.index("none")])
     assert others.max() < 0.02
-    assert _share_at(e, 28.61, 77.21) == 1.0 and _share_at(e, 6.93, 79.85) == 1.0  # Delhi, Colombo
-    assert _share_at(e, 27.70, 85.32) == 0.0 and _share_at(e, 24.86, 67.00) == 0.0  # Kathmandu (+05:45), Karachi (+05:00)
 
 
 def test_minus_0700_in_july_is_pacific_daylight_and_arizona_not_mountain_daylight():
