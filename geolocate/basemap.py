@@ -29,15 +29,18 @@ def _natural_earth_110m() -> Path:
 def country_polygons() -> list[tuple[str, object]]:
     """(ISO-3 code, shapely (Multi)Polygon in lon/lat degrees) per country.
 
-    Read through one function so a finer source can replace it: ``geolocate.layers.country_polygons``
-    when that exists, else Natural Earth 1:110m admin-0 (the copy in pyogrio's fixtures, the same source
+    Read through one function so a finer source can replace it: ``geolocate.layers.country_outlines``
+    (a GeoJSON FeatureCollection) when it is shipped, else Natural Earth 1:110m admin-0 (the copy in pyogrio's fixtures, the same source
     as ``assets/countries_res4.npz``). Returns an empty list when neither is readable.
     """
     try:
-        from .layers import country_polygons as from_layers  # type: ignore[attr-defined]
+        import shapely
 
-        return list(from_layers())
-    except ImportError:
+        from .layers import country_outlines  # the geodata layer's own outlines (finer), when shipped
+
+        fc = country_outlines()
+        return [(str(f["properties"].get("iso3", "")), shapely.geometry.shape(f["geometry"])) for f in fc["features"] if f.get("geometry")]
+    except Exception:  # noqa: BLE001 - not shipped (or unreadable): fall back to Natural Earth 1:110m
         pass
     try:
         import pyogrio
@@ -51,11 +54,21 @@ def country_polygons() -> list[tuple[str, object]]:
 
 
 @functools.lru_cache(maxsize=4)
-def border_paths(decimals: int = 2) -> list[list[list[float]]]:
-    """Country outlines (borders and coastlines) as paths of [lon, lat] degrees, rounded to ``decimals``."""
+def border_paths(decimals: int = 2, tolerance_deg: float = 0.05) -> list[list[list[float]]]:
+    """Country outlines (borders and coastlines) as paths of [lon, lat] degrees.
+
+    Args:
+        decimals: coordinates are rounded to this many decimals.
+        tolerance_deg: Douglas-Peucker simplification (degrees; 0.05° ≈ 5 km, below a pixel up to zoom 5),
+            which keeps the browser payload to a few hundred kB whatever the source's detail.
+    """
     paths: list[list[list[float]]] = []
     for _, geom in country_polygons():
+        if tolerance_deg > 0:
+            geom = geom.simplify(tolerance_deg, preserve_topology=True)
         for poly in getattr(geom, "geoms", [geom]):
+            if poly.geom_type != "Polygon" or poly.is_empty:
+                continue
             for ring in [poly.exterior, *poly.interiors]:
                 xy = np.round(np.asarray(ring.coords, dtype=np.float64)[:, :2], decimals)
                 keep = np.ones(len(xy), dtype=bool)

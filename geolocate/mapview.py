@@ -275,6 +275,17 @@ def map_records(
     return MapData(records, budget, float(cum_p[-1]) if k else 0.0, context, scale, cres)
 
 
+CLEAR_PEAK_KM2 = 2e6
+"""When more than this area (km²) lies within a factor 2 of the densest cell, the "most likely region"
+is an arbitrary pick among near-ties (e.g. the "natural scene" term, whose density varies 3x over the globe)."""
+
+
+def peak_area_km2(dist: CellDistribution, factor: float = 2.0) -> float:
+    """Area (km²) of the cells whose density is within ``factor`` of the densest cell's."""
+    ld = dist.log_density
+    return float(dist.cells.area_km2[ld >= ld.max() - math.log(factor)].sum())
+
+
 def _unwrap(lon: np.ndarray, centre: float) -> np.ndarray:
     return (lon - centre + 180.0) % 360.0 - 180.0 + centre
 
@@ -319,8 +330,12 @@ def view_state(dist: CellDistribution, budget_km2: float) -> dict:
         regions = dist.ranked(1)
     # Cells far below the budget's share are ignored: a handful of outliers must not zoom out to the world.
     keep = regions.cum_prob <= max(0.95 * regions.total_prob, float(regions.prob[0]))
-    pad = math.sqrt(float(regions.area_km2.max())) / 111.0
-    return fit_view(regions.lat[keep], regions.lon[keep], pad_deg=max(pad, 0.05))
+    lat, lon = regions.lat[keep], regions.lon[keep]
+    # Context around the budget: pad by the budget's own extent (and at least a few cells' width), so the
+    # outline sits inside the surrounding density rather than filling the frame.
+    extent = max(float(np.ptp(lat)), float(np.ptp(_unwrap(lon, float(lon[0])))) * math.cos(math.radians(float(lat.mean()))))
+    pad = max(extent, 3 * math.sqrt(float(regions.area_km2.max())) / 111.0, 0.05)
+    return fit_view(lat, lon, pad_deg=pad)
 
 
 def view_bounds(view: Mapping[str, float], width_px: int = MAP_WIDTH_PX, height_px: int = MAP_HEIGHT_PX) -> tuple[float, float, float, float]:

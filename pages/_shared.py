@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # pages import the package when run directly (App
     sys.path.insert(0, str(ROOT))
 
 from geolocate.ensemble import Ensemble  # noqa: E402
+from geolocate.evidence import Message  # noqa: E402
 from geolocate.experts.base import Expert  # noqa: E402
 from geolocate.grid import DEFAULT_RESOLUTION  # noqa: E402
 
@@ -107,6 +108,47 @@ def _weights_status(backbone: str | None) -> list:
         return [type("WeightStatus", (), {"name": "image models", "available": False, "detail": str(err), "fix": ""})()]
 
 
+@st.cache_resource(show_spinner=False)
+def network_status() -> dict:
+    """Whether this server process may use the network for model weights; checked once per process.
+
+    ``GEOLOCATE_OFFLINE``/``HF_HUB_OFFLINE`` win. Otherwise the Hub is probed once (the image package's
+    own cached check when it has one, else a 2 s TCP connect); when it is unreachable the process switches
+    to offline mode, so no upload in any session waits on download retries.
+
+    Returns:
+        {"offline": bool, "reason": str}.
+    """
+    import os
+
+    try:
+        from geolocate.image import weights as w
+    except Exception:  # noqa: BLE001 - no image package: nothing would download anyway
+        return {"offline": True, "reason": "the image package is not installed"}
+    if w.offline():
+        return {"offline": True, "reason": "offline mode is set (GEOLOCATE_OFFLINE / HF_HUB_OFFLINE)"}
+    probe = getattr(w, "hub_reachable", None)
+    if callable(probe):
+        try:
+            ok = bool(probe())
+        except Exception:  # noqa: BLE001
+            ok = False
+    else:
+        import socket
+        from urllib.parse import urlparse
+
+        host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+        try:
+            socket.create_connection((host, 443), timeout=2.0).close()
+            ok = True
+        except OSError:
+            ok = False
+    if not ok:
+        os.environ["GEOLOCATE_OFFLINE"] = "1"  # process-wide: later weight lookups never try to download
+        return {"offline": True, "reason": "the model hub is unreachable from this server (checked once at start)"}
+    return {"offline": False, "reason": "online"}
+
+
 def session_ensemble(key: tuple, build) -> Ensemble:
     """The session's Ensemble for an expert-set key, built (and its base fields computed) on first use."""
     cache: OrderedDict = st.session_state.setdefault("_ensembles", OrderedDict())
@@ -122,4 +164,32 @@ def session_ensemble(key: tuple, build) -> Ensemble:
 
 
 def digest(data: bytes) -> str:
+    """Short content hash (hex) identifying an upload."""
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+_LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
+
+
+def show_message(msg: Message | str, level: str = "info") -> None:
+    """Show a message by its level; user-supplied detail is plain text (st.text), never Markdown/HTML."""
+    if not isinstance(msg, Message):
+        msg = Message(level, "", str(msg))
+    if msg.text:
+        _LEVELS.get(msg.level, st.info)(msg.text)
+        if msg.detail:
+            st.text(msg.detail)
+    else:
+        # Only user-influenced text (e.g. a file name inside a loader message): no Markdown rendering.
+        _LEVELS.get(msg.level, st.info)(escape_markdown(msg.detail))
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape every ASCII punctuation character, so Markdown shows the text literally.
+
+    CommonMark treats a backslash before any ASCII punctuation as a literal character: links, images,
+    emphasis and HTML tags cannot form.
+    """
+    import re
+
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)

@@ -1,11 +1,17 @@
-"""Locate: drop a photo (or add what you know), tune the experts, cut the search region to an area budget."""
+"""Locate: drop a photo (or add what you know), tune the experts, cut the search to an area budget.
+
+The page is a thin layer: the core (geolocate.evidence, .mapview, .share, .report) does the work. Only
+the workbench fragment (weights, budget, map, regions, exports) reruns when a slider moves; the sidebar
+(photo, evidence, privacy) reruns the whole page because it changes the set of experts.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from urllib.parse import urlencode
+from datetime import datetime, timezone
 
+import numpy as np
 import streamlit as st
 
 from pages._shared import (
@@ -13,33 +19,40 @@ from pages._shared import (
     digest,
     image_experts,
     load_photo,
+    network_status,
     session_ensemble,
     shared_countries,
     shared_layers,
     shared_priors,
     shared_weights_status,
+    show_message,
 )
-from geolocate import view
+from geolocate import basemap, mapview, report, share, view
+from geolocate.evidence import AnalystEvidence, Message, expert_label
 from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
-from geolocate.view import AnalystEvidence, ViewParams
 
-REFINE_LABELS = {3: "res 3 (~12,000 km² cells)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
-BUDGETS = view.log_budget_options()
+REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
+BUDGETS = share.log_budget_options()
+TOP_REGIONS = 10
+NO_MODEL = "Photo not analysed by any image model: priors and your evidence only."
+NO_PHOTO = "No photo analysed: the map shows where photos are usually taken (priors) and your evidence only."
 
 st.title("Locate a photo")
 st.caption(
     "Each *expert* (a prior on where photos are taken, an image model, or what you know) gives a map of where the "
-    "photo could be; the *ensemble* multiplies them with the weights on the left. The brightest hexagons are the "
-    "most likely; the cyan-tinted ones are the places to search first, as much as the area budget allows."
+    "photo could be; the *ensemble* multiplies them with the weights below. The globe is cut into hexagonal "
+    "**regions** (H3 cells, finer where the probability is high); they are ranked from most to least likely per km², "
+    "and the ones that fit in your **area budget** (cyan outline) are where to search first."
 )
 
 countries = shared_countries()
 iso_name = {c["iso3"]: c["name"] for c in countries}
+net = network_status()
 
 # ---- first run of a session: restore a shared view from the URL ------------------------------------
 if "_restored" not in st.session_state:
     st.session_state["_restored"] = True
-    params, msgs = view.decode_query(st.query_params.to_dict(), country_codes=list(iso_name))
+    params, link_msgs = share.decode_query(st.query_params.to_dict(), country_codes=list(iso_name))
     st.session_state["_url_weights"] = params.weights
     st.session_state["budget"] = min(BUDGETS, key=lambda b: abs(b - params.budget_km2) / b)
     st.session_state["refine"] = params.refine
@@ -51,10 +64,9 @@ if "_restored" not in st.session_state:
     st.session_state["exclude"] = list(ev.exclude)
     st.session_state["hard"] = ev.hard
     st.session_state["attributes"] = list(ev.attributes)
-    for m in msgs:
-        st.toast(f"Link: {m}")
+    st.session_state["_link_msgs"] = link_msgs
 
-# ---- sidebar: photo and analyst evidence --------------------------------------------------------------
+# ---- sidebar: photo, analyst evidence, privacy ---------------------------------------------------------
 with st.sidebar:
     st.header("Photo")
     uploads = st.file_uploader(
@@ -67,7 +79,7 @@ with st.sidebar:
     st.header("What you know")
     st.caption("Works with no image model at all: each statement becomes an expert with its own weight.")
     guess_text = st.text_input("Your guess (lat, lon)", key="guess", placeholder="e.g. 48.85, 2.35")
-    st.number_input("…give or take (km)", min_value=1.0, max_value=5000.0, step=10.0, key="radius")
+    st.number_input("…give or take (km)", min_value=view.RADIUS_MIN_KM, max_value=view.RADIUS_MAX_KM, step=10.0, key="radius")
     fmt = lambda c: f"{iso_name.get(c, c)} ({c})"  # noqa: E731
     st.multiselect("It is in one of these countries", list(iso_name), key="include", format_func=fmt)
     st.multiselect("It is not in these countries", list(iso_name), key="exclude", format_func=fmt)
@@ -75,13 +87,26 @@ with st.sidebar:
     layers = shared_layers()
     terms = [t for t, (layer, _) in view.ATTRIBUTE_TERMS.items() if layer in layers]
     st.multiselect("The photo shows", terms, key="attributes", help="Plain-language land cover / scene; each becomes an expert.")
+    st.header("Privacy")
+    st.toggle(
+        "Privacy mode: nothing leaves this server",
+        value=net["offline"],
+        key="privacy",
+        help="On: the map is drawn from data shipped with the app (borders, city names) and your browser contacts no "
+        "other host. Off: the browser also loads CARTO 'dark matter' map tiles from basemaps.cartocdn.com, which "
+        "tells that host which area you look at.",
+    )
 
-point, evidence_msgs = None, []
+for m in st.session_state.pop("_link_msgs", []):
+    show_message(m)
+
+point = None
+evidence_msgs: list[Message] = []
 if guess_text.strip():
     try:
         point = view.parse_latlon(guess_text)
     except ValueError as err:
-        evidence_msgs.append(f"Guess ignored: {err}")
+        evidence_msgs.append(Message("warning", "Your guess is ignored:", str(err)))
 evidence = AnalystEvidence(
     point=point,
     radius_km=float(st.session_state["radius"]),
@@ -95,21 +120,42 @@ evidence = AnalystEvidence(
 photos, upload_msgs, photo_key = [], [], ()
 if uploads:
     if load_photo is None:
-        upload_msgs.append("Photo loading is unavailable in this install: " + (IMAGE_SUITE_ERROR or ""))
+        upload_msgs.append(Message("error", "Photo loading is unavailable in this install.", IMAGE_SUITE_ERROR or ""))
     else:
-        # Decode once per upload set, not on every slider move; keyed by Streamlit's upload id (or the
-        # bytes' hash), never by name alone. Decoded photos stay in session memory, never on disk.
+        # Decode once per upload set, keyed by Streamlit's upload id (or the bytes' hash), never by name
+        # alone. Decoded photos stay in session memory, never on disk.
         upload_key = tuple(getattr(f, "file_id", None) or digest(f.getvalue()) for f in uploads)
         decoded = st.session_state.get("_decoded")
         if decoded is None or decoded[0] != upload_key:
             decoded = (upload_key, view.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
             st.session_state["_decoded"] = decoded
-        photos, upload_msgs = decoded[1]
+        photos, bad = decoded[1]
+        upload_msgs += [Message("error", "", m) for m in bad]
         photo_key = tuple(k for k, f in zip(upload_key, uploads) if any(p.name == f.name for p in photos))
+else:
+    # Removing the uploads frees what was derived from them (decoded photos, image experts, ensembles).
+    for k in ("_decoded", "_image_experts"):
+        st.session_state.pop(k, None)
 for m in upload_msgs:
-    st.error(m)
+    show_message(m)
 
-img_experts, img_msgs = [], []
+
+def _image_messages(lines: list) -> list[Message]:
+    """The image suite's messages as leveled Messages (it returns plain strings; this is the one adaptor)."""
+    out = []
+    for line in lines:
+        if isinstance(line, Message):
+            out.append(line)
+            continue
+        text = str(line)
+        level = "warning" if text.startswith("warning:") else "info"
+        text = text.split(":", 1)[1].strip() if text.split(":", 1)[0] in ("warning", "unavailable", "info") else text
+        out.append(Message(level, "", text))
+    return out
+
+
+img_experts: list = []
+img_msgs: list[Message] = []
 if photos:
     # A small LRU, like the ensembles: each entry holds a GeoCLIP expert with (photos x 100K) arrays.
     cache = st.session_state.setdefault("_image_experts", OrderedDict())
@@ -119,7 +165,7 @@ if photos:
         while len(cache) >= 2:
             cache.popitem(last=False)
         if image_experts is None:
-            cache[photo_key] = ([], [f"Image experts unavailable: {IMAGE_SUITE_ERROR}"])
+            cache[photo_key] = ([], [Message("info", "Image experts are unavailable in this install.", IMAGE_SUITE_ERROR or "")])
         else:
             with st.status("Running the image experts (the first run loads the models)…", expanded=False) as status:
 
@@ -129,10 +175,13 @@ if photos:
                         status.update(label=text)
 
                 try:
-                    cache[photo_key] = image_experts(photos, progress=progress)
+                    exps, lines = image_experts(photos, progress=progress)
+                    cache[photo_key] = (list(exps), _image_messages(lines))
+                    ok = bool(exps)
                 except Exception as err:  # noqa: BLE001 - models failing must not take the page down
-                    cache[photo_key] = ([], [f"Image experts failed: {type(err).__name__}: {err}"])
-                status.update(label="Image experts done", state="complete")
+                    cache[photo_key] = ([], [Message("error", "The image experts failed; priors and your evidence still work.", f"{type(err).__name__}: {err}")])
+                    ok = False
+                status.update(label=f"Image experts: {len(cache[photo_key][0])} ran" if ok else "Image experts: none ran", state="complete" if ok else "error")
     img_experts, img_msgs = cache[photo_key]
     img_experts = list(img_experts)
 
@@ -142,122 +191,280 @@ evidence_msgs += more_msgs
 ens_key = (evidence, photo_key)
 with st.spinner("Evaluating the experts on the globe…"):
     ensemble = session_ensemble(ens_key, lambda: shared_priors() + analyst + img_experts)
-
-# ---- sidebar: weights, budget, resolution -------------------------------------------------------------
-url_weights = st.session_state.get("_url_weights", {})
-with st.sidebar:
-    st.header("Weights")
-    st.caption("0 switches an expert off; 2 counts it twice.")
-    weights = {}
-    kinds = {e.name: e.kind for e in ensemble.soft_experts}
-    for name in ensemble.names:
-        key = f"w::{name}"
-        if key not in st.session_state:
-            st.session_state[key] = float(url_weights.get(name, view.default_weight(name)))
-        weights[name] = st.slider(f"{name}  ·  {kinds[name]}", 0.0, view.WEIGHT_MAX, step=0.05, key=key)
-    st.header("Search area")
-    budget = st.select_slider("Area budget", options=BUDGETS, key="budget", format_func=view.format_km2, help="Log scale. Outlined hexagons: the most likely places that fit in this much area.")
-    refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key="refine", format_func=REFINE_LABELS.get, help="The most likely hexagons are split down to this resolution.")
-    method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key="method", help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
+labels = {e.name: expert_label(e) for e in ensemble.experts}
 
 for m in evidence_msgs:
-    st.warning(m)
+    show_message(m)
 
-# ---- image expert status ------------------------------------------------------------------------------
+# ---- status: what analysed the photo -------------------------------------------------------------------
 unavailable = [s for s in shared_weights_status() if not getattr(s, "available", False)]
+if photos and not img_experts:
+    st.warning(NO_MODEL, icon=":material/visibility_off:")
+elif not photos and not any(getattr(e, "kind", "") == "image" for e in ensemble.experts):
+    st.caption(NO_PHOTO)
 if IMAGE_SUITE_ERROR is not None:
-    st.info("Image experts unavailable in this install (the image suite did not load). Priors and your evidence still work.", icon="ℹ️")
+    st.info("Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.")
 elif unavailable:
-    with st.expander(f"Image experts unavailable: {', '.join(s.name for s in unavailable)} — priors and your evidence still work"):
+    with st.expander(f"Image experts unavailable: {', '.join(s.name for s in unavailable)}. Priors and your evidence still work."):
+        st.caption(f"Network: {net['reason']}.")
         for s in unavailable:
             st.markdown(f"**{s.name}**: {s.detail}")
             if getattr(s, "fix", ""):
+                st.caption("To fetch it, run on a connected machine:")
                 st.code(s.fix, language="bash")
 for m in img_msgs:
-    if m.startswith("warning:"):
-        st.warning(m[len("warning:"):].strip(), icon="⚠️")
+    text = m.detail if not m.text else m.text
+    if " fix: " in text:  # "… fix: COMMAND": prose and the command shown apart
+        prose, cmd = text.split(" fix: ", 1)
+        show_message(Message(m.level, "", prose))
+        st.code(cmd, language="bash")
     else:
-        st.info(m)
+        show_message(m)
 
-# ---- EXIF GPS -----------------------------------------------------------------------------------------
+# ---- the photo and its EXIF ----------------------------------------------------------------------------
 truth = None
-gps_photos = [p for p in photos if getattr(p, "gps", None)]
-if gps_photos:
-    p0 = gps_photos[0]
-    st.warning(
-        f"**{p0.name} carries its own GPS position in EXIF** ({p0.gps[0]:.4f}, {p0.gps[1]:.4f}). "
-        "Anyone receiving this file knows where it was taken; strip EXIF before sharing."
+if photos:
+    with st.expander(f"Photo{'s' if len(photos) > 1 else ''} ({len(photos)}) and EXIF", expanded=True):
+        cols = st.columns(min(len(photos), 4))
+        for i, p in enumerate(photos[:8]):
+            with cols[i % len(cols)]:
+                st.image(p.image, caption=None, width=220)
+                st.text(p.name)
+                st.dataframe({"fact": [k for k, _ in report.exif_summary(p)], "value": [v for _, v in report.exif_summary(p)]}, hide_index=True)
+    gps_photos = [p for p in photos if getattr(p, "gps", None)]
+    if gps_photos:
+        st.warning(
+            f"{len(gps_photos)} of {len(photos)} photo(s) carry their own GPS position in EXIF: anyone receiving these files "
+            "knows where they were taken. Strip EXIF before sharing them."
+        )
+        st.text("\n".join(f"{p.name}: {p.gps[0]:.4f}, {p.gps[1]:.4f}" for p in gps_photos))
+        if st.checkbox("Use the first EXIF position as ground truth (mark it, measure the search area)", value=True, key="use_truth"):
+            truth = gps_photos[0].gps
+
+
+def _place_names(regions, k: int) -> list[str]:
+    if not len(regions):
+        return []
+    return [p["text"] for p in basemap.nearest_places(regions.lat[:k], regions.lon[:k])]
+
+
+def _region_view(regions, i: int) -> dict:
+    """A camera on one region (zoomed to see it and its neighbours)."""
+    side = float(np.sqrt(regions.area_km2[i])) / 111.0
+    return mapview.fit_view(np.array([regions.lat[i]]), np.array([regions.lon[i]]), pad_deg=max(3 * side, 0.05))
+
+
+# ---- the workbench: reruns alone when a slider, the budget or the shown view changes ----------------
+@st.fragment
+def workbench() -> None:
+    url_weights = st.session_state.get("_url_weights", {})
+    controls, main = st.columns([1, 3], gap="medium")
+    with controls:
+        st.subheader("Weights")
+        st.caption("0 switches an expert off; 2 counts it twice.")
+        weights = {}
+        for name in ensemble.names:
+            key = f"w::{name}"
+            if key not in st.session_state:
+                st.session_state[key] = float(url_weights.get(name, view.default_weight(name)))
+            weights[name] = st.slider(labels[name], 0.0, view.WEIGHT_MAX, step=0.05, key=key)
+        hard = [labels[e.name] for e in ensemble.experts if getattr(e, "hard", False)]
+        if hard:
+            st.caption("Certain (a mask, no weight): " + ", ".join(hard))
+        st.subheader("Search area")
+        budget = st.select_slider("Area budget", options=BUDGETS, key="budget", format_func=view.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
+        refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key="refine", format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
+        method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key="method", help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
+
+    with main:
+        show_options = ["ensemble"] + ensemble.names
+        url_show = st.session_state.pop("_url_show", None)
+        if url_show in show_options:
+            st.session_state["show"] = url_show
+        if st.session_state.get("show") not in show_options:
+            st.session_state["show"] = "ensemble"
+        show = st.segmented_control("Map shows", show_options, key="show", format_func=lambda n: labels.get(n, n), help="The ensemble, or one expert on its own. Exports follow this choice.") or "ensemble"
+
+        all_zero = show == "ensemble" and not any(weights.values())
+        try:
+            if show == "ensemble":
+                dist = ensemble.distribution(weights, method=method, refine_to=refine)
+            else:
+                dist = ensemble.expert_distribution(show, refine_to=refine)
+        except ValueError as err:
+            show_message(Message("error", "Could not combine the experts.", str(err)))
+            return
+        if all_zero:
+            st.info("All weights are 0: no expert has a say, so every place" + (" your certain countries allow" if hard else "") + " is equally likely. Raise a slider to rank regions.")
+
+        # The camera fits each view (ensemble or expert) when it is first shown; sliders keep it still.
+        vkey = (ens_key, show, refine if show != "ensemble" else None)
+        picked = st.session_state.get("top_regions")
+        sel = list(picked["selection"]["rows"]) if picked else []
+        if st.session_state.get("_view_key") != vkey:
+            st.session_state["_view_key"] = vkey
+            st.session_state["_view"] = view.WORLD_VIEW if (show == "ensemble" and evidence.empty and not img_experts) else view.view_state(dist, budget)
+            st.session_state["_fit_view"] = st.session_state["_view"]
+        regions = dist.within_budget(budget)
+        cam = st.session_state["_view"]
+        if sel and sel[0] < len(regions):
+            cam = _region_view(regions, sel[0])
+        data = view.map_records(dist, budget, zoom=float(cam["zoom"]))
+        st.session_state["_regions"] = regions  # what the exports serialise (also read by tests)
+        st.session_state["_shown"] = show
+
+        peak_area = mapview.peak_area_km2(dist)
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("Regions in budget", f"{len(regions):,}")
+        c2.metric("Chance the photo is in them", view.format_prob(regions.total_prob) if len(regions) else "0%")
+        c3.metric("Their total area", view.format_km2(regions.total_area_km2), help=f"About a disc of radius {view.disc_radius_km(max(regions.total_area_km2, 1)):,.0f} km")
+        if truth is not None:
+            need = dist.area_to_contain(*truth)
+            c4.metric("Area needed to reach the EXIF position", view.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
+        elif all_zero:
+            c4.metric("Most likely region", "none (all equal)")
+        elif show == "ensemble" and evidence.empty and not img_experts:
+            c4.metric("Most likely region", "n/a: priors only", help="Without a photo model or your evidence the map says where photos are usually taken, not where this one was.")
+        elif peak_area > mapview.CLEAR_PEAK_KM2:
+            c4.metric("Most likely region", "no clear peak", help=f"{view.format_km2(peak_area)} lie within a factor 2 of the densest region: the top is a tie over a large area.")
+        else:
+            lat0, lon0 = dist.mode()
+            c4.metric("Most likely region", f"{lat0:.2f}, {lon0:.2f}")
+        if len(regions) == 0 and not all_zero:
+            st.info("The budget is smaller than the single most likely region: raise the budget or choose a finer resolution.")
+
+        st.html(view.legend_html(data.scale, budget))
+        privacy = bool(st.session_state.get("privacy", True))
+        deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
+        st.pydeck_chart(deck, key="map", height=540)
+        st.caption(
+            f"Showing **{labels.get(show, show)}**. {len(data.records):,} regions drawn at full resolution "
+            f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}. "
+            + ("Basemap: shipped borders and city names (privacy mode)." if privacy else "Basemap: CARTO dark matter tiles plus shipped borders.")
+            + " Hover a region for its probability, area and rank."
+        )
+
+    # ---- the answer as a list ----------------------------------------------------------------------
+    st.subheader(f"Top regions ({labels.get(show, show)})")
+    top = regions.head(TOP_REGIONS) if len(regions) else dist.ranked(TOP_REGIONS)
+    if not all_zero and len(top):
+        places = _place_names(top, len(top))
+        st.dataframe(
+            {
+                "#": list(range(1, len(top) + 1)),
+                "near": places,
+                "lat, lon": [f"{a:.5f}, {b:.5f}" for a, b in zip(top.lat, top.lon)],
+                "probability": [view.format_prob(p) for p in top.prob],
+                "area": [view.format_km2(a) for a in top.area_km2],
+                "cumulative probability": [view.format_prob(p) for p in top.cum_prob],
+                "cumulative area": [view.format_km2(a) for a in top.cum_area_km2],
+            },
+            hide_index=True,
+            key="top_regions",
+            on_select="rerun",
+            selection_mode="single-row",
+        )
+        st.caption("Select a row to zoom the map to that region (clear the selection to go back). Places: nearest GeoNames town of 100,000+ people, offline.")
+    else:
+        places = []
+
+    # ---- exports ------------------------------------------------------------------------------------
+    params = share.ViewParams(weights=weights, budget_km2=budget, refine=refine, show=show, evidence=evidence)
+    query = share.encode_query(params)
+    st.query_params.from_dict(query)
+    link = share.link(st.context.url or "", query)
+    what = labels.get(show, show)
+    with st.expander(f"Export the {len(regions):,} regions in the budget (view: {what})", expanded=False):
+        st.caption(f"Exports follow the map: they hold **{what}**" + ("" if show == "ensemble" else " on its own, not the ensemble") + ". Switch 'Map shows' to export another view.")
+        slug = "ensemble" if show == "ensemble" else "".join(ch if ch.isalnum() else "_" for ch in show)[:40]
+        d1, d2, d3, d4 = st.columns(4)
+        d1.download_button("GeoJSON", data=lambda: json.dumps(regions_to_geojson(regions)), file_name=f"search_regions_{slug}.geojson", mime="application/geo+json", key="dl_geojson", on_click="ignore", disabled=not len(regions))
+        d2.download_button("KML", data=lambda: regions_to_kml(regions, name=f"geolocate search regions ({show})"), file_name=f"search_regions_{slug}.kml", mime="application/vnd.google-earth.kml+xml", key="dl_kml", on_click="ignore", disabled=not len(regions))
+        d3.download_button("CSV", data=lambda: regions_to_csv(regions), file_name=f"search_regions_{slug}.csv", mime="text/csv", key="dl_csv", on_click="ignore", disabled=not len(regions))
+        d4.download_button(
+            "Report (HTML)",
+            data=lambda: build_report(dist, regions, budget, weights, show, cam, link, places),
+            file_name=f"geolocate_report_{slug}.html",
+            mime="text/html",
+            key="dl_report",
+            on_click="ignore",
+        )
+        st.caption("Link to this view (weights, budget, your evidence; not the photo):")
+        st.code(link, language=None)
+
+    # ---- small multiples ----------------------------------------------------------------------------
+    if st.toggle("Per-expert maps side by side", key="multiples", help="One small map per expert and the ensemble, all with the main map's camera."):
+        small_multiples(weights, method, refine, budget, cam)
+
+
+def _extent(cam: dict) -> tuple[float, float, float, float]:
+    w, s, e, n = mapview.view_bounds(cam)
+    return (w, s, e + 360.0 if e < w else e, n)
+
+
+def small_multiples(weights: dict, method: str, refine: int, budget: float, cam: dict) -> None:
+    """One PNG per expert plus the ensemble over the same extent (the main map's camera)."""
+    extent = _extent(cam)
+    cache = st.session_state.setdefault("_multiples", {})
+    names = ["ensemble"] + ensemble.names
+    cols = st.columns(3)
+    for i, name in enumerate(names):
+        if name == "ensemble":
+            if not any(weights.values()):
+                png = None
+            else:
+                d = ensemble.distribution(weights, method=method, refine_to=refine)
+                png = report.render_map_png(d, extent, size=(360, 230), budget=d.within_budget(budget), max_cells=3000)
+        else:
+            key = (ens_key, name, refine, extent, budget)
+            if key not in cache:
+                d = ensemble.expert_distribution(name, refine_to=refine)
+                cache[key] = report.render_map_png(d, extent, size=(360, 230), budget=d.within_budget(budget), max_cells=3000)
+            png = cache[key]
+        with cols[i % 3]:
+            label = "ensemble" if name == "ensemble" else labels[name]
+            if png is None:
+                st.info("ensemble: all weights are 0")
+            else:
+                st.image(png, caption=f"{label}" + ("" if name == "ensemble" else f" (weight {weights.get(name, 0):g})"))
+    while len(cache) > 3 * len(names):
+        cache.pop(next(iter(cache)))
+    st.caption("Each map is one expert on its own over the main map's area (cyan: its own area budget). Colours are per map (each its own log scale).")
+
+
+def build_report(dist, regions, budget, weights, show, cam, link, places) -> str:
+    """The self-contained HTML report for the current view."""
+    notes = []
+    if photos and not img_experts:
+        notes.append(NO_MODEL)
+    elif not photos:
+        notes.append(NO_PHOTO)
+    if any("RANDOM" in e.name for e in img_experts):
+        notes.append("The image experts use a RANDOM backbone (a test setup): their output is noise.")
+    png = report.render_map_png(dist, _extent(cam), size=(900, 520), budget=regions, truth=truth)
+    if len(places) < min(len(regions), 25):
+        places = _place_names(regions, 25)
+    return report.report_html(
+        report.ReportInput(
+            view_name=labels.get(show, show),
+            weights={labels[n]: w for n, w in weights.items()},
+            experts=[(labels[e.name], e.describe()) for e in ensemble.experts],
+            evidence=evidence.summary(),
+            regions=regions,
+            places=places,
+            budget_km2=budget,
+            map_png=png,
+            link=link,
+            photos=[(p.name, report.thumbnail_jpeg(p.image), report.exif_summary(p)) for p in photos[:8]],
+            notes=notes,
+            version=report.version(),
+            created=datetime.now(timezone.utc),
+        )
     )
-    if st.checkbox("Use the EXIF position as ground truth (mark it, measure the search area)", value=True, key="use_truth"):
-        truth = p0.gps
 
-# ---- the distribution for the current weights (fast path) --------------------------------------------
-show_options = ["ensemble"] + ensemble.names
-url_show = st.session_state.pop("_url_show", None)
-if url_show in show_options:
-    st.session_state["show"] = url_show
-if st.session_state.get("show") not in show_options:
-    st.session_state["show"] = "ensemble"
-show = st.segmented_control("Map shows", show_options, key="show", help="The ensemble, or one expert on its own.") or "ensemble"
 
-if not any(weights.values()):
-    st.warning("All weights are 0: the ensemble is uniform over the globe. Raise a slider.")
-try:
-    if show == "ensemble":
-        dist = ensemble.distribution(weights, method=method, refine_to=refine)
-    else:
-        dist = ensemble.expert_distribution(show, refine_to=refine)
-except ValueError as err:
-    st.error(f"Could not combine the experts: {err}")
-    st.stop()
-
-data = view.map_records(dist, budget)
-regions = data.budget
-st.session_state["_regions"] = regions  # what the export buttons serialise (also read by tests)
-
-c1, c2, c3, c4 = st.columns(4)
-c1.metric("Regions in budget", f"{len(regions):,}")
-c2.metric("Chance the photo is in them", f"{regions.total_prob:.1%}")
-c3.metric("Their total area", view.format_km2(regions.total_area_km2), help=f"About a disc of radius {view.disc_radius_km(max(regions.total_area_km2, 1)):,.0f} km")
-if truth is not None:
-    need = dist.area_to_contain(*truth)
-    c4.metric("Area needed to reach the EXIF position", view.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
-else:
-    lat0, lon0 = dist.mode()
-    c4.metric("Most likely cell", f"{lat0:.2f}, {lon0:.2f}")
-if len(regions) == 0:
-    st.info("The budget is smaller than the single most likely hexagon: raise the budget or choose a finer resolution.")
-
-# The map keeps its view while sliders move: the initial view only changes with the expert set.
-vkey = ("_view", ens_key)
-if st.session_state.get("_view_key") != vkey:
-    st.session_state["_view_key"] = vkey
-    st.session_state["_view"] = view.view_state(dist, budget) if not (evidence.empty and not photos) else view.WORLD_VIEW
-deck = view.build_deck(data, st.session_state["_view"], truth=truth)
-st.pydeck_chart(deck, key="map", height=560)
-st.caption(
-    f"{len(data.records):,} hexagons drawn (they hold {data.shown_prob:.1%} of the probability); colour = log density, "
-    "bright = likely. Cyan tint: the area budget (cells outside it are dimmed). Hover for probability, area and rank."
-)
-
-# ---- exports and the shareable link --------------------------------------------------------------------
-params = ViewParams(weights=weights, budget_km2=budget, refine=refine, show=show, evidence=evidence)
-query = view.encode_query(params)
-st.query_params.from_dict(query)
-
-with st.expander(f"Regions inside the budget ({len(regions):,}) — export", expanded=False):
-    if len(regions):
-        st.dataframe(regions.head(200).to_frame(), hide_index=True, height=240)
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("GeoJSON", data=lambda: json.dumps(regions_to_geojson(regions)), file_name="search_regions.geojson", mime="application/geo+json", key="dl_geojson", on_click="ignore")
-        d2.download_button("KML", data=lambda: regions_to_kml(regions), file_name="search_regions.kml", mime="application/vnd.google-earth.kml+xml", key="dl_kml", on_click="ignore")
-        d3.download_button("CSV", data=lambda: regions_to_csv(regions), file_name="search_regions.csv", mime="text/csv", key="dl_csv", on_click="ignore")
-    else:
-        st.write("Nothing inside the budget yet.")
-    base = st.context.url or ""
-    st.markdown("**Link to this view** (weights, budget, your evidence; not the photo):")
-    st.code((base.split("?")[0] if base else "") + ("?" + urlencode(query) if query else ""), language=None)
+workbench()
 
 with st.expander("Experts in this ensemble"):
     for e in ensemble.experts:
-        st.markdown(f"- {e.describe()}" + ("  (hard mask, no weight)" if getattr(e, "hard", False) else ""))
+        st.text(f"{labels[e.name]}: {e.describe()}" + ("  (certain: a mask, no weight)" if getattr(e, "hard", False) else ""))

@@ -6,6 +6,7 @@ import io
 import json
 
 import geopandas as gpd
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -32,6 +33,15 @@ def _deck(at: AppTest) -> dict:
     return json.loads(charts[0].proto.json)
 
 
+def _layer(spec: dict, layer_id: str) -> dict:
+    return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+
+
+def _mode(at: AppTest) -> tuple[float, float]:
+    lat, lon = (float(v) for v in _metrics(at)["Most likely region"].split(","))
+    return lat, lon
+
+
 @pytest.fixture
 def at() -> AppTest:
     return _run(AppTest.from_file(PAGE, default_timeout=90))
@@ -44,23 +54,115 @@ def _with_guess(at: AppTest, text="48.85, 2.35", radius=100.0) -> AppTest:
 
 
 def test_defaults_show_priors_map_and_regions(at):
-    labels = [s.label.split("  ·  ")[0] for s in at.sidebar.slider]
-    assert labels == ["uniform land", "population", "photo density"]
+    labels = [s.label for s in at.slider]
+    assert labels == ["uniform land · prior", "population · prior", "photo density · prior"]
     m = _metrics(at)
     assert int(m["Regions in budget"].replace(",", "")) > 0
     spec = _deck(at)
-    assert [layer["id"] for layer in spec["layers"]] == ["density", "budget"]
-    assert 0 < len(spec["layers"][0]["data"]) <= view.MAX_MAP_CELLS
-    # The budget overlay covers exactly the first "Regions in budget" cells of the ranking.
+    assert [layer["id"] for layer in spec["layers"]] == ["context", "density", "borders", "budget_halo", "budget", "city_dots", "city_labels"]
+    assert 0 < len(_layer(spec, "density")["data"]) <= view.MAX_MAP_CELLS
+    assert len(_layer(spec, "context")["data"]) == 842  # world view: the whole globe at res 1
+    assert spec["mapStyle"] == "__MAP_STYLE__"  # privacy mode (offline): no tile style for the browser to fetch
+    assert len(_layer(spec, "borders")["data"]) > 100 and any(c["name"] == "Tokyo" for c in _layer(spec, "city_labels")["data"])
+    # The budget outline encloses exactly the first "Regions in budget" cells of the ranking.
     import h3
     import shapely
 
     n = int(m["Regions in budget"].replace(",", ""))
-    union = shapely.union_all([shapely.Polygon(d["polygon"]) for d in spec["layers"][1]["data"]])
-    centres = [h3.cell_to_latlng(r["h3"]) for r in spec["layers"][0]["data"]]
+    union = shapely.union_all([shapely.Polygon(d["path"]) for d in _layer(spec, "budget")["data"]])
+    centres = [h3.cell_to_latlng(r["h3"]) for r in _layer(spec, "density")["data"]]
     inside = shapely.contains(union, shapely.points([c[1] for c in centres], [c[0] for c in centres]))
     assert inside[:n].all() and not inside[n:].any()
     assert not at.error
+
+
+def test_priors_only_is_not_presented_as_an_answer(at):
+    assert _metrics(at)["Most likely region"] == "n/a: priors only"
+    assert any(c.value.startswith("No photo analysed") for c in at.caption)
+
+
+def test_legend_shows_real_values(at):
+    legend = at.get("html")[0].proto.body
+    assert "Probability per km² (log scale)" in legend
+    assert legend.count("10<sup>") >= 4  # powers of ten along the ramp, plus near-zero and not-drawn
+    assert "near zero" in legend and "not drawn" in legend and "area budget (10,000 km²)" in legend
+
+
+def test_top_regions_list_names_places(at):
+    at = _with_guess(at, "48.85, 2.35", 50.0)
+    df = at.dataframe[0].value
+    assert list(df.columns) == ["#", "near", "lat, lon", "probability", "area", "cumulative probability", "cumulative area"]
+    assert len(df) == 10
+    assert all("France" in p and "Paris" in p for p in df["near"][:3]), df["near"].tolist()
+    lat, lon = (float(v) for v in df["lat, lon"][0].split(","))
+    assert abs(lat - 48.85) < 0.5 and abs(lon - 2.35) < 0.5
+    assert not any(p == "0.0%" for p in df["probability"])
+
+
+def test_terms_are_explained_and_labels_do_not_repeat(at):
+    at.multiselect(key="attributes").select("forest")
+    _run(at)
+    labels = [s.label for s in at.slider]
+    assert "analyst: forest" in labels and not any("analyst: analyst" in lbl for lbl in labels)
+    assert "**regions**" in at.caption[0].value and "H3 cells" in at.caption[0].value
+
+
+def test_all_weights_zero_gives_one_message(at):
+    for s in at.slider:
+        s.set_value(0.0)
+    _run(at)
+    assert [i.value for i in at.info] == ["All weights are 0: no expert has a say, so every place is equally likely. Raise a slider to rank regions."]
+    assert not at.warning and not at.error
+    assert _metrics(at)["Most likely region"] == "none (all equal)"
+
+
+def test_natural_scene_alone_has_no_clear_peak(at):
+    at.multiselect(key="attributes").select("natural scene")
+    _run(at)
+    at.get("button_group")[0].set_value("analyst: natural scene")
+    _run(at)
+    assert _metrics(at)["Most likely region"] == "no clear peak"
+
+
+def test_single_expert_view_fits_its_own_camera_and_back(at):
+    at = _with_guess(at, "-33.87, 151.21", 100.0)
+    seg = at.get("button_group")[0]
+    seg.set_value("population")
+    _run(at)
+    pop_view = _deck(at)["initialViewState"]
+    assert len(_layer(_deck(at), "density")["data"]) > 0
+    at.get("button_group")[0].set_value("analyst guess")
+    _run(at)
+    v = _deck(at)["initialViewState"]
+    assert abs(v["latitude"] + 33.87) < 2 and abs(v["longitude"] - 151.21) < 2 and v != pop_view
+    at.get("button_group")[0].set_value("ensemble")
+    _run(at)
+    spec = _deck(at)
+    assert len(_layer(spec, "density")["data"]) > 0 and abs(spec["initialViewState"]["latitude"] + 33.87) < 3
+    assert at.session_state["_shown"] == "ensemble"
+
+
+def test_exports_follow_the_shown_view_and_say_so(at):
+    at = _with_guess(at, "48.85, 2.35", 100.0)
+    at.get("button_group")[0].set_value("population")
+    _run(at)
+    assert at.session_state["_shown"] == "population"
+    exp = [e for e in at.expander if e.label.startswith("Export the")]
+    assert exp and "(view: population · prior)" in exp[0].label
+    names = {b.proto.label: b for b in at.get("download_button")}
+    assert list(names) == ["GeoJSON", "KML", "CSV", "Report (HTML)"]
+    # The regions exported are the population prior's own, not the ensemble's (Paris guess).
+    lat = float(np.average(at.session_state["_regions"].lat, weights=at.session_state["_regions"].prob))
+    assert abs(lat - 48.85) > 1 or len(at.session_state["_regions"]) > 50
+
+
+def test_small_multiples_one_map_per_expert(at):
+    at = _with_guess(at, "48.85, 2.35", 100.0)
+    at.toggle(key="multiples").set_value(True)
+    _run(at)
+    captions = [c for i in at.get("image") for c in i.captions]
+    assert captions[0] == "ensemble" and len(captions) == 5, captions  # ensemble + 3 priors + the guess
+    assert any(c.startswith("analyst guess") for c in captions)
 
 
 def test_analyst_evidence_works_without_image_models(at):
@@ -68,25 +170,23 @@ def test_analyst_evidence_works_without_image_models(at):
     at.sidebar.multiselect(key="include").select("AUS")
     at.sidebar.multiselect(key="attributes").select("urban")
     _run(at)
-    names = [s.label.split("  ·  ")[0] for s in at.sidebar.slider]
-    assert names[-3:] == ["analyst guess", "analyst region", "analyst: urban"]
-    lat, lon = (float(v) for v in _metrics(at)["Most likely cell"].split(","))
+    names = [s.label for s in at.slider]
+    assert names[-3:] == ["analyst guess · analyst", "analyst region · analyst", "analyst: urban"]
+    lat, lon = _mode(at)
     assert abs(lat + 33.87) < 1.5 and abs(lon - 151.21) < 1.5
     assert float(_metrics(at)["Chance the photo is in them"].rstrip("%")) > 50
 
 
 def test_weight_slider_changes_the_ensemble(at):
     at = _with_guess(at)
-    before_mode = _metrics(at)["Most likely cell"]
-    before = _deck(at)["layers"][0]["data"][:50]
-    lat, lon = (float(v) for v in before_mode.split(","))
+    before = _layer(_deck(at), "density")["data"][:50]
+    lat, lon = _mode(at)
     assert abs(lat - 48.85) < 1 and abs(lon - 2.35) < 1
-    at.sidebar.slider(key="w::analyst guess").set_value(0.0)
+    at.slider(key="w::analyst guess").set_value(0.0)
     _run(at)
-    after_mode = _metrics(at)["Most likely cell"]
-    lat2, lon2 = (float(v) for v in after_mode.split(","))
-    assert abs(lat2 - 48.85) > 1 or abs(lon2 - 2.35) > 1  # the guess no longer drives the map
-    assert _deck(at)["layers"][0]["data"][:50] != before
+    m = _metrics(at)["Most likely region"]
+    assert m in ("no clear peak",) or abs(_mode(at)[0] - 48.85) > 1 or abs(_mode(at)[1] - 2.35) > 1  # the guess no longer drives it
+    assert _layer(_deck(at), "density")["data"][:50] != before
     # The map keeps its view: the initial view state does not move with a slider.
     assert at.session_state["_view"]["latitude"] == pytest.approx(lat, abs=1)
 
@@ -94,7 +194,7 @@ def test_weight_slider_changes_the_ensemble(at):
 def test_view_state_is_stable_across_slider_moves(at):
     at = _with_guess(at)
     v1 = _deck(at)["initialViewState"]
-    at.sidebar.slider(key="w::population").set_value(1.5)
+    at.slider(key="w::population").set_value(1.5)
     _run(at)
     assert _deck(at)["initialViewState"] == v1
 
@@ -102,7 +202,7 @@ def test_view_state_is_stable_across_slider_moves(at):
 def test_budget_changes_the_regions(at):
     at = _with_guess(at)
     small = _metrics(at)
-    at.sidebar.select_slider(key="budget").set_value(1e5)
+    at.select_slider(key="budget").set_value(1e5)
     _run(at)
     big = _metrics(at)
     n_small = int(small["Regions in budget"].replace(",", ""))
@@ -115,7 +215,7 @@ def test_budget_changes_the_regions(at):
 
 def test_exports_are_valid_geojson(at):
     at = _with_guess(at, "-17.8, 178.0", 300.0)  # Fiji: regions near the antimeridian
-    at.sidebar.select_slider(key="budget").set_value(1e5)
+    at.select_slider(key="budget").set_value(1e5)
     _run(at)
     regions = at.session_state["_regions"]
     fc = regions_to_geojson(regions)
@@ -125,17 +225,17 @@ def test_exports_are_valid_geojson(at):
     assert (gdf.geometry.bounds["maxx"] - gdf.geometry.bounds["minx"] < 10).sum() >= len(gdf) - (gdf.geom_type == "MultiPolygon").sum()
     assert gdf["cum_area_km2"].iloc[-1] <= 1e5
     assert gdf["rank"].tolist() == list(range(1, len(gdf) + 1))
-    labels = [b.label for b in at.get("download_button")]
-    assert labels == ["GeoJSON", "KML", "CSV"]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["GeoJSON", "KML", "CSV", "Report (HTML)"]
 
 
 def test_refinement_changes_resolution(at):
     at = _with_guess(at)
-    at.sidebar.select_slider(key="budget").set_value(1e5)  # res-3 cells (~12,000 km²) must fit
-    at.sidebar.select_slider(key="refine").set_value(3)
+    at.select_slider(key="budget").set_value(1e5)  # res-3 cells (~12,000 km²) must fit
+    at.select_slider(key="refine").set_value(3)
     _run(at)
     coarse = at.session_state["_regions"]
-    at.sidebar.select_slider(key="refine").set_value(7)
+    at.select_slider(key="refine").set_value(7)
     _run(at)
     fine = at.session_state["_regions"]
     assert len(fine) > len(coarse)
@@ -144,18 +244,14 @@ def test_refinement_changes_resolution(at):
 
 def test_expert_selector_shows_one_expert(at):
     at = _with_guess(at)
-    at.button_group(key="show").set_value("uniform land") if hasattr(at, "button_group") else None
-    _run(at)
     seg = at.get("button_group")
     seg[0].set_value("analyst guess")
     _run(at)
-    m = _metrics(at)
-    lat, lon = (float(v) for v in m["Most likely cell"].split(","))
+    lat, lon = _mode(at)
     assert abs(lat - 48.85) < 1 and abs(lon - 2.35) < 1
-    seg = at.get("button_group")
-    seg[0].set_value("population")
+    at.get("button_group")[0].set_value("population")
     _run(at)
-    assert _metrics(at)["Most likely cell"] != m["Most likely cell"]
+    assert _mode(at) != (lat, lon)
 
 
 def test_bad_uploads_give_messages_not_tracebacks(at):
@@ -168,14 +264,19 @@ def test_bad_uploads_give_messages_not_tracebacks(at):
 
 
 def test_exif_gps_is_flagged_and_measured(at):
-    at.file_uploader(key="photos").set_value(("sydney.jpg", jpeg_bytes(gps=(-33.8568, 151.2153)), "image/jpeg"))
+    at.file_uploader(key="photos").set_value([("sydney.jpg", jpeg_bytes(gps=(-33.8568, 151.2153)), "image/jpeg"), ("b.jpg", jpeg_bytes(gps=(35.0, 139.0)), "image/jpeg")])
     _run(at)
     warnings = " ".join(w.value for w in at.warning)
-    assert "carries its own GPS position" in warnings and "-33.8568" in warnings
+    assert "2 of 2 photo(s) carry their own GPS position" in warnings
+    texts = " ".join(t.value for t in at.text)
+    assert "sydney.jpg: -33.8568, 151.2153" in texts and "b.jpg: 35.0000, 139.0000" in texts  # every photo, not the first only
     m = _metrics(at)
     assert "Area needed to reach the EXIF position" in m
     spec = _deck(at)
-    assert spec["layers"][-1]["id"] == "truth"
+    truth = _layer(spec, "truth")
+    assert truth["radiusUnits"] == "pixels" and truth["lineWidthUnits"] == "pixels"  # not "@@=pixels"
+    # The photo is shown (thumbnail) with its EXIF facts.
+    assert at.get("image") and any("GPS" in str(df.value["fact"].tolist()) for df in at.dataframe)
     # Telling the ensemble "Sydney" shrinks the area needed to reach the truth.
     need_before = m["Area needed to reach the EXIF position"]
     _with_guess(at, "-33.9, 151.2", 50.0)
@@ -197,12 +298,12 @@ def test_url_query_parameters_restore_the_view():
         at.query_params[k] = v
     _run(at)
     assert at.sidebar.text_input(key="guess").value == "35.68, 139.69"
-    assert at.sidebar.slider(key="w::population").value == 1.5
-    assert at.sidebar.slider(key="w::analyst guess").value == 2.0
-    assert at.sidebar.select_slider(key="budget").value == 1e5
-    assert at.sidebar.select_slider(key="refine").value == 5
+    assert at.slider(key="w::population").value == 1.5
+    assert at.slider(key="w::analyst guess").value == 2.0
+    assert at.select_slider(key="budget").value == 1e5
+    assert at.select_slider(key="refine").value == 5
     assert at.sidebar.multiselect(key="include").value == ["JPN"]
-    lat, lon = (float(v) for v in _metrics(at)["Most likely cell"].split(","))
+    lat, lon = _mode(at)
     assert abs(lat - 35.68) < 1 and abs(lon - 139.69) < 1
     # and the page writes the current view back to the URL
     assert at.query_params["budget"] == ["100000"] or at.query_params["budget"] == "100000"
@@ -220,11 +321,12 @@ def test_missing_weights_are_explained_with_the_fix(monkeypatch):
     at = _run(AppTest.from_file(PAGE, default_timeout=90))
     labels = [e.label for e in at.expander]
     assert any(lbl.startswith("Image experts unavailable") for lbl in labels), labels
-    assert any(missing[0].fix in c.value for c in at.code if missing[0].fix)
-    # Uploading a photo still works: the image experts are skipped with a message, priors carry the map.
+    assert any(missing[0].fix == c.value for c in at.code if missing[0].fix)  # the command alone, no prose
+    # Uploading a photo still works: the image experts are skipped, one line says the photo was not analysed.
     at.file_uploader(key="photos").set_value(("p.jpg", jpeg_bytes(), "image/jpeg"))
     _run(at)
-    assert any("unavailable" in i.value for i in at.info)
+    assert [w.value for w in at.warning if "not analysed" in w.value] == ["Photo not analysed by any image model: priors and your evidence only."]
+    assert _metrics(at)["Most likely region"] == "n/a: priors only"
     assert int(_metrics(at)["Regions in budget"].replace(",", "")) > 0
 
 
@@ -232,8 +334,23 @@ def test_photo_with_tiny_random_backbone_adds_labelled_image_experts(at):
     pytest.importorskip("geolocate.image.suite")
     at.file_uploader(key="photos").set_value([("a.jpg", jpeg_bytes(), "image/jpeg"), ("b.jpg", jpeg_bytes(colour=(200, 200, 220)), "image/jpeg")])
     _run(at)
-    names = [s.label.split("  ·  ")[0] for s in at.sidebar.slider]
+    names = [s.label for s in at.slider]
     image_names = [n for n in names if "RANDOM" in n]
     assert image_names, names  # clearly labelled random experts
     assert any("random" in w.value.lower() for w in at.warning)
     assert int(_metrics(at)["Regions in budget"].replace(",", "")) > 0
+
+
+def test_link_values_are_never_rendered_as_markdown():
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["attr"] = "![x](http://127.0.0.2/pixel.png)"
+    at.query_params["w"] = ";".join(f"x{i}:bad" for i in range(1500))
+    at.query_params["guess"] = "48.85,2.35"
+    at.query_params["radius"] = "99999"
+    _run(at)
+    assert len(at.warning) == 1 and at.warning[0].value.startswith("The link had ")
+    detail = [t.value for t in at.text if "radius 99999 km" in t.value]
+    assert detail and "using 5000 km" in detail[0] and "'![x](http://127.0.0.2/pi…'" in detail[0]
+    for el in list(at.markdown) + list(at.warning) + list(at.info) + list(at.caption):
+        assert "127.0.0.2" not in el.value  # never as Markdown (an image there would be fetched)
+    assert at.number_input(key="radius").value == 5000.0
