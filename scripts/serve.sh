@@ -4,6 +4,7 @@
 # Env:   GEOLOCATE_LISTEN        nginx listen address (default 127.0.0.1:8501; 0.0.0.0:80 for a room)
 #        GEOLOCATE_BACKEND_PORT  first backend port (default 8601; backends use N consecutive ports)
 #        GEOLOCATE_RUN_DIR       nginx config, pid, error log and backend logs (default a fresh temp dir)
+#        GEOLOCATE_NGINX         the nginx binary (default: nginx on PATH, else /usr/sbin/nginx)
 #        anything else (GEOLOCATE_WORKSHOP, GEOLOCATE_DATA_DIRS, ...) reaches every app process.
 # Stops everything on Ctrl-C / SIGTERM. Needs Debian's nginx (apt-get install nginx-light).
 set -euo pipefail
@@ -13,7 +14,7 @@ LISTEN=${GEOLOCATE_LISTEN:-127.0.0.1:8501}
 PORT0=${GEOLOCATE_BACKEND_PORT:-8601}
 RUN_DIR=${GEOLOCATE_RUN_DIR:-$(mktemp -d -t geolocate-serve.XXXXXX)}
 PY=${PYTHON:-.venv/bin/python}
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX=${GEOLOCATE_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
 if ! [[ "$N" =~ ^[1-9][0-9]*$ ]]; then echo "serve.sh: N must be a positive integer, got '$N'" >&2; exit 2; fi
 if [ ! -x "$NGINX" ]; then echo "serve.sh: nginx not found; install it with: apt-get install nginx-light" >&2; exit 2; fi

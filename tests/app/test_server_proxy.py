@@ -32,7 +32,7 @@ def proxy(tmp_path_factory):
         port0 = free_port()
     env = dict(
         os.environ, GEOLOCATE_LISTEN=f"127.0.0.1:{listen}", GEOLOCATE_BACKEND_PORT=str(port0), GEOLOCATE_RUN_DIR=str(run_dir),
-        TMPDIR=str(app_tmp), NGINX=NGINX, GEOLOCATE_BACKBONE=os.environ.get("GEOLOCATE_BACKBONE", "tiny-random"),
+        TMPDIR=str(app_tmp), GEOLOCATE_NGINX=NGINX, GEOLOCATE_BACKBONE=os.environ.get("GEOLOCATE_BACKBONE", "tiny-random"),
         GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1",
     )
     log = open(run_dir / "serve.out", "wb")
