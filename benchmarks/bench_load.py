@@ -189,10 +189,11 @@ class SessionResult:
     error: str = ""
 
 
+MODE_LABEL = re.compile(r"Most likely (cell|region)")
 RUN_DONE_JS = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
-async def _metric_value(page, label: str) -> str:
+async def _metric_value(page, label: str | re.Pattern) -> str:
     box = page.locator('[data-testid="stMetric"]', has_text=label)
     return (await box.locator('[data-testid="stMetricValue"]').inner_text()).strip()
 
@@ -206,7 +207,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
         page.set_default_timeout(timeout_ms)
         await page.goto(url, wait_until="domcontentloaded")
         await page.get_by_text("Locate a photo").first.wait_for()
-        await page.locator('[data-testid="stMetric"]', has_text="Most likely cell").wait_for()
+        await page.locator('[data-testid="stMetric"]', has_text="Regions in budget").wait_for()
         await page.wait_for_function(RUN_DONE_JS)
 
         box = page.get_by_label("Your guess (lat, lon)")
@@ -217,7 +218,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
         await page.wait_for_function(
             """([lat, lon]) => {
                 if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-                const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Most likely cell'));
+                const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => /Most likely (cell|region)/.test(e.innerText));
                 if (!m) return false;
                 const v = m.querySelector('[data-testid="stMetricValue"]').innerText.split(',').map(Number);
                 return Math.abs(v[0] - lat) < 1 && Math.abs(((v[1] - lon + 540) % 360) - 180) < 1.5;
@@ -241,7 +242,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
         # Isolation: this page shows its own guess (input, mode, link) and none of the other sessions'.
         text = await page.inner_text("body") + "\n" + page.url  # the URL carries the view, guess included
         own = await box.input_value()
-        mode = tuple(float(v) for v in (await _metric_value(page, "Most likely cell")).split(","))
+        mode = tuple(float(v) for v in (await _metric_value(page, MODE_LABEL)).split(","))
         others = [guess_for(j, n) for j in range(n) if j != i]
         res.isolated = (
             own == f"{guess[0]}, {guess[1]}"
@@ -263,7 +264,7 @@ async def warm_up(browser, url: str, timeout_ms: int) -> None:
         page = await ctx.new_page()
         page.set_default_timeout(timeout_ms)
         await page.goto(url, wait_until="domcontentloaded")
-        await page.locator('[data-testid="stMetric"]', has_text="Most likely cell").wait_for()
+        await page.locator('[data-testid="stMetric"]', has_text="Regions in budget").wait_for()
         await page.wait_for_function(RUN_DONE_JS)
     finally:
         await ctx.close()

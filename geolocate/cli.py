@@ -225,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--res", type=h3_resolution(0, 6), default=DEFAULT_RESOLUTION)
     lay.set_defaults(func=cmd_layers)
 
+    from .embed.cli import add_subcommand as add_embed  # light: heavy imports wait for the command
+
+    add_embed(sub)
+
     try:
         from .image.cli import add_subcommands
     except ImportError as err:  # the image extras are optional for the core
