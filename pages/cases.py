@@ -15,8 +15,8 @@ from geolocate.plots import rva_chart
 
 BUDGETS = view.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
-SMALL_MAP_CELLS = 1_500
-"""Hexagons per small map (eleven maps on one page: the payload stays a few MB)."""
+SMALL_MAP_CELLS = 3_000
+"""Hexagons drawn per small map (the densest; as Locate's small multiples)."""
 
 
 # ---- guided first visit ----------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ def tour() -> None:
             "2. A **region** is a hexagon on the map; bright means likely. The **area budget** is how many km² "
             "you can afford to search: the cyan-tinted hexagons are the most likely ones that fit.\n"
             "3. The **area to truth** of a map is how much you would have searched, most likely hexagons first, "
-            "before reaching the white-ringed true location. Smaller is better.\n"
+            "before reaching the cyan true location. Smaller is better.\n"
             "4. **Recall** at an area A is the share of all test photos found within A km² — the curve at the "
             "bottom, with this photo marked on it.\n"
             "5. Then switch to **Guess then reveal**: place your own guess and see whether you beat the models."
@@ -52,23 +52,39 @@ def tour() -> None:
             st.rerun()
 
 
-def small_map(case: cases.Case, name: str, budget: float, guess: tuple[float, float] | None = None, height: int = 260):
+WORLD_EXTENT = (-180.0, -58.0, 180.0, 78.0)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def small_png(folder: str, bench: str, image_id: str, name: str, budget: float) -> bytes:
+    """One expert's (or the ensemble's) map of a case as a PNG over the world, the truth marked: the same
+    small multiples as Locate's (geolocate.report.render_map_png), light enough for a dozen on a page."""
+    from geolocate import report
+
+    case = case_of(folder, bench, image_id)
+    d = case.distribution(name)
+    return report.render_map_png(d, WORLD_EXTENT, size=(360, 200), budget=d.within_budget(budget), truth=case.truth, max_cells=SMALL_MAP_CELLS)
+
+
+def reveal_deck(case: cases.Case, guess: tuple[float, float], budget: float):
+    """The ensemble's interactive map with the truth and the guess marked, framed on both."""
     import pydeck as pdk
 
-    d = case.distribution(name)
-    data = view.map_records(d, budget, max_cells=SMALL_MAP_CELLS)
-    lat, lon = case.truth
-    deck = view.build_deck(data, {"latitude": lat, "longitude": lon, "zoom": 0.6, "pitch": 0, "bearing": 0}, truth=case.truth)
-    marks = [{"lat": lat, "lon": lon, "rank": "true location", "prob_pct": "-", "area_km2": "-", "cum_pct": "-", "cum_area_km2": "-"}]
-    deck.layers[-1].data = marks
-    if guess is not None:
-        deck.layers.append(
-            pdk.Layer(
-                "ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1], "rank": "your guess", "prob_pct": "-", "area_km2": "-", "cum_pct": "-", "cum_area_km2": "-"}],
-                get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255], get_line_color=[255, 255, 255, 255], stroked=True,
-                radius_units="pixels", get_radius=7, line_width_units="pixels", get_line_width=2, pickable=True,
-            )
+    from geolocate import mapview
+
+    d = case.distribution("ensemble")
+    cam = mapview.fit_view([case.truth[0], guess[0]], [case.truth[1], guess[1]], pad_deg=5.0)
+    data = mapview.map_records(d, budget, zoom=cam["zoom"])
+    deck = mapview.build_deck(data, cam, truth=case.truth)
+    deck.layers[-1].data = [dict(deck.layers[-1].data[0], rank="true location")]
+    marker = {k: "-" for k in ("prob_pct", "area_km2", "density", "cum_pct", "cum_area_km2")}
+    deck.layers.append(
+        pdk.Layer(
+            "ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1], "rank": "your guess", **marker}],
+            get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255], get_line_color=[255, 255, 255, 255], stroked=True,
+            radius_units="'pixels'", get_radius=7, line_width_units="'pixels'", get_line_width=2, pickable=True,
         )
+    )
     return deck
 
 
@@ -250,8 +266,8 @@ if mode == MODES[1]:
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         st.dataframe(_fmt_table(you), hide_index=True, column_config=NUM)
-        st.pydeck_chart(small_map(case, "ensemble", view.DEFAULT_BUDGET_KM2, guess=done["guess"], height=420), height=420, key="reveal_map")
-        st.caption("The ensemble's map; white-ringed cyan dot: the true location; pink: your guess.")
+        st.pydeck_chart(reveal_deck(case, done["guess"], view.DEFAULT_BUDGET_KM2), height=420, key="reveal_map")
+        st.caption("The ensemble's map; cyan dot: the true location; pink: your guess.")
         if st.button("Next photo", type="primary", on_click=_random_case):
             pass
     if scores:
@@ -286,7 +302,7 @@ for i, n in enumerate(["ensemble"] + experts):
     with cols[i % 3]:
         a = float(top.loc[n, "area_km2"])
         st.markdown(f"**{'ensemble (product of experts)' if n == 'ensemble' else md(n)}** · {top.loc[n, 'kind']}")
-        st.pydeck_chart(small_map(case, n, budget), height=260, key=f"map::{n}")
+        st.image(small_png(folder, name, image_id, n, budget))
         st.caption(f"Area to truth {view.format_km2(a)} · truth's hexagon ranked {int(top.loc[n, 'rank']):,} · {'inside' if a <= budget else 'outside'} the budget")
 
 st.subheader("Area to truth, per expert")

@@ -108,18 +108,25 @@ def student_view(rnd) -> None:
     me = st.session_state.get("me", {}).get(rnd.code)
     if me is None:
         st.subheader("Join")
+
+        def _join():
+            try:
+                name, token = room().join(rnd.code, st.session_state.get("join_name", ""))
+            except ClassroomError as err:
+                st.session_state["_join_error"] = str(err)
+            else:
+                st.session_state.setdefault("me", {})[rnd.code] = (name, token)
+
         with st.form("join"):
-            name = st.text_input("Your name (shown on the leaderboard)", max_chars=40, key="join_name")
-            if st.form_submit_button("Join", type="primary"):
-                try:
-                    name, token = room().join(rnd.code, name)
-                except ClassroomError as err:
-                    st.error("Could not join:")
-                    st.code(str(err), language=None)  # may quote the typed name: verbatim, never Markdown
-                else:
-                    st.session_state.setdefault("me", {})[rnd.code] = (name, token)
-                    st.rerun()
-        return
+            st.text_input("Your name (shown on the leaderboard)", max_chars=40, key="join_name")
+            st.form_submit_button("Join", type="primary", on_click=_join)
+        err = st.session_state.pop("_join_error", None)
+        if err:
+            st.error("Could not join:")
+            st.code(err, language=None)  # may quote the typed name: verbatim, never Markdown
+        if st.session_state.get("me", {}).get(rnd.code) is None:
+            return
+        me = st.session_state["me"][rnd.code]
     name, token = me
     mine = room().my_guesses(rnd.code, name, token)
     st.text(f"Joined as {name}")  # user text: plain, never Markdown
@@ -141,21 +148,29 @@ def student_view(rnd) -> None:
                 st.caption("What a scene classifier saw in the photo.")
         g = mine.get(current)
         if g is None:
+
+            def _submit():
+                # Runs before the script, so the rerun that follows shows the reveal and no form.
+                try:
+                    guess = view.parse_latlon(st.session_state.get(f"g_text_{current}", ""))
+                    budget = st.session_state[f"g_budget_{current}"] if st.session_state.get(f"g_usebudget_{current}") else None
+                    room().submit(rnd.code, name, token, current, guess, budget)
+                except (ValueError, ClassroomError) as err:
+                    st.session_state["_guess_error"] = str(err)
+
             with st.form(f"guess_{current}"):
-                text = st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
-                use_budget = st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
-                budget = st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
-                if st.form_submit_button("Submit guess", type="primary"):
-                    try:
-                        guess = view.parse_latlon(text)
-                        g = room().submit(rnd.code, name, token, current, guess, budget if use_budget else None)
-                    except (ValueError, ClassroomError) as err:
-                        st.error("Guess not recorded:")
-                        st.code(str(err), language=None)
+                st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
+                st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
+                st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
+                st.form_submit_button("Submit guess", type="primary", on_click=_submit)
+            err = st.session_state.pop("_guess_error", None)
+            if err:
+                st.error("Guess not recorded:")
+                st.code(err, language=None)  # may quote the typed text: verbatim, never Markdown
         if g is not None:
             case = rnd.cases[current]
             st.subheader("Reveal", anchor="reveal")
-            m = st.columns(4)
+            m = st.columns(2) + st.columns(2)
             m[0].metric("Distance", f"{g.distance_km:,.1f} km")
             m[1].metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
             ens = case.get("models", {}).get("ensemble")
@@ -227,7 +242,7 @@ def show_guesses(rnd, key: str | None) -> None:
         c = rnd.cases[i]
         pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
         pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
-        layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="pixels", get_radius=6, pickable=True)
+        layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="'pixels'", get_radius=6, pickable=True)
         st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=None, tooltip={"text": "{who}"}), height=380)
 
 

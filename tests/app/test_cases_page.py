@@ -58,14 +58,9 @@ def test_browse_a_case_deep_link_and_curve(toy_env):
     assert at.text_input(key="case_id").value == IDS[1]
     assert at.query_params["case"] == [IDS[1]] or at.query_params["case"] == IDS[1]
     assert any("offline" in i.value for i in at.info)  # no photo offline, and it says why
-    # One small map per expert (3 priors, 2 models, scene) and the ensemble, each with the truth marker.
-    import json
-
-    decks = at.get("deck_gl_json_chart")
-    assert len(decks) == 7
-    spec = json.loads(decks[0].proto.json)
-    truth = next(layer for layer in spec["layers"] if layer["id"] == "truth")
-    assert truth["data"][0]["lat"] == 45.0 and truth["data"][0]["lon"] == 7.0
+    # One small map per expert (3 priors, 2 models, scene) and the ensemble: PNGs, as on Locate.
+    assert len(at.get("imgs")) == 7
+    assert not at.get("deck_gl_json_chart")
     table = at.dataframe[1].value.set_index("expert")
     assert table.loc["exact", "rank of the truth's hexagon"] == 1
     assert table.loc["off", "distance, km"] == pytest.approx(5 * math.pi * R / 180, rel=1e-6)  # 556.0 km
@@ -132,7 +127,13 @@ def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance
     assert metrics["Ensemble's area to truth"].delta == ("you beat it" if area_km2 < ens else "it beat you")
     pts = 100 * (math.log10(5.1e8) - math.log10(area_km2)) / math.log10(5.1e8)
     assert metrics["Session score"].value == f"{pts:.0f} / 100"
-    assert len(at.get("deck_gl_json_chart")) == 1  # the reveal map, with truth and guess
+    import json
+
+    decks = at.get("deck_gl_json_chart")
+    assert len(decks) == 1  # the reveal map, with the truth and the guess
+    layers = {layer["id"]: layer for layer in json.loads(decks[0].proto.json)["layers"]}
+    assert (layers["truth"]["data"][0]["lat"], layers["truth"]["data"][0]["lon"]) == (LAT[case], LON[case])
+    assert layers["guess"]["data"][0]["rank"] == "your guess"
 
 
 def test_session_score_over_two_cases(toy_env):
