@@ -171,7 +171,7 @@ def cmd_accuracy(args: argparse.Namespace) -> int:
 def cmd_layers(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .grid import global_grid
+    from .grid import LAYER_RESOLUTION, global_grid
     from .layers import LayerError, country_layer, geonames_population_layer, landcover_layer, scene_layer
 
     try:
@@ -180,7 +180,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     for layer in layers:
-        share = (layer.fractions * layer.grid.area_km2[:, None]).sum(axis=0) / layer.grid.area_km2.sum()
+        area = global_grid(LAYER_RESOLUTION).area_km2
+        share = layer.weighted_sum(area) / area.sum()
         top = np.argsort(-share)[:4]
         print(f"{layer.name:11s} res {layer.res}, {len(layer.classes)} classes; {layer.source}")
         print("            largest shares of Earth: " + ", ".join(f"{layer.classes[i]} {share[i]:.1%}" for i in top))

@@ -125,52 +125,284 @@ class Layer:
         """Index of the largest class per cell of the layer grid, int16 shape (n,)."""
         return np.argmax(self.fractions, axis=1).astype(np.int16)
 
+    def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
+        """Sum over the layer grid's cells of weights[i] * fractions[i], float64 (K,) (weights: (n,), e.g. km²)."""
+        return np.asarray(weights, dtype=np.float64) @ self.fractions.astype(np.float64)
 
-def _load_sparse(path: Path, name: str, classes: list[str], default_class: int, source: str) -> Layer:
-    """Load a layer stored as (cells, quantised fractions) for the non-default cells."""
+
+# ---------------------------------------------------------------------------------------------------
+# Sparse hierarchical layers: the shipped land-cover and country layers.
+
+_RES_MASK = np.uint64(0xF << 52)
+_PENTAGON_BASES = np.array([4, 14, 24, 38, 49, 58, 63, 72, 83, 97, 107, 117], dtype=np.uint64)
+
+
+def _digits_mask(r_lo: int, r_hi: int) -> np.uint64:
+    """Bit mask of the H3 digits r_lo+1 .. r_hi (3 bits each)."""
+    return np.uint64(((1 << ((15 - r_lo) * 3)) - 1) ^ ((1 << ((15 - r_hi) * 3)) - 1))
+
+
+def _sixes(r_lo: int, r_hi: int) -> np.uint64:
+    """The digits r_lo+1 .. r_hi all set to 6 (the largest child digit)."""
+    v = 0
+    for d in range(r_lo + 1, r_hi + 1):
+        v |= 6 << ((15 - d) * 3)
+    return np.uint64(v)
+
+
+def descendant_range(cells: np.ndarray, r: int, rho: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest possible index of the res-``rho`` descendants of res-``r`` cells (r < rho).
+
+    H3 indexes sort by resolution, then base cell, then digits, so a cell's descendants at one
+    resolution fill one contiguous block of any sorted array of that resolution's cells.
+    """
+    lo = (cells & ~_RES_MASK & ~_digits_mask(r, rho)) | np.uint64(rho << 52)
+    return lo, lo | _sixes(r, rho)
+
+
+def descendant_counts(cells: np.ndarray, r: int, rho: int) -> np.ndarray:
+    """Number of res-``rho`` descendants of res-``r`` cells: 7^k, or 1 + 5 (7^k - 1) / 6 for pentagons."""
+    k = rho - r
+    base = (cells >> np.uint64(45)) & np.uint64(0x7F)
+    digits = cells & _digits_mask(0, r) if r > 0 else np.zeros_like(cells)
+    penta = np.isin(base, _PENTAGON_BASES) & (digits == 0)
+    return np.where(penta, 1 + 5 * (7**k - 1) // 6, 7**k).astype(np.float64)
+
+
+class SparseLayer(Layer):
+    """Class fractions on a sparse, mixed-resolution set of H3 cells (the shipped geodata layers).
+
+    Each stored cell holds a few (class, fraction) entries, fractions quantised to 1/255; the default
+    class (water, sea) takes what the entries leave and fills every cell that is not stored. Cells of
+    one class are stored as coarse as the data allows (all descendants alike), cells that straddle
+    classes at the finest resolution (res 6 for land cover, 7 for countries). Stored cells never
+    overlap, so a query cell either lies under one stored cell (it reads that cell's fractions) or
+    covers stored descendants (it reads their mean, each descendant weighted by its share of the
+    query cell's descendant count, i.e. by area up to the few-% spread of H3 cell areas).
+
+    Args:
+        name: layer name.
+        classes: K class labels.
+        cells: stored H3 cells, uint64 sorted, shape (m,), mixed resolutions, non-overlapping.
+        ptr: entry offsets, int32 shape (m + 1,): cell i owns entries ptr[i]:ptr[i+1].
+        cls: class index of each entry, uint8/uint16 shape (e,) (never the default class).
+        frac_u8: fraction of each entry in 1/255, uint8 shape (e,).
+        default_class: class index that fills the remainder.
+        source: one line saying where the data came from.
+    """
+
+    def __init__(self, name: str, classes: list[str], cells: np.ndarray, ptr: np.ndarray, cls: np.ndarray,
+                 frac_u8: np.ndarray, default_class: int, source: str = ""):
+        self.name, self.classes, self.source = name, list(classes), source
+        self.cells, self.ptr, self.cls, self.frac_u8 = cells, ptr, cls, frac_u8
+        self.default_class = int(default_class)
+        self._coarse = {}
+        res = cell_resolutions(cells)
+        self.levels = {int(r): (int(np.searchsorted(res, r, "left")), int(np.searchsorted(res, r, "right"))) for r in np.unique(res)}
+
+    def __repr__(self) -> str:
+        return f"SparseLayer({self.name!r}, {len(self.classes)} classes, {len(self.cells):,} cells, res {min(self.levels, default=0)}-{self.res})"
+
+    @property
+    def res(self) -> int:
+        """Finest stored resolution."""
+        return max(self.levels) if self.levels else LAYER_RESOLUTION
+
+    @property
+    def grid(self) -> Grid:
+        """The dense view's grid, ``global_grid(LAYER_RESOLUTION)``."""
+        return global_grid(LAYER_RESOLUTION)
+
+    @property
+    def fractions(self) -> np.ndarray:
+        """Dense fractions on ``global_grid(LAYER_RESOLUTION)``, float32 (n, K) (for narrow layers only)."""
+        return self.at_resolution(LAYER_RESOLUTION)
+
+    def nbytes(self) -> int:
+        """Bytes held by the stored arrays."""
+        return sum(a.nbytes for a in (self.cells, self.ptr, self.cls, self.frac_u8))
+
+    def _entries(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query row, entry index, weight) of every stored entry that lies in or over each query cell."""
+        res = cell_resolutions(ids)
+        rows, starts, stops, weights = [], [], [], []
+        for r in np.unique(res).tolist():
+            sel = np.flatnonzero(res == r)
+            q = ids[sel]
+            for rho, (a, b) in self.levels.items():
+                level = self.cells[a:b]
+                if rho <= r:  # at most one stored ancestor (or the cell itself)
+                    anc = cells_to_parents(q, rho)
+                    pos = np.searchsorted(level, anc)
+                    pos = np.minimum(pos, len(level) - 1)
+                    hit = level[pos] == anc
+                    i = pos[hit] + a
+                    rows.append(sel[hit]); starts.append(self.ptr[i]); stops.append(self.ptr[i + 1])
+                    weights.append(np.ones(int(hit.sum())))
+                else:  # stored descendants: a contiguous block of the level
+                    lo, hi = descendant_range(q, r, rho)
+                    i0 = np.searchsorted(level, lo, "left")
+                    i1 = np.searchsorted(level, hi, "right")
+                    n = i1 - i0
+                    has = n > 0
+                    if not has.any():
+                        continue
+                    w = 1.0 / descendant_counts(q[has], r, rho)
+                    cell_i = np.repeat(i0[has], n[has]) + _ragged_arange(n[has]) + a
+                    rows.append(np.repeat(sel[has], n[has])); starts.append(self.ptr[cell_i]); stops.append(self.ptr[cell_i + 1])
+                    weights.append(np.repeat(w, n[has]))
+        if not rows:
+            e = np.zeros(0, np.int64)
+            return e, e, np.zeros(0)
+        row, start, stop, w = (np.concatenate(x) for x in (rows, starts, stops, weights))
+        n = (stop - start).astype(np.int64)
+        entry = np.repeat(start.astype(np.int64), n) + _ragged_arange(n)
+        return np.repeat(row, n), entry, np.repeat(w, n)
+
+    def values_at(self, cells: CellSet | np.ndarray, classes: list[int] | None = None) -> np.ndarray:
+        """Fractions (float32, shape (n, K), or (n, len(classes)) for a subset) for cells of any resolutions."""
+        ids = cells.cells if isinstance(cells, CellSet) else np.asarray(cells, dtype=np.uint64)
+        cols = list(range(len(self.classes))) if classes is None else [int(c) for c in classes]
+        row, entry, w = self._entries(ids)
+        val = w * self.frac_u8[entry].astype(np.float64) / 255.0
+        colmap = np.full(len(self.classes), -1, np.int64)
+        colmap[cols] = np.arange(len(cols))
+        col = colmap[self.cls[entry]]
+        out = np.zeros((len(ids), len(cols)), dtype=np.float32)
+        keep = col >= 0
+        np.add.at(out, (row[keep], col[keep]), val[keep].astype(np.float32))
+        if self.default_class in cols:
+            taken = np.bincount(row, weights=val, minlength=len(ids))
+            out[:, cols.index(self.default_class)] = np.clip(1.0 - taken, 0.0, 1.0)
+        return out
+
+    def at_resolution(self, res: int) -> np.ndarray:
+        """Fractions for every cell of ``global_grid(res)``, float32 (n, K); cached when under 32 MB."""
+        if res in self._coarse:
+            return self._coarse[res]
+        out = self.values_at(global_grid(res).cells)
+        if out.nbytes <= 32e6:
+            self._coarse[res] = out
+        return out
+
+    def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
+        """Sum over the cells of ``global_grid(LAYER_RESOLUTION)`` of weights[i] * fractions[i], float64 (K,).
+
+        Args:
+            weights: (n,) per res-4 cell, e.g. photo counts or areas in km².
+        """
+        g = global_grid(LAYER_RESOLUTION)
+        row, entry, w = self._entries(g.cells)
+        val = w * self.frac_u8[entry] / 255.0 * weights[row]
+        out = np.bincount(self.cls[entry].astype(np.int64), weights=val, minlength=len(self.classes))
+        out[self.default_class] = float(np.sum(weights)) - (out.sum() - out[self.default_class])
+        return out
+
+    def dominant(self) -> np.ndarray:
+        """Index of the largest class per cell of ``global_grid(LAYER_RESOLUTION)``, int16 shape (n,)."""
+        return np.argmax(self.fractions, axis=1).astype(np.int16)
+
+
+def _ragged_arange(n: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(k) for each k in n."""
+    n = np.asarray(n, dtype=np.int64)
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, np.int64)
+    return np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+
+
+def save_hierarchical(path: Path, cells: np.ndarray, n_entries: np.ndarray, cls: np.ndarray, frac_u8: np.ndarray,
+                      n_classes: int, default_class: int) -> None:
+    """Store a sparse layer (npz, deflate): sorted cells as deltas, entries per cell, classes, uint8 fractions.
+
+    Args:
+        cells: stored cells, uint64 (m,), any order, non-overlapping.
+        n_entries: entries per cell, (m,); cell i owns the next n_entries[i] items of ``cls``/``frac_u8``.
+        cls: class of each entry (e,), never ``default_class``.
+        frac_u8: fraction of each entry in 1/255 (e,).
+        n_classes: K.
+        default_class: the class that fills the remainder and every cell not stored.
+    """
+    n_entries, frac_u8 = np.asarray(n_entries, np.int64), np.asarray(frac_u8, np.int64).copy()
+    start = np.r_[0, np.cumsum(n_entries)][:-1]
+    # rounding can push a cell's entries past 255: the excess comes off its largest entry
+    owner = np.repeat(np.arange(len(cells)), n_entries)
+    excess = np.maximum(np.bincount(owner, weights=frac_u8, minlength=len(cells)) - 255, 0).astype(np.int64)
+    if excess.any():
+        top = np.full(len(cells), -1)
+        order_e = np.lexsort((frac_u8, owner))  # within each cell ascending: the last entry is the largest
+        top[owner[order_e]] = order_e
+        fix = np.flatnonzero(excess)
+        frac_u8[top[fix]] -= excess[fix]
+    order = np.argsort(cells, kind="stable")
+    n_sorted = n_entries[order]
+    entry = np.repeat(start[order], n_sorted) + _ragged_arange(n_sorted)
+    c = cells[order]
+    np.savez_compressed(
+        path, cells_delta=np.diff(c, prepend=np.uint64(0)), n_entries=n_sorted.astype(np.uint8),
+        cls=cls[entry].astype(np.uint8 if n_classes <= 256 else np.uint16), frac_u8=frac_u8[entry].astype(np.uint8),
+        default_class=np.int64(default_class), n_classes=np.int64(n_classes),
+    )
+
+
+def load_hierarchical(path: Path, name: str, classes: list[str], source: str) -> SparseLayer:
+    """Load a layer written by :func:`save_hierarchical`."""
     if not path.exists():
-        raise LayerError(f"layer file {path} is missing: run the script named in docs/data.md to derive it")
+        raise LayerError(f"layer file {path} is missing: run the script named in docs/geodata.md to derive it")
     with np.load(path) as z:
-        cells, q, res = z["cells"], z["fractions_u8"], int(z["res"])
-    grid = global_grid(res)
-    frac = np.zeros((len(grid), len(classes)), dtype=np.float32)
-    frac[:, default_class] = 1.0
-    pos = grid.index_of(cells)
-    if (pos < 0).any():
-        raise LayerError(f"{path}: {int((pos < 0).sum())} cells are not res-{res} cells")
-    rows = q.astype(np.float32)
-    frac[pos] = rows / np.maximum(rows.sum(axis=1, keepdims=True), 1.0)
-    return Layer(name, classes, grid, frac, source)
-
-
-def save_sparse(path: Path, grid: Grid, fractions: np.ndarray, default_class: int) -> None:
-    """Store a layer compactly: only cells that differ from pure ``default_class``, fractions as uint8 (1/255)."""
-    q = np.rint(np.clip(fractions, 0, 1) * 255).astype(np.uint8)
-    keep = q[:, default_class] < 255
-    np.savez_compressed(path, cells=grid.cells[keep], fractions_u8=q[keep], res=np.int64(grid.res))
+        cells = np.cumsum(z["cells_delta"], dtype=np.uint64)
+        n = z["n_entries"].astype(np.int64)
+        cls, frac, default, k = z["cls"], z["frac_u8"], int(z["default_class"]), int(z["n_classes"])
+    if k != len(classes):
+        raise LayerError(f"{path}: {k} classes, expected {len(classes)}: derive the layer and its class table together")
+    ptr = np.r_[0, np.cumsum(n)].astype(np.int32)
+    return SparseLayer(name, classes, cells, ptr, cls, frac, default, source)
 
 
 @functools.lru_cache(maxsize=2)
-def landcover_layer(path: str | None = None) -> Layer:
-    """The IGBP land-cover layer (17 classes; row sums 1; class 0 is water)."""
-    p = Path(path) if path else ASSETS / "landcover_igbp_res4.npz"
-    return _load_sparse(p, "landcover", IGBP_CLASSES, 0, "MODIS MCD12C1 2019 (IGBP), 0.05°, via scripts/derive_landcover.py")
+def landcover_layer(path: str | None = None) -> SparseLayer:
+    """The IGBP land-cover layer (17 classes; class 0 is water): MODIS's 0.05° pixels as res-6 cell fractions."""
+    p = Path(path) if path else ASSETS / "landcover_igbp.npz"
+    return load_hierarchical(p, "landcover", IGBP_CLASSES, "MODIS MCD12C1 2019 (IGBP), 0.05°, as H3 res-6 fractions (scripts/derive_landcover.py)")
 
 
 @functools.lru_cache(maxsize=1)
 def country_table() -> list[dict]:
-    """Countries of the country layer: list of {"iso3", "name", "continent"}; position = class index - 1."""
+    """Countries of the country layer: list of {"iso3", "iso2", "name", "continent", "type"}; position = class index - 1."""
     path = ASSETS / "countries.json"
     if not path.exists():
         raise LayerError(f"{path} is missing: run scripts/derive_countries.py")
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @functools.lru_cache(maxsize=1)
-def country_layer() -> Layer:
-    """One class per country (class 0 = no country: sea); a cell's fractions are its area shares."""
+def country_layer() -> SparseLayer:
+    """One class per country (class 0 = no country: sea); a cell's fractions are its area shares.
+
+    Natural Earth 1:10m admin-0; cells inside one country are stored whole, coastal cells at res 6
+    and cells on a land border at res 7 with each country's share (scripts/derive_countries.py).
+    """
     names = ["none"] + [c["iso3"] for c in country_table()]
-    return _load_sparse(ASSETS / "countries_res4.npz", "countries", names, 0, "Natural Earth 1:110m admin-0 (pyogrio fixture copy)")
+    return load_hierarchical(ASSETS / "countries.npz", "countries", names, "Natural Earth 1:10m admin-0 (v5.1, German point of view), H3 res 6-7 at coasts and borders")
+
+
+def country_outlines() -> dict:
+    """Country outlines (borders and coastlines) as a GeoJSON FeatureCollection, lon/lat degrees.
+
+    The Natural Earth 1:10m polygons of the country layer, simplified to about 1 km (0.01°) by
+    scripts/derive_countries.py; each feature's properties are ``iso3`` and ``name``. For drawing
+    (an offline basemap), not for lookups: use :func:`country_layer` for those.
+    """
+    path = ASSETS / "country_outlines.geojson"
+    if not path.exists():
+        raise LayerError(f"{path} is missing: run scripts/derive_countries.py")
+    return _read_json(str(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _read_json(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def population_counts_geonames(min_population: int = 1000) -> np.ndarray:
@@ -284,5 +516,5 @@ def scene_layer(path: str | None = None) -> Layer:
 
 
 def land_fraction() -> np.ndarray:
-    """Land fraction (1 - water) of every layer cell, from the land-cover layer, shape (n,)."""
-    return 1.0 - landcover_layer().fractions[:, 0]
+    """Land fraction (1 - water) of every cell of ``global_grid(LAYER_RESOLUTION)``, from the land-cover layer, shape (n,)."""
+    return 1.0 - landcover_layer().at_resolution(LAYER_RESOLUTION)[:, 0]

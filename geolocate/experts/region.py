@@ -68,9 +68,12 @@ class RegionExpert(Expert):
         """Fraction of each cell inside the allowed region, (n,) in [0, 1]."""
         import shapely
 
-        frac = country_layer().values_at(cells)
         codes = ["none"] + country_codes()
         col = {c: i for i, c in enumerate(codes)}
+        named = [col[c] for c in dict.fromkeys([*self.include, *self.exclude])]
+        # only the named countries' columns: the layer has ~250 classes and the support may be large
+        frac = country_layer().values_at(cells, classes=named) if named else np.zeros((len(cells), 0))
+        col = {codes[k]: j for j, k in enumerate(named)}
         has_include = bool(self.include or self.include_polygons)
         inside = np.zeros(len(cells)) if has_include else np.ones(len(cells))
         if self.include:

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..experts.attribute import AttributeExpert, attribute_log_likelihood, tempered
 from ..experts.base import Expert
-from ..grid import LAYER_RESOLUTION, CellSet, cache_dir
+from ..grid import CellSet, cache_dir
 from ..layers import IGBP_CLASSES, POPULATION_BINS, SCENE_CLASSES, Layer, LayerError
 
 TEMPLATES = ["a photo of {}.", "a blurry photo of {}.", "a travel photo of {}.", "a street-level photo of {}."]
@@ -209,10 +209,8 @@ def photo_class_prior(layer: Layer, floor: float = 1e-4) -> np.ndarray:
     Computed once per layer as (photos per cell) @ (cell fractions), without a per-photo table."""
     from ..experts.priors import _gallery_counts
 
-    if layer.res != LAYER_RESOLUTION:
-        raise ValueError(f"layer {layer.name} is at res {layer.res}; class priors need res {LAYER_RESOLUTION}")
-    counts = _gallery_counts()
-    pi = (counts @ layer.fractions.astype(np.float64)) / counts.sum()
+    counts = _gallery_counts()  # photos per cell of global_grid(LAYER_RESOLUTION)
+    pi = layer.weighted_sum(counts) / counts.sum()
     pi = np.maximum(pi, floor)
     return pi / pi.sum()
 

@@ -102,8 +102,8 @@ def test_upload_move_slider_screenshot(server, tmp_path):
             guess = page.get_by_label("Your guess (lat, lon)")
             guess.fill("48.85, 2.35")
             guess.press("Enter")
-            expect(page.get_by_text("analyst guess  ·  analyst")).to_be_visible(timeout=30_000)
-            expect(page.locator('[data-testid="stMetric"]', has_text="Most likely cell")).to_contain_text("48.", timeout=30_000)
+            expect(page.get_by_text("analyst guess · analyst")).to_be_visible(timeout=30_000)
+            expect(page.locator('[data-testid="stMetric"]', has_text="Most likely region")).to_contain_text("48.", timeout=30_000)
 
             # Upload a photo.
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))

@@ -1,0 +1,154 @@
+"""The workbench in a real headless Chromium: privacy (no request leaves 127.0.0.1), the map's legend and
+basemap, top regions with names, the report download, the EXIF marker's size, and screenshots of each page
+(saved under $GEOLOCATE_SHOTS, default a temporary folder)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, metric_value, start_server, stop, wait_idle
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def server():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api")
+    proc, url, _ = start_server()
+    try:
+        yield url
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    d = Path(os.environ.get("GEOLOCATE_SHOTS") or tmp_path_factory.mktemp("shots"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _gps_jpeg(path: Path, lat: float, lon: float) -> None:
+    im = Image.new("RGB", (320, 240), (90, 140, 60))
+    exif = Image.Exif()
+
+    def dms(v):
+        v = abs(v)
+        d, m = int(v), int((abs(v) - int(v)) * 60)
+        return (float(d), float(m), round(((v - d) * 60 - m) * 60, 4))
+
+    exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)}
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif)
+    path.write_bytes(buf.getvalue())
+
+
+def test_privacy_mode_every_request_stays_on_the_app_host(server, browser, shots):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server, wait_until="domcontentloaded")
+    page.wait_for_function(deck_ready_js(), timeout=60_000)
+    page.get_by_label("Your guess (lat, lon)").fill("48.85, 2.35")
+    page.get_by_label("Your guess (lat, lon)").press("Enter")
+    page.locator('[data-testid="stMetric"]', has_text="Most likely region").get_by_text(re.compile(r"^48\.")).wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # deck.gl would fetch a tile style now if it were going to
+    page.screenshot(path=str(shots / "locate_offline.png"), full_page=True)
+    hosts = {urlparse(u).hostname for u in requests if not u.startswith(("data:", "blob:"))}
+    assert hosts == {"127.0.0.1"}, sorted(u for u in requests if urlparse(u).hostname != "127.0.0.1")
+    # The legend (real values) and the offline basemap are on the page.
+    legend = page.locator('[data-testid="stHtml"]', has_text="Probability per km²")
+    assert legend.count() == 1 and "near zero" in legend.inner_text()
+    # Top regions carry place names.
+    assert "Paris" in page.locator('[data-testid="stDataFrame"]').first.inner_text() or "Paris" in page.content()
+    page.close()
+
+
+def test_report_download_holds_the_map_image_and_regions(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(server + "/?guess=-33.87,151.21&radius=100", wait_until="domcontentloaded")
+    page.wait_for_function(deck_ready_js(), timeout=60_000)
+    wait_idle(page)
+    page.get_by_text(re.compile(r"^Export the .* regions in the budget")).click()
+    with page.expect_download(timeout=60_000) as dl:
+        page.get_by_role("button", name="Report (HTML)").click()
+    path = tmp_path / "report.html"
+    dl.value.save_as(str(path))
+    html = path.read_text()
+    assert "data:image/png;base64," in html and '<table id="regions">' in html
+    assert "Sydney" in html and "Australia" in html
+    assert "http://" not in html.replace("http://127.0.0.1", "") or "?guess=" in html  # only the app's own link
+    page.close()
+
+
+def _map_shot(page) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(page.locator(MAP).screenshot())).convert("RGB")).astype(int)
+
+
+def test_exif_marker_stays_small_at_every_zoom(server, browser, tmp_path, shots):
+    photo = tmp_path / "gps.jpg"
+    _gps_jpeg(photo, 48.8584, 2.2945)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(server + "/?guess=48.85,2.35&radius=20", wait_until="domcontentloaded")
+    page.wait_for_function(deck_ready_js(), timeout=60_000)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    page.locator('[data-testid="stMetric"]', has_text="Area needed to reach the EXIF position").wait_for(timeout=90_000)
+    wait_idle(page, 90_000)
+    box = page.locator(MAP).bounding_box()
+    truth_box = page.get_by_text("Use the first EXIF position as ground truth")
+    fractions = []
+    for step in range(5):
+        page.wait_for_timeout(800)
+        with_marker = _map_shot(page)
+        truth_box.click()  # marker off: same camera, same layers otherwise
+        wait_idle(page)
+        page.wait_for_timeout(800)
+        without = _map_shot(page)
+        truth_box.click()
+        wait_idle(page)
+        diff = np.abs(with_marker - without).sum(axis=2) > 60
+        fractions.append(diff.mean())
+        if step == 2:
+            page.screenshot(path=str(shots / "locate_marker.png"), full_page=True)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, -600)  # zoom in by about 2 levels per step
+    assert max(fractions) < 0.01, fractions
+    page.close()
+
+
+@pytest.mark.parametrize("path, name", [("/benchmark", "Benchmark"), ("/layers", "Layers")])
+def test_other_pages_screenshots_offline(server, browser, shots, path, name):
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(server + path, wait_until="domcontentloaded")
+    page.get_by_role("heading", name=name).first.wait_for(timeout=60_000)
+    wait_idle(page)
+    page.wait_for_timeout(1500)
+    page.screenshot(path=str(shots / f"{name.lower()}_offline.png"), full_page=True)
+    outside = [u for u in requests if not u.startswith(("data:", "blob:")) and urlparse(u).hostname != "127.0.0.1"]
+    assert not outside, outside
+    page.close()

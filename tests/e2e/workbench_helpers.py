@@ -1,0 +1,68 @@
+"""Shared by the workbench browser test and benchmarks/bench_browser.py: a Streamlit server and Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env_extra: dict | None = None, timeout_s: float = 60.0) -> tuple[subprocess.Popen, str, float]:
+    """``streamlit run app.py`` on a free 127.0.0.1 port; returns (process, url, seconds until healthy)."""
+    port = free_port()
+    env = dict(os.environ, GEOLOCATE_BACKBONE=os.environ.get("GEOLOCATE_BACKBONE", "tiny-random"), GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1")
+    env.update(env_extra or {})
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url, time.perf_counter() - t0
+        except OSError:
+            time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"streamlit did not start in {timeout_s:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+MAP = '[data-testid="stDeckGlJsonChart"]'
+
+
+def metric_value(page, label: str) -> str:
+    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def wait_idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until Streamlit reports no script running (the status widget disappears)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
+
+
+def deck_ready_js() -> str:
+    return "() => { const c = document.querySelector('[data-testid=\"stDeckGlJsonChart\"] canvas'); return !!c && c.width > 0; }"
