@@ -41,6 +41,8 @@ BORDER_RES = 7
 POLAR_LAT = 75.0
 # Codes for features Natural Earth leaves at -99: ISO's user-assigned XKX for Kosovo; others keep ADM0_A3.
 ISO_FIXES = {"KOS": "XKX"}
+# Natural Earth's NAME_EN is the best English short name except for these
+NAME_FIXES = {"PGA": "Spratly Islands", "CHN": "China", "ESB": "Dhekelia Sovereign Base Area"}
 
 
 def default_source() -> str:
@@ -76,7 +78,7 @@ def read_countries(path: Path, iso_col: str, name_col: str, fallback_col: str | 
             return default if v is None or str(v) in ("", "-99", "nan") else str(v)
 
         table.append({
-            "iso3": code, "iso2": col("ISO_A2_EH") or col("ISO_A2"), "name": col("NAME_EN") or col(name_col) or code,
+            "iso3": code, "iso2": col("ISO_A2_EH") or col("ISO_A2"), "name": NAME_FIXES.get(code) or col("NAME_EN") or col(name_col) or code,
             "continent": col("CONTINENT"), "type": col("TYPE"),
         })
         geoms.append(shapely.make_valid(shapely.union_all(group.geometry.values)))

@@ -89,6 +89,16 @@ COUNTRY_NAMES = {
     "Czechia": "the Czech Republic",
     "eSwatini": "Eswatini",
     "Côte d'Ivoire": "Ivory Coast",
+    # Natural Earth 1:10m English names (the country layer since issue 13)
+    "Democratic Republic of the Congo": "the Democratic Republic of the Congo",
+    "Republic of the Congo": "the Republic of the Congo",
+    "Central African Republic": "the Central African Republic",
+    "Dominican Republic": "the Dominican Republic",
+    "United Arab Emirates": "the United Arab Emirates",
+    "Solomon Islands": "the Solomon Islands",
+    "Falkland Islands": "the Falkland Islands",
+    "French Southern and Antarctic Lands": "the French Southern and Antarctic Lands",
+    "Czech Republic": "the Czech Republic",
 }
 COUNTRY_TEMPLATES = ["a photo taken in {}.", "a street-level photo in {}.", "a landscape photo in {}.", "a travel photo of {}."]
 
