@@ -1,53 +1,62 @@
-"""Choosing the base resolution: live-slider latency against RvA fidelity.
+"""Convergence of the benchmark numbers in the base resolution and the finest refinement resolution.
 
-For base resolutions 2, 3 and 4 this prints the recompute + budget latency (6 experts) and the RvA of
-the strongest GeoEstimation model and of an equal-weight ensemble on N Im2GPS3k images (refined to
-res 6 where the area is small). A base resolution is good enough when a finer one no longer changes
-the RvA summaries beyond their bootstrap intervals.
+For each (base res, finest res) this evaluates fixed weights and point mixtures (a previous report's,
+``--fitted``) on the first N images of Im2GPS3k's eval half and prints, per expert and the ensemble,
+AUC, area at 25/50/75 % recall and recall at 1e2..1e6 km², plus the slider latency (pool + budget of 6
+experts) at that base resolution. Converged areas (adaptive refinement) should make the rows agree.
 
-    python benchmarks/bench_resolution.py [--samples 600]
+    python benchmarks/bench_resolution.py --fitted out/im2gps3k.json [--samples 300] [--grid 3:6,3:7,3:8,2:7,4:7]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 from _common import SHARED, timed
 
 from geolocate import metrics
-from geolocate.bench import base_areas, build_fields, load_benchmark, refined_areas
+from geolocate.bench import Fitted, apply_fitted, evaluate, load_benchmark, split_halves
 from geolocate.data import discover_benchmarks
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert, standard_priors
-from geolocate.experts.point import DEFAULT_SCALES_KM, fit_scale_mixture, haversine_km
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--samples", type=int, default=600)
+    ap.add_argument("--fitted", required=True, help="a bench --json report (weights and point mixtures)")
+    ap.add_argument("--samples", type=int, default=300, help="first N images of the eval half")
+    ap.add_argument("--grid", default="3:6,3:7,3:8,2:7,4:7", help="base:finest pairs")
     args = ap.parse_args()
     spec = next(s for s in discover_benchmarks(SHARED) if s.name == "im2gps3k")
-    spec.predictions = [p for p in spec.predictions if p.stem == "ISNs_M-fstar-S3"]
-    data = load_benchmark(spec, max_samples=args.samples)
-    t = data.truth[["lat", "lon"]].to_numpy()
-    for e in data.experts:
-        if e.kind == "point":
-            e.scales = np.asarray(DEFAULT_SCALES_KM)
-            e.mix = fit_scale_mixture(haversine_km(t[:, 0], t[:, 1], e.pred_latlon[:, 0], e.pred_latlon[:, 1]))
-    print(f"{'res':>3} {'cells':>8} {'slider ms':>10} | {'ISNs AUC':>9} {'ISNs area@50%':>14} | {'ens AUC':>8} {'ens area@50%':>13}")
-    for res in (2, 3, 4):
-        ens = Ensemble(standard_priors() + [PointExpert(48.8, 2.3, [25.0, 750.0], name="p1"), PointExpert(40.0, -3.0, 300.0, name="p2"), PointExpert(50.0, 10.0, 100.0, name="p3")], res=res)
-        ens.base_fields()
-        med, _ = timed(lambda: ens.distribution(np.random.uniform(0, 2, 6)).within_budget(1e4), 10)
-        fs = build_fields(data, np.arange(len(data.truth)), res=res)
-        out = []
-        for w in (np.eye(len(fs.experts))[[e.name for e in fs.experts].index("ISNs_M-fstar-S3")], np.ones(len(fs.experts))):
-            base, _ = base_areas(fs, w)
-            areas, _ = refined_areas(fs, w, base, refine_to=6, refine_below_km2=2e5)
-            out += [metrics.rva_auc(areas), metrics.area_at_recall(areas, 0.5)]
-        print(f"{res:>3} {len(ens.grid):>8} {1e3 * med:>10.1f} | {out[0]:>9.4f} {out[1]:>14.3g} | {out[2]:>8.4f} {out[3]:>13.3g}")
-        del fs
+    data = load_benchmark(spec)
+    fitted = Fitted.from_report(args.fitted)
+    apply_fitted(data, fitted)
+    rows = np.flatnonzero(~split_halves(data.groups))[: args.samples]
+    names = [e.name for e in data.experts]
+    w_ens = np.array([fitted.weights[n] for n in names])
+    configs = [(n, np.eye(len(names))[i]) for i, n in enumerate(names)] + [("ensemble", w_ens)]
+    print(f"{len(rows)} eval-half images; weights and mixtures from {args.fitted}")
+    print(f"{'base':>4} {'fin':>3} {'slider ms':>9} {'s/img':>6} {'expert':<22} {'AUC':>6} {'A@25%':>8} {'A@50%':>8} {'A@75%':>8} "
+          + " ".join(f"{'R@' + format(a, '.0e'):>8}" for a in metrics.RECALL_AREAS_KM2) + f" {'band med':>9}")
+    for pair in args.grid.split(","):
+        base, finest = (int(x) for x in pair.split(":"))
+        app = Ensemble(standard_priors() + [PointExpert(48.8, 2.3, [25.0, 750.0], name="p1"), PointExpert(40.0, -3.0, 300.0, name="p2"), PointExpert(50.0, 10.0, 100.0, name="p3")], res=base)
+        app.base_fields()
+        med, _ = timed(lambda app=app: app.distribution(np.random.uniform(0, 2, 6)).within_budget(1e4), 5)
+        ens = Ensemble(data.experts, res=base)
+        stack = ens.stack(rows)
+        t = time.perf_counter()
+        areas, _, bands = evaluate(stack, data.truth, configs, finest)
+        per = (time.perf_counter() - t) / len(rows)
+        for name, _ in configs:
+            a = areas[name]
+            aq = metrics.area_at_recall(a, metrics.RECALL_LEVELS)
+            rq = metrics.recall_at_area(a, metrics.RECALL_AREAS_KM2)
+            print(f"{base:>4} {finest:>3} {1e3 * med:>9.1f} {per:>6.2f} {name[:22]:<22} {metrics.rva_auc(a):>6.3f} "
+                  + " ".join(f"{x:>8.3g}" for x in aq) + " " + " ".join(f"{x:>8.3f}" for x in rq) + f" {np.median(bands[name]):>9.3g}", flush=True)
+        del stack
 
 
 if __name__ == "__main__":

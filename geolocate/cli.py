@@ -9,54 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cliutil import ProgressBar, h3_resolution, positive_km2
 
-class ProgressBar:
-    """A one-line progress bar on stderr (no dependency, safe when stderr is not a terminal)."""
-
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream, self.width, self.last = stream, width, ""
-
-    def __call__(self, fraction: float, message: str) -> None:
-        fraction = min(max(fraction, 0.0), 1.0)
-        filled = int(round(fraction * self.width))
-        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction:5.1%} {message[:60]}"
-        if line != self.last:
-            end = "\r" if self.stream.isatty() else "\n"
-            if end == "\n" and line.split("]")[0] == self.last.split("]")[0]:
-                return  # off a terminal, print only when the bar moves
-            self.stream.write(line.ljust(100) + end)
-            self.stream.flush()
-            self.last = line
-
-    def done(self) -> None:
-        if self.stream.isatty():
-            self.stream.write("\n")
-
-
-def positive_km2(text: str) -> float:
-    """argparse type: an area in km², > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of km²") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"the area must be a positive number of km², got {text}")
-    return value
-
-
-def h3_resolution(lowest: int = 0, highest: int = 9):
-    """argparse type: an H3 resolution within [lowest, highest]."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an H3 resolution (a whole number)") from None
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"H3 resolution must be {lowest}..{highest}, got {value}")
-        return value
-
-    return parse
+__all__ = ["ProgressBar", "build_parser", "h3_resolution", "main", "positive_km2"]
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:
@@ -74,8 +29,16 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
     return out
 
 
+def _parse_priors(text: str | None) -> list[str] | None:
+    """None (all priors) when not given; '' gives no priors; names are comma-separated."""
+    if text is None:
+        return None
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    """Run ``python -m geolocate bench``: print the summary, write the requested files."""
+    from .bench import Fitted, run_benchmark
     from .data import BenchmarkSpec, DataError, discover_benchmarks
 
     if args.benchmark:
@@ -95,17 +58,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     bar = ProgressBar()
     try:
+        fitted = Fitted.from_report(args.fitted) if args.fitted else None
+        fit_spec = None
+        if args.fit_on:
+            found = {s.name: s for s in discover_benchmarks(args.data_dir)}
+            if args.fit_on not in found:
+                print(f"error: --fit-on: no benchmark {args.fit_on!r} in {args.data_dir}; found {sorted(found) or 'none'}", file=sys.stderr)
+                return 2
+            fit_spec = found[args.fit_on]
         result = run_benchmark(
             spec,
             experts=args.experts.split(",") if args.experts else None,
             weights=_parse_weights(args.weights),
             fit=args.fit,
+            fitted=fitted,
+            fit_spec=fit_spec,
             max_samples=args.max_samples,
             progress=bar,
             res=args.res,
             refine_to=args.refine_to,
+            rel_tol=args.rel_tol,
             n_boot=args.bootstrap,
-            priors=args.priors.split(",") if args.priors is not None else None,
+            priors=_parse_priors(args.priors),
             on_error="skip" if args.skip_bad_rows else "raise",
         )
     except (DataError, ValueError) as err:
@@ -118,6 +92,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for line in rep["read_reports"]:
         print(f"  read: {line}")
     print("weights: " + ", ".join(f"{k}={v:g}" for k, v in result.weights.items()) + (f"  (fitted: {rep['objective']})" if rep["objective"] else ""))
+    print(f"intervals: 95% bootstrap over {rep['bootstrap']['unit']}s ({rep['bootstrap']['resamples']} resamples)")
     print(result.table())
     vs = rep["ensemble_vs_best"]
     d, r = vs["auc_difference"], vs["area_at_50pct_ratio"]
@@ -140,8 +115,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_accuracy(args: argparse.Namespace) -> int:
     """GCD accuracy of point-prediction files over all their rows, beside the accuracies in their footers."""
     from .data import DataError, read_ground_truth, read_point_predictions
-    from .experts.point import haversine_km
-    from .metrics import ACCURACY_KM, gcd_accuracy
+    from .metrics import ACCURACY_KM, gcd_accuracy, haversine_km
 
     print("file".ljust(28) + "".join(f"{r:>9d}km" for r in ACCURACY_KM) + "   mean km")
     for path in args.predictions:
@@ -205,9 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--priors", default=None, help="comma-separated priors (default: uniform land,population,photo density; '' for none)")
     b.add_argument("--experts", help="comma-separated expert names to keep")
     b.add_argument("--weights", help="ensemble weights, e.g. 'population=0.5,ISNs_M-fstar-S3=2'")
-    b.add_argument("--fit", action="store_true", help="fit ensemble weights on the fit half (objective: RvA AUC)")
+    b.add_argument("--fit", action="store_true", help="fit ensemble weights on the fit half, or on --fit-on (objective: RvA AUC)")
+    b.add_argument("--fit-on", metavar="BENCHMARK", help="fit point mixtures (and with --fit the weights) on all images of another benchmark in --data-dir, evaluate on all images of this one")
+    b.add_argument("--fitted", type=Path, metavar="JSON", help="use the weights and point_scale_mixtures of a previous --json report; evaluate on all images")
     b.add_argument("--res", type=h3_resolution(1, 4), default=DEFAULT_RESOLUTION, help="base H3 resolution (1..4)")
-    b.add_argument("--refine-to", type=h3_resolution(1, 8), default=6, help="H3 resolution of refinement (up to 8)")
+    b.add_argument("--refine-to", type=h3_resolution(1, 9), default=6, help="finest H3 resolution of the adaptive refinement (up to 9)")
+    b.add_argument("--rel-tol", type=float, default=0.01, help="stop refining once the unsettled area is at most this fraction of the area to truth")
     b.add_argument("--max-samples", type=int)
     b.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for 95%% intervals")
     b.add_argument("--skip-bad-rows", action="store_true", help="skip (and report) bad rows instead of stopping")

@@ -191,12 +191,43 @@ class CellDistribution:
         return float(self.cells.lat[i]), float(self.cells.lon[i])
 
 
-def area_to_truth(log_density: np.ndarray, area_km2: np.ndarray, truth_index: int) -> float:
+def area_to_truth(log_density: np.ndarray, area_km2: np.ndarray, truth_index: int | np.ndarray) -> float | np.ndarray:
     """Search area (km²) needed to reach cell ``truth_index`` going down the density ranking.
 
-    Ties count half: denser cells + half the other cells of equal density + the truth cell.
+    Ties count half: denser cells + half the other cells of equal density + the truth cell. This is
+    the one implementation of the convention; the app, the benchmark and refinement all call it.
+
+    Args:
+        log_density: (n,) densities of one distribution, or (S, n) of S distributions on the same cells
+            (any monotone transform of the density will do: only the order and ties matter).
+        area_km2: (n,) cell areas.
+        truth_index: the truth's cell position, an int or (S,) ints.
+
+    Returns:
+        a float, or (S,) float64.
     """
-    t = log_density[truth_index]
-    above = float(area_km2[log_density > t].sum())
-    tied = float(area_km2[log_density == t].sum()) - float(area_km2[truth_index])
-    return above + 0.5 * tied + float(area_km2[truth_index])
+    ld = np.asarray(log_density)
+    area = np.asarray(area_km2, dtype=np.float64)
+    if ld.ndim == 1:
+        t = ld[truth_index]
+        above = float(area[ld > t].sum())
+        tied = float(area[ld == t].sum()) - float(area[truth_index])
+        return above + 0.5 * tied + float(area[truth_index])
+    return area_to_truth_batch(np.array(ld, dtype=ld.dtype if ld.dtype.kind == "f" else np.float64), area, truth_index)
+
+
+def area_to_truth_batch(scratch: np.ndarray, area_km2: np.ndarray, truth_index: np.ndarray) -> np.ndarray:
+    """:func:`area_to_truth` for S distributions at once, overwriting ``scratch`` (S, n) (no copy).
+
+    Returns:
+        (S,) float64 areas in km².
+    """
+    idx = np.asarray(truth_index, dtype=np.int64)
+    area = np.asarray(area_km2, dtype=np.float64)
+    half = (area / 2).astype(scratch.dtype)
+    # sign(L - t) + 1 is 2 for denser cells and 1 for ties (the truth's own cell included), so one
+    # matrix-vector product gives "denser + half of the ties"; the own cell's other half is added after.
+    scratch -= scratch[np.arange(len(scratch)), idx][:, None]
+    np.sign(scratch, out=scratch)
+    scratch += 1
+    return (scratch @ half).astype(np.float64) + area[idx] / 2

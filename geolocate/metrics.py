@@ -15,14 +15,18 @@ Conventions (the paper leaves them unstated; these are ours):
   axis length log10(5.1e8), so 1 means every truth is found within 1 km² and a uniform guess over the
   globe scores about 0.03. Closed form: mean over samples of
   (L - clip(log10 area_to_truth, 0, L)) / L with L = log10(5.1e8).
-* **Intervals**: 95 % percentile bootstrap over samples (1,000 resamples, seed 0 unless given).
+* **Intervals**: 95 % percentile bootstrap (1,000 resamples, seed 0 unless given). With ``groups``
+  (the benchmark passes each photo's author) whole groups are resampled with replacement, since photos
+  by one photographer are not independent; without, single samples are.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Callable
 
-from .experts.point import haversine_km
+import numpy as np
+from numpy.typing import ArrayLike
+
 from .grid import EARTH_RADIUS_KM
 
 ACCURACY_KM = (1, 25, 200, 750, 2500)
@@ -37,6 +41,13 @@ RECALL_LEVELS = (0.25, 0.5, 0.75)
 AREA_MIN_KM2 = 1.0
 AREA_MAX_KM2 = 5.1e8
 """The RvA axis, km² (5.1e8 is about the whole Earth)."""
+
+
+def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (broadcasts)."""
+    la1, lo1, la2, lo2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lat1, lon1, lat2, lon2))
+    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
 def disc_area_km2(radius_km: float | np.ndarray) -> np.ndarray:
@@ -86,21 +97,55 @@ def _summaries(areas: np.ndarray) -> np.ndarray:
     return np.concatenate([[rva_auc(areas)], recall_at_area(areas, RECALL_AREAS_KM2), area_at_recall(areas, RECALL_LEVELS)])
 
 
-def bootstrap_intervals(values: np.ndarray, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+def resample_indices(n: int, n_boot: int, seed: int = 0, groups: ArrayLike | None = None) -> list[np.ndarray]:
+    """Index arrays of ``n_boot`` bootstrap resamples of n samples.
+
+    Args:
+        n: number of samples.
+        n_boot: resamples.
+        seed: random seed.
+        groups: (n,) group key per sample (e.g. the photographer); whole groups are drawn with
+            replacement (a resample holds about n samples, not exactly n). None: single samples.
+    """
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return list(rng.integers(0, n, size=(n_boot, n)))
+    _, code = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(code, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(code))]
+    members = [order[starts[g] : starts[g + 1]] for g in range(len(starts) - 1)]
+    picks = rng.integers(0, len(members), size=(n_boot, len(members)))
+    return [np.concatenate([members[g] for g in p]) for p in picks]
+
+
+def bootstrap_intervals(
+    values: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: ArrayLike | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bootstrap interval of a vector-valued statistic of per-sample values.
+
+    Args:
+        values: (n, ...) per-sample values.
+        statistic: maps a resample of ``values`` to a vector.
+        n_boot: resamples.
+        seed: random seed.
+        level: coverage.
+        groups: (n,) cluster key per sample; clusters are resampled whole (see :func:`resample_indices`).
 
     Returns:
         (low, high) arrays shaped like ``statistic(values)``.
     """
     v = np.asarray(values)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    stats = np.array([statistic(v[i]) for i in idx])
+    stats = np.array([statistic(v[i]) for i in resample_indices(len(v), n_boot, seed, groups)])
     alpha = (1 - level) / 2
     return np.quantile(stats, alpha, axis=0), np.quantile(stats, 1 - alpha, axis=0)
 
 
-def rva_summary(areas_km2: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+def rva_summary(areas_km2: np.ndarray, n_boot: int = 1000, seed: int = 0, groups: ArrayLike | None = None) -> dict:
     """RvA summary with 95 % bootstrap intervals, in the JSON schema of ``python -m geolocate bench``.
 
     Returns:
@@ -111,9 +156,9 @@ def rva_summary(areas_km2: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dic
     if not len(a):
         raise ValueError("no samples")
     val = _summaries(a)
-    lo, hi = bootstrap_intervals(a, _summaries, n_boot=n_boot, seed=seed) if n_boot else (val, val)
+    lo, hi = bootstrap_intervals(a, _summaries, n_boot=n_boot, seed=seed, groups=groups) if n_boot else (val, val)
 
-    def entry(i):
+    def entry(i: int) -> dict:
         return {"value": float(val[i]), "lo": float(lo[i]), "hi": float(hi[i])}
 
     nr = len(RECALL_AREAS_KM2)
@@ -125,15 +170,15 @@ def rva_summary(areas_km2: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dic
     }
 
 
-def gcd_summary(distances_km: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+def gcd_summary(distances_km: np.ndarray, n_boot: int = 1000, seed: int = 0, groups: ArrayLike | None = None) -> dict:
     """GCD accuracies keyed by km with 95 % bootstrap intervals, plus median and mean error (km)."""
     d = np.asarray(distances_km, dtype=np.float64)
 
-    def stat(x):
+    def stat(x: np.ndarray) -> np.ndarray:
         return np.array([np.mean(x <= r) for r in ACCURACY_KM])
 
     val = stat(d)
-    lo, hi = bootstrap_intervals(d, stat, n_boot=n_boot, seed=seed) if n_boot else (val, val)
+    lo, hi = bootstrap_intervals(d, stat, n_boot=n_boot, seed=seed, groups=groups) if n_boot else (val, val)
     return {
         "accuracy": {str(r): {"value": float(val[i]), "lo": float(lo[i]), "hi": float(hi[i])} for i, r in enumerate(ACCURACY_KM)},
         "median_km": float(np.median(d)),
@@ -141,7 +186,7 @@ def gcd_summary(distances_km: np.ndarray, n_boot: int = 1000, seed: int = 0) -> 
     }
 
 
-def paired_comparison(areas_a: np.ndarray, areas_b: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict:
+def paired_comparison(areas_a: np.ndarray, areas_b: np.ndarray, n_boot: int = 1000, seed: int = 0, groups: ArrayLike | None = None) -> dict:
     """Paired bootstrap of A against B on the same samples: AUC difference (A - B) and the ratio of
     areas at 50 % recall (A / B), each with a 95 % interval. A is better when the AUC difference is
     positive and the area ratio below 1."""
@@ -149,11 +194,11 @@ def paired_comparison(areas_a: np.ndarray, areas_b: np.ndarray, n_boot: int = 10
     if a.shape != b.shape:
         raise ValueError("paired comparison needs the same samples")
 
-    def stat(idx):
+    def stat(idx: np.ndarray) -> np.ndarray:
         return np.array([rva_auc(a[idx]) - rva_auc(b[idx]), area_at_recall(a[idx], 0.5) / area_at_recall(b[idx], 0.5)])
 
     val = stat(np.arange(len(a)))
-    lo, hi = bootstrap_intervals(np.arange(len(a)), stat, n_boot=n_boot, seed=seed) if n_boot else (val, val)
+    lo, hi = bootstrap_intervals(np.arange(len(a)), stat, n_boot=n_boot, seed=seed, groups=groups) if n_boot else (val, val)
     return {
         "auc_difference": {"value": float(val[0]), "lo": float(lo[0]), "hi": float(hi[0])},
         "area_at_50pct_ratio": {"value": float(val[1]), "lo": float(lo[1]), "hi": float(hi[1])},
@@ -163,5 +208,5 @@ def paired_comparison(areas_a: np.ndarray, areas_b: np.ndarray, n_boot: int = 10
 __all__ = [
     "ACCURACY_KM", "AREA_MAX_KM2", "AREA_MIN_KM2", "DISC_AREAS_KM2", "RECALL_AREAS_KM2", "RECALL_LEVELS",
     "area_at_recall", "bootstrap_intervals", "paired_comparison", "disc_area_km2", "gcd_accuracy", "gcd_summary", "haversine_km",
-    "recall_at_area", "rva_auc", "rva_curve", "rva_summary",
+    "recall_at_area", "resample_indices", "rva_auc", "rva_curve", "rva_summary",
 ]

@@ -1,13 +1,16 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from geolocate.bench import BenchExpert, BenchData, base_areas, build_fields, run_benchmark, split_halves
-from geolocate.data import BenchmarkSpec
+from geolocate.bench import Fitted, normalise_author, run_benchmark, split_halves
+from geolocate.data import BenchmarkSpec, DataError
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert
-from geolocate.grid import latlon_to_xyz
+from geolocate.experts.point import PointPredictions
+from geolocate.grid import EARTH_RADIUS_KM, global_grid
+from geolocate.metrics import disc_area_km2
 
 
 def test_split_is_stable_and_balanced():
@@ -17,19 +20,23 @@ def test_split_is_stable_and_balanced():
     assert 0.45 < a.mean() < 0.55
 
 
-def test_base_areas_match_the_ensemble_distribution():
-    import pandas as pd
+def test_author_keys_are_normalised_before_the_split():
+    keys = normalise_author(pd.Series([" Alice", "alice", "ALICE ", "bob", None]))
+    assert keys.tolist() == ["alice", "alice", "alice", "bob", ""]
 
-    truth = pd.DataFrame({"id": ["a", "b"], "lat": [48.0, -33.9], "lon": [2.0, 151.2], "line": [2, 3]})
+
+def test_stacked_base_areas_match_the_app_distribution():
+    """The benchmark's batched areas are the app's CellDistribution.area_to_contain, record by record."""
+    truth = np.array([[48.0, 2.0], [-33.9, 151.2]])
     preds = np.array([[48.85, 2.35], [-37.8, 145.0]])
-    e = BenchExpert("m", "point", centres=latlon_to_xyz(preds[:, 0], preds[:, 1]), pred_latlon=preds, present=np.array([True, True]),
-                    scales=np.array([50.0, 1000.0]), mix=np.array([0.5, 0.5]))
-    fs = build_fields(BenchData("t", truth, [e]), np.arange(2))
-    areas, _ = base_areas(fs, np.array([1.0]))
+    batch = PointPredictions("m", preds, scales_km=[50.0, 1000.0])
+    stack = Ensemble([batch]).stack(np.arange(2))
+    areas = stack.base_areas(np.array([1.0]), global_grid(3).locate(truth[:, 0], truth[:, 1]))
     for k in range(2):
-        ens = Ensemble([PointExpert(*preds[k], scale_km=[50.0, 1000.0], weights=[0.5, 0.5], name="m")])
-        d = ens.distribution()
-        assert areas[k] == pytest.approx(d.area_to_contain(*truth[["lat", "lon"]].to_numpy()[k]), rel=1e-4)
+        d = Ensemble([PointExpert(*preds[k], scale_km=[50.0, 1000.0], weights=[0.5, 0.5], name="m")]).distribution()
+        assert areas[k] == pytest.approx(d.area_to_contain(*truth[k]), rel=1e-4)
+        # The record view of the stack is that same ensemble.
+        assert stack.record(k).distribution().area_to_contain(*truth[k]) == pytest.approx(areas[k], rel=1e-4)
 
 
 def test_missing_predictions_are_reported_not_dropped(tmp_path):
@@ -37,9 +44,74 @@ def test_missing_predictions_are_reported_not_dropped(tmp_path):
     gt.write_text("IMG_ID,LAT,LON\na,48.8,2.3\nb,40.7,-74.0\nc,35.7,139.7\nd,-33.9,151.2\n")
     pred = tmp_path / "m.csv"
     pred.write_text("img_id,predicted_lat,predicted_long\na,48.9,2.4\nc,35.6,139.8\n")
-    r = run_benchmark(BenchmarkSpec("t", gt, [pred], []), priors=["uniform land"], n_boot=0)
+    r = run_benchmark(BenchmarkSpec("t", gt, [pred], []), priors=["uniform land"], n_boot=0, refine_to=5)
     assert any("2 of 4 images have no prediction" in line for line in r.report["read_reports"])
     assert r.report["split"]["fit"] + r.report["split"]["eval"] == 4
+
+
+def test_prediction_file_truth_must_match_the_ground_truth(tmp_path):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\na,48.8,2.3\nb,40.7,-74.0\n")
+    pred = tmp_path / "m.csv"  # gt columns with latitude and longitude swapped
+    pred.write_text("img_id,gt_lat,predicted_lat,gt_long,predicted_long\na,2.3,48.9,48.8,2.4\nb,-74.0,40.6,40.7,-74.1\n")
+    with pytest.raises(DataError, match=r"m.csv: 2 of 2 rows .* disagrees with the ground truth \(its latitude and longitude look swapped\); first on line 2"):
+        run_benchmark(BenchmarkSpec("t", gt, [pred], []), priors=[], n_boot=0, on_error="skip")
+
+
+def test_a_huge_stack_is_refused_before_allocating():
+    batch = PointPredictions("m", np.zeros((1_000_000, 2)))
+    with pytest.raises(ValueError, match=r"1,000,000 records x 1 per-record experts x 41,162 cells need 153.3 GiB, over the limit of 8.0 GiB"):
+        Ensemble([batch]).stack(np.arange(1_000_000))
+
+
+@pytest.mark.parametrize("offset_km", [30.0, 300.0])
+def test_converged_area_is_the_disc_through_the_truth(offset_km):
+    """One kernel: the area denser than the truth is the cap of radius |truth - centre|, whatever the
+    finest resolution; the open band bounds the distance to it and shrinks as cells get finer."""
+    dlat = np.degrees(offset_km / EARTH_RADIUS_KM)
+    ens = Ensemble([PointExpert(45.0, 7.0, [5.0, 100.0, 1000.0], name="k")], floor=0.0)
+    disc = float(disc_area_km2(offset_km))
+    bands = []
+    for finest in (6, 7, 8):
+        r = ens.area_to_truth(45.0 + dlat, 7.0, finest=finest, rel_tol=0.0)
+        assert abs(r.area_km2 - disc) <= r.band_km2 + 0.05 * disc
+        bands.append(r.band_km2)
+    assert bands[0] > bands[1] > bands[2]
+    # The base grid alone counts whole res-3 cells (~12,000 km² each).
+    assert abs(ens.distribution().area_to_contain(45.0 + dlat, 7.0) - disc) > abs(r.area_km2 - disc)
+
+
+def test_converged_area_counts_a_constant_tie_half():
+    """A field constant over land: every land cell ties with the truth, so the area is half the land."""
+    from geolocate.experts import UniformLandPrior
+
+    g = global_grid(4)
+    land = UniformLandPrior().log_density(g) == 0.0
+    i = int(np.flatnonzero(land & (np.abs(g.lat - 23.0) < 1) & (np.abs(g.lon - 10.0) < 1))[0])  # Sahara, all land
+    r = Ensemble([UniformLandPrior()], floor=0.0).area_to_truth(g.lat[i], g.lon[i], finest=7)
+    assert r.band_km2 == 0.0
+    assert r.area_km2 == pytest.approx(g.area_km2[land].sum() / 2, rel=0.01)
+
+
+def test_transfer_reads_fitted_quantities_and_evaluates_every_image(tmp_path):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,AUTHOR,LAT,LON\n" + "\n".join(f"i{k},a{k % 5},{10 + k},{20 + k}" for k in range(12)) + "\n")
+    pred = tmp_path / "m.csv"
+    pred.write_text("img_id,predicted_lat,predicted_long\n" + "\n".join(f"i{k},{10.3 + k},{20 + k}" for k in range(12)) + "\n")
+    spec = BenchmarkSpec("t", gt, [pred], [])
+    first = run_benchmark(spec, priors=["uniform land"], n_boot=0, refine_to=4, weights={"m": 2.0})
+    path = tmp_path / "r.json"
+    first.to_json(path)
+    fitted = Fitted.from_report(path)
+    assert fitted.weights == {"uniform land": 1.0, "m": 2.0}
+    again = run_benchmark(spec, priors=["uniform land"], n_boot=20, refine_to=4, fitted=fitted)
+    rep = again.report
+    assert rep["split"]["eval"] == 12 and rep["split"]["fit"] == 0
+    assert rep["point_scale_mixtures"]["m"] == first.report["point_scale_mixtures"]["m"]
+    assert rep["provenance"]["weights"].startswith("read from r.json (benchmark t)")
+    assert rep["bootstrap"] == {"unit": "author", "resamples": 20}
+    with pytest.raises(ValueError, match="no scale mixture for point expert 'm'"):
+        run_benchmark(spec, priors=["uniform land"], n_boot=0, fitted=Fitted({"uniform land": 1.0, "m": 1.0}))
 
 
 @pytest.mark.shared
@@ -55,35 +127,10 @@ def test_im2gps3k_small_run_schema(shared_data, tmp_path):
     assert set(isn["gcd_accuracy"]) == {"1", "25", "200", "750", "2500"}
     assert set(isn["rva"]["recall_at_area"]) == {"1e+02", "1e+03", "1e+04", "1e+05", "1e+06"}
     assert set(isn["rva"]["area_at_recall"]) == {"0.25", "0.5", "0.75"}
+    assert rep["bootstrap"] == {"unit": "author", "resamples": 50}
     # The point expert finds far more truths in a small area than the uniform-land prior.
     assert isn["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"] + 0.1
     p = tmp_path / "r.json"
     r.to_json(p)
-    assert json.loads(p.read_text())["schema"] == "geolocate.bench/1"
+    assert json.loads(p.read_text())["schema"] == "geolocate.bench/2"
     assert set(r.curves.expert) == set(rep["experts"]) | {"ensemble"}
-
-
-@pytest.mark.parametrize("offset_km", [30.0, 60.0])
-def test_refined_area_is_the_disc_through_the_truth(offset_km):
-    """One sharp kernel: the area denser than the truth is the disc of radius |truth - centre|.
-
-    Both the benchmark's refinement and the ensemble's level-by-level refinement must find it."""
-    import pandas as pd
-
-    from geolocate.bench import refined_areas
-    from geolocate.grid import EARTH_RADIUS_KM
-
-    centre = np.array([[45.0, 7.0]])
-    dlat = np.degrees(offset_km / EARTH_RADIUS_KM)
-    truth = pd.DataFrame({"id": ["a"], "lat": [45.0 + dlat], "lon": [7.0], "line": [2]})
-    e = BenchExpert("k", "point", centres=latlon_to_xyz(centre[:, 0], centre[:, 1]), pred_latlon=centre, present=np.array([True]),
-                    scales=np.array([20.0]), mix=np.array([1.0]))
-    fs = build_fields(BenchData("t", truth, [e]), np.arange(1), floor=0.0)
-    base, _ = base_areas(fs, np.array([1.0]))
-    fine, _ = refined_areas(fs, np.array([1.0]), base, refine_to=7, refine_below_km2=1e6)
-    disc = np.pi * offset_km**2
-    assert fine[0] == pytest.approx(disc, rel=0.12)
-    assert base[0] > 9000  # the base grid alone counts whole res-3 cells (~12,000 km² here)
-    ens = Ensemble([PointExpert(45.0, 7.0, 20.0, name="k")], floor=0.0)
-    d = ens.distribution(refine_to=7, refine_cells=400)
-    assert d.area_to_contain(45.0 + dlat, 7.0) == pytest.approx(fine[0], rel=0.08)

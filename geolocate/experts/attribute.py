@@ -16,7 +16,7 @@ import numpy as np
 
 from ..grid import CellSet
 from ..layers import Layer
-from .base import Expert
+from .base import Expert, descendant_range
 
 
 def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
@@ -33,6 +33,26 @@ def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_pri
     ratio = np.asarray(probs, dtype=np.float64) / np.asarray(class_prior, dtype=np.float64)[None, :]
     lik = ratio @ np.asarray(fractions, dtype=np.float64).T
     return np.log(np.maximum(lik, 1e-300))
+
+
+def attribute_bounds(layer: Layer, cells: CellSet, probs: np.ndarray, class_prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of :func:`attribute_log_likelihood` over every finer cell inside each cell.
+
+    The likelihood is linear in the fractions with non-negative coefficients, so for a dense layer
+    (finer cells inherit their ancestor's fractions) the per-class minimum (maximum) of the layer's
+    cells below each cell bounds it from below (above). For layers stored finer than their dense grid,
+    the fractions of a cell sum to 1, so the smallest and largest ratio P(c | photo) / pi(c) bound it.
+
+    Returns:
+        (lo, hi), float64 (S, n) each.
+    """
+    if layer.grid.res >= layer.res:
+        fmin, fmax = descendant_range(layer.fractions, layer.grid.cells, cells.cells)
+        return attribute_log_likelihood(fmin, probs, class_prior), attribute_log_likelihood(fmax, probs, class_prior)
+    ratio = np.asarray(probs, dtype=np.float64) / np.asarray(class_prior, dtype=np.float64)[None, :]
+    shape = (len(ratio), len(cells))
+    return (np.broadcast_to(np.log(np.maximum(ratio.min(axis=1), 1e-300))[:, None], shape).copy(),
+            np.broadcast_to(np.log(np.maximum(ratio.max(axis=1), 1e-300))[:, None], shape).copy())
 
 
 def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -78,6 +98,11 @@ class AttributeExpert(Expert):
     def log_density(self, cells: CellSet) -> np.ndarray:
         return attribute_log_likelihood(self.layer.values_at(cells), self.probs[None, :], self.class_prior)[0]
 
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells from the per-class min and max of the layer below each cell."""
+        lo, hi = attribute_bounds(self.layer, cells, self.probs[None, :], self.class_prior)
+        return (lo[0], hi[0]) if rows is None else (lo, hi)
+
     def top_classes(self, k: int = 3) -> list[tuple[str, float]]:
         """The k most probable classes with their probabilities."""
         idx = np.argsort(-self.probs)[:k]
@@ -100,3 +125,51 @@ def override_probs(layer: Layer, wanted: list[str], confidence: float = 0.9) -> 
     mask = np.isin(np.array(layer.classes), wanted)
     p = np.where(mask, confidence / mask.sum(), (1 - confidence) / max(k - mask.sum(), 1))
     return p / p.sum()
+
+
+class AttributePredictions(Expert):
+    """A model's class probabilities for N records (a benchmark), mapped through a layer.
+
+    Args:
+        name: label.
+        layer: layer of class fractions (K classes), in the column order of ``probs``.
+        probs: (N, K) class probabilities; rows with NaN have none (uniform density).
+        class_prior: (K,) pi(c).
+        source: where the probabilities came from (a file path).
+    """
+
+    kind = "attribute"
+
+    def __init__(self, name: str, layer: Layer, probs: np.ndarray, class_prior: np.ndarray, source: str = ""):
+        probs = np.asarray(probs, dtype=np.float64)
+        if probs.ndim != 2 or probs.shape[1] != len(layer.classes):
+            raise ValueError(f"{name}: expected (N, {len(layer.classes)}) class probabilities, got shape {probs.shape}")
+        prior = np.asarray(class_prior, dtype=np.float64)
+        if prior.shape != (len(layer.classes),) or np.any(prior <= 0):
+            raise ValueError(f"{name}: class prior must be {len(layer.classes)} positive numbers")
+        self.name, self.layer, self.source = name, layer, source
+        self.present = np.isfinite(probs).all(axis=1)
+        self.probs = np.where(self.present[:, None], probs, 1.0 / probs.shape[1])
+        self.class_prior = prior / prior.sum()
+        self.records = len(probs)
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        """The one record's density; a batch of several records needs :meth:`batch_log_density`."""
+        if self.records != 1:
+            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
+        return self.batch_log_density(cells, np.array([0]))[0]
+
+    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Attribute likelihoods, (len(rows), n); 0 (uniform) where a record has no probabilities."""
+        rows = np.asarray(rows)
+        out = attribute_log_likelihood(self.layer.values_at(cells), self.probs[rows], self.class_prior)
+        out[~self.present[rows]] = 0.0
+        return out
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells (see :func:`attribute_bounds`)."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        lo, hi = attribute_bounds(self.layer, cells, self.probs[rows], self.class_prior)
+        missing = ~self.present[rows]
+        lo[missing] = hi[missing] = 0.0
+        return lo, hi

@@ -1,7 +1,17 @@
-"""The expert interface: anything that scores places on Earth for one photo or record.
+"""The expert interface: anything that scores places on Earth for one photo, or for a batch of records.
 
 An expert returns an (unnormalised) log density per km² at the centres of any cells. The ensemble
 normalises it over the base grid, mixes in a uniform floor and pools it with the others.
+
+Two shapes of expert share this interface:
+
+* a single-photo expert (``records is None``): :meth:`Expert.log_density` gives one density, and the
+  batch form repeats it (priors, an analyst's guess, an image model's output for the uploaded photo);
+* a batch expert (``records = N``): the outputs of one model for the N records of a benchmark (point
+  predictions, class probabilities); :meth:`Expert.batch_log_density` gives one density per record.
+
+The app pools single-photo experts, the benchmark pools batch experts, through the same
+:class:`~geolocate.ensemble.Ensemble`.
 """
 
 from __future__ import annotations
@@ -10,7 +20,11 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..grid import CellSet
+from ..grid import CellSet, cells_to_parents
+
+DESCENDANT_RADIUS = 0.8
+"""Every descendant's centre lies within this many sqrt(cell area) km of a cell's centre (measured
+0.68 at most over H3 resolutions 2-7, pentagons included; tests/test_experts.py checks it)."""
 
 
 class Expert(ABC):
@@ -19,15 +33,42 @@ class Expert(ABC):
     Attributes:
         name: short unique label shown in tables and the UI.
         kind: one of "prior", "point", "attribute", "region", "image", "analyst".
+        hard: a mask applied after pooling (no weight, no floor) instead of a weighted expert.
+        records: None for one density shared by every record; N for a batch expert holding N records.
     """
 
     name: str = "expert"
     kind: str = "prior"
+    hard: bool = False
+    records: int | None = None
 
     @abstractmethod
     def log_density(self, cells: CellSet) -> np.ndarray:
-        """Unnormalised log density per km² at each cell, float64 shape (n,). Finite values only
-        (use a large negative number for "essentially impossible")."""
+        """Unnormalised log density per km² at each cell, float64 shape (n,).
+
+        Finite values only (use a large negative number for "essentially impossible").
+        """
+
+    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Log densities for records ``rows`` at ``cells``: (len(rows), n), or (1, n) when shared.
+
+        Batch experts override this; a single-photo expert gives its one density for every record.
+        """
+        return np.asarray(self.log_density(cells), dtype=np.float64)[None, :]
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the log density over every finer cell inside each cell.
+
+        Used by :meth:`~geolocate.ensemble.Ensemble.area_to_truth` to decide which cells need no
+        splitting. The default knows nothing about the inside of a cell: the lower bound is -inf (a
+        cell denser than the truth's is always split) and the upper bound is the cell's own value
+        (a cell less dense than the truth's stays whole). Override with true bounds for speed.
+
+        Returns:
+            (lo, hi), each shaped like :meth:`batch_log_density` (``rows=None``: like log_density).
+        """
+        value = self.log_density(cells) if rows is None else self.batch_log_density(cells, rows)
+        return np.full(np.shape(value), -np.inf), np.asarray(value, dtype=np.float64)
 
     def describe(self) -> str:
         """One line for tables and tooltips."""
@@ -37,9 +78,55 @@ class Expert(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
+def descendant_range(values: np.ndarray, grid_cells: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min and max of a field over the cells of a fine grid that descend from each cell.
+
+    Args:
+        values: (m, K) field on the fine grid.
+        grid_cells: (m,) the fine grid's cells, sorted (so one cell's descendants are contiguous).
+        cells: (n,) cells coarser than the grid (finer or equal cells get their own ancestor's values).
+
+    Returns:
+        (lo, hi), each (n, K).
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    fine_res = int((int(grid_cells[0]) >> 52) & 0xF) if len(grid_cells) else 0
+    res = ((cells >> np.uint64(52)) & np.uint64(0xF)).astype(np.int64)
+    lo = np.empty((len(cells), values.shape[1]), dtype=np.float64)
+    hi = np.empty_like(lo)
+    fine = res >= fine_res
+    if fine.any():
+        pos = np.searchsorted(grid_cells, cells_to_parents(cells[fine], fine_res))
+        pos = np.clip(pos, 0, len(grid_cells) - 1)
+        lo[fine] = hi[fine] = values[pos]
+    for r in np.unique(res[~fine]).tolist():
+        sel = np.flatnonzero(res == r)
+        table_cells, table_lo, table_hi = _range_table(values, grid_cells, r)
+        pos = np.clip(np.searchsorted(table_cells, cells[sel]), 0, len(table_cells) - 1)
+        lo[sel], hi[sel] = table_lo[pos], table_hi[pos]
+    return lo, hi
+
+
+_RANGE_TABLES: dict = {}
+
+
+def _range_table(values: np.ndarray, grid_cells: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ancestor cells at ``res``, per-ancestor min, max) of a fine-grid field, memoised per field."""
+    key = (id(values), res)
+    hit = _RANGE_TABLES.get(key)
+    if hit is not None and hit[0] is values:
+        return hit[1]
+    parents = cells_to_parents(grid_cells, res)
+    starts = np.flatnonzero(np.r_[True, parents[1:] != parents[:-1]])
+    table = (parents[starts], np.minimum.reduceat(values, starts, axis=0), np.maximum.reduceat(values, starts, axis=0))
+    _RANGE_TABLES[key] = (values, table)
+    return table
+
+
 class ArrayExpert(Expert):
-    """An expert given as values on a fixed set of cells (e.g. a cached model output); finer cells
-    inherit the value of their ancestor in that set.
+    """An expert given as values on a fixed set of cells (e.g. a cached model output).
+
+    Finer cells inherit the value of their ancestor in that set.
 
     Args:
         name: label.
@@ -63,9 +150,11 @@ class ArrayExpert(Expert):
         self._res = int(res[0]) if len(res) else 0
 
     def log_density(self, cells: CellSet) -> np.ndarray:
-        from ..grid import cells_to_parents
-
+        """The value of each cell's ancestor at the array's resolution (``fill`` where none)."""
         keys = cells_to_parents(cells.cells, self._res)
         pos = np.clip(np.searchsorted(self._cells, keys), 0, max(len(self._cells) - 1, 0))
         hit = self._cells[pos] == keys if len(self._cells) else np.zeros(len(keys), bool)
         return np.where(hit, self._values[pos] if len(self._cells) else self.fill, self.fill)
+
+
+__all__ = ["DESCENDANT_RADIUS", "ArrayExpert", "Expert", "descendant_range"]

@@ -25,7 +25,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..grid import EARTH_RADIUS_KM, CellSet, latlon_to_xyz
-from .base import Expert
+from ..metrics import haversine_km
+from .base import DESCENDANT_RADIUS, Expert
 
 DEFAULT_SCALES_KM = (1.0, 5.0, 25.0, 100.0, 300.0, 750.0, 2500.0)
 """Scale ladder (km) for mixtures fitted to a model's errors."""
@@ -88,11 +89,48 @@ def kernel_log_density(
     return log_broad + np.log(ratio, dtype=np.float64)
 
 
-def haversine_km(lat1: ArrayLike, lon1: ArrayLike, lat2: ArrayLike, lon2: ArrayLike) -> np.ndarray:
-    """Great-circle distance in km between points given in degrees (broadcasts)."""
-    la1, lo1, la2, lo2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lat1, lon1, lat2, lon2))
-    h = np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+def kernel_log_density_bounds(
+    cell_xyz: np.ndarray,
+    cell_area_km2: np.ndarray,
+    centre_xyz: np.ndarray,
+    scales_km: np.ndarray,
+    weights: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of :func:`kernel_log_density` over every finer cell inside each cell.
+
+    A finer cell's centre lies within ``DESCENDANT_RADIUS * sqrt(area)`` of the cell's centre and its
+    kernels are widened by a spread between 0 and the cell's own, so each component is bounded by its
+    value at the nearest / farthest distance and the extreme kappa (log kappa - kappa a is concave in
+    kappa; the (1 - exp(-2 kappa)) term is bounded by its value at the interval's ends).
+
+    Returns:
+        (lo, hi), float64 arrays (S, n).
+    """
+    scales_km = np.asarray(scales_km, dtype=np.float64)
+    weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (len(centre_xyz), len(scales_km)))
+    area = np.asarray(cell_area_km2, dtype=np.float64)
+    theta = np.arccos(np.clip(centre_xyz @ cell_xyz.T, -1.0, 1.0))
+    rho = DESCENDANT_RADIUS * np.sqrt(area)[None, :] / EARTH_RADIUS_KM
+    a_near = 1.0 - np.cos(np.maximum(theta - rho, 0.0))
+    a_far = 1.0 - np.cos(np.minimum(theta + rho, np.pi))
+    spread = area[None, :] / (4 * np.pi)
+    lo_terms, hi_terms = [], []
+    for k in range(len(scales_km)):
+        if not np.any(weights[:, k] > 0):
+            continue
+        k_hi = EARTH_RADIUS_KM**2 / scales_km[k] ** 2  # no widening: the sharpest kernel
+        k_lo = EARTH_RADIUS_KM**2 / (scales_km[k] ** 2 + spread)
+        with np.errstate(divide="ignore"):
+            logw = np.log(weights[:, k : k + 1])
+        low = np.minimum(np.log(k_lo) - k_lo * a_far, np.log(k_hi) - k_hi * a_far) - np.log(-np.expm1(-2 * k_hi))
+        k_star = np.clip(1.0 / np.maximum(a_near, 1e-300), k_lo, k_hi)
+        high = np.log(k_star) - k_star * a_near - np.log(-np.expm1(-2 * k_lo))
+        lo_terms.append(logw + low)
+        hi_terms.append(logw + high)
+    if not lo_terms:
+        raise ValueError("kernel mixture has no positive weight")
+    norm = np.log(2 * np.pi * EARTH_RADIUS_KM**2)
+    return np.logaddexp.reduce(lo_terms, axis=0) - norm, np.logaddexp.reduce(hi_terms, axis=0) - norm
 
 
 def fit_scale_mixture(errors_km: ArrayLike, scales_km: Sequence[float] = DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
@@ -157,5 +195,76 @@ class PointExpert(Expert):
         centre = latlon_to_xyz(np.array([self.lat]), np.array([self.lon]))
         return kernel_log_density(cells.xyz, cells.area_km2, centre, self.scales_km, self.weights)[0]
 
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells (see :func:`kernel_log_density_bounds`)."""
+        centre = latlon_to_xyz(np.array([self.lat]), np.array([self.lon]))
+        lo, hi = kernel_log_density_bounds(cells.xyz, cells.area_km2, centre, self.scales_km, self.weights)
+        return (lo[0], hi[0]) if rows is None else (lo, hi)
+
     def describe(self) -> str:
+        """Name, centre and the range of kernel scales."""
         return f"{self.kind}: {self.name} at ({self.lat:.4f}, {self.lon:.4f}), sigma {self.scales_km.min():g}-{self.scales_km.max():g} km"
+
+
+class PointPredictions(Expert):
+    """A model's point predictions for N records (a benchmark), each widened by one scale mixture.
+
+    Args:
+        name: label (the model).
+        latlon: (N, 2) predicted points in degrees; rows with NaN have no prediction (uniform density).
+        scales_km: (K,) kernel scales.
+        weights: (K,) mixture weights (default equal); :meth:`fit` replaces them.
+        source: where the predictions came from (a file path).
+    """
+
+    kind = "point"
+
+    def __init__(self, name: str, latlon: np.ndarray, scales_km: Sequence[float] = DEFAULT_SCALES_KM, weights: Sequence[float] | None = None, source: str = ""):
+        latlon = np.asarray(latlon, dtype=np.float64)
+        if latlon.ndim != 2 or latlon.shape[1] != 2:
+            raise ValueError(f"{name}: expected (N, 2) predicted points, got shape {latlon.shape}")
+        self.name, self.source = name, source
+        self.latlon = latlon
+        self.present = np.isfinite(latlon).all(axis=1)
+        self.records = len(latlon)
+        self.centres = latlon_to_xyz(np.where(self.present, latlon[:, 0], 0.0), np.where(self.present, latlon[:, 1], 0.0))
+        self.scales_km = np.asarray(scales_km, dtype=np.float64)
+        w = np.full(len(self.scales_km), 1.0 / len(self.scales_km)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if w.shape != self.scales_km.shape or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"{name}: mixture weights must be non-negative, one per scale, not all zero")
+        self.weights = w / w.sum()
+
+    def errors_km(self, rows: np.ndarray, truth_latlon: np.ndarray) -> np.ndarray:
+        """Great-circle errors (km) of the records ``rows`` that have a prediction; truth (len(rows), 2)."""
+        ok = self.present[rows]
+        p, t = self.latlon[rows][ok], np.asarray(truth_latlon)[ok]
+        return haversine_km(t[:, 0], t[:, 1], p[:, 0], p[:, 1])
+
+    def fit(self, rows: np.ndarray, truth_latlon: np.ndarray) -> bool:
+        """Fit the scale mixture to the errors on records ``rows`` (EM); False when none has a prediction."""
+        err = self.errors_km(rows, truth_latlon)
+        if not len(err):
+            return False
+        self.weights = fit_scale_mixture(err, self.scales_km)
+        return True
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        """The one record's density; a batch of several records needs :meth:`batch_log_density`."""
+        if self.records != 1:
+            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
+        return self.batch_log_density(cells, np.array([0]))[0]
+
+    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Kernel mixtures at each record's prediction, (len(rows), n); 0 (uniform) where none."""
+        rows = np.asarray(rows)
+        out = kernel_log_density(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
+        out[~self.present[rows]] = 0.0
+        return out
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells, (len(rows), n) each (see :func:`kernel_log_density_bounds`)."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        lo, hi = kernel_log_density_bounds(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
+        missing = ~self.present[rows]
+        lo[missing] = hi[missing] = 0.0
+        return lo, hi

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..grid import LAYER_RESOLUTION, CellSet, global_grid
 from ..layers import Layer, land_fraction, population_counts_geotiff, _geonames_counts
-from .base import Expert
+from .base import Expert, descendant_range
 
 SEA_FLOOR = 0.01
 """Density of open sea relative to land for the land-based priors."""
@@ -43,7 +43,14 @@ class DensityFieldExpert(Expert):
         self._layer = Layer(name, ["density"], grid, density[:, None].astype(np.float32), source)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log of the field's value (area-weighted mean for coarser cells, the ancestor's for finer)."""
         return np.log(np.maximum(self._layer.values_at(cells)[:, 0].astype(np.float64), 1e-30))
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact bounds: the min and max of the field's cells below each cell (equal from res 4 on)."""
+        lo, hi = descendant_range(self._layer.fractions, self._layer.grid.cells, cells.cells)
+        lo, hi = (np.log(np.maximum(v[:, 0], 1e-30)) for v in (lo, hi))
+        return (lo, hi) if rows is None else (lo[None, :], hi[None, :])
 
 
 @functools.lru_cache(maxsize=1)
