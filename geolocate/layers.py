@@ -259,21 +259,30 @@ class SparseLayer(Layer):
         entry = np.repeat(start.astype(np.int64), n) + _ragged_arange(n)
         return np.repeat(row, n), entry, np.repeat(w, n)
 
+    def _chunk(self, ids: np.ndarray) -> int:
+        """Query cells per chunk: about _CHUNK_ENTRIES stored cells under the chunk at the finest level."""
+        coarsest = int(cell_resolutions(ids).min()) if len(ids) else self.res
+        return max(64, int(_CHUNK_ENTRIES / 7 ** max(0, self.res - coarsest)))
+
     def values_at(self, cells: CellSet | np.ndarray, classes: list[int] | None = None) -> np.ndarray:
         """Fractions (float32, shape (n, K), or (n, len(classes)) for a subset) for cells of any resolutions."""
         ids = cells.cells if isinstance(cells, CellSet) else np.asarray(cells, dtype=np.uint64)
         cols = list(range(len(self.classes))) if classes is None else [int(c) for c in classes]
-        row, entry, w = self._entries(ids)
-        val = w * self.frac_u8[entry].astype(np.float64) / 255.0
         colmap = np.full(len(self.classes), -1, np.int64)
         colmap[cols] = np.arange(len(cols))
-        col = colmap[self.cls[entry]]
         out = np.zeros((len(ids), len(cols)), dtype=np.float32)
-        keep = col >= 0
-        np.add.at(out, (row[keep], col[keep]), val[keep].astype(np.float32))
-        if self.default_class in cols:
-            taken = np.bincount(row, weights=val, minlength=len(ids))
-            out[:, cols.index(self.default_class)] = np.clip(1.0 - taken, 0.0, 1.0)
+        step = self._chunk(ids)
+        for a in range(0, len(ids), step):  # chunks bound the temporaries (one row per entry touched)
+            part = ids[a : a + step]
+            row, entry, w = self._entries(part)
+            val = w * self.frac_u8[entry] / np.float32(255.0)
+            col = colmap[self.cls[entry]]
+            keep = col >= 0
+            flat = np.bincount(row[keep] * len(cols) + col[keep], weights=val[keep], minlength=len(part) * len(cols))
+            out[a : a + len(part)] = flat.reshape(len(part), len(cols))
+            if self.default_class in cols:
+                taken = np.bincount(row, weights=val, minlength=len(part))
+                out[a : a + len(part), cols.index(self.default_class)] = np.clip(1.0 - taken, 0.0, 1.0)
         return out
 
     def at_resolution(self, res: int) -> np.ndarray:
@@ -292,15 +301,23 @@ class SparseLayer(Layer):
             weights: (n,) per res-4 cell, e.g. photo counts or areas in km².
         """
         g = global_grid(LAYER_RESOLUTION)
-        row, entry, w = self._entries(g.cells)
-        val = w * self.frac_u8[entry] / 255.0 * weights[row]
-        out = np.bincount(self.cls[entry].astype(np.int64), weights=val, minlength=len(self.classes))
+        weights = np.asarray(weights, dtype=np.float64)
+        out = np.zeros(len(self.classes))
+        step = self._chunk(g.cells)
+        for a in range(0, len(g), step):
+            row, entry, w = self._entries(g.cells[a : a + step])
+            val = w * self.frac_u8[entry] / 255.0 * weights[a + row]
+            out += np.bincount(self.cls[entry], weights=val, minlength=len(self.classes))
         out[self.default_class] = float(np.sum(weights)) - (out.sum() - out[self.default_class])
         return out
 
     def dominant(self) -> np.ndarray:
         """Index of the largest class per cell of ``global_grid(LAYER_RESOLUTION)``, int16 shape (n,)."""
         return np.argmax(self.fractions, axis=1).astype(np.int16)
+
+
+_CHUNK_ENTRIES = 1_000_000
+"""Finest-level cells a :class:`SparseLayer` query covers at once (bounds its temporaries to tens of MB)."""
 
 
 def _ragged_arange(n: np.ndarray) -> np.ndarray:
