@@ -17,7 +17,9 @@ st.title("Layers")
 st.caption(
     "An attribute expert turns what a photo shows (say, *forest* or *a city*) into a map by asking, for every hexagon, "
     "how much of it has that attribute. These are the layers it asks. Each hexagon shows its dominant class; hover "
-    "for the class and its share of the hexagon."
+    "for the class and its share of the hexagon. The layers themselves are finer than this map: land cover at MODIS's "
+    "0.05° (H3 res 6, ~36 km²), countries to res 7 (~5 km²) along borders; the experts read them at the scale of the "
+    "cells they score."
 )
 
 LAYERS = {
