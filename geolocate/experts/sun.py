@@ -38,13 +38,37 @@ from .base import Expert
 from .clock import LOG_ZERO, EvidenceError, zone_offsets_at_wall_time, zone_samples, zone_table
 from .solar import SOLAR_PARALLAX_DEG, apparent_altitude, geocentric_from_apparent, sun_vectors
 
-SUN_SPEED_DEG_PER_MIN = 0.25
-"""Fastest rate of change of the sun's altitude (at the equator at an equinox)."""
-
 MIN_ALTITUDE_SIGMA_DEG = 0.05
 """Smallest altitude uncertainty accepted (below the solar model's own error)."""
 
-MAX_TIME_NODES = 121
+SUN_CURVATURE_DEG_PER_MIN2 = math.degrees((2 * math.pi / 1440.0) ** 2)
+"""Largest second derivative of the sun's altitude away from the zenith (at culmination on the equator), degrees/min²."""
+
+MAX_TIME_BINS = 41
+MAX_TIME_EDGES = 61
+
+SUN_RATE_MAX_DEG_PER_MIN = 0.25
+"""Fastest change of the sun's altitude (on the equator at an equinox), degrees per minute."""
+
+
+def _erfc_pos(x: np.ndarray) -> np.ndarray:
+    """erfc(x) for x >= 0 (Numerical Recipes' Chebyshev fit, relative error < 1.2e-7 everywhere)."""
+    t = 1.0 / (1.0 + 0.5 * x)
+    poly = -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    return t * np.exp(poly)
+
+
+def _normal_cdf_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|Phi(b) - Phi(a)| for standard normal CDF Phi, accurate in both tails (computed from erfc on the
+    side away from the mean, so far-tail differences keep their relative precision)."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    r2 = math.sqrt(0.5)
+    upper = 0.5 * (_erfc_pos(np.maximum(lo, 0.0) * r2) - _erfc_pos(np.maximum(hi, 0.0) * r2))  # both >= 0
+    lower = 0.5 * (_erfc_pos(np.maximum(-hi, 0.0) * r2) - _erfc_pos(np.maximum(-lo, 0.0) * r2))  # both <= 0
+    across = 1.0 - 0.5 * _erfc_pos(np.maximum(hi, 0.0) * r2) - 0.5 * _erfc_pos(np.maximum(-lo, 0.0) * r2)
+    return np.maximum(np.where(lo >= 0, upper, np.where(hi <= 0, lower, across)), 0.0)
+
+_OMEGA_RAD_PER_MIN = 2 * math.pi / 1440.0
 
 _HORIZON_GEOCENTRIC_DEG = geocentric_from_apparent(0.0)
 """Geocentric altitude of the sun's centre when it appears on the horizon (about -0.5 degrees)."""
@@ -172,67 +196,123 @@ class SunObservation:
             parts.append(f"azimuth {self.azimuth_deg:g}° ± {self.azimuth_sigma_deg:g}°")
         return ", ".join(parts) + f" at {self.time.label()}"
 
-    def time_nodes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Quadrature nodes (minutes from the nominal time) and weights (sum 1) of the time uncertainty."""
+    def time_bins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The Gaussian time uncertainty cut into bins: (mean offset in minutes, probability, variance in
+        minutes²) of each bin, shape (K,) each.
+
+        Within a bin the sun's motion is taken as linear, so the bin adds ``rate² x variance`` to the
+        altitude (and azimuth) variance. Bins are as wide as the sun's curvature allows (the altitude
+        departs from its tangent by at most a quarter of the altitude uncertainty), so a +-15 min
+        uncertainty is usually one bin (a single Gaussian) and a +-2 h one a handful.
+        """
         s = self.time.sigma_min
         if s <= 0:
-            return np.zeros(1), np.ones(1)
+            return np.zeros(1), np.ones(1), np.zeros(1)
         a_sigma = self.altitude_sigma_deg if self.altitude_deg is not None else 2.0
-        step = max(min(a_sigma, self.azimuth_sigma_deg if self.azimuth_deg is not None else a_sigma) / SUN_SPEED_DEG_PER_MIN, 0.25)
-        half = int(math.ceil(3.5 * s / step))
-        if 2 * half + 1 > MAX_TIME_NODES:
-            half = (MAX_TIME_NODES - 1) // 2
-        if half == 0:
-            return np.zeros(1), np.ones(1)
-        tau = np.linspace(-3.5 * s, 3.5 * s, 2 * half + 1)
-        w = np.exp(-0.5 * (tau / s) ** 2)
-        return tau, w / w.sum()
+        if self.azimuth_deg is not None:
+            a_sigma = min(a_sigma, self.azimuth_sigma_deg)
+        # Half-width h with curvature * h² / 2 <= sigma / 4.
+        width = 2.0 * math.sqrt(a_sigma / (2.0 * SUN_CURVATURE_DEG_PER_MIN2))
+        k = min(int(math.ceil(7.0 * s / width)), MAX_TIME_BINS) | 1
+        if k == 1:
+            return np.zeros(1), np.ones(1), np.array([s * s])
+        edges = np.concatenate([[-np.inf], np.linspace(-3.5, 3.5, k + 1)[1:-1], [np.inf]])
+        lo, hi = edges[:-1], edges[1:]
+
+        def pdf(z: np.ndarray) -> np.ndarray:
+            return np.where(np.isfinite(z), np.exp(-0.5 * np.where(np.isfinite(z), z, 0.0) ** 2) / math.sqrt(2 * math.pi), 0.0)
+
+        cdf = np.array([0.5 * (1.0 + math.erf(z / math.sqrt(2.0))) if np.isfinite(z) else float(z > 0) for z in edges])
+        zmass = np.diff(cdf)
+        mean = (pdf(lo) - pdf(hi)) / zmass
+        zlo = np.where(np.isfinite(lo), lo, 0.0) * pdf(lo)
+        zhi = np.where(np.isfinite(hi), hi, 0.0) * pdf(hi)
+        var = 1.0 + (zlo - zhi) / zmass - mean**2
+        return s * mean, zmass / zmass.sum(), s * s * np.maximum(var, 0.0)
+
+    def time_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """Edges (minutes from the nominal time, (M + 1,)) and probabilities ((M,), sum 1) of the bins of
+        the Gaussian time uncertainty over +-3.5 sigma, for :meth:`likelihood` of an altitude alone.
+
+        Bins are at most half a sigma wide, and narrow enough that the sun's altitude departs from the
+        chord between the edges by at most a quarter of the altitude uncertainty.
+        """
+        s = self.time.sigma_min
+        chord = math.sqrt(2.0 * self.altitude_sigma_deg / SUN_CURVATURE_DEG_PER_MIN2)
+        m = min(max(int(math.ceil(7.0 * s / min(0.5 * s, chord))), 1), MAX_TIME_EDGES - 1)
+        z = np.linspace(-3.5, 3.5, m + 1)
+        cdf = 0.5 * (1.0 + np.array([math.erf(v / math.sqrt(2.0)) for v in z]))
+        w = np.diff(cdf)
+        return s * z, w / w.sum()
 
     def likelihood(self, cells: CellSet) -> np.ndarray:
         """Likelihood of this observation at each cell (density in degrees^-1 or degrees^-2), (n,) >= 0."""
         n = len(cells)
         pos, share, base_unix, which = self._instants(cells)
-        tau, w = self.time_nodes()
-        sun = sun_vectors(base_unix[None, :] + 60.0 * tau[:, None])  # (T, U, 3) Earth-fixed
-        spread_deg = np.degrees(np.sqrt(cells.area_km2 / (4 * np.pi)) / EARTH_RADIUS_KM)
-        if self.altitude_deg is not None:
-            # Skip cells the band cannot reach: the subsolar point moves 0.25 degrees a minute, so the
-            # altitude at any node is within that distance of the altitude at the middle node.
-            mid = sun[len(tau) // 2][np.zeros(len(pos), np.int64) if which is None else which]
-            alt_mid = np.degrees(np.arcsin(np.clip(np.einsum("ij,ij->i", mid, cells.xyz[pos]), -1.0, 1.0)))
-            reach = SUN_SPEED_DEG_PER_MIN * float(np.abs(tau).max()) + 7.0 * np.sqrt(self.altitude_sigma_deg**2 + spread_deg[pos] ** 2) + 0.1
-            near = np.abs(alt_mid - geocentric_from_apparent(self.altitude_deg)) <= reach
-            pos, share = pos[near], share[near]
-            which = None if which is None else which[near]
+        if self.azimuth_deg is None and self.time.sigma_min * SUN_RATE_MAX_DEG_PER_MIN * 3.5 > 0.5 * self.altitude_sigma_deg:
+            per_pair = self._altitude_over_time(cells, pos, base_unix, which)
+            return np.bincount(pos, weights=share * per_pair, minlength=n)
+        tau, w, tvar = self.time_bins()
+        sun = sun_vectors(base_unix[None, :] + 60.0 * tau[:, None])  # (K, U, 3) Earth-fixed
+        # The sun turns westwards about the polar axis once a (solar) day: ds/dt = omega (s_y, -s_x, 0).
+        sun_dot = _OMEGA_RAD_PER_MIN * np.stack([sun[..., 1], -sun[..., 0], np.zeros_like(sun[..., 0])], axis=-1)
         xyz = cells.xyz[pos]
-        if which is None:
-            sin_alt = sun[:, 0, :] @ xyz.T  # (T, P): one matrix product, no trigonometry per cell
-        else:
-            sin_alt = sum(sun[:, which, k] * xyz[None, :, k] for k in range(3))
+
+        def dot(v: np.ndarray, xyz: np.ndarray) -> np.ndarray:
+            # (K, P): one matrix product when every cell shares the instant, else per-cell instants.
+            if which is None:
+                return v[:, 0, :] @ xyz.T
+            return sum(v[:, which, k] * xyz[None, :, k] for k in range(3))
+
+        sin_alt = np.clip(dot(sun, xyz), -1.0, 1.0)
+        cos_alt = np.sqrt(1.0 - sin_alt**2)
         # Compare geocentric altitudes: the observation is converted once instead of every cell's value.
-        alt = np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))
-        spread_deg = spread_deg[pos]
+        alt = np.degrees(np.arcsin(sin_alt))
+        spread2 = (np.degrees(np.sqrt(cells.area_km2[pos] / (4 * np.pi)) / EARTH_RADIUS_KM)) ** 2
         like = (alt > _HORIZON_GEOCENTRIC_DEG).astype(np.float64)
         if self.altitude_deg is not None:
-            var = self.altitude_sigma_deg**2 + spread_deg**2
+            rate = np.degrees(dot(sun_dot, xyz) / np.maximum(cos_alt, 1e-6))  # degrees per minute
+            var = self.altitude_sigma_deg**2 + spread2 + rate**2 * tvar[:, None]
             obs = geocentric_from_apparent(self.altitude_deg)
             like *= np.exp(-0.5 * (obs - alt) ** 2 / var) / np.sqrt(2 * np.pi * var)
         if self.azimuth_deg is not None:
             lat, lon = np.radians(cells.lat[pos]), np.radians(cells.lon[pos])
             east_hat = np.stack([-np.sin(lon), np.cos(lon), np.zeros_like(lon)], axis=-1)
             north_hat = np.stack([-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)], axis=-1)
-            if which is None:
-                east, north = sun[:, 0, :] @ east_hat.T, sun[:, 0, :] @ north_hat.T
-            else:
-                east = sum(sun[:, which, k] * east_hat[None, :, k] for k in range(3))
-                north = sum(sun[:, which, k] * north_hat[None, :, k] for k in range(3))
+            east, north = dot(sun, east_hat), dot(sun, north_hat)
+            horiz2 = np.maximum(east**2 + north**2, 1e-12)
+            az_rate = np.degrees((north * dot(sun_dot, east_hat) - east * dot(sun_dot, north_hat)) / horiz2)
             az = np.degrees(np.arctan2(east, north))
-            sin_zd = np.maximum(np.sqrt(np.maximum(1.0 - sin_alt**2, 0.0)), 1e-3)
-            var = np.minimum(self.azimuth_sigma_deg**2 + (spread_deg / sin_zd) ** 2, 180.0**2)
+            var = np.minimum(self.azimuth_sigma_deg**2 + spread2 / horiz2 + az_rate**2 * tvar[:, None], 180.0**2)
             d = (self.azimuth_deg - az + 180.0) % 360.0 - 180.0
             like *= np.exp(-0.5 * d**2 / var) / np.sqrt(2 * np.pi * var)
         per_pair = w @ like
         return np.bincount(pos, weights=share * per_pair, minlength=n)
+
+    def _altitude_over_time(self, cells: CellSet, pos: np.ndarray, base_unix: np.ndarray, which: np.ndarray | None) -> np.ndarray:
+        """Altitude likelihood integrated over the time bins, exactly for an altitude linear in time within
+        each bin: the mean of N(obs; a, s²) for a running from a(t_j) to a(t_j+1) is a difference of normal
+        CDFs over (a(t_j+1) - a(t_j)). Few altitude evaluations (the bin edges) give a smooth band."""
+        edges, w = self.time_edges()
+        sun = sun_vectors(base_unix[None, :] + 60.0 * edges[:, None])  # (M + 1, U, 3)
+        xyz = cells.xyz[pos]
+        if which is None:
+            sin_alt = sun[:, 0, :] @ xyz.T
+        else:
+            sin_alt = sum(sun[:, which, k] * xyz[None, :, k] for k in range(3))
+        alt = np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))  # (M + 1, P)
+        sd = np.sqrt(self.altitude_sigma_deg**2 + (np.degrees(np.sqrt(cells.area_km2[pos] / (4 * np.pi)) / EARTH_RADIUS_KM)) ** 2)
+        z = (geocentric_from_apparent(self.altitude_deg) - alt) / sd
+        lo, hi = z[:-1], z[1:]
+        span = alt[1:] - alt[:-1]
+        mid = 0.5 * (lo + hi)
+        # Where the altitude barely moves within a bin (culmination), the midpoint density is exact enough
+        # and avoids cancelling two nearly equal CDFs.
+        flat = np.abs(lo - hi) < 0.05
+        with np.errstate(divide="ignore", invalid="ignore"):
+            per_bin = np.where(flat, np.exp(-0.5 * mid**2) / (np.sqrt(2 * np.pi) * sd), _normal_cdf_diff(hi, lo) / np.abs(span))
+        up = (alt > _HORIZON_GEOCENTRIC_DEG).astype(np.float64)
+        return w @ (per_bin * 0.5 * (up[:-1] + up[1:]))
 
     def _instants(self, cells: CellSet) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """(cell positions, shares, distinct UTC instants (U,), instant index per position or None when U = 1).
