@@ -212,10 +212,11 @@ class Case:
         scene: scene class probabilities (may be empty).
         ensemble: the image's ensemble.
         weights: ensemble weights by expert name.
-        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (converged area to
-            truth, :meth:`geolocate.ensemble.Ensemble.area_to_truth`, truth's cell at ``refine_to``),
-            rank (of the truth's cell in the drawn map), cells (in the map), distance_km (a point model's
-            prediction, else the map's densest cell, to the truth), points (0-100).
+        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (area to truth going
+            down the drawn map's cells, :meth:`CellDistribution.area_to_contain`), rank (of the truth's
+            cell in that map), cells (in the map), distance_km (a point model's prediction, else the map's
+            densest cell, to the truth), points (0-100). Area and rank describe the very map shown; the
+            benchmark's converged area (``Ensemble.area_to_truth``) can differ where the map is coarse.
         refine_to: finest resolution of the maps and of the truth's cell.
     """
 
@@ -274,7 +275,7 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
     rows, dists = [], {}
     for name, w in configs:
         d = dists[name] = ens.distribution(w, refine_to=refine_to)
-        area = ens.area_to_truth(lat, lon, w, finest=refine_to).area_km2
+        area = d.area_to_contain(lat, lon)
         e = by_name.get(name)
         if isinstance(e, PointPredictions) and e.present[k]:
             dist_km = float(haversine_km(e.latlon[k, 0], e.latlon[k, 1], lat, lon))
