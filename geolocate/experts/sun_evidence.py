@@ -46,8 +46,8 @@ class Note:
 
     Attributes:
         level: "info", "warning" or "error".
-        text: our own words.
-        detail: user-supplied values quoted; show as plain text only.
+        text: our own words (safe as Markdown).
+        detail: anything derived from user input or file contents; show as plain text only.
     """
 
     level: str
@@ -378,13 +378,13 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
             if not evidence.times and default_time is not None:
                 notes.append(Note("info", f"Sun and shadow use the photo's EXIF time ({default_time.label()}).", ""))
         except EvidenceError as err:
-            notes.append(Note("error", f"Sun/shadow evidence not used: {err}"))
+            notes.append(Note("error", "Sun/shadow evidence not used:", str(err)))
     clock_expert = None
     try:
         typed = evidence.clock()
     except EvidenceError as err:
         typed = None
-        notes.append(Note("error", f"Clock evidence not used: {err}"))
+        notes.append(Note("error", "Clock evidence not used:", str(err)))
     if typed is not None:
         clock_expert = ClockExpert(typed, name=CLOCK_EXPERT)
     elif evidence.use_exif_time and photo_exif is not None and not evidence.utc_offset:
@@ -392,7 +392,7 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
             clock_expert = ClockExpert(ClockEvidence(clk.offset_min, clk.local), name=CLOCK_EXPERT)
             notes.append(Note("info", f"Clock: the photo's EXIF says UTC{format_utc_offset(clk.offset_min)} at {clk.local:%Y-%m-%d %H:%M}."))
         elif clk.reason and clk.reason != "no photo":
-            notes.append(Note("info", f"No clock evidence: {clk.reason}."))
+            notes.append(Note("info", "No clock evidence:", f"{clk.reason}."))
     if clock_expert is not None:
         zones = clock_expert.matching_zones()
         if not zones:
