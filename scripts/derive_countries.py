@@ -73,9 +73,9 @@ def read_countries(path: Path, iso_col: str, name_col: str, fallback_col: str | 
     for code, group in sorted(df.groupby("_code"), key=lambda kv: kv[0]):
         main = group.iloc[int(np.argmax(shapely.area(group.geometry.values)))]  # the homeland names the group
 
-        def col(name: str, default: str = "") -> str:
-            v = main.get(name, default)
-            return default if v is None or str(v) in ("", "-99", "nan") else str(v)
+        def col(name: str, row=main) -> str:
+            v = row.get(name, "")
+            return "" if v is None or str(v) in ("", "-99", "nan") else str(v)
 
         table.append({
             "iso3": code, "iso2": col("ISO_A2_EH") or col("ISO_A2"), "name": NAME_FIXES.get(code) or col("NAME_EN") or col(name_col) or code,

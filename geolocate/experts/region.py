@@ -8,7 +8,8 @@ after pooling, outside the weights and the floor, so it really zeroes the exclud
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -90,10 +91,12 @@ class RegionExpert(Expert):
         return np.clip(inside, 0.0, 1.0)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """log(s + (1 - s) * leak) per cell, s the share inside the allowed region."""
         s = self.share(cells)
         return np.log(s + (1 - s) * self.leak)
 
     def describe(self) -> str:
+        """One line: the included and excluded countries and polygons, soft or hard."""
         parts = []
         if self.include:
             parts.append("in " + ", ".join(self.include))
