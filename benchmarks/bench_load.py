@@ -183,10 +183,12 @@ def _gcd_km(a: tuple[float, float], b: tuple[float, float]) -> float:
 class SessionResult:
     index: int
     guess: tuple[float, float]
+    load_s: float | None = None
     guess_to_map_s: float | None = None
     slider_s: list[float] = field(default_factory=list)
     isolated: bool | None = None
     error: str = ""
+    stage: str = "start"
 
 
 MODE_LABEL = re.compile(r"Most likely (cell|region)")
@@ -205,11 +207,15 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
     try:
         page = await ctx.new_page()
         page.set_default_timeout(timeout_ms)
+        res.stage = "page load"
+        t0 = time.perf_counter()
         await page.goto(url, wait_until="domcontentloaded")
         await page.get_by_text("Locate a photo").first.wait_for()
         await page.locator('[data-testid="stMetric"]', has_text="Regions in budget").wait_for()
         await page.wait_for_function(RUN_DONE_JS)
+        res.load_s = time.perf_counter() - t0
 
+        res.stage = "guess"
         box = page.get_by_label("Your guess (lat, lon)")
         await box.fill(f"{guess[0]}, {guess[1]}")
         t0 = time.perf_counter()
@@ -227,6 +233,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
         )
         res.guess_to_map_s = time.perf_counter() - t0
 
+        res.stage = "slider"
         slider = page.locator('[data-testid="stSlider"]', has_text="Area budget").get_by_role("slider")
         for k in range(moves):
             if time.monotonic() > deadline:
@@ -239,6 +246,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
             await page.wait_for_function(RUN_DONE_JS)
             res.slider_s.append(time.perf_counter() - t0)
 
+        res.stage = "isolation check"
         # Isolation: this page shows its own guess (input, mode, link) and none of the other sessions'.
         text = await page.inner_text("body") + "\n" + page.url  # the URL carries the view, guess included
         own = await box.input_value()
@@ -251,7 +259,7 @@ async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: f
             and not any(shows_guess(text, g) for g in others)
         )
     except Exception as err:  # noqa: BLE001 - one failing session is a result, not the end of the run
-        res.error = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+        res.error = f"at {res.stage}: {type(err).__name__}: {str(err).splitlines()[0][:160]}"
     finally:
         await ctx.close()
     return res
@@ -284,7 +292,7 @@ async def drive(url: str, sessions: int, moves: int, duration_s: float, webgl: b
         t0 = time.monotonic()
         deadline = t0 + duration_s
         tasks = [asyncio.create_task(one_session(browser, url, i, sessions, moves, deadline, timeout_ms)) for i in range(sessions)]
-        done, pending = await asyncio.wait(tasks, timeout=duration_s + 30)
+        done, pending = await asyncio.wait(tasks, timeout=duration_s + 30)  # sessions stop moving at the bound
         for t in pending:
             t.cancel()
         results = [t.result() for t in done]
@@ -314,6 +322,7 @@ def pct(values: list[float], q: float) -> float:
 
 def report(target: Target, results: list[SessionResult], wall: float, rss_before: float, rss_after: float, sessions: int) -> None:
     g = [r.guess_to_map_s for r in results if r.guess_to_map_s is not None]
+    ld = [r.load_s for r in results if r.load_s is not None]
     s = [x for r in results for x in r.slider_s]
     tb, firsts = count_tracebacks(target.logs)
     print(f"\n== {target.name} ({target.url}) ==")
@@ -323,6 +332,7 @@ def report(target: Target, results: list[SessionResult], wall: float, rss_before
     for f in firsts[:5]:
         print(f"   {f}")
     print(f"server RSS               before (warm) {rss_before:,.0f} MB   after {rss_after:,.0f} MB   (+{rss_after - rss_before:,.0f} MB)")
+    print(f"page load to first map   n={len(ld)}  p50 {pct(ld, 50):.2f} s  p90 {pct(ld, 90):.2f} s")
     print(f"guess-to-map             n={len(g)}  p50 {pct(g, 50):.2f} s  p90 {pct(g, 90):.2f} s  max {max(g, default=float('nan')):.2f} s")
     print(f"slider-to-map            n={len(s)}  p50 {pct(s, 50):.2f} s  p90 {pct(s, 90):.2f} s")
     print(f"wall                     {wall:.1f} s")
@@ -358,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             after = rss_mb(pids)
             print(f"\nserver RSS fresh {fresh:,.0f} MB; after one warm-up visit (process-wide caches built) {warm[0]:,.0f} MB")
             report(target, results, wall, warm[0], after, a.sessions)
-            print(f"logs in {run_dir}")
+            print(f"logs in {run_dir}; load average now {os.getloadavg()[0]:.1f}")
         finally:
             target.stop()
     return 0
