@@ -193,7 +193,7 @@ def student_view(rnd) -> None:
             st.button("Next photo" if current + 1 < n else "Finish", on_click=_next, type="primary")
         return
     st.success(f"All {n} photos guessed.")
-    if room().can_see_leaderboard(rnd.code, name, token):
+    if not rnd.revealed and room().can_see_leaderboard(rnd.code, name, token):  # after a reveal it is shown below
         st.subheader("Leaderboard")
         leaderboard(rnd.code)
         st.button("Refresh")
@@ -277,4 +277,6 @@ if key and room().is_teacher(rnd.code, key):
 else:
     student_view(rnd)
     if rnd.revealed:
+        st.subheader("Leaderboard")
+        leaderboard(rnd.code)
         show_guesses(rnd, None)

@@ -124,7 +124,11 @@ def test_teacher_starts_a_round_from_a_case_list(db, tmp_path, monkeypatch):
     next(b for b in at.button if b.label.startswith("Reveal the round")).click()
     _run(at)
     assert db.get_round(code).revealed
-    at.text_area(key="round_cases")  # still a page, not an exception
+    assert any("Revealed" in x.value for x in at.success)
+    # After the reveal every student sees the board and everyone's guesses on the map.
+    _run(st_)
+    assert "Leaderboard" in [s.value for s in st_.subheader] and st_.dataframe[-1].value["name"].tolist() == ["Dee"]
+    assert len(st_.get("deck_gl_json_chart")) == 1
 
 
 def test_bad_case_list_is_a_message(db, tmp_path, monkeypatch):
