@@ -197,10 +197,21 @@ def test_parse_latlon(text, expected):
     assert view.parse_latlon(text) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("text", ["", "48.85", "north, south", "95, 10", "10, 200", "10E, 20N"])
-def test_parse_latlon_rejects_with_message(text):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "enter latitude and longitude as two numbers, e.g. '48.85, 2.35' (got '')"),
+        ("48.85", "enter latitude and longitude as two numbers"),
+        ("north, south", "'north' is not a number of degrees"),
+        ("95, 10", "(95.0, 10.0) is out of range: latitude must be in [-90, 90]"),
+        ("10, 200", "(10.0, 200.0) is out of range"),
+        ("10E, 20N", "'10E': expected N/S for this coordinate"),
+    ],
+)
+def test_parse_latlon_rejects_with_message(text, message):
+    with pytest.raises(ValueError) as err:
         view.parse_latlon(text)
+    assert message in str(err.value)
 
 
 def test_analyst_experts_move_the_ensemble_with_no_image_model():
@@ -224,10 +235,17 @@ def test_attribute_terms_map_to_real_classes():
 
 
 def test_snow_puts_mass_on_ice():
+    from geolocate.layers import IGBP_CLASSES, landcover_layer
+
     experts, _ = view.analyst_experts(AnalystEvidence(attributes=("snow",)))
     dist = Ensemble(experts).distribution()
-    lat, _ = dist.mode()
-    assert abs(lat) > 55  # Greenland, Antarctica or high mountains at that latitude band
+    snow = landcover_layer().values_at(dist.cells)[:, IGBP_CLASSES.index("permanent snow and ice")]
+    icy = snow > 0.5
+    # Mostly-ice cells cover ~3 % of the Earth; the snow statement must put far more mass there than
+    # their area share (a flat expert would give exactly the area share), and its mode must be icy.
+    area_share = dist.cells.area_km2[icy].sum() / dist.cells.area_km2.sum()
+    assert dist.prob[icy].sum() > 5 * area_share
+    assert icy[dist.order()[0]]
 
 
 def test_missing_layer_is_a_message_not_a_crash():
