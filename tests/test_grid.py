@@ -52,12 +52,18 @@ def test_grid_disk_cache_is_reused(tmp_path, monkeypatch):
         a = G.global_grid(2)
         files = list(tmp_path.glob("grid_res2_*.npz"))
         assert len(files) == 1
+        # A second process reads the file instead of rebuilding: mark the file and see the mark.
+        with np.load(files[0]) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["area_km2"] = arrays["area_km2"] * 2
+        np.savez(files[0], **arrays)
         G.global_grid.cache_clear()
         b = G.global_grid(2)
-        assert np.array_equal(a.cells, b.cells) and np.array_equal(a.area_km2, b.area_km2)
+        assert np.array_equal(a.cells, b.cells) and np.array_equal(b.area_km2, 2 * a.area_km2)
         files[0].write_bytes(b"corrupt")  # a broken cache is rebuilt, not trusted
         G.global_grid.cache_clear()
-        assert len(G.global_grid(2)) == 5882
+        c = G.global_grid(2)
+        assert len(c) == 5882 and np.array_equal(c.area_km2, a.area_km2)
     finally:
         G.global_grid.cache_clear()
 
