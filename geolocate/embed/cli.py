@@ -40,6 +40,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
             backbone=args.backbone or default_backbone_spec(), engine=args.engine, device=args.device, batch_size=args.batch_size,
             shard_size=args.shard_size, workers=args.workers, top_k=args.top_k, res=args.res, threads=args.threads,
             decode=args.decode, ray_address=args.ray_address, group_by=args.group_by, overwrite=args.overwrite,
+            experts=tuple(e.strip() for e in args.experts.split(",") if e.strip()) if args.experts else None,
         )
         items = collect_items(args.input, path_column=args.path_column, id_column=args.id_column, group_by=args.group_by)
         if args.limit:
@@ -77,6 +78,7 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--shard-size", type=_positive_int, default=4096, help="rows per Parquet shard, a multiple of --batch-size (default 4096)")
     p.add_argument("--workers", type=_count, default=None, help="decode processes (default: cores - 1; 0 decodes in the main process)")
     p.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads for the model (default: torch's choice)")
+    p.add_argument("--experts", help="comma-separated experts to store (default all: geoclip,land cover,population,scene,country)")
     p.add_argument("--top-k", type=_positive_int, default=32, help="GeoCLIP cells stored per photo (default 32)")
     p.add_argument("--res", type=int, choices=range(1, 5), default=DEFAULT_RESOLUTION, metavar="RES", help="base H3 resolution of the stored cells (1..4, default 3)")
     p.add_argument("--path-column", help="manifest column with the photo path or URL (default: path, file, filename, image, url, ...)")

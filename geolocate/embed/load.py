@@ -44,7 +44,9 @@ class StoredRows:
 def _fixed(table, name: str, dtype) -> np.ndarray:
     col = table.column(name).combine_chunks()
     width = col.type.list_size
-    return np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype=dtype).reshape(len(col), width) if len(col) else np.zeros((0, width), dtype)
+    # .values keeps the zero placeholders of null (bad) rows, which .flatten() would drop.
+    values = col.values.slice(col.offset * width, len(col) * width)
+    return np.array(values.to_numpy(zero_copy_only=False), dtype=dtype).reshape(len(col), width)
 
 
 def load_rows(out: str | Path, ids: list[str] | None = None) -> StoredRows:
@@ -59,7 +61,6 @@ def load_rows(out: str | Path, ids: list[str] | None = None) -> StoredRows:
     zs = [c for c in cols if c.startswith("zs_")]
     names = ["id", "ok", "error", "lat", "lon"] + (["geoclip_features"] if "geoclip_features" in cols else []) + zs
     t = read_results(out, ids, names)
-    # Bad rows are null lists over zero placeholders, so the flattened values keep one row per input row.
     return StoredRows(
         t.column("id").to_pylist(),
         np.asarray(t.column("ok").to_numpy(zero_copy_only=False), bool),

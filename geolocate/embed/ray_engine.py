@@ -34,10 +34,10 @@ def _decode_row(row: dict) -> dict:
 class _ScorerActor:
     """A Ray Data callable class: builds the :class:`~geolocate.embed.scorer.Scorer` once per actor."""
 
-    def __init__(self, backbone: str, device: str, top_k: int, res: int, threads: int | None, sha256: str):
+    def __init__(self, backbone: str, device: str, top_k: int, res: int, threads: int | None, sha256: str, experts):
         from .scorer import Scorer
 
-        self.scorer = Scorer(backbone, device, top_k, res, threads, sha256=sha256)
+        self.scorer = Scorer(backbone, device, top_k, res, threads, sha256=sha256, experts=experts)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = []
@@ -85,7 +85,8 @@ def run_ray(batches: list[tuple[int, int, list]], config, sha256: str) -> Iterat
         ds = ds.map_batches(
             _ScorerActor,
             fn_constructor_kwargs={"backbone": config.backbone, "device": "cuda" if use_gpu else "cpu", "top_k": config.top_k,
-                                   "res": config.res, "threads": threads, "sha256": sha256},
+                                   "res": config.res, "threads": threads, "sha256": sha256,
+                                   "experts": config.experts},
             batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=gpus if use_gpu else 1),
             num_gpus=1 if use_gpu else 0,

@@ -57,6 +57,7 @@ class EmbedConfig:
     ray_address: str | None = None
     group_by: str | None = None
     overwrite: bool = False
+    experts: tuple[str, ...] | None = None
 
     def __post_init__(self):
         if self.engine not in ("local", "ray"):
@@ -144,7 +145,8 @@ def plan(items: list[Item], shard_size: int, batch_size: int) -> list[list[Batch
 def fingerprint(items: list[Item], config: EmbedConfig, weights_sha: str) -> str:
     """Hash of everything that decides the rows of the output (not of engine, device or batch size)."""
     h = hashlib.sha256()
-    h.update(json.dumps([FORMAT_VERSION, config.backbone, weights_sha, config.top_k, config.res, config.shard_size, config.group_by]).encode())
+    h.update(json.dumps([FORMAT_VERSION, config.backbone, weights_sha, config.top_k, config.res, config.shard_size, config.group_by,
+                         sorted(config.experts) if config.experts else None]).encode())
     for it in items:
         h.update(json.dumps([it.id, it.source, it.lat, it.lon, it.group]).encode())
     return h.hexdigest()
@@ -246,7 +248,10 @@ def embed_collection(items: list[Item], out: str | Path, config: EmbedConfig, pr
     t_start = time.perf_counter()
     if scorer is None:
         # The ray engine loads the model in its actors; here it is needed for the columns and the weights digest.
-        scorer = Scorer(config.backbone, "cpu" if config.engine == "ray" else config.device, config.top_k, config.res, config.threads)
+        scorer = Scorer(config.backbone, "cpu" if config.engine == "ray" else config.device, config.top_k, config.res, config.threads,
+                        experts=config.experts)
+    if (scorer.top_k, scorer.res) != (config.top_k, config.res):
+        raise ValueError(f"the scorer keeps top {scorer.top_k} at res {scorer.res}; the config asks for top {config.top_k} at res {config.res}")
     columns = scorer.columns()
     expected = schema(columns)
     fp = fingerprint(items, config, scorer.sha256)
@@ -259,6 +264,8 @@ def embed_collection(items: list[Item], out: str | Path, config: EmbedConfig, pr
                                  "Fix: choose a new --out folder, or add --overwrite to replace them")
             for f in list(out.glob("shard-*.parquet")) + [out / "errors.csv", out / "albums.parquet"]:
                 f.unlink(missing_ok=True)
+    for stale in out.glob(".*.tmp"):  # left by a killed run; the shard itself was never renamed into place
+        stale.unlink(missing_ok=True)
     shards = plan(items, config.shard_size, config.batch_size)
     ids = [[it.id for _, _, b in sh for it in b] for sh in shards]
     manifest = {

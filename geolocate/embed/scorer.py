@@ -19,6 +19,7 @@ import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from ..grid import DEFAULT_RESOLUTION, global_grid
 from .preprocess import normalize
 
 DEFAULT_TOP_K = 32
+
+EXPERT_CHOICES = ("geoclip", "land cover", "population", "scene", "country")
+"""Names accepted by ``--experts`` (the zero-shot ones are the task names of geolocate.image.zeroshot)."""
 
 
 def task_column(task_name: str) -> str:
@@ -76,19 +80,24 @@ class Scorer:
         res: base H3 resolution of the stored cells.
         threads: torch CPU threads (fixed so both engines compute the same bytes); None leaves torch's default.
         sha256: known weights digest (skips hashing a 1.7 GB checkpoint again in every Ray actor).
+        experts: which experts to store, from :data:`EXPERT_CHOICES` (default all).
 
     Raises:
         WeightsMissing: the backbone's weights are not here (offline) and cannot be fetched.
     """
 
     def __init__(self, backbone: str, device: str = "auto", top_k: int = DEFAULT_TOP_K, res: int = DEFAULT_RESOLUTION,
-                 threads: int | None = None, sha256: str | None = None):
+                 threads: int | None = None, sha256: str | None = None, experts: Sequence[str] | None = None):
         from ..image.backbone import build_backbone
         from ..image.geoclip_expert import ENCODER_MIX, GEOCLIP_EMBED_DIM, load_geoclip_head
         from ..image.weights import WeightsMissing, resolve_checkpoint
         from ..image.zeroshot import TASKS, class_embeddings
         from ..layers import LayerError
 
+        wanted = list(EXPERT_CHOICES if experts is None else experts)
+        unknown = sorted(set(wanted) - set(EXPERT_CHOICES))
+        if unknown:
+            raise ValueError(f"unknown experts {unknown}; choose from {', '.join(EXPERT_CHOICES)}")
         if threads:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
@@ -99,7 +108,9 @@ class Scorer:
         self.messages: list[str] = []
         self.experts: list[ExpertSpec] = []
         self.head = None
-        if self.backbone.embed_dim != GEOCLIP_EMBED_DIM:
+        if "geoclip" not in wanted:
+            pass
+        elif self.backbone.embed_dim != GEOCLIP_EMBED_DIM:
             self.messages.append(f"unavailable: GeoCLIP (needs a {GEOCLIP_EMBED_DIM}-d embedding; {backbone} gives {self.backbone.embed_dim}-d)")
         else:
             try:
@@ -119,6 +130,8 @@ class Scorer:
             self.experts.append(ExpertSpec(f"GeoCLIP{self.suffix}", "geoclip", ["geoclip_features", "geoclip_top_cells", "geoclip_top_log_density"]))
         self.tasks = []
         for task in TASKS:
+            if task.name not in wanted:
+                continue
             try:
                 layer = task.layer_fn()
             except (LayerError, FileNotFoundError) as err:

@@ -13,7 +13,7 @@ exists whole or not at all; a killed run loses at most the shards in flight. On 
 skipped when its footer reads, its row count and ids are the plan's, and its schema is the expected one.
 
 Columns: ``id`` (string), ``source``, ``ok`` (bool), ``error_kind``, ``error`` (strings, "" when ok),
-``lat``/``lon`` (degrees, NaN when unknown), ``group`` (string, null without --group-by), then the
+``lat``/``lon`` (degrees, null when unknown), ``group`` (string, null without --group-by), then the
 result columns of :meth:`geolocate.embed.scorer.Scorer.columns` as fixed-size lists (null for bad rows).
 """
 
@@ -67,8 +67,8 @@ def build_table(items: list[Item], ok: np.ndarray, error_kind: list[str], error:
         pa.array(ok),
         pa.array(error_kind, pa.string()),
         pa.array(error, pa.string()),
-        pa.array([it.lat for it in items], pa.float64()),
-        pa.array([it.lon for it in items], pa.float64()),
+        pa.array([it.lat for it in items], pa.float64(), from_pandas=True),  # NaN (unknown) -> null
+        pa.array([it.lon for it in items], pa.float64(), from_pandas=True),  # NaN (unknown) -> null
         pa.array([it.group for it in items], pa.string()),
     ]
     for name, (dt, width) in columns.items():
