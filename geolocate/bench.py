@@ -29,9 +29,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,7 +51,7 @@ from .experts.attribute import AttributePredictions
 from .experts.base import Expert
 from .experts.point import PointPredictions
 from .experts.priors import PhotoDensityPrior, PopulationPrior, UniformLandPrior
-from .grid import DEFAULT_RESOLUTION
+from .grid import DEFAULT_RESOLUTION, global_grid
 
 Progress = Callable[[float, str], None]
 
@@ -185,7 +185,7 @@ def split_halves(keys: np.ndarray) -> np.ndarray:
 def truth_cells(stack: FieldStack, truth: pd.DataFrame) -> np.ndarray:
     """Base-grid position of each stacked record's true location."""
     t = truth.iloc[stack.rows]
-    return stack.ensemble.grid.locate(t["lat"].to_numpy(), t["lon"].to_numpy())
+    return global_grid(stack.ensemble.res).locate(t["lat"].to_numpy(), t["lon"].to_numpy())
 
 
 def fit_weights(stack: FieldStack, truth_cell: np.ndarray, progress: Progress = _null_progress, candidates: Sequence[float] = FIT_GRID, sweeps: int = 2) -> np.ndarray:
@@ -229,7 +229,7 @@ class Fitted:
     provenance: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_report(cls, path: str | Path) -> "Fitted":
+    def from_report(cls, path: str | Path) -> Fitted:
         """Read ``weights`` and ``point_scale_mixtures`` from a previous ``bench --json`` report."""
         path = Path(path)
         try:
@@ -254,7 +254,13 @@ def fit_on(data: BenchData, rows: np.ndarray, fit: bool, res: int, floor: float,
     """Fit point mixtures (always) and ensemble weights (``fit``) on records ``rows`` of ``data``.
 
     Args:
+        data: the benchmark (its point experts' mixtures are set here).
+        rows: the records to fit on.
+        fit: also fit the ensemble weights (else all 1).
+        res: base grid resolution for the weight objective.
+        floor: uniform mixing weight.
         label: words naming the images, for the provenance (e.g. "im2gps3k fit half, 1,339 images").
+        progress: callable(fraction, message).
     """
     truth = data.truth[["lat", "lon"]].to_numpy()
     mixtures, provenance = {}, {}
@@ -426,10 +432,10 @@ def run_benchmark(
     if fitted is not None and fit_spec is not None:
         raise ValueError("give fitted quantities or a benchmark to fit on, not both")
     data = load_benchmark(spec, priors=priors, on_error=on_error, max_samples=max_samples)
-    for e in extra_experts:
-        if e.records not in (None, len(data.truth)):
-            raise ValueError(f"expert {e.name!r} holds {e.records} records; the benchmark has {len(data.truth)} images")
-        data.experts.append(e)
+    for extra in extra_experts:
+        if extra.records not in (None, len(data.truth)):
+            raise ValueError(f"expert {extra.name!r} holds {extra.records} records; the benchmark has {len(data.truth)} images")
+        data.experts.append(extra)
 
     def keep_experts(d: BenchData) -> None:
         if experts is not None:

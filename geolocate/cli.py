@@ -165,6 +165,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m geolocate`` (image sub-commands when their extras import)."""
     from .grid import DEFAULT_RESOLUTION
 
     ap = argparse.ArgumentParser(prog="python -m geolocate", description="Where on Earth to search for a photo.")
@@ -226,5 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 
 class ProgressBar:
@@ -36,7 +37,7 @@ class ProgressBar:
 
 
 def positive_km2(text: str) -> float:
-    """argparse type: an area in km², > 0."""
+    """Argparse type: an area in km², > 0."""
     try:
         value = float(text)
     except ValueError:
@@ -47,7 +48,7 @@ def positive_km2(text: str) -> float:
 
 
 def h3_resolution(lowest: int = 0, highest: int = 9) -> Callable[[str], int]:
-    """argparse type: an H3 resolution within [lowest, highest]."""
+    """Argparse type: an H3 resolution within [lowest, highest]."""
 
     def parse(text: str) -> int:
         try:

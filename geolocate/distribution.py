@@ -50,26 +50,34 @@ class RankedRegions:
 
     @property
     def cum_prob(self) -> np.ndarray:
+        """Running total of probability, (k,)."""
         return np.cumsum(self.prob)
 
     @property
     def cum_area_km2(self) -> np.ndarray:
+        """Running total of area, km² (k,)."""
         return np.cumsum(self.area_km2)
 
     @property
     def total_prob(self) -> float:
+        """Probability held by these cells."""
         return float(self.prob.sum())
 
     @property
     def total_area_km2(self) -> float:
+        """Area of these cells, km²."""
         return float(self.area_km2.sum())
 
-    def head(self, k: int) -> "RankedRegions":
+    def head(self, k: int) -> RankedRegions:
+        """The first ``k`` regions."""
         return RankedRegions(*(getattr(self, f)[:k] for f in ("cells", "prob", "area_km2", "density", "lat", "lon")))
 
     def to_frame(self) -> pd.DataFrame:
-        """A table with columns rank, h3 (string index), lat, lon, resolution, prob, area_km2, density_per_km2,
-        cum_prob, cum_area_km2."""
+        """A table of the regions in rank order.
+
+        Columns: rank, h3 (string index), lat, lon, resolution, prob, area_km2, density_per_km2,
+        cum_prob, cum_area_km2.
+        """
         return pd.DataFrame(
             {
                 "rank": self.rank,
@@ -108,7 +116,7 @@ class CellDistribution:
         self._order: np.ndarray | None = None
 
     @classmethod
-    def from_log_density(cls, cells: CellSet, log_density: np.ndarray) -> "CellDistribution":
+    def from_log_density(cls, cells: CellSet, log_density: np.ndarray) -> CellDistribution:
         """Build from an (unnormalised) log density per km² evaluated on each cell."""
         return cls(cells, np.asarray(log_density, dtype=np.float64) + np.log(cells.area_km2))
 
@@ -213,7 +221,7 @@ def area_to_truth(log_density: np.ndarray, area_km2: np.ndarray, truth_index: in
         above = float(area[ld > t].sum())
         tied = float(area[ld == t].sum()) - float(area[truth_index])
         return above + 0.5 * tied + float(area[truth_index])
-    return area_to_truth_batch(np.array(ld, dtype=ld.dtype if ld.dtype.kind == "f" else np.float64), area, truth_index)
+    return area_to_truth_batch(np.array(ld, dtype=ld.dtype if ld.dtype.kind == "f" else np.float64), area, np.asarray(truth_index))
 
 
 def area_to_truth_batch(scratch: np.ndarray, area_km2: np.ndarray, truth_index: np.ndarray) -> np.ndarray:

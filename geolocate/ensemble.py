@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -261,13 +261,18 @@ class Ensemble:
         raw = np.stack([self._raw(e, cells) for e in experts]) if experts else np.zeros((0, len(cells)))
         if cells is self.grid and self._log_norm is None:
             soft, self._log_norm = normalise_on_grid(raw, cells.area_km2, self.floor)
-        else:
-            self.base_fields()  # normalisers come from the base grid so refined cells share its scale
-            soft = floored(raw - self._log_norm[:, None], self.floor)
+        else:  # normalisers come from the base grid so refined cells share its scale
+            soft = floored(raw - self._normalisers()[:, None], self.floor)
         hard = np.zeros(len(cells))
         for e in self.hard_experts:
             hard += self._raw(e, cells)
         return ExpertFields(cells, soft, hard)
+
+    def _normalisers(self) -> np.ndarray:
+        """Log normalisers of the soft experts on the base grid, (E,)."""
+        self.base_fields()
+        assert self._log_norm is not None
+        return self._log_norm
 
     def base_fields(self) -> ExpertFields:
         """Expert fields on the base grid (computed once; thread-safe)."""
@@ -381,10 +386,9 @@ class Ensemble:
 
         Only weighted experts are evaluated. Returns (u, u) or (lo, hi), each (n,).
         """
-        self.base_fields()
         active = np.flatnonzero(w > 0)
         soft = self.soft_experts
-        norm = self._log_norm[active][:, None]
+        norm = self._normalisers()[active][:, None]
         if not bounds:
             raw = np.stack([self._raw(soft[i], cells) for i in active]) if len(active) else np.zeros((0, len(cells)))
             u = pool(floored(raw - norm, self.floor), w[active], method)
@@ -583,6 +587,7 @@ class FieldStack:
         Args:
             weights: (E,) in :attr:`Ensemble.names` order.
             truth_cell: (S,) base-grid position of each record's truth.
+            chunk: records pooled at a time (bounds the float32 scratch: chunk x n cells).
         """
         area = self.ensemble.grid.area_km2
         out = np.empty(len(self.rows))

@@ -1,5 +1,6 @@
-"""Attribute experts: what a photo says about a place (land cover, population, scene, country), turned
-into a map through a layer of per-cell class fractions.
+"""Attribute experts: what a photo says about a place, turned into a map through a layer.
+
+Attributes are land cover, population, scene or country; a layer holds per-cell class fractions.
 
 With class probabilities P(c | photo), layer fractions f(cell, c) and class priors pi(c) (the class
 frequencies among photos in general), the likelihood of a cell is
@@ -20,7 +21,7 @@ from .base import Expert, descendant_range
 
 
 def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
-    """log sum_c f(cell, c) P(c|photo) / pi(c) for S photos at n cells.
+    """Log sum_c f(cell, c) P(c|photo) / pi(c) for S photos at n cells.
 
     Args:
         fractions: (n, K) layer fractions.
@@ -96,6 +97,7 @@ class AttributeExpert(Expert):
         self.kind = kind
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log likelihood of each cell, sum_c f(cell, c) P(c | photo) / pi(c)."""
         return attribute_log_likelihood(self.layer.values_at(cells), self.probs[None, :], self.class_prior)[0]
 
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -109,6 +111,7 @@ class AttributeExpert(Expert):
         return [(self.layer.classes[i], float(self.probs[i])) for i in idx]
 
     def describe(self) -> str:
+        """Name and the three most probable classes."""
         tops = ", ".join(f"{c} {p:.0%}" for c, p in self.top_classes())
         return f"{self.kind}: {self.name} ({tops})"
 
@@ -151,7 +154,7 @@ class AttributePredictions(Expert):
         self.present = np.isfinite(probs).all(axis=1)
         self.probs = np.where(self.present[:, None], probs, 1.0 / probs.shape[1])
         self.class_prior = prior / prior.sum()
-        self.records = len(probs)
+        self.records: int = len(probs)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
         """The one record's density; a batch of several records needs :meth:`batch_log_density`."""

@@ -19,7 +19,7 @@ to observed errors by maximum likelihood (EM).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,7 +33,7 @@ DEFAULT_SCALES_KM = (1.0, 5.0, 25.0, 100.0, 300.0, 750.0, 2500.0)
 
 
 def _log_vmf_norm(kappa: np.ndarray) -> np.ndarray:
-    """log of kappa / (2 pi R^2 (1 - exp(-2 kappa))) per km²."""
+    """Log of kappa / (2 pi R^2 (1 - exp(-2 kappa))) per km²."""
     return np.log(kappa) - np.log(2 * np.pi * EARTH_RADIUS_KM**2) - np.log(-np.expm1(-2.0 * kappa))
 
 
@@ -133,12 +133,13 @@ def kernel_log_density_bounds(
     return np.logaddexp.reduce(lo_terms, axis=0) - norm, np.logaddexp.reduce(hi_terms, axis=0) - norm
 
 
-def fit_scale_mixture(errors_km: ArrayLike, scales_km: Sequence[float] = DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
+def fit_scale_mixture(errors_km: ArrayLike, scales_km: ArrayLike = DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
     """Maximum-likelihood weights of a fixed vMF scale ladder for observed great-circle errors (EM).
 
     Args:
         errors_km: distances (km) between predictions and truth, shape (m,).
         scales_km: the K kernel scales.
+        iterations: EM iterations.
 
     Returns:
         (K,) weights summing to 1.
@@ -192,6 +193,7 @@ class PointExpert(Expert):
         self.name, self.kind = name, kind
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """The kernel mixture at each cell, widened by the cell's spread."""
         centre = latlon_to_xyz(np.array([self.lat]), np.array([self.lon]))
         return kernel_log_density(cells.xyz, cells.area_km2, centre, self.scales_km, self.weights)[0]
 
@@ -226,7 +228,7 @@ class PointPredictions(Expert):
         self.name, self.source = name, source
         self.latlon = latlon
         self.present = np.isfinite(latlon).all(axis=1)
-        self.records = len(latlon)
+        self.records: int = len(latlon)
         self.centres = latlon_to_xyz(np.where(self.present, latlon[:, 0], 0.0), np.where(self.present, latlon[:, 1], 0.0))
         self.scales_km = np.asarray(scales_km, dtype=np.float64)
         w = np.full(len(self.scales_km), 1.0 / len(self.scales_km)) if weights is None else np.asarray(weights, dtype=np.float64)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..grid import LAYER_RESOLUTION, CellSet, global_grid
-from ..layers import Layer, land_fraction, population_counts_geotiff, _geonames_counts
+from ..layers import Layer, _geonames_counts, land_fraction, population_counts_geotiff
 from .base import Expert, descendant_range
 
 SEA_FLOOR = 0.01
@@ -84,8 +84,10 @@ class PopulationPrior(DensityFieldExpert):
 
 @functools.lru_cache(maxsize=1)
 def geoclip_gallery() -> np.ndarray:
-    """The 100K (lat, lon) GPS gallery shipped in the ``geoclip`` wheel, float64 (100000, 2), degrees
-    (read once per process)."""
+    """The 100K (lat, lon) GPS gallery shipped in the ``geoclip`` wheel, float64 (100000, 2), degrees.
+
+    Read once per process.
+    """
     import importlib.util
 
     import pandas as pd
@@ -114,8 +116,10 @@ def _gallery_counts() -> np.ndarray:
 
 
 class PhotoDensityPrior(DensityFieldExpert):
-    """Where photos are taken: GeoCLIP gallery photos (MP-16 locations) per km² of each cell, plus 0.01
-    photo per cell on land (0.0001 at sea) so unvisited places stay possible."""
+    """Where photos are taken: GeoCLIP gallery photos (MP-16 locations) per km² of each cell.
+
+    Plus 0.01 photo per cell on land (0.0001 at sea) so unvisited places stay possible.
+    """
 
     def __init__(self):
         grid = global_grid(LAYER_RESOLUTION)
