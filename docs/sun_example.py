@@ -1,5 +1,6 @@
-"""Worked example of docs/experts.md: a 1.8 m person's 2.58 m shadow at 18:30 on the phone clock (UTC+02:00),
-2024-06-21. Prints the search areas and writes docs/img/sun_clock_example.png.
+"""Worked example of docs/experts.md: a 1.8 m person's 2.58 m shadow at 18:30 on the phone clock.
+
+The phone says UTC+02:00, on 2024-06-21. Prints the search areas and writes docs/img/sun_clock_example.png.
 
     python docs/sun_example.py
 """
@@ -24,6 +25,7 @@ TRUTH = (40.42, -3.70)  # Madrid: where the shadow was measured
 
 
 def main() -> None:
+    """Print the areas, write the picture."""
     ev = SunClockEvidence(shadows=((1.8, 2.58),), times=("2024-06-21T18:30",), time_uncertainty_min=10, utc_offset="+02:00", local_time="2024-06-21T18:30")
     experts, notes = build_experts(ev)
     for n in notes:

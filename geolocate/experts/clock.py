@@ -182,7 +182,7 @@ def _zone_info(name: str):
 
 def zone_offsets_at_instant(names: tuple[str, ...], unix_s: float) -> np.ndarray:
     """UTC offset (minutes east) of each named zone at a UTC instant; a large sentinel for unknown zones."""
-    when = dt.datetime.fromtimestamp(unix_s, dt.timezone.utc)
+    when = dt.datetime.fromtimestamp(unix_s, dt.UTC)
     out = np.full(len(names), 10_000, dtype=np.int64)
     for i, n in enumerate(names):  # ~450 zones, not cells
         z = _zone_info(n)
@@ -192,8 +192,11 @@ def zone_offsets_at_instant(names: tuple[str, ...], unix_s: float) -> np.ndarray
 
 
 def zone_offsets_at_wall_time(names: tuple[str, ...], local: dt.datetime) -> np.ndarray:
-    """UTC offset (minutes east) of each zone when its clocks show ``local`` (naive; the earlier
-    reading in an autumn repeat, the pre-transition offset in a spring gap, as ``zoneinfo`` does)."""
+    """UTC offset (minutes east) of each zone when its clocks show ``local``.
+
+    ``local`` is naive wall time; in an autumn repeat the earlier reading counts, in a spring gap the
+    pre-transition offset (as ``zoneinfo`` does with fold 0).
+    """
     out = np.full(len(names), 10_000, dtype=np.int64)
     for i, n in enumerate(names):
         z = _zone_info(n)
@@ -217,9 +220,10 @@ class ClockEvidence:
     @property
     def unix_s(self) -> float:
         """The UTC instant the reading denotes."""
-        return (self.local_time.replace(tzinfo=dt.timezone.utc) - dt.timedelta(minutes=self.offset_min)).timestamp()
+        return (self.local_time.replace(tzinfo=dt.UTC) - dt.timedelta(minutes=self.offset_min)).timestamp()
 
     def label(self) -> str:
+        """E.g. ``UTC+05:30 at 2024-07-01 09:00``."""
         return f"UTC{format_utc_offset(self.offset_min)} at {self.local_time:%Y-%m-%d %H:%M}"
 
 
@@ -253,10 +257,12 @@ class ClockExpert(Expert):
         return np.bincount(pos, weights=share * match[zid], minlength=len(cells))
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log of the matching share; :data:`LOG_ZERO` where no zone matches."""
         s = self.share(cells)
         with np.errstate(divide="ignore"):
             return np.maximum(np.log(s), LOG_ZERO)
 
     def describe(self) -> str:
+        """The offset and the local time."""
         return f"analyst clock: {self.evidence.label()}"
 

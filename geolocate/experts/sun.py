@@ -59,8 +59,10 @@ def _erfc_pos(x: np.ndarray) -> np.ndarray:
 
 
 def _normal_cdf_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|Phi(b) - Phi(a)| for standard normal CDF Phi, accurate in both tails (computed from erfc on the
-    side away from the mean, so far-tail differences keep their relative precision)."""
+    """|Phi(b) - Phi(a)| for the standard normal CDF Phi, accurate in both tails.
+
+    Computed from erfc on the side away from the mean, so far-tail differences keep their relative precision.
+    """
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     r2 = math.sqrt(0.5)
     upper = 0.5 * (_erfc_pos(np.maximum(lo, 0.0) * r2) - _erfc_pos(np.maximum(hi, 0.0) * r2))  # both >= 0
@@ -95,7 +97,7 @@ class ObservationTime:
             raise EvidenceError(f"time uncertainty must be 0 to 1,440 minutes, got {self.sigma_min:g}")
 
     @classmethod
-    def parse(cls, text: str, sigma_min: float = 15.0) -> "ObservationTime":
+    def parse(cls, text: str, sigma_min: float = 15.0) -> ObservationTime:
         """ISO 8601: ``2024-06-21T12:00Z`` or ``...+09:00`` is an instant; without offset, local clock time."""
         when = parse_iso_time(text)
         if when.tzinfo is None:
@@ -103,16 +105,18 @@ class ObservationTime:
         return cls(unix_s=when.timestamp(), sigma_min=sigma_min)
 
     def label(self) -> str:
+        """E.g. ``2024-06-21 12:00 UTC ± 15 min`` or ``... local clock``."""
         if self.unix_s is not None:
-            t = dt.datetime.fromtimestamp(self.unix_s, dt.timezone.utc)
+            t = dt.datetime.fromtimestamp(self.unix_s, dt.UTC)
             text = f"{t:%Y-%m-%d %H:%M} UTC"
         else:
             text = f"{self.local:%Y-%m-%d %H:%M} local clock"
         return text + (f" ± {self.sigma_min:g} min" if self.sigma_min else "")
 
     def to_iso(self) -> str:
+        """ISO 8601: ``...Z`` for an instant, naive for a local clock reading."""
         if self.unix_s is not None:
-            return dt.datetime.fromtimestamp(self.unix_s, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return dt.datetime.fromtimestamp(self.unix_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return self.local.strftime("%Y-%m-%dT%H:%M:%S")
 
 
@@ -167,11 +171,15 @@ class SunObservation:
             raise EvidenceError(f"azimuth uncertainty must be a positive number of degrees, got {self.azimuth_sigma_deg:g}")
 
     @classmethod
-    def from_shadow(cls, height: float, length: float, time: ObservationTime, ratio_uncertainty: float = 0.05, **kw) -> "SunObservation":
+    def from_shadow(cls, height: float, length: float, time: ObservationTime, ratio_uncertainty: float = 0.05, **kw) -> SunObservation:
         """An object of ``height`` casting a shadow of ``length`` on level ground (same units).
 
         Args:
+            height: the object's height, > 0.
+            length: its shadow's length, >= 0 (0: the sun at the zenith).
+            time: when.
             ratio_uncertainty: relative uncertainty of height/length (0.05 = ±5 %), in (0, 1).
+            **kw: other :class:`SunObservation` fields (azimuth, its uncertainty, label).
         """
         if not (math.isfinite(height) and math.isfinite(length)) or height <= 0 or length < 0:
             raise EvidenceError(f"shadow {height:g}:{length:g}: the height must be > 0 and the length >= 0 (the ratio height/length must be positive)")
@@ -187,6 +195,7 @@ class SunObservation:
         return cls(time=time, altitude_deg=alt, altitude_sigma_deg=max(sigma, MIN_ALTITUDE_SIGMA_DEG), label=label, **kw)
 
     def describe(self) -> str:
+        """What was observed, for messages."""
         if self.label:
             return self.label
         parts = []
@@ -197,8 +206,9 @@ class SunObservation:
         return ", ".join(parts) + f" at {self.time.label()}"
 
     def time_bins(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The Gaussian time uncertainty cut into bins: (mean offset in minutes, probability, variance in
-        minutes²) of each bin, shape (K,) each.
+        """The Gaussian time uncertainty cut into bins, for observations with an azimuth.
+
+        Returns (mean offset in minutes, probability, variance in minutes²) of each bin, shape (K,) each.
 
         Within a bin the sun's motion is taken as linear, so the bin adds ``rate² x variance`` to the
         altitude (and azimuth) variance. Bins are as wide as the sun's curvature allows (the altitude
@@ -231,8 +241,9 @@ class SunObservation:
         return s * mean, zmass / zmass.sum(), s * s * np.maximum(var, 0.0)
 
     def time_edges(self) -> tuple[np.ndarray, np.ndarray]:
-        """Edges (minutes from the nominal time, (M + 1,)) and probabilities ((M,), sum 1) of the bins of
-        the Gaussian time uncertainty over +-3.5 sigma, for :meth:`likelihood` of an altitude alone.
+        """Bins of the Gaussian time uncertainty over +-3.5 sigma, for an altitude alone.
+
+        Returns edges (minutes from the nominal time, (M + 1,)) and bin probabilities ((M,), sum 1).
 
         Bins are at most half a sigma wide, and narrow enough that the sun's altitude departs from the
         chord between the edges by at most a quarter of the altitude uncertainty.
@@ -290,9 +301,12 @@ class SunObservation:
         return np.bincount(pos, weights=share * per_pair, minlength=n)
 
     def _altitude_over_time(self, cells: CellSet, pos: np.ndarray, base_unix: np.ndarray, which: np.ndarray | None) -> np.ndarray:
-        """Altitude likelihood integrated over the time bins, exactly for an altitude linear in time within
-        each bin: the mean of N(obs; a, s²) for a running from a(t_j) to a(t_j+1) is a difference of normal
-        CDFs over (a(t_j+1) - a(t_j)). Few altitude evaluations (the bin edges) give a smooth band."""
+        """Altitude likelihood integrated over the time bins, (P,).
+
+        Exact for an altitude linear in time within each bin: the mean of N(obs; a, s²) for a running
+        from a(t_j) to a(t_j+1) is a difference of normal CDFs over (a(t_j+1) - a(t_j)). Few altitude
+        evaluations (the bin edges) give a smooth band.
+        """
         edges, w = self.time_edges()
         sun = sun_vectors(base_unix[None, :] + 60.0 * edges[:, None])  # (M + 1, U, 3)
         xyz = cells.xyz[pos]
@@ -329,12 +343,14 @@ class SunObservation:
         ok = off < 10_000
         pos, share, off = pos[ok], share[ok], off[ok]
         offsets, which = np.unique(off, return_inverse=True)
-        naive_utc = self.time.local.replace(tzinfo=dt.timezone.utc).timestamp()
+        naive_utc = self.time.local.replace(tzinfo=dt.UTC).timestamp()
         return pos, share, naive_utc - offsets * 60.0, which
 
     def nominal_altitude(self, cells: CellSet) -> np.ndarray:
-        """Apparent sun altitude (degrees) at each cell centre at the nominal time (the highest over a
-        border cell's zones), (n,)."""
+        """Apparent sun altitude (degrees) at each cell centre at the nominal time, (n,).
+
+        For a local clock time, the highest over the zones a border cell overlaps.
+        """
         pos, _, base_unix, which = self._instants(cells)
         sun = sun_vectors(base_unix)[np.zeros(len(pos), np.int64) if which is None else which]
         geo = np.degrees(np.arcsin(np.clip(np.einsum("ij,ij->i", sun, cells.xyz[pos]), -1.0, 1.0)))
@@ -376,7 +392,9 @@ class SunExpert(Expert):
         return out
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Sum of the observations' log likelihoods (relative to their peaks), floored at :data:`LOG_ZERO`."""
         return np.maximum(self.observation_log_likelihoods(cells).sum(axis=0), LOG_ZERO)
 
     def describe(self) -> str:
+        """Every observation."""
         return "analyst sun: " + "; ".join(o.describe() for o in self.observations)

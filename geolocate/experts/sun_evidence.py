@@ -18,8 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class ExifClock:
         """UTC seconds since 1970 when both time and offset are known."""
         if self.local is None or self.offset_min is None:
             return None
-        return (self.local.replace(tzinfo=dt.timezone.utc) - dt.timedelta(minutes=self.offset_min)).timestamp()
+        return (self.local.replace(tzinfo=dt.UTC) - dt.timedelta(minutes=self.offset_min)).timestamp()
 
 
 def exif_clock(photo_exif: Any) -> ExifClock:
@@ -177,6 +178,7 @@ class SunClockEvidence:
 
     @property
     def has_sun(self) -> bool:
+        """True when a shadow, an altitude or an azimuth is stated."""
         return bool(self.shadows) or self.sun_altitude_deg is not None or self.sun_azimuth_deg is not None
 
     def observations(self, default_time: ObservationTime | None = None) -> list[SunObservation]:
@@ -261,7 +263,7 @@ class SunClockEvidence:
         return q
 
     @classmethod
-    def from_query(cls, query: Mapping[str, Any]) -> tuple["SunClockEvidence", list[str]]:
+    def from_query(cls, query: Mapping[str, Any]) -> tuple[SunClockEvidence, list[str]]:
         """Evidence from URL query parameters; bad values are dropped and described in the problems list.
 
         Unknown keys are ignored (they belong to other parts of the view). Values may be strings or

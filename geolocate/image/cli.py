@@ -11,9 +11,13 @@ import math
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cliutil import h3_resolution, positive_km2
 from .photo import Photo, PhotoError, load_photo
+
+if TYPE_CHECKING:
+    from ..experts.sun_evidence import SunClockEvidence
 
 DEFAULT_BUDGET_KM2 = 10_000.0
 
@@ -56,7 +60,7 @@ def collect_photos(paths: list[str]) -> tuple[list[Photo], list[str]]:
 
 
 def finite_float(what: str):
-    """argparse type: a finite number."""
+    """Argparse type: a finite number."""
 
     def parse(text: str) -> float:
         try:
@@ -71,7 +75,7 @@ def finite_float(what: str):
 
 
 def bounded_float(what: str, lo: float, hi: float):
-    """argparse type: a number within [lo, hi]."""
+    """Argparse type: a number within [lo, hi]."""
 
     def parse(text: str) -> float:
         value = finite_float(what)(text)
@@ -83,7 +87,7 @@ def bounded_float(what: str, lo: float, hi: float):
 
 
 def sun_altitude(text: str) -> float:
-    """argparse type: a sun altitude in (0, 90] degrees."""
+    """Argparse type: a sun altitude in (0, 90] degrees."""
     value = finite_float("sun altitude")(text)
     if not 0 < value <= 90:
         raise argparse.ArgumentTypeError(f"sun altitude must be above 0 and at most 90 degrees, got {value:g}")
@@ -91,7 +95,7 @@ def sun_altitude(text: str) -> float:
 
 
 def shadow_pair(text: str) -> tuple[float, float]:
-    """argparse type: ``HEIGHT:LENGTH`` with a positive ratio."""
+    """Argparse type: ``HEIGHT:LENGTH`` with a positive ratio."""
     h, sep, length = text.partition(":")
     if not sep:
         raise argparse.ArgumentTypeError(f"shadow {text!r}: write HEIGHT:LENGTH, e.g. 1.8:2.4")
@@ -102,7 +106,7 @@ def shadow_pair(text: str) -> tuple[float, float]:
 
 
 def iso_time(text: str) -> str:
-    """argparse type: an ISO 8601 date-time (kept as typed)."""
+    """Argparse type: an ISO 8601 date-time (kept as typed)."""
     from ..experts.clock import EvidenceError
     from ..experts.sun import parse_iso_time
 
@@ -114,7 +118,7 @@ def iso_time(text: str) -> str:
 
 
 def utc_offset(text: str) -> str:
-    """argparse type: a UTC offset such as +05:30."""
+    """Argparse type: a UTC offset such as +05:30."""
     from ..experts.clock import EvidenceError, parse_utc_offset
 
     try:
@@ -128,7 +132,7 @@ def _suffixed(path: Path, tag: str, many: bool) -> Path:
     return path.with_name(f"{path.stem}_{tag}{path.suffix}") if many else path
 
 
-def _evidence(args) -> "SunClockEvidence | None":
+def _evidence(args) -> SunClockEvidence | None:
     """The sun, shadow and clock flags as evidence, or None when none is given."""
     from ..experts.sun_evidence import SunClockEvidence
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from geolocate.experts.solar import (
+    delta_t_seconds,
     geocentric_from_apparent,
     refraction_deg,
     solar_position,
     subsolar_point,
     sun_vectors,
-    delta_t_seconds,
 )
 from geolocate.grid import latlon_to_xyz
 

@@ -190,7 +190,7 @@ def test_zenith_shadow_and_ratio_uncertainty():
     ob = SunObservation.from_shadow(1.0, 1.0, _utc("2024-01-01T12:00Z"), ratio_uncertainty=0.1)
     # atan(1.1) - atan(0.9) = 47.726 - 41.987 = 5.739 degrees, halved.
     assert ob.altitude_sigma_deg == pytest.approx(2.8696, abs=0.0005)
-    assert ObservationTime.parse("2024-06-21T12:00+09:00").unix_s == dt.datetime(2024, 6, 21, 3, tzinfo=dt.timezone.utc).timestamp()
+    assert ObservationTime.parse("2024-06-21T12:00+09:00").unix_s == dt.datetime(2024, 6, 21, 3, tzinfo=dt.UTC).timestamp()
     assert ObservationTime.parse("2024-06-21 12:00").local == dt.datetime(2024, 6, 21, 12)
 
 

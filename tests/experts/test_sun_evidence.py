@@ -2,7 +2,6 @@
 
 import datetime as dt
 
-import numpy as np
 import pytest
 
 from geolocate.experts.clock import ClockExpert
@@ -55,7 +54,7 @@ def test_shadow_and_time_make_a_sun_expert():
 def test_one_time_per_observation_or_one_for_all():
     ev = SunClockEvidence(shadows=((1, 1), (1, 2)), sun_altitude_deg=30, times=("2024-03-20T09:00Z", "2024-03-20T12:00Z", "2024-03-20T15:00Z"))
     (e,), notes = build_experts(ev, check=False)
-    assert [o.time.unix_s for o in e.observations] == [dt.datetime(2024, 3, 20, h, tzinfo=dt.timezone.utc).timestamp() for h in (9, 12, 15)]
+    assert [o.time.unix_s for o in e.observations] == [dt.datetime(2024, 3, 20, h, tzinfo=dt.UTC).timestamp() for h in (9, 12, 15)]
     experts, notes = build_experts(SunClockEvidence(shadows=((1, 1), (1, 2)), times=("2024-03-20T09:00Z",) * 3))
     assert experts == [] and notes[0].level == "error" and "3 times for 2 observations" in str(notes[0])
 
@@ -67,7 +66,7 @@ def test_exif_time_with_offset_gives_sun_time_and_clock():
     experts, notes = build_experts(SunClockEvidence(shadows=((1.0, 1.0),)), photo_exif=exif)
     sun, clock = experts
     assert isinstance(sun, SunExpert) and isinstance(clock, ClockExpert)
-    assert sun.observations[0].time.unix_s == dt.datetime(2024, 7, 1, 3, 30, tzinfo=dt.timezone.utc).timestamp()
+    assert sun.observations[0].time.unix_s == dt.datetime(2024, 7, 1, 3, 30, tzinfo=dt.UTC).timestamp()
     assert sun.observations[0].time.sigma_min == 5.0
     assert any("EXIF time" in str(n) for n in notes) and any("UTC+05:30" in str(n) for n in notes)
     assert not [n for n in notes if n.level == "error"]  # 45 degrees at 09:00 IST is plausible in India
@@ -93,7 +92,7 @@ def test_exif_time_without_offset_gives_no_clock_evidence_and_says_why():
 def test_typed_time_wins_over_exif_and_exif_can_be_ignored():
     exif = {"DateTimeOriginal": "2024:07:01 09:00:00", "OffsetTimeOriginal": "+05:30"}
     (sun, _clock), _ = build_experts(SunClockEvidence(shadows=((1, 1),), times=("2024-07-01T06:00Z",)), photo_exif=exif, check=False)
-    assert sun.observations[0].time.unix_s == dt.datetime(2024, 7, 1, 6, tzinfo=dt.timezone.utc).timestamp()
+    assert sun.observations[0].time.unix_s == dt.datetime(2024, 7, 1, 6, tzinfo=dt.UTC).timestamp()
     experts, notes = build_experts(SunClockEvidence(shadows=((1, 1),), use_exif_time=False), photo_exif=exif)
     assert experts == [] and "needs a time" in str(notes[0])
 
