@@ -29,6 +29,8 @@ from pages._shared import (
 )
 from geolocate import basemap, mapview, report, share, view
 from geolocate.evidence import AnalystEvidence, Message, expert_label
+from geolocate.experts.sun_evidence import SunClockEvidence
+from geolocate.experts.sun_evidence import build_experts as sun_clock_experts
 from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
 
 REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
@@ -65,6 +67,18 @@ if "_restored" not in st.session_state:
     st.session_state["hard"] = ev.hard
     st.session_state["attributes"] = list(ev.attributes)
     st.session_state["_link_msgs"] = link_msgs
+    sun_link, sun_problems = SunClockEvidence.from_query(st.query_params.to_dict())
+    st.session_state["sun_shadow"] = ", ".join(f"{h:g}:{length:g}" for h, length in sun_link.shadows)
+    st.session_state["sun_alt"] = "" if sun_link.sun_altitude_deg is None else f"{sun_link.sun_altitude_deg:g}"
+    st.session_state["sun_az"] = "" if sun_link.sun_azimuth_deg is None else f"{sun_link.sun_azimuth_deg:g}"
+    st.session_state["sun_time"] = ", ".join(sun_link.times)
+    st.session_state["sun_time_unc"] = float(sun_link.time_uncertainty_min)
+    st.session_state["sun_ratio_unc"] = float(sun_link.shadow_uncertainty_pct)
+    st.session_state["clock_offset"] = sun_link.utc_offset or ""
+    st.session_state["clock_local"] = sun_link.local_time or ""
+    st.session_state["sun_exif"] = sun_link.use_exif_time
+    if sun_problems:
+        st.session_state["_link_msgs"] = link_msgs + [Message("warning", "The link's sun/clock evidence had problems; those parts were ignored:", "\n".join(sun_problems))]
 
 # ---- sidebar: photo, analyst evidence, privacy ---------------------------------------------------------
 with st.sidebar:
@@ -87,6 +101,16 @@ with st.sidebar:
     layers = shared_layers()
     terms = [t for t, (layer, _) in view.ATTRIBUTE_TERMS.items() if layer in layers]
     st.multiselect("The photo shows", terms, key="attributes", help="Plain-language land cover / scene; each becomes an expert.")
+    with st.expander("Sun, shadow and clock", expanded=bool(st.session_state.get("sun_shadow") or st.session_state.get("sun_alt") or st.session_state.get("clock_offset"))):
+        st.text_input("Shadows: object height : shadow length", key="sun_shadow", placeholder="e.g. 1.8:2.4 (several: 1.8:2.4, 3:1)", help="Any unit, the same for both; the object stands vertically on level ground.")
+        st.text_input("…or the sun's altitude (degrees)", key="sun_alt", placeholder="e.g. 35")
+        st.text_input("Sun's azimuth (degrees from north; shadow direction + 180)", key="sun_az", placeholder="optional")
+        st.text_input("When (one time, or one per shadow)", key="sun_time", placeholder="2024-06-21T14:30Z (UTC) or 2024-06-21T14:30 (local clock)", help="Z or +HH:MM: a UTC instant. No offset: the local clock time at the place (each place's time zone converts it). Empty: the photo's EXIF time.")
+        st.number_input("Time uncertainty (minutes)", min_value=0.0, max_value=1440.0, step=5.0, key="sun_time_unc")
+        st.number_input("Shadow ratio uncertainty (%)", min_value=0.1, max_value=99.0, step=1.0, key="sun_ratio_unc")
+        st.text_input("Clock's UTC offset", key="clock_offset", placeholder="e.g. +05:30")
+        st.text_input("…at local time", key="clock_local", placeholder="e.g. 2024-07-01T14:30")
+        st.checkbox("Use the photo's EXIF time and offset", key="sun_exif")
     st.header("Privacy")
     st.toggle(
         "Privacy mode: nothing leaves this server",
@@ -115,6 +139,12 @@ evidence = AnalystEvidence(
     hard=bool(st.session_state["hard"]),
     attributes=tuple(a for a in st.session_state["attributes"] if a in terms),
 )
+
+sun_query = {"shadow": st.session_state["sun_shadow"], "sun_alt": st.session_state["sun_alt"], "sun_az": st.session_state["sun_az"],
+             "time": st.session_state["sun_time"], "time_unc": str(st.session_state["sun_time_unc"]), "shadow_unc": str(st.session_state["sun_ratio_unc"]),
+             "utc_offset": st.session_state["clock_offset"], "local_time": st.session_state["clock_local"], "exif_time": "1" if st.session_state["sun_exif"] else "0"}
+sun_ev, sun_problems = SunClockEvidence.from_query({k: v for k, v in sun_query.items() if v.strip()})
+evidence_msgs += [Message("warning", "Sun/clock input ignored:", p) for p in sun_problems]
 
 # ---- photos → image experts --------------------------------------------------------------------------
 photos, upload_msgs, photo_key = [], [], ()
@@ -188,9 +218,14 @@ if photos:
 # ---- the ensemble for this set of experts (built once per set) --------------------------------------
 analyst, more_msgs = view.analyst_experts(evidence, layers)
 evidence_msgs += more_msgs
-ens_key = (evidence, photo_key)
+# Only a single photo's EXIF clock is evidence (an album's photos may span hours); never its GPS.
+exif_photo = photos[0] if len(photos) == 1 else None
+sun_exps, sun_notes = sun_clock_experts(sun_ev, photo_exif=exif_photo) if (not sun_ev.empty or exif_photo is not None) else ([], [])
+evidence_msgs += [Message(n.level, n.text, n.detail) for n in sun_notes]
+ens_key = (evidence, sun_ev, photo_key)
+no_evidence = evidence.empty and not sun_exps  # priors alone say where photos are taken, not where this one was
 with st.spinner("Evaluating the experts on the globe…"):
-    ensemble = session_ensemble(ens_key, lambda: shared_priors() + analyst + img_experts)
+    ensemble = session_ensemble(ens_key, lambda: shared_priors() + analyst + sun_exps + img_experts)
 labels = {e.name: expert_label(e) for e in ensemble.experts}
 
 for m in evidence_msgs:
@@ -303,7 +338,7 @@ def workbench() -> None:
         sel = list(picked["selection"]["rows"]) if picked else []
         if st.session_state.get("_view_key") != vkey:
             st.session_state["_view_key"] = vkey
-            st.session_state["_view"] = view.WORLD_VIEW if (show == "ensemble" and evidence.empty and not img_experts) else view.view_state(dist, budget)
+            st.session_state["_view"] = view.WORLD_VIEW if (show == "ensemble" and no_evidence and not img_experts) else view.view_state(dist, budget)
             st.session_state["_fit_view"] = st.session_state["_view"]
         regions = dist.within_budget(budget)
         cam = st.session_state["_view"]
@@ -323,7 +358,7 @@ def workbench() -> None:
             c4.metric("Area needed to reach the EXIF position", view.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
         elif all_zero:
             c4.metric("Most likely region", "none (all equal)")
-        elif show == "ensemble" and evidence.empty and not img_experts:
+        elif show == "ensemble" and no_evidence and not img_experts:
             c4.metric("Most likely region", "n/a: priors only", help="Without a photo model or your evidence the map says where photos are usually taken, not where this one was.")
         elif peak_area > mapview.CLEAR_PEAK_KM2:
             c4.metric("Most likely region", "no clear peak", help=f"{view.format_km2(peak_area)} lie within a factor 2 of the densest region: the top is a tie over a large area.")
@@ -371,6 +406,7 @@ def workbench() -> None:
     # ---- exports ------------------------------------------------------------------------------------
     params = share.ViewParams(weights=weights, budget_km2=budget, refine=refine, show=show, evidence=evidence)
     query = share.encode_query(params)
+    query.update(sun_ev.to_query())
     st.query_params.from_dict(query)
     link = share.link(st.context.url or "", query)
     what = labels.get(show, show)
@@ -449,7 +485,7 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
             view_name=labels.get(show, show),
             weights={labels[n]: w for n, w in weights.items()},
             experts=[(labels[e.name], e.describe()) for e in ensemble.experts],
-            evidence=evidence.summary(),
+            evidence=evidence.summary() + sun_ev.summary(),
             regions=regions,
             places=places,
             budget_km2=budget,
