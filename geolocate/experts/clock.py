@@ -180,6 +180,10 @@ def _zone_info(name: str):
         return None
 
 
+def _minutes(delta: dt.timedelta | None) -> int:
+    return 10_000 if delta is None else int(delta.total_seconds() // 60)
+
+
 def zone_offsets_at_instant(names: tuple[str, ...], unix_s: float) -> np.ndarray:
     """UTC offset (minutes east) of each named zone at a UTC instant; a large sentinel for unknown zones."""
     when = dt.datetime.fromtimestamp(unix_s, dt.UTC)
@@ -187,7 +191,7 @@ def zone_offsets_at_instant(names: tuple[str, ...], unix_s: float) -> np.ndarray
     for i, n in enumerate(names):  # ~450 zones, not cells
         z = _zone_info(n)
         if z is not None:
-            out[i] = int(when.astimezone(z).utcoffset().total_seconds() // 60)
+            out[i] = _minutes(when.astimezone(z).utcoffset())
     return out
 
 
@@ -201,7 +205,7 @@ def zone_offsets_at_wall_time(names: tuple[str, ...], local: dt.datetime) -> np.
     for i, n in enumerate(names):
         z = _zone_info(n)
         if z is not None:
-            out[i] = int(local.replace(tzinfo=z).utcoffset().total_seconds() // 60)
+            out[i] = _minutes(local.replace(tzinfo=z).utcoffset())
     return out
 
 

@@ -154,6 +154,7 @@ def solar_position(lat_deg: ArrayLike, lon_deg: ArrayLike, instants: ArrayLike, 
     """
     ra, dec, gast = sun_ephemeris(instants)
     alt, az = altitude_azimuth(lat_deg, lon_deg, ra, dec, gast)
+    assert az is not None  # asked for
     if refraction:
         alt = alt + refraction_deg(alt)
     return alt, az

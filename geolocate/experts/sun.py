@@ -117,6 +117,7 @@ class ObservationTime:
         """ISO 8601: ``...Z`` for an instant, naive for a local clock reading."""
         if self.unix_s is not None:
             return dt.datetime.fromtimestamp(self.unix_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert self.local is not None  # one of the two is set (checked on construction)
         return self.local.strftime("%Y-%m-%dT%H:%M:%S")
 
 
@@ -316,6 +317,7 @@ class SunObservation:
             sin_alt = sum(sun[:, which, k] * xyz[None, :, k] for k in range(3))
         alt = np.degrees(np.arcsin(np.clip(sin_alt, -1.0, 1.0)))  # (M + 1, P)
         sd = np.sqrt(self.altitude_sigma_deg**2 + (np.degrees(np.sqrt(cells.area_km2[pos] / (4 * np.pi)) / EARTH_RADIUS_KM)) ** 2)
+        assert self.altitude_deg is not None  # this path is for altitude observations
         z = (geocentric_from_apparent(self.altitude_deg) - alt) / sd
         lo, hi = z[:-1], z[1:]
         span = alt[1:] - alt[:-1]
@@ -337,6 +339,7 @@ class SunObservation:
         n = len(cells)
         if self.time.unix_s is not None:
             return np.arange(n), np.ones(n), np.array([self.time.unix_s]), None
+        assert self.time.local is not None  # a local clock reading when there is no instant
         pos, zid, share = zone_samples(cells)
         _, _, names = zone_table()
         off = zone_offsets_at_wall_time(names, self.time.local)[zid]
