@@ -415,7 +415,7 @@ def run_benchmark(
         fitted: weights and point mixtures fitted elsewhere (:meth:`Fitted.from_report`): no split,
             every image is evaluated.
         fit_spec: another benchmark to fit on (all its images); no split, every image is evaluated.
-        max_samples: use the first N images only (of each benchmark).
+        max_samples: evaluate the first N images only (``fit_spec`` is always used whole).
         progress: callable(fraction, message).
         res: base grid resolution (normalisation, weight fitting, modes).
         refine_to: finest resolution of the adaptive refinement and of the modes.
@@ -451,7 +451,7 @@ def run_benchmark(
     if fitted is not None or fit_spec is not None:
         fit_rows, eval_rows = np.zeros(0, dtype=np.int64), np.arange(len(data.truth))
         if fit_spec is not None:
-            other = load_benchmark(fit_spec, priors=priors, on_error=on_error, max_samples=max_samples)
+            other = load_benchmark(fit_spec, priors=priors, on_error=on_error)
             keep_experts(other)
             rows = np.arange(len(other.truth))
             fitted = fit_on(other, rows, fit, res, floor, f"all {len(rows):,} images of {other.name}", lambda f, m: progress(0.3 * f, m))

@@ -8,6 +8,7 @@ from geolocate.bench import Fitted, normalise_author, run_benchmark, split_halve
 from geolocate.data import BenchmarkSpec, DataError
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert
+from geolocate.experts.base import DESCENDANT_RADIUS, Expert
 from geolocate.experts.point import PointPredictions
 from geolocate.grid import EARTH_RADIUS_KM, global_grid
 from geolocate.metrics import disc_area_km2
@@ -134,3 +135,50 @@ def test_im2gps3k_small_run_schema(shared_data, tmp_path):
     r.to_json(p)
     assert json.loads(p.read_text())["schema"] == "geolocate.bench/2"
     assert set(r.curves.expert) == set(rep["experts"]) | {"ensemble"}
+
+
+class HemisphereExpert(Expert):
+    """The worked example of docs/architecture.md: a toy expert that knows each photo's hemisphere.
+
+    One class serves the app (one photo: ``north`` is a bool) and the benchmark (``north`` is one bool
+    per record); the bounds are optional and only make converged areas cheaper to compute.
+    """
+
+    kind = "attribute"
+
+    def __init__(self, north, name="hemisphere"):
+        self.north = np.atleast_1d(np.asarray(north, dtype=bool))
+        self.name = name
+        self.records = None if np.ndim(north) == 0 else len(self.north)
+
+    def log_density(self, cells):  # one photo (the app)
+        return self.batch_log_density(cells, np.array([0]))[0]
+
+    def batch_log_density(self, cells, rows):  # one row per record (the benchmark)
+        inside = (cells.lat[None, :] >= 0) == self.north[np.asarray(rows)][:, None]
+        return np.where(inside, 0.0, np.log(0.1))
+
+    def log_density_bounds(self, cells, rows=None):  # optional: cells away from the equator are settled
+        value = self.batch_log_density(cells, np.array([0]) if rows is None else rows)
+        straddles = np.abs(np.radians(cells.lat)) * EARTH_RADIUS_KM < DESCENDANT_RADIUS * np.sqrt(cells.area_km2)
+        lo, hi = np.where(straddles, np.log(0.1), value), np.where(straddles, 0.0, value)
+        return (lo[0], hi[0]) if rows is None else (lo, hi)
+
+
+def test_a_new_expert_is_one_class_and_one_line_to_benchmark(tmp_path):
+    from geolocate.experts import UniformLandPrior
+
+    # The app: pool it with the priors like any expert.
+    d = Ensemble([HemisphereExpert(True), UniformLandPrior()]).distribution()
+    assert d.prob[d.cells.lat >= 0].sum() > 0.85
+    # The benchmark: one more line (extra_experts); records follow the ground truth's rows.
+    lat = np.array([48.8, -33.9, 40.7, -23.5, 35.7, -1.3, 55.7, -41.3])
+    lon = np.array([2.3, 151.2, -74.0, -46.6, 139.7, 36.8, 37.6, 174.8])
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\n" + "\n".join(f"i{k},{a},{b}" for k, (a, b) in enumerate(zip(lat, lon))) + "\n")
+    r = run_benchmark(BenchmarkSpec("t", gt, [], []), priors=["uniform land"], n_boot=0, refine_to=4,
+                      extra_experts=[HemisphereExpert(lat >= 0)])
+    # Alone it ties the whole of the photo's hemisphere: half of it counts, a quarter of the Earth.
+    assert r.areas["hemisphere"] == pytest.approx(np.full(len(r.areas["hemisphere"]), 510_065_621.7 / 4), rel=0.01)
+    # With the land prior, the search shrinks to the photo's hemisphere's share of the land.
+    assert np.all(r.areas["ensemble"] < 0.8 * r.areas["uniform land"])
