@@ -238,6 +238,7 @@ def _pixel_fractions(cell: int, data, t) -> np.ndarray:
     return np.bincount(data[rr, cc], weights=area, minlength=17)[:17] / area.sum()
 
 
+# Several classes, and cells that straddle classes (Amsterdam: 3 classes; Finland, Mount Fuji: 2).
 @pytest.mark.parametrize("lat,lon,what", [
     (52.37, 4.90, "Amsterdam: urban, cropland, water"), (48.60, 2.90, "Brie: cropland"), (-3.10, -60.00, "Amazon"),
     (61.00, 25.50, "Finnish lakes and forest"), (23.00, 10.00, "Sahara"), (13.50, 2.00, "Sahel savanna"),
@@ -249,5 +250,6 @@ def test_landcover_res6_fractions_match_modis_pixels(lat, lon, what):
     cell = points_to_cells([lat], [lon], 6)
     direct = _pixel_fractions(int(cell[0]), data, t)
     got = lc.values_at(cell)[0]
-    # 4 x 4 sub-pixel sampling in the derivation, 1/255 quantisation: within 0.05 of the exact share
-    assert np.abs(got - direct).max() < 0.05, (what, np.round(got, 3), np.round(direct, 3))
+    # stored as uint8 (1/255) per class; water is what the others leave, so its rounding adds up
+    assert np.abs(got - direct).max() <= 2 / 255, (what, np.round(got, 4), np.round(direct, 4))
+    assert np.argmax(got) == np.argmax(direct), what
