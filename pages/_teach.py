@@ -54,7 +54,10 @@ def md(text: object) -> str:
 
 
 def offline() -> bool:
-    return os.environ.get("GEOLOCATE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when the server runs offline (GEOLOCATE_OFFLINE) or this session turned on Locate's privacy mode:
+    then no page asks the browser to contact another host."""
+    env = os.environ.get("GEOLOCATE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return env or st.session_state.get("privacy") is True
 
 
 def show_photo(photo: cases.FlickrPhoto | None, where=st) -> None:
@@ -62,7 +65,7 @@ def show_photo(photo: cases.FlickrPhoto | None, where=st) -> None:
     if photo is None:
         where.info("This benchmark's image ids are not Flickr file names, so there is no photo address to show.")
     elif offline():
-        where.info("No photo: this server runs offline (GEOLOCATE_OFFLINE=1), so the page does not ask your browser to load it from Flickr.")
+        where.info("No photo: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on (Locate page), so the page does not ask your browser to load it from Flickr.")
     else:
         where.image(photo.image_url, caption="Loaded by your browser from Flickr (the photo may have been removed since).", width="stretch")
         if photo.page_url:

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._shared import ROOT  # noqa: F401 - puts the repository on sys.path for direct runs
+from pages._teach import offline
 from geolocate import view
 from geolocate.classroom import Classroom, ClassroomError
 
@@ -25,10 +26,6 @@ def _room(path: str) -> Classroom:
 
 def room() -> Classroom:
     return _room(os.environ.get("GEOLOCATE_CLASSROOM_DB", ""))
-
-
-def offline() -> bool:
-    return os.environ.get("GEOLOCATE_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def base_url() -> str:
@@ -138,7 +135,7 @@ def student_view(rnd) -> None:
         left, right = st.columns([1, 1])
         with left:
             if offline() or not c.get("photo_url"):
-                st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1); your teacher shows the photos." if offline() else "No photo address for this case.")
+                st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on; your teacher shows the photos." if offline() else "No photo address for this case.")
             else:
                 st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
         with right:
