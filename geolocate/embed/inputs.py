@@ -47,6 +47,7 @@ class Item:
 
 
 def is_url(source: str) -> bool:
+    """True for http(s) URLs (downloaded), False for file paths."""
     return source.startswith(("http://", "https://"))
 
 
@@ -122,6 +123,7 @@ def read_manifest(path: Path, *, path_column: str | None = None, id_column: str 
     la = _pick(cols, None, LAT_COLUMNS, "latitude", False)
     lo = _pick(cols, None, LON_COLUMNS, "longitude", False)
     gc = _pick(cols, group_by, (), "group", False) if group_by else None
+    assert pc is not None  # required=True raised otherwise
     base = path.resolve().parent
     items = []
     for row in df.itertuples(index=False):

@@ -56,11 +56,11 @@ def load_rows(out: str | Path, ids: list[str] | None = None) -> StoredRows:
         FileNotFoundError: ``out`` is not an embed output folder.
         KeyError: some ids are not stored.
     """
-    man = read_manifest(out)
+    man = read_manifest(Path(out))
     cols = man["columns"]
     zs = [c for c in cols if c.startswith("zs_")]
     names = ["id", "ok", "error", "lat", "lon"] + (["geoclip_features"] if "geoclip_features" in cols else []) + zs
-    t = read_results(out, ids, names)
+    t = read_results(Path(out), ids, names)
     return StoredRows(
         t.column("id").to_pylist(),
         np.asarray(t.column("ok").to_numpy(zero_copy_only=False), bool),
@@ -117,13 +117,14 @@ def experts_from_embeddings(out: str | Path, ids: list[str] | None = None) -> li
     head, gname, tasks = _builders(rows.manifest)
     res = int(rows.manifest["models"]["res"])
     result: list[list[Expert]] = []
+    feats = rows.geoclip_features if rows.geoclip_features is not None else np.zeros((len(rows.ids), 0), np.float32)
     for i in range(len(rows.ids)):
         if not rows.ok[i]:
             result.append([])
             continue
         ex: list[Expert] = []
         if head is not None:
-            ex.append(GeoCLIPExpert(head, None, name=gname, res=res, features=rows.geoclip_features[i : i + 1]))
+            ex.append(GeoCLIPExpert(head, None, name=gname, res=res, features=feats[i : i + 1]))
         for task, col, layer, prior, name in tasks:
             ex.append(AttributeExpert(layer, rows.probs[col][i], prior, task.temperature, name=name, kind="attribute"))
         result.append(ex)
@@ -147,7 +148,7 @@ def album_experts(out: str | Path, ids: list[str]) -> tuple[list[Expert], list[s
     head, gname, tasks = _builders(rows.manifest)
     res = int(rows.manifest["models"]["res"])
     ex: list[Expert] = []
-    if head is not None:
+    if head is not None and rows.geoclip_features is not None:
         ex.append(GeoCLIPExpert(head, None, name=gname, res=res, features=rows.geoclip_features[keep]))
     for task, col, layer, prior, name in tasks:
         ex.append(AlbumAttributeExpert(layer, rows.probs[col][keep], prior, task.temperature, name=name))

@@ -116,9 +116,9 @@ def decode_items(shard: int, batch: int, items: list[Item], size: int = IMAGE_SI
 
 
 def decode_jpeg_batch(datas: list[bytes], device: str | torch.device, size: int = IMAGE_SIZE) -> tuple[torch.Tensor, np.ndarray]:
-    """JPEG bytes to uint8 crops (n_ok, 3, size, size) on ``device`` with ``torchvision.io.decode_jpeg``
-    (nvJPEG on CUDA) and on-device resize; rows that fail return False in the mask (decode them on CPU).
+    """JPEG bytes to uint8 crops (n_ok, 3, size, size) on ``device`` with ``torchvision.io.decode_jpeg``.
 
+    nvJPEG on CUDA and an on-device resize; rows that fail are False in the mask (decode them on CPU).
     EXIF orientation is applied; CMYK and grayscale JPEGs come out as RGB.
     """
     from torchvision.io import ImageReadMode, decode_jpeg

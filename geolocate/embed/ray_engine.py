@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def run_ray(batches: list[tuple[int, int, list]], config, sha256: str) -> Iterat
         gpus = int(ray.cluster_resources().get("GPU", 0))
         use_gpu = config.device != "cpu" and gpus > 0
         rows = [{"shard": s, "batch": b, "items": pickle.dumps(items, protocol=5)} for s, b, items in batches]
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
+        ds: Any = ray.data.from_items(rows, override_num_blocks=len(rows))
         ds = ds.map(_decode_row, num_cpus=1)
         ds = ds.map_batches(
             _ScorerActor,

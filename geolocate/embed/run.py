@@ -13,16 +13,16 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import torch
 
 from .inputs import InputError, Item
-from .preprocess import DecodedBatch, decode_crop, decode_items, decode_jpeg_batch
+from .preprocess import DecodedBatch, decode_items, decode_jpeg_batch
 from .store import (
     FORMAT_VERSION,
     MANIFEST,
@@ -94,6 +94,7 @@ class EmbedReport:
     messages: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
+        """A few lines for the terminal: counts, rate, time per stage."""
         errs = ", ".join(f"{k} {v}" for k, v in self.errors.items()) or "none"
         lines = [
             f"embed: {self.total:,} rows in {self.shards} shards ({self.shards_skipped} already done and verified, {self.shards_written} written) -> {self.out}",
@@ -120,6 +121,7 @@ class Progress:
         self.done = self.bad = 0
 
     def update(self, done: int, bad: int, shard_msg: str = "", force: bool = False) -> None:
+        """Record ``done`` photos (``bad`` of them bad); print when due or ``force``."""
         self.done, self.bad = done, bad
         now = time.perf_counter()
         if self.stream is None or (not force and now - self.last < self.every_s):
@@ -187,10 +189,10 @@ class _ReadDataset(_DecodeDataset):
 
 
 def _gpu_decode(s: int, b: int, items: list[Item], datas: list[bytes | None], read_s: float, device: str) -> DecodedBatch:
-    """nvJPEG for the JPEGs of a batch; everything else (and failures) through the CPU route, same row order."""
+    """NvJPEG for the JPEGs of a batch; everything else (and failures) through the CPU route, same row order."""
     t = time.perf_counter()
     good = [i for i, d in enumerate(datas) if d is not None]
-    pix, ok_gpu = decode_jpeg_batch([datas[i] for i in good], device)
+    pix, ok_gpu = decode_jpeg_batch([d for d in datas if d is not None], device)
     by_row: dict[int, torch.Tensor] = {good[j]: pix[k] for k, j in enumerate(np.flatnonzero(ok_gpu))}
     rest = [i for i in range(len(items)) if i not in by_row]
     cpu = decode_items(s, b, [items[i] for i in rest]) if rest else None
@@ -198,6 +200,7 @@ def _gpu_decode(s: int, b: int, items: list[Item], datas: list[bytes | None], re
     kinds, errors = [""] * len(items), [""] * len(items)
     k = 0
     for j, i in enumerate(rest):
+        assert cpu is not None
         ok[i] = bool(cpu.ok[j])
         kinds[i], errors[i] = cpu.error_kind[j], cpu.error[j]
         if ok[i]:
@@ -213,11 +216,16 @@ def _gpu_decode(s: int, b: int, items: list[Item], datas: list[bytes | None], re
 def run_local(batches: list[Batch], scorer, workers: int, decode: str = "cpu") -> Iterator[tuple[DecodedBatch, dict]]:
     """The local engine: a torch DataLoader decodes micro-batches in ``workers`` processes; the model runs here."""
     ds = (_ReadDataset if decode == "gpu" else _DecodeDataset)(batches)
-    kw = {"num_workers": workers, "collate_fn": _identity, "batch_size": None, "shuffle": False}
+    kw: dict[str, Any] = {"num_workers": workers, "collate_fn": _identity, "batch_size": None, "shuffle": False}
     if workers > 0:
         kw |= {"prefetch_factor": 4, "multiprocessing_context": "fork" if sys.platform.startswith("linux") else None}
-    for got in torch.utils.data.DataLoader(ds, **kw):
-        db = _gpu_decode(*got, scorer.device) if decode == "gpu" else got
+    loader: Any = torch.utils.data.DataLoader(ds, **kw)
+    for got in loader:
+        if decode == "gpu":
+            s, b, items, datas, read_s = got
+            db = _gpu_decode(s, b, items, datas, read_s, scorer.device)
+        else:
+            db = got
         yield db, scorer.score(db.pixels)
 
 
@@ -386,7 +394,7 @@ def _csv(v) -> str:
 
 
 def _code_version() -> str:
-    """geolocate's version and, when run from a git checkout, the commit (with +dirty when modified)."""
+    """Geolocate's version and, when run from a git checkout, the commit (with +dirty when modified)."""
     import subprocess
 
     import geolocate

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -140,6 +141,7 @@ class Scorer:
             emb = class_embeddings(self.backbone, task.prompts(layer))
             self.tasks.append((task, task_column(task.name), emb))
             self.experts.append(ExpertSpec(f"{task.name} (zero-shot){self.suffix}", "zero-shot", [task_column(task.name)], list(layer.classes)))
+        self._autocast: Any
         if self.device.startswith("cuda"):
             self._autocast = torch.autocast("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
         else:
@@ -148,6 +150,7 @@ class Scorer:
 
     @property
     def precision(self) -> str:
+        """Compute precision of the backbone: float32 on CPU, bfloat16 (or float16) on GPU."""
         if isinstance(self._autocast, nullcontext):
             return "float32"
         return str(self._autocast.fast_dtype).replace("torch.", "")
@@ -169,7 +172,7 @@ class Scorer:
         t0 = time.perf_counter()
         x = normalize(pixels.to(self.device, non_blocking=True))
         with self._autocast:
-            emb = self.backbone.model.encode_image(x.to(self.backbone.dtype)).float()
+            emb = self.backbone.model.encode_image(x.to(self.backbone.dtype)).float()  # type: ignore[operator]
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         t1 = time.perf_counter()
@@ -186,6 +189,7 @@ class Scorer:
 
     def _geoclip(self, emb: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """f, top-k cells and their log densities per km² (the GeoCLIP density of geoclip_expert's docstring)."""
+        assert self.head is not None
         f = torch.nn.functional.normalize(self._mlp(emb.float()), dim=1)
         scale = self.head.logit_scale
         logp = torch.log_softmax(scale * (f @ self._gal_t), dim=-1).double()

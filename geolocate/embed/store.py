@@ -37,6 +37,7 @@ _PA_TYPES = {"float16": pa.float16(), "float32": pa.float32(), "uint64": pa.uint
 
 
 def shard_path(out: Path, shard: int) -> Path:
+    """File of shard number ``shard`` in output folder ``out``."""
     return Path(out) / f"shard-{shard:05d}.parquet"
 
 
@@ -91,6 +92,7 @@ def write_atomic(table: pa.Table, path: Path) -> None:
 
 
 def write_json_atomic(obj, path: Path) -> None:
+    """Write JSON to a temporary name and rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str))
     os.replace(tmp, path)

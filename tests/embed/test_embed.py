@@ -20,7 +20,6 @@ import pytest
 import geolocate
 from geolocate.cli import main
 from geolocate.embed import EmbedConfig, InputError, album_experts, collect_items, embed_collection, experts_from_embeddings
-from geolocate.embed.inputs import Item
 from geolocate.embed.store import read_manifest, read_results, shard_path
 from geolocate.ensemble import Ensemble
 from geolocate.image import image_experts, load_photo
@@ -208,3 +207,17 @@ def test_album_mode_scores_each_group_like_predict_album(tmp_path, scorer):
     assert np.isnan(al.loc["case-B", "area_to_truth_km2"])  # its photos disagree on the truth
     experts, messages = album_experts(tmp_path / "out", ["b1", "bx", "b2"])
     assert len(experts) == 5 and experts[0].n_photos == 2 and messages[0].startswith("left out of the album: bx: not an image")
+
+
+def test_device_jpeg_decode_route_keeps_rows_and_reasons(tmp_path, small_scorer):
+    """--decode gpu's batching and CPU fallback, run with torchvision's decoder on CPU: same rows, same reasons."""
+    items = collect_items(bad_manifest(tmp_path))
+    cpu = embed_collection(items, tmp_path / "cpu", config(experts=SMALL), progress=None, scorer=small_scorer)
+    dev = embed_collection(items, tmp_path / "dev", config(experts=SMALL, decode="gpu"), progress=None, scorer=small_scorer)
+    assert (dev.ok, dev.errors) == (cpu.ok, cpu.errors)
+    a, b = read_results(tmp_path / "cpu"), read_results(tmp_path / "dev")
+    for col in ("id", "ok", "error_kind", "error"):
+        assert a.column(col).equals(b.column(col)), col
+    ea = np.asarray(a.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False), np.float32)
+    eb = np.asarray(b.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False), np.float32)
+    np.testing.assert_allclose(ea, eb, atol=0.05)  # decoders may differ by one grey level
