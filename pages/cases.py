@@ -88,6 +88,36 @@ def reveal_deck(case: cases.Case, guess: tuple[float, float], budget: float):
     return deck
 
 
+PICK_RES = 2
+"""H3 resolution of the clickable guess grid (hexagons about 300 km across; type to be more precise)."""
+
+
+@st.cache_data(show_spinner=False)
+def _pick_cells() -> list[dict]:
+    from geolocate.grid import global_grid
+
+    g = global_grid(PICK_RES)
+    return [{"h3": format(c, "x"), "lat": round(a, 3), "lon": round(o, 3)} for c, a, o in zip(g.cells.tolist(), g.lat.tolist(), g.lon.tolist())]
+
+
+def pick_deck(guess: tuple[float, float] | None):
+    """A neutral world map to click a guess on: offline borders and a faint clickable hexagon grid (it shows
+    nothing of the case)."""
+    import pydeck as pdk
+
+    from geolocate import basemap, mapview
+
+    layers = [
+        pdk.Layer("H3HexagonLayer", id="pick", data=_pick_cells(), get_hexagon="h3", get_fill_color=[120, 140, 170, 25], get_line_color=[120, 140, 170, 60],
+                  stroked=True, filled=True, extruded=False, line_width_min_pixels=0.5, pickable=True, auto_highlight=True, highlight_color=[255, 80, 200, 120]),
+        *mapview.basemap_layers(mapview.WORLD_VIEW),
+    ]
+    if guess is not None:
+        layers.append(pdk.Layer("ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1]}], get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255],
+                                get_line_color=[255, 255, 255, 255], stroked=True, radius_units="'pixels'", get_radius=7, line_width_units="'pixels'", get_line_width=2))
+    return view.CompactDeck(layers=layers, initial_view_state=pdk.ViewState(**mapview.WORLD_VIEW), map_style=basemap.NO_TILES, tooltip={"text": "{lat}, {lon}"})
+
+
 def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
     """The benchmark's RvA curves with this photo's area to truth marked on each."""
     curves = cases.rva_curves(table, experts)
@@ -236,9 +266,22 @@ if mode == MODES[1]:
     done = scores.get((name, image_id))
     if done is None:
         st.subheader("Your guess")
-        st.caption("The true location stays hidden until you reveal it. Type where you think the photo was taken; optionally say how much area you would search around it.")
+        st.caption("The true location stays hidden until you reveal it. Place your guess; optionally say how much area you would search around it.")
+        gkey = f"guess::{image_id}"
+        try:
+            typed = view.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
+        except ValueError:
+            typed = None
+        picked = st.pydeck_chart(pick_deck(typed), on_select="rerun", selection_mode="single-object", key=f"pick::{image_id}", height=360)
+        objs = ((picked or {}).get("selection") or {}).get("objects", {}).get("pick", [])
+        if objs and st.session_state.get("_applied_pick") != (image_id, objs[0]["h3"]):
+            # A new click: its hexagon's centre becomes the guess (set before the text box is drawn).
+            st.session_state["_applied_pick"] = (image_id, objs[0]["h3"])
+            st.session_state[gkey] = f"{objs[0]['lat']:.3f}, {objs[0]['lon']:.3f}"
+            st.rerun()
+        st.caption("Click the map to place your guess (the centre of the hexagon you click), or type it below for more precision.")
         g1, g2 = st.columns([2, 2])
-        guess_text = g1.text_input("Latitude, longitude", key=f"guess::{image_id}", placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
+        guess_text = g1.text_input("Latitude, longitude", key=gkey, placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
         use_budget = g2.checkbox("I also give a search budget", key="use_budget")
         budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key="guess_budget", disabled=not use_budget)
         if st.button("Reveal", type="primary", key="reveal"):

@@ -115,7 +115,12 @@ def test_tour_shows_once_then_stays_hidden(toy_env):
 def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance_km, area_km2):
     at = _page(case=IDS[case], mode="guess")
     assert at.segmented_control(key="mode").value == "Guess then reveal"
-    assert not at.get("deck_gl_json_chart") and not any("True location" in m.label for m in at.metric)  # truth hidden
+    import json
+
+    assert not any("True location" in m.label for m in at.metric)  # truth hidden
+    (pick,) = at.get("deck_gl_json_chart")  # only the neutral map to click a guess on
+    ids = {layer["id"] for layer in json.loads(pick.proto.json)["layers"]}
+    assert "pick" in ids and not ids & {"truth", "density", "context"}
     at.text_input(key=f"guess::{IDS[case]}").input(guess)
     at.checkbox(key="use_budget").check()
     _run(at)  # the budget slider is enabled by the checkbox
@@ -134,8 +139,6 @@ def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance
     assert metrics["Ensemble's area to truth"].delta == ("you beat it" if area_km2 < ens else "it beat you")
     pts = 100 * (math.log10(5.1e8) - math.log10(area_km2)) / math.log10(5.1e8)
     assert metrics["Session score"].value == f"{pts:.0f} / 100"
-    import json
-
     decks = at.get("deck_gl_json_chart")
     assert len(decks) == 1  # the reveal map, with the truth and the guess
     layers = {layer["id"]: layer for layer in json.loads(decks[0].proto.json)["layers"]}
