@@ -113,17 +113,20 @@ class Layer:
             self._coarse[res] = (acc / area[:, None]).astype(np.float32)
         return self._coarse[res]
 
-    def values_at(self, cells: CellSet | np.ndarray) -> np.ndarray:
-        """Fractions (float32, shape (n, K)) for arbitrary cells of any resolutions."""
+    def values_at(self, cells: CellSet | np.ndarray, classes: list[int] | None = None) -> np.ndarray:
+        """Fractions (float32, shape (n, K), or (n, len(classes)) for a subset) for cells of any resolutions."""
         ids = cells.cells if isinstance(cells, CellSet) else np.asarray(cells, dtype=np.uint64)
         res = cell_resolutions(ids)
-        out = np.empty((len(ids), len(self.classes)), dtype=np.float32)
+        picked = None if classes is None else [int(c) for c in classes]
+        cols = slice(None) if picked is None else picked
+        width = len(self.classes) if picked is None else len(picked)
+        out = np.empty((len(ids), width), dtype=np.float32)
         for r in np.unique(res).tolist():
             sel = res == r
             if r <= self.res:
-                out[sel] = self.at_resolution(r)[global_grid(r).index_of(ids[sel])]
+                out[sel] = self.at_resolution(r)[global_grid(r).index_of(ids[sel])][:, cols]
             else:
-                out[sel] = self.fractions[self.grid.index_of(cells_to_parents(ids[sel], self.res))]
+                out[sel] = self.fractions[self.grid.index_of(cells_to_parents(ids[sel], self.res))][:, cols]
         return out
 
     def dominant(self) -> np.ndarray:

@@ -253,3 +253,12 @@ def test_landcover_res6_fractions_match_modis_pixels(lat, lon, what):
     # stored as uint8 (1/255) per class; water is what the others leave, so its rounding adds up
     assert np.abs(got - direct).max() <= 2 / 255, (what, np.round(got, 4), np.round(direct, 4))
     assert np.argmax(got) == np.argmax(direct), what
+
+
+def test_dense_layer_values_at_takes_a_class_subset_like_the_sparse_one():
+    pop = geonames_population_layer()
+    cells = points_to_cells([35.68, 23.0], [139.69, 10.0], 6)
+    full = pop.values_at(cells)
+    assert np.array_equal(pop.values_at(cells, classes=[4, 0]), full[:, [4, 0]])
+    lc = landcover_layer()
+    assert np.allclose(lc.values_at(cells, classes=[13, 0]), lc.values_at(cells)[:, [13, 0]])
