@@ -14,8 +14,9 @@ from typing import TextIO
 class ProgressBar:
     """A one-line progress bar on stderr (no dependency, safe when stderr is not a terminal)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30):
-        self.stream, self.width, self.last = stream, width, ""
+    def __init__(self, stream: TextIO | None = None, width: int = 30):
+        # sys.stderr is looked up now, not when the module was imported (it may have been replaced since).
+        self.stream, self.width, self.last = stream or sys.stderr, width, ""
 
     def __call__(self, fraction: float, message: str) -> None:
         """Show ``fraction`` (0..1) done and a short message."""
