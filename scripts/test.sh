@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything from scratch (venv, Python packages, Debian chromium) and run the test suite.
+# Set up everything from scratch (venv, Python packages, Debian chromium), run ruff and mypy on
+# geolocate/ and then the test suite.
 # Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,7 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium; the browser test will skip"
 fi
 export GEOLOCATE_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# Static checks first (settings in pyproject.toml): lint + docstrings, then types, of the library.
+.venv/bin/ruff check geolocate
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
