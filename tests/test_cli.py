@@ -77,3 +77,24 @@ def test_ensemble_rejects_an_impossible_refinement():
 
     with pytest.raises(ValueError, match="refine_to must be an H3 resolution from 3 to 12"):
         Ensemble([PointExpert(0.0, 0.0, name="p")]).distribution(refine_to=99)
+
+
+def test_bench_with_no_priors_as_documented(tmp_path, capsys):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\n" + "\n".join(f"i{k},{10 + k},{20 + k}" for k in range(6)) + "\n")
+    pred = tmp_path / "m.csv"
+    pred.write_text("img_id,predicted_lat,predicted_long\n" + "\n".join(f"i{k},{10.1 + k},{20 + k}" for k in range(6)) + "\n")
+    assert main(["bench", "--truth", str(gt), "--predictions", str(pred), "--priors", "", "--bootstrap", "0", "--refine-to", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "weights: m=1" in out and "uniform land" not in out
+
+
+def test_accuracy_skips_bad_truth_rows_when_asked(tmp_path, capsys):
+    gt = tmp_path / "gt.csv"
+    gt.write_text("IMG_ID,LAT,LON\na,48.8,2.3\nb,100,2\n")
+    pred = tmp_path / "m.csv"
+    pred.write_text("img_id,predicted_lat,predicted_long\na,48.9,2.4\n")
+    assert main(["accuracy", str(pred), "--truth", str(gt)]) == 2
+    assert "line 3" in capsys.readouterr().err
+    assert main(["accuracy", str(pred), "--truth", str(gt), "--skip-bad-rows"]) == 0
+    assert "(ours, n=1)" in capsys.readouterr().out
