@@ -41,6 +41,8 @@ def main() -> None:
     areas = stack.base_areas(w, cells)
     print(f"RvA of one weight vector, {len(rows)} images, base grid: median {med:.3f} s, max {worst:.3f} s  [{verdict(med, 1.0)} <= 1 s]; AUC {rva_auc(areas):.4f}")
     n = min(args.converged, len(rows))
+    if not n:
+        return
     sub = Ensemble(data.experts).stack(rows[:n])
     t = time.perf_counter()
     conv, _, bands = evaluate(sub, data.truth, [("w", w)], args.refine_to)
