@@ -10,9 +10,13 @@ Conventions:
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import h3
 import numpy as np
@@ -33,20 +37,86 @@ LAYER_RESOLUTION = 4
 """Resolution at which geodata layers are derived and stored (assets/)."""
 
 
+class CacheWarning(UserWarning):
+    """The cache directory cannot be used; results are computed and kept in memory only."""
+
+
+_CACHE_PROBLEMS: dict[str, str] = {}
+_CACHE_LOCK = threading.Lock()
+_log = logging.getLogger(__name__)
+
+
+def _cache_unusable(folder: Path, err: OSError) -> None:
+    """Say once per folder (logged, and kept for :func:`cache_problem`) that caching there is off."""
+    reason = err.strerror or type(err).__name__
+    msg = (
+        f"cache directory {folder} is not usable ({reason}); derived grids and features are computed again "
+        "in each process and kept in memory only. Fix: set GEOLOCATE_CACHE_DIR to a writable folder."
+    )
+    with _CACHE_LOCK:
+        if str(folder) in _CACHE_PROBLEMS:
+            return
+        _CACHE_PROBLEMS[str(folder)] = msg
+    _log.warning(msg)
+
+
+def cache_problem() -> str | None:
+    """The message about an unusable cache directory if this process met one (for the app to show), else None."""
+    with _CACHE_LOCK:
+        return next(iter(_CACHE_PROBLEMS.values()), None)
+
+
 def cache_dir() -> Path:
     """Per-user cache directory for derived grids and layers.
 
-    ``GEOLOCATE_CACHE_DIR`` overrides the platform default (``~/.cache/geolocate`` on Linux).
+    ``GEOLOCATE_CACHE_DIR`` overrides the platform default (``~/.cache/geolocate`` on Linux). When the
+    folder cannot be created (a file is in the way, no permission) it is still returned: reads find
+    nothing and :func:`write_cache` declines, with one logged message (see :func:`cache_problem`).
     """
     env = os.environ.get("GEOLOCATE_CACHE_DIR")
     if env:
-        path = Path(env)
+        path = Path(env).expanduser()
     else:
         import platformdirs
 
         path = Path(platformdirs.user_cache_dir("geolocate"))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _cache_unusable(path, err)
     return path
+
+
+def write_cache(path: Path, write: Callable[[BinaryIO], None]) -> bool:
+    """Write a cache file atomically: into a unique temporary file beside it, then ``os.replace``.
+
+    Readers in other threads or processes see the old file or the complete new one, never a part;
+    concurrent writers of the same path each use their own temporary file (the last rename wins).
+
+    Args:
+        path: final file path.
+        write: called with a binary file object (e.g. ``lambda f: np.save(f, a)``).
+
+    Returns:
+        True when written; False when the folder is unusable (logged once; the caller keeps its result in memory).
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        _cache_unusable(path.parent, err)
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache from other users
+        os.replace(tmp, path)
+        return True
+    except OSError as err:  # disk full, quota, folder removed meanwhile
+        _cache_unusable(path.parent, err)
+        return False
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def latlon_to_xyz(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -204,7 +274,7 @@ def _build_grid_arrays(res: int) -> dict[str, np.ndarray]:
     return {"cells": cells, "lat": lat, "lon": lon, "area_km2": cell_areas_km2(cells)}
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)  # layers read resolutions 0-4, refinement walks 0-5
 def global_grid(res: int = DEFAULT_RESOLUTION) -> Grid:
     """The global grid of every H3 cell at ``res``, cached in memory and on disk.
 
@@ -226,9 +296,7 @@ def global_grid(res: int = DEFAULT_RESOLUTION) -> Grid:
             arrays = None  # a corrupt cache is rebuilt, never trusted
     if arrays is None:
         arrays = _build_grid_arrays(res)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        write_cache(path, lambda f: np.savez(f, **arrays))
     return Grid(res, arrays["cells"], arrays["lat"], arrays["lon"], arrays["area_km2"])
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .weights import TINY_RANDOM, backbone_label, parse_spec, resolve_checkpoint
+from .weights import TINY_RANDOM, WeightsMissing, backbone_label, fetch_command, parse_spec, resolve_checkpoint
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -175,9 +175,18 @@ def build_backbone(spec: str, checkpoint: str | None = None, device: str = "cpu"
     arch, tag = parse_spec(spec)
     # OpenAI's weights were trained with QuickGELU; open_clip warns but does not switch by itself.
     quick = bool((get_pretrained_cfg(arch, tag) or {}).get("quick_gelu", False)) if tag else False
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # random init is reproducible, so test expectations are stable
-        model = open_clip.create_model(arch, pretrained=checkpoint, force_quick_gelu=quick, device=device)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # random init is reproducible, so test expectations are stable
+            model = open_clip.create_model(arch, pretrained=checkpoint, force_quick_gelu=quick, device=device)
+    except Exception as err:  # noqa: BLE001 - safetensors, pickle and state-dict errors come in many types
+        if checkpoint is None:
+            raise
+        raise WeightsMissing(
+            backbone_label(spec),
+            f"checkpoint {checkpoint} is corrupt or not a {arch} checkpoint ({type(err).__name__}: {str(err)[:200]})",
+            f"delete it, then {fetch_command(spec)}",
+        ) from None
     model.eval()
     scale = float(model.logit_scale.detach().exp()) if hasattr(model, "logit_scale") else 100.0
     embed_dim = int(model.visual.output_dim)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..cliutil import h3_resolution, positive_km2
 from .photo import Photo, PhotoError, load_photo
+from .weights import backbone_arg
 
 if TYPE_CHECKING:
     from ..experts.sun_evidence import SunClockEvidence
@@ -207,6 +208,7 @@ def _predict_one(photos: list[Photo], args, out=None) -> dict:
         print(f"    #{r.rank:<3d} {r.h3}  {r.lat:8.3f} {r.lon:9.3f}  res {r.resolution}  p={r.prob:.2%}  cum {r.cum_prob:.1%} / {r.cum_area_km2:,.0f} km²", file=out)
     for p in photos:
         if p.gps is not None:
+            print(f"  warning: {p.name} carries its own GPS position in EXIF: anyone who receives this file knows where it was taken; strip EXIF before sharing it. Its position follows (never logged):", file=out)
             # The analyst sees the EXIF position (a hint, and ground truth if genuine); it is never logged.
             area = dist.area_to_contain(*p.gps)
             print(f"  EXIF GPS of {p.name}: {p.gps[0]:.5f}, {p.gps[1]:.5f}; search area needed to contain it: {area:,.0f} km²", file=out)
@@ -280,7 +282,7 @@ def add_subcommands(subparsers) -> None:
     p.add_argument("--top", type=int, default=10, help="ensemble regions to print (default 10)")
     p.add_argument("--expert-top", type=int, default=3, help="top cells printed per expert (default 3)")
     p.add_argument("--refine-to", type=h3_resolution(3, 9), default=7, help="finest H3 resolution of refinement (default 7)")
-    p.add_argument("--backbone", help="open_clip backbone ARCH/TAG (default ViT-L-14/openai; 'tiny-random' for plumbing tests)")
+    p.add_argument("--backbone", type=backbone_arg, help="open_clip backbone ARCH/TAG (default ViT-L-14/openai; 'tiny-random' for plumbing tests)")
     p.add_argument("--no-priors", action="store_true", help="image experts only")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     # "-07:00" and "-1:2" would read as unknown options; let them through as values (argparse treats
@@ -303,5 +305,5 @@ def add_subcommands(subparsers) -> None:
 
     w = subparsers.add_parser("weights", help="model weights: status, or download on a connected machine")
     w.add_argument("action", choices=["status", "download"])
-    w.add_argument("--backbone", help="backbone ARCH/TAG (default ViT-L-14/openai or GEOLOCATE_BACKBONE)")
+    w.add_argument("--backbone", type=backbone_arg, help="backbone ARCH/TAG (default ViT-L-14/openai or GEOLOCATE_BACKBONE)")
     w.set_defaults(func=cmd_weights)

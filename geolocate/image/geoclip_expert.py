@@ -38,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,8 +47,8 @@ from torch import nn
 
 from ..distribution import logsumexp
 from ..experts.base import Expert
-from ..grid import DEFAULT_RESOLUTION, CellSet, cache_dir, cells_to_parents, children, global_grid, points_to_cells
-from .weights import geoclip_weights_files
+from ..grid import DEFAULT_RESOLUTION, CellSet, cache_dir, cells_to_parents, children, global_grid, points_to_cells, write_cache
+from .weights import WeightsMissing, geoclip_weights_files
 
 GEOCLIP_EMBED_DIM = 768
 """Size of the CLIP image embedding GeoCLIP's head takes (ViT-L/14 projection)."""
@@ -58,8 +59,43 @@ ENCODER_MIX = 0.1
 _BATCH = 8192
 
 
+TINY_RANDOM_HEAD = "tiny-random"
+"""``GEOLOCATE_GEOCLIP`` value that swaps in :meth:`GeoCLIPHead.tiny_random` (generated test data, like
+torchgeo's: a 2,000-point gallery and a small random location encoder; no 290 MB feature cache)."""
+
+
+class _TinyLocationEncoder(nn.Module):
+    """Random Fourier features of the unit vector, then one linear layer: a stand-in with GeoCLIP's interface."""
+
+    def __init__(self, seed: int = 0, n_freq: int = 64, dim: int = 512):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("freq", torch.randn(3, n_freq, generator=g) * torch.tensor([1.0, 4.0, 16.0, 32.0]).repeat_interleave(n_freq // 4))
+        self.proj = nn.Linear(2 * n_freq, dim)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(dim, 2 * n_freq, generator=g) / (2 * n_freq) ** 0.5)
+            self.proj.bias.zero_()
+
+    def forward(self, latlon: torch.Tensor) -> torch.Tensor:
+        lat, lon = torch.deg2rad(latlon[:, 0]), torch.deg2rad(latlon[:, 1])
+        xyz = torch.stack([torch.cos(lat) * torch.cos(lon), torch.cos(lat) * torch.sin(lon), torch.sin(lat)], 1)
+        z = xyz @ self.freq
+        return self.proj(torch.cat([torch.sin(z), torch.cos(z)], 1))
+
+
+def _load_weights(path, what: str = "GeoCLIP head and location encoder"):
+    """``torch.load`` of a wheel file; a corrupt or unreadable file is :class:`WeightsMissing`, not a traceback."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - unpickling errors come in many types
+        raise WeightsMissing(what, f"{path} is unreadable or corrupt ({type(err).__name__}: {err})", "pip install --force-reinstall geoclip==1.3.0") from None
+
+
 class GeoCLIPHead:
-    """The GeoCLIP parts downstream of CLIP, from the ``geoclip`` wheel.
+    """The GeoCLIP parts downstream of CLIP, from the ``geoclip`` wheel (or generated, for tests).
+
+    ``GEOLOCATE_GALLERY`` may name a CSV with LAT and LON columns to use instead of the wheel's 100K gallery
+    (the feature caches are keyed by its content).
 
     Attributes:
         mlp: image head, 768 -> 512 (same layers as ``geoclip.ImageEncoder.mlp``).
@@ -67,6 +103,8 @@ class GeoCLIPHead:
         logit_scale: exp of the learned logit scale (float).
         gallery: (100000, 2) float32 (lat, lon) in degrees, as ``geoclip`` loads it.
         key: hex digest of the location-encoder weights and gallery files (cache key).
+        random: True for the generated test head (its output means nothing).
+        disk_cache: whether gallery and grid features are cached on disk.
     """
 
     def __init__(self):
@@ -74,22 +112,51 @@ class GeoCLIPHead:
         from geoclip.model.misc import load_gps_data
 
         files = geoclip_weights_files()
+        gallery_file = Path(os.environ.get("GEOLOCATE_GALLERY") or files["gallery"])
         # geoclip.ImageEncoder would also build a random 430M-parameter HF CLIP; its head is just this MLP.
         self.mlp = nn.Sequential(nn.Linear(768, 768), nn.ReLU(), nn.Linear(768, 512))
-        self.mlp.load_state_dict(torch.load(files["mlp"], map_location="cpu", weights_only=True))
         self.location_encoder = LocationEncoder(from_pretrained=False)
-        self.location_encoder.load_state_dict(torch.load(files["location_encoder"], map_location="cpu", weights_only=True))
+        try:
+            self.mlp.load_state_dict(_load_weights(files["mlp"]))
+            self.location_encoder.load_state_dict(_load_weights(files["location_encoder"]))
+            self.logit_scale = float(_load_weights(files["logit_scale"]).exp())
+        except (RuntimeError, KeyError, TypeError, AttributeError) as err:  # a state dict of the wrong shape
+            if isinstance(err, WeightsMissing):
+                raise
+            raise WeightsMissing("GeoCLIP head and location encoder", f"the wheel's weight files do not fit GeoCLIP ({type(err).__name__})", "pip install --force-reinstall geoclip==1.3.0") from None
         self.mlp.eval(), self.location_encoder.eval()
-        self.logit_scale = float(torch.load(files["logit_scale"], map_location="cpu", weights_only=True).exp())
-        self.gallery = load_gps_data(str(files["gallery"]))
+        try:
+            self.gallery = load_gps_data(str(gallery_file))
+        except Exception as err:  # noqa: BLE001 - pandas/IO errors
+            raise WeightsMissing("GeoCLIP gallery", f"{gallery_file} is not a CSV with LAT and LON columns ({type(err).__name__}: {err})", "unset GEOLOCATE_GALLERY, or pip install --force-reinstall geoclip==1.3.0") from None
         h = hashlib.sha256()
-        for name in ("location_encoder", "gallery"):
-            h.update(hashlib.sha256(files[name].read_bytes()).digest())
-        self.key = h.hexdigest()[:16]
+        for f in (files["location_encoder"], gallery_file):
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+        self._setup(h.hexdigest()[:16], random=False, disk_cache=True)
+
+    def _setup(self, key: str, random: bool, disk_cache: bool) -> None:
+        self.key, self.random, self.disk_cache = key, random, disk_cache
         self._lock = threading.Lock()
         self._gallery_features: torch.Tensor | None = None
         self._grid_features: dict[int, torch.Tensor] = {}
         self._gallery_cells: dict[int, np.ndarray] = {}
+
+    @classmethod
+    def tiny_random(cls, n_gallery: int = 2000, seed: int = 0) -> "GeoCLIPHead":
+        """A generated head for tests: random image MLP, :class:`_TinyLocationEncoder`, ``n_gallery`` points
+        spread over the sphere; its features take milliseconds and stay in memory (nothing on disk)."""
+        self = cls.__new__(cls)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.mlp = nn.Sequential(nn.Linear(768, 768), nn.ReLU(), nn.Linear(768, 512)).eval()
+        self.location_encoder = _TinyLocationEncoder(seed).eval()
+        self.logit_scale = 30.0
+        i = np.arange(n_gallery) + 0.5  # a Fibonacci lattice: even cover, no randomness needed
+        lat = np.degrees(np.arcsin(1 - 2 * i / n_gallery))
+        lon = (np.degrees(np.pi * (1 + 5**0.5) * i) + 180.0) % 360.0 - 180.0
+        self.gallery = torch.tensor(np.stack([lat, lon], 1), dtype=torch.float32)
+        self._setup(f"tiny{seed}n{n_gallery}", random=True, disk_cache=False)
+        return self
 
     @torch.no_grad()
     def image_features(self, embeddings: np.ndarray) -> torch.Tensor:
@@ -112,6 +179,8 @@ class GeoCLIPHead:
         return torch.cat(out) if out else torch.zeros((0, 512))
 
     def _cached(self, name: str, points: np.ndarray | torch.Tensor, progress=None) -> torch.Tensor:
+        if not self.disk_cache:
+            return self.location_features(points, progress)
         path = cache_dir() / f"geoclip_{name}_{self.key}.npy"
         if path.exists():
             try:
@@ -121,9 +190,7 @@ class GeoCLIPHead:
             except (OSError, ValueError):
                 pass  # a corrupt cache is recomputed, never trusted
         feats = self.location_features(points, progress)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, feats.numpy())
-        os.replace(tmp, path)
+        write_cache(path, lambda f: np.save(f, feats.numpy()))
         return feats
 
     def gallery_features(self, progress=None) -> torch.Tensor:
@@ -154,17 +221,27 @@ class GeoCLIPHead:
         return torch.log_softmax(logits, dim=-1).double().numpy()
 
 
-_HEAD: GeoCLIPHead | None = None
+_HEADS: dict[str, GeoCLIPHead] = {}
 _HEAD_LOCK = threading.Lock()
 
 
-def load_geoclip_head() -> GeoCLIPHead:
-    """The process-wide :class:`GeoCLIPHead` (built once, thread-safe)."""
-    global _HEAD
+def load_geoclip_head(spec: str | None = None) -> GeoCLIPHead:
+    """The process-wide :class:`GeoCLIPHead` (built once per spec, thread-safe).
+
+    Args:
+        spec: "wheel" (the geoclip wheel's weights) or :data:`TINY_RANDOM_HEAD`; default ``GEOLOCATE_GEOCLIP`` or "wheel".
+
+    Raises:
+        WeightsMissing: the geoclip wheel or one of its files is missing or corrupt.
+        ValueError: an unknown spec.
+    """
+    spec = spec or os.environ.get("GEOLOCATE_GEOCLIP") or "wheel"
+    if spec not in ("wheel", TINY_RANDOM_HEAD):
+        raise ValueError(f"GEOLOCATE_GEOCLIP must be 'wheel' or {TINY_RANDOM_HEAD!r}, got {spec!r}")
     with _HEAD_LOCK:
-        if _HEAD is None:
-            _HEAD = GeoCLIPHead()
-        return _HEAD
+        if spec not in _HEADS:
+            _HEADS[spec] = GeoCLIPHead.tiny_random() if spec == TINY_RANDOM_HEAD else GeoCLIPHead()
+        return _HEADS[spec]
 
 
 class GeoCLIPExpert(Expert):
@@ -189,8 +266,9 @@ class GeoCLIPExpert(Expert):
         self.head, self.name, self.res, self.encoder_mix = head, name, res, encoder_mix
         if progress:
             progress(0.0, "GeoCLIP: gallery features")
-        head.gallery_features(progress)
-        head.grid_features(res, progress)
+        # Gallery first (70 % of the work when nothing is cached), then grid centres: progress never goes back.
+        head.gallery_features(progress and (lambda f, m: progress(0.7 * f, m)))
+        head.grid_features(res, progress and (lambda f, m: progress(0.7 + 0.3 * f, m)))
         if features is None:
             self._f = head.image_features(np.atleast_2d(np.asarray(embeddings, dtype=np.float32)))  # (S, 512)
         else:  # stored head outputs (geolocate.embed): the backbone pass was done elsewhere

@@ -18,7 +18,7 @@ from ..experts.base import Expert
 from .backbone import load_backbone
 from .geoclip_expert import GEOCLIP_EMBED_DIM, GeoCLIPExpert, load_geoclip_head
 from .photo import Photo, PhotoError, load_photo
-from .weights import WeightsMissing, WeightStatus, default_backbone_spec, resolve_checkpoint
+from .weights import BackboneSpecError, WeightsMissing, WeightStatus, default_backbone_spec, resolve_checkpoint
 from .weights import status as _status
 from .zeroshot import attribute_experts
 
@@ -44,7 +44,7 @@ def download_weights(backbone: str | None = None, progress: Progress | None = No
     resolve_checkpoint(spec)  # downloads unless offline mode is on: an air-gapped machine must never try
     if progress:
         progress(0.5, "GeoCLIP gallery and grid features (computed once, ~1 min on CPU)")
-    head = load_geoclip_head()
+    head = load_geoclip_head("wheel")
     head.gallery_features()
     head.grid_features()
     return weights_status(spec)
@@ -74,6 +74,8 @@ def image_experts(photos: list[Photo], *, backbone: str | None = None, progress:
     messages: list[str] = []
     try:
         bb = load_backbone(spec, _sub(progress, 0.0, 0.3))
+    except BackboneSpecError as err:
+        return [], [f"unavailable: GeoCLIP and zero-shot experts (unknown backbone {err.spec!r}: {err.detail}). fix: {err.fix}"]
     except WeightsMissing as err:
         return [], [f"unavailable: GeoCLIP and zero-shot experts ({err.what} missing: {err.detail}). fix: {err.fix}"]
     suffix = " [RANDOM backbone]" if bb.random else ""
@@ -86,9 +88,14 @@ def image_experts(photos: list[Photo], *, backbone: str | None = None, progress:
     else:
         try:
             head = load_geoclip_head()
-            experts.append(GeoCLIPExpert(head, emb, name=f"GeoCLIP{suffix}", progress=_sub(progress, 0.45, 0.8)))
+            name = f"GeoCLIP{suffix or (' [RANDOM head]' if head.random else '')}"
+            experts.append(GeoCLIPExpert(head, emb, name=name, progress=_sub(progress, 0.45, 0.8)))
+            if head.random and not bb.random:
+                messages.append("warning: GeoCLIP uses the generated test head (GEOLOCATE_GEOCLIP=tiny-random): its output is noise")
         except WeightsMissing as err:
             messages.append(f"unavailable: GeoCLIP ({err.what} missing: {err.detail}). fix: {err.fix}")
+        except ValueError as err:  # e.g. GEOLOCATE_GEOCLIP set to something unknown
+            messages.append(f"unavailable: GeoCLIP ({err})")
     zs, msgs = attribute_experts(bb, emb, suffix=suffix, progress=_sub(progress, 0.8, 1.0))
     experts += zs
     messages += msgs

@@ -66,7 +66,11 @@ class WeightStatus:
 
 
 def weights_dir() -> Path:
-    """The local weights directory (``GEOLOCATE_WEIGHTS_DIR`` overrides the per-user default); created if needed."""
+    """The local weights directory (``GEOLOCATE_WEIGHTS_DIR`` overrides the per-user default); created if needed.
+
+    Never raises: when the folder cannot be created or is not a folder, it is still returned and
+    :func:`weights_dir_problem` says why (lookups then find nothing, downloads are refused with that message).
+    """
     env = os.environ.get("GEOLOCATE_WEIGHTS_DIR")
     if env:
         path = Path(env).expanduser()
@@ -74,8 +78,28 @@ def weights_dir() -> Path:
         import platformdirs
 
         path = Path(platformdirs.user_data_dir("geolocate")) / "weights"
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # reported by weights_dir_problem()
     return path
+
+
+def weights_dir_problem() -> str | None:
+    """Why the weights directory cannot be used (not a folder, cannot be created, not readable), or None."""
+    path = weights_dir()
+    try:
+        if not path.exists():
+            return f"the weights directory {path} does not exist and cannot be created"
+        if not path.is_dir():
+            return f"the weights directory {path} is a file, not a folder"
+        os.listdir(path)
+    except OSError as err:
+        return f"the weights directory {path} cannot be read ({err.strerror or type(err).__name__})"
+    return None
+
+
+_DIR_FIX = "set GEOLOCATE_WEIGHTS_DIR to a folder you can read and write"
 
 
 def _truthy(value: str | None) -> bool:
@@ -92,14 +116,48 @@ def default_backbone_spec() -> str:
     return os.environ.get("GEOLOCATE_BACKBONE") or DEFAULT_BACKBONE
 
 
+class BackboneSpecError(WeightsMissing, ValueError):
+    """A backbone spec that names no backbone (a usage error; a :class:`WeightsMissing` so callers that
+    handle missing weights show it too)."""
+
+    def __init__(self, spec: str, detail: str):
+        self.spec = spec
+        super().__init__(f"backbone {spec!r}", detail, f"use --backbone {DEFAULT_BACKBONE} (or ARCH/TAG, a checkpoint file, or {TINY_RANDOM!r})")
+        self.args = (f"unknown backbone {spec!r}: {detail}. Fix: {self.fix}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
-    """Split ``ARCH/TAG`` (TAG may be a file path containing slashes) into (arch, tag)."""
+    """Split ``ARCH/TAG`` (TAG may be a file path containing slashes) into (arch, tag).
+
+    Raises:
+        BackboneSpecError: not of that form, or an architecture open_clip does not know.
+    """
     if spec == TINY_RANDOM:
         return TINY_ARCH, ""
-    arch, _, tag = spec.partition("/")
+    arch, _, tag = (spec or "").partition("/")
     if not arch or not tag:
-        raise ValueError(f"backbone spec must be ARCH/TAG (e.g. {DEFAULT_BACKBONE}) or {TINY_RANDOM!r}, got {spec!r}")
+        raise BackboneSpecError(spec, f"a backbone is ARCH/TAG (e.g. {DEFAULT_BACKBONE}) or {TINY_RANDOM!r}")
+    import open_clip
+
+    if arch != TINY_ARCH and arch not in open_clip.list_models():
+        close = [m for m in open_clip.list_models() if m.lower() == arch.lower()]
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise BackboneSpecError(spec, f"open_clip has no architecture {arch!r}{hint}")
     return arch, tag
+
+
+def backbone_arg(text: str) -> str:
+    """argparse type for ``--backbone``: the spec, or a usage error naming what is wrong."""
+    import argparse
+
+    try:
+        parse_spec(text)
+    except BackboneSpecError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def backbone_label(spec: str) -> str:
@@ -139,6 +197,8 @@ def find_checkpoint(spec: str) -> str | None:
     if os.path.isfile(os.path.expanduser(tag)):
         return os.path.expanduser(tag)
     root = weights_dir()
+    if weights_dir_problem():
+        return None
     for suffix in _LOCAL_SUFFIXES:
         p = root / f"{arch}-{tag}{suffix}"
         if p.is_file():
@@ -181,6 +241,9 @@ def resolve_checkpoint(spec: str, allow_download: bool | None = None) -> str | N
         raise WeightsMissing(what, f"open_clip knows no pretrained tag {tag!r} for {arch}", f"use --backbone {DEFAULT_BACKBONE}")
     if allow_download is None:
         allow_download = not offline()
+    problem = weights_dir_problem()
+    if problem:
+        raise WeightsMissing(what, problem, _DIR_FIX)
     if not allow_download:
         raise WeightsMissing(
             what,
@@ -230,20 +293,26 @@ def geoclip_weights_files() -> dict[str, Path]:
     return files
 
 
-def status(spec: str | None = None) -> list[WeightStatus]:
-    """Availability of every model file the image experts need (no network)."""
-    spec = spec or default_backbone_spec()
-    out = []
+def _backbone_status(spec: str) -> WeightStatus:
+    try:
+        parse_spec(spec)
+    except BackboneSpecError as err:
+        return WeightStatus(f"backbone {spec!r}", False, err.detail, err.fix)
     if spec == TINY_RANDOM:
-        out.append(WeightStatus(backbone_label(spec), True, "random initialisation, nothing to load"))
-    else:
-        path = find_checkpoint(spec)
-        if path:
-            size = os.path.getsize(path) / 2**30
-            out.append(WeightStatus(backbone_label(spec), True, f"{path} ({size:.2f} GiB)"))
-        else:
-            mode = "offline mode: will not download" if offline() else "will download on first use (~1.7 GB for ViT-L-14)"
-            out.append(WeightStatus(backbone_label(spec), False, f"not in {weights_dir()}; {mode}", fetch_command(spec)))
+        return WeightStatus(backbone_label(spec), True, "random initialisation, nothing to load")
+    path = find_checkpoint(spec)
+    if path:
+        return WeightStatus(backbone_label(spec), True, f"{path} ({os.path.getsize(path) / 2**30:.2f} GiB)")
+    problem = weights_dir_problem()
+    if problem:
+        return WeightStatus(backbone_label(spec), False, problem, _DIR_FIX)
+    mode = "offline mode: will not download" if offline() else "will download on first use (~1.7 GB for ViT-L-14)"
+    return WeightStatus(backbone_label(spec), False, f"not in {weights_dir()}; {mode}", fetch_command(spec))
+
+
+def status(spec: str | None = None) -> list[WeightStatus]:
+    """Availability of every model file the image experts need (no network; never raises)."""
+    out = [_backbone_status(spec or default_backbone_spec())]
     try:
         files = geoclip_weights_files()
         out.append(WeightStatus("GeoCLIP head + location encoder + 100K gallery (geoclip wheel)", True, str(files["mlp"].parent.parent)))

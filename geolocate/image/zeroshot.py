@@ -29,7 +29,7 @@ import numpy as np
 
 from ..experts.attribute import AttributeExpert, attribute_log_likelihood, tempered
 from ..experts.base import Expert
-from ..grid import CellSet, cache_dir
+from ..grid import CellSet, cache_dir, write_cache
 from ..layers import IGBP_CLASSES, POPULATION_BINS, SCENE_CLASSES, Layer, LayerError
 
 TEMPLATES = ["a photo of {}.", "a blurry photo of {}.", "a travel photo of {}.", "a street-level photo of {}."]
@@ -194,9 +194,7 @@ def class_embeddings(backbone, prompts: list[list[str]]) -> np.ndarray:
     np.add.at(mean, owner, t)
     emb = (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)
     if path is not None:
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, emb)
-        os.replace(tmp, path)
+        write_cache(path, lambda f: np.save(f, emb))
     with _TEXT_LOCK:
         _TEXT_CACHE[key] = emb
     return emb

@@ -59,10 +59,11 @@ def tiny():
 
 @pytest.fixture(scope="session")
 def head():
-    """The real GeoCLIP head from the wheel; gallery/grid features use the user cache (computed once per machine)."""
+    """The real GeoCLIP head from the wheel; gallery/grid features use the user cache (computed once per
+    machine, ~1 min on 2 cores). Tests using it are marked ``peer``."""
     from geolocate.image.geoclip_expert import load_geoclip_head
 
-    h = load_geoclip_head()
+    h = load_geoclip_head("wheel")
     h.gallery_features()
     h.grid_features()
     return h

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +109,79 @@ def test_hub_cache_layout_discovered(monkeypatch):
     (snap / "open_clip_model.safetensors").write_bytes(b"stub")
     assert resolve_checkpoint("ViT-L-14/openai") == str(snap / "open_clip_model.safetensors")
     assert status("ViT-L-14/openai")[0].available
+
+
+# ---- issue 7, item 7: weights directory, backbone spec and checkpoint errors are messages, not tracebacks ----
+
+
+@pytest.mark.parametrize("kind", ["file", "unreachable"])
+def test_weights_dir_that_is_a_file_or_unreachable(monkeypatch, tmp_path, capsys, kind):
+    from geolocate.cli import main
+    from geolocate.image.weights import weights_dir_problem
+
+    if kind == "file":
+        target = tmp_path / "weights"
+        target.write_text("not a folder")
+        expected = f"the weights directory {target} is a file, not a folder"
+    else:
+        target = tmp_path / "missing-mount"
+        target.mkdir()
+        target.chmod(0)
+        blocked = target / "weights"
+        if os.access(target, os.W_OK):  # root ignores permissions: a path under /proc cannot be created either
+            blocked = "/proc/geolocate-nowhere/weights"
+        target = blocked
+        expected = f"the weights directory {target} does not exist and cannot be created"
+    monkeypatch.setenv("GEOLOCATE_WEIGHTS_DIR", str(target))
+    assert weights_dir_problem() == expected
+    with pytest.raises(WeightsMissing, match=re.escape(expected)) as err:
+        resolve_checkpoint("ViT-L-14/openai")
+    assert err.value.fix == "set GEOLOCATE_WEIGHTS_DIR to a folder you can read and write"
+    rows = status("ViT-L-14/openai")
+    assert rows[0].available is False and rows[0].detail == expected
+    assert main(["weights", "status"]) == 1
+    assert expected in capsys.readouterr().out
+    assert main(["weights", "download"]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_nonsense_backbone_is_a_usage_error_everywhere(monkeypatch, capsys):
+    from geolocate.cli import main
+    from geolocate.image.suite import image_experts
+    from geolocate.image.weights import BackboneSpecError, parse_spec
+
+    for argv in (["weights", "status", "--backbone", "nonsense"], ["predict", "x.jpg", "--backbone", "nonsense"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        assert "argument --backbone: unknown backbone 'nonsense': a backbone is ARCH/TAG" in capsys.readouterr().err
+    with pytest.raises(BackboneSpecError, match=r"unknown backbone 'vit-l-14/openai': open_clip has no architecture 'vit-l-14'; did you mean ViT-L-14\?"):
+        parse_spec("vit-l-14/openai")
+    monkeypatch.setenv("GEOLOCATE_BACKBONE", "nonsense")  # the app reads the spec from the environment
+    assert status()[0].available is False and "ARCH/TAG" in status()[0].detail
+    experts, msgs = image_experts([_tiny_photo()])
+    assert experts == [] and msgs[0].startswith("unavailable: GeoCLIP and zero-shot experts (unknown backbone 'nonsense'")
+
+
+def _tiny_photo():
+    from geolocate.image.photo import Photo
+
+    return Photo(gradient(), "g.jpg")
+
+
+@pytest.mark.parametrize("content", [b"garbage, not weights", "truncated", "wrong-arch"])
+def test_corrupt_checkpoint_is_weights_missing(tmp_path, content, capsys):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "geolocate-tiny-bad.safetensors"
+    if content == "truncated":
+        good = tmp_path / "good.safetensors"
+        save_file({k: v.contiguous() for k, v in build_backbone("tiny-random").model.state_dict().items()}, str(good))
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif content == "wrong-arch":
+        save_file({"visual.proj": torch.zeros(3, 3)}, str(path))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(WeightsMissing, match=rf"checkpoint {re.escape(str(path))} is corrupt or not a geolocate-tiny checkpoint") as err:
+        load_backbone(f"geolocate-tiny/{path}")
+    assert err.value.fix.startswith("delete it, then python -m geolocate weights download")

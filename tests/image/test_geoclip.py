@@ -24,6 +24,7 @@ def reference():
 
 
 @pytest.mark.slow
+@pytest.mark.peer
 def test_peer_same_embedding_same_top5(reference, head):
     """(a) Given the same image embedding, our top-5 gallery points and probabilities equal the reference's."""
     e = torch.from_numpy(np.random.default_rng(1).normal(size=(1, 768)).astype(np.float32))
@@ -41,6 +42,7 @@ def test_peer_same_embedding_same_top5(reference, head):
 
 
 @pytest.mark.slow
+@pytest.mark.peer
 def test_peer_end_to_end_kauai(reference, head):
     """(b) The reference's random HF CLIP converted into our open_clip ViT-L-14: same embedding, same top-5."""
     bb = build_backbone("ViT-L-14/openai")  # architecture only: no checkpoint is loaded here
@@ -66,6 +68,7 @@ def expert(head):
     return GeoCLIPExpert(head, e)
 
 
+@pytest.mark.peer
 def test_base_grid_distribution(expert):
     g = global_grid(3)
     ld = expert.log_density(g)
@@ -81,6 +84,7 @@ def test_base_grid_distribution(expert):
     assert mass[has_gallery].sum() > 0.9
 
 
+@pytest.mark.peer
 def test_refinement_conserves_parent_mass_and_is_sharp(expert):
     g = global_grid(3)
     ld = expert.log_density(g)
@@ -97,6 +101,7 @@ def test_refinement_conserves_parent_mass_and_is_sharp(expert):
     assert np.isfinite(fd).all() and np.ptp(fd) > np.ptp(kd[owner == 0]) * 0.5
 
 
+@pytest.mark.peer
 def test_album_is_product(head):
     e = np.random.default_rng(3).normal(size=(2, 768)).astype(np.float32)
     album = GeoCLIPExpert(head, e)
@@ -108,6 +113,7 @@ def test_album_is_product(head):
     assert "album of 2 photos" in album.describe()
 
 
+@pytest.mark.peer
 def test_in_ensemble_with_priors(expert):
     from geolocate.ensemble import Ensemble
     from geolocate.experts import UniformLandPrior
@@ -135,3 +141,53 @@ def test_feature_cache_keyed_and_corruption_recomputed(monkeypatch, tmp_path):
     h2.gallery = h2.gallery[:500]
     np.testing.assert_allclose(h2.gallery_features().numpy(), f.numpy(), rtol=1e-6, atol=1e-6)
     assert len(h.key) == 16 and h.key == h2.key
+
+
+def test_tiny_head_is_generated_fast_and_in_memory(monkeypatch, tmp_path):
+    """The generated head (tests' default through GEOLOCATE_GEOCLIP) writes nothing and gives a proper density."""
+    import time
+
+    from geolocate.image.geoclip_expert import load_geoclip_head
+
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    global_grid(3)  # the grid itself may be cached; the head's features must not be
+    before = set(tmp_path.iterdir())
+    t0 = time.perf_counter()
+    h = load_geoclip_head("tiny-random")
+    e = GeoCLIPExpert(h, np.random.default_rng(3).normal(size=(1, 768)).astype(np.float32))
+    took = time.perf_counter() - t0
+    assert h.random and not h.disk_cache and h.gallery.shape == (2000, 2) and load_geoclip_head("tiny-random") is h
+    assert set(tmp_path.iterdir()) == before  # no feature cache on disk
+    g = global_grid(3)
+    mass = np.exp(e.log_density(g)) * g.area_km2
+    assert mass.sum() == pytest.approx(1.0, rel=1e-6) and mass.max() < 0.5
+    assert took < 30  # generous for a loaded machine; the real head's first build takes minutes
+    with pytest.raises(ValueError, match=r"GEOLOCATE_GEOCLIP must be 'wheel' or 'tiny-random', got 'nonsense'"):
+        load_geoclip_head("nonsense")
+
+
+def test_corrupt_wheel_weights_are_weights_missing(monkeypatch, tmp_path):
+    from geolocate.image import geoclip_expert
+    from geolocate.image.weights import WeightsMissing, geoclip_weights_files
+
+    files = dict(geoclip_weights_files())
+    bad = tmp_path / "location_encoder_weights.pth"
+    bad.write_bytes(b"PK\x03\x04 not a torch file")
+    files["location_encoder"] = bad
+    monkeypatch.setattr(geoclip_expert, "geoclip_weights_files", lambda: files)
+    with pytest.raises(WeightsMissing, match=r"location_encoder_weights\.pth is unreadable or corrupt") as err:
+        GeoCLIPHead()
+    assert err.value.fix == "pip install --force-reinstall geoclip==1.3.0"
+
+
+def test_gallery_override(monkeypatch, tmp_path):
+    csv = tmp_path / "g.csv"
+    csv.write_text("LAT,LON\n48.85,2.35\n-33.87,151.21\n")
+    monkeypatch.setenv("GEOLOCATE_GALLERY", str(csv))
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    h = GeoCLIPHead()
+    np.testing.assert_allclose(h.gallery.numpy(), [[48.85, 2.35], [-33.87, 151.21]], rtol=1e-6)
+    assert h.gallery_features().shape == (2, 512) and (tmp_path / f"geoclip_gallery100k_{h.key}.npy").exists()
+    csv.write_text("nothing useful\n")
+    with pytest.raises(Exception, match=r"g\.csv is not a CSV with LAT and LON columns"):
+        GeoCLIPHead()

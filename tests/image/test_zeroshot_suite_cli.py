@@ -133,6 +133,8 @@ def test_cli_predict_album_and_outputs(tmp_path, capsys, kauai_bytes):
     assert "notes.txt: not an image file" in cap.err
     assert "album of 2 photos" in cap.out and "GeoCLIP [RANDOM backbone]" in cap.out and "random noise" in cap.out
     assert "EXIF GPS of a.jpg: 22.06667, -159.50000" in cap.out
+    warning = cap.out.index("warning: a.jpg carries its own GPS position in EXIF")
+    assert warning < cap.out.index("EXIF GPS of a.jpg")  # the warning comes first
     fc = json.loads(gj.read_text())
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) > 0
     areas = [f["properties"]["area_km2"] for f in fc["features"]]
@@ -145,4 +147,4 @@ def test_cli_predict_offline_keeps_working(tmp_path, capsys):
     args = _parser().parse_args(["predict", str(tmp_path / "p.jpg"), "--budget", "5000", "--refine-to", "4", "--quiet", "--top", "3"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "unavailable: GeoCLIP and zero-shot experts" in out and "(priors only" in out and "#1 " in out
+    assert "unavailable: GeoCLIP and zero-shot experts" in out and "(no image experts: they are unavailable)" in out and "#1 " in out
