@@ -135,7 +135,7 @@ def _float(text: str, what: str, problems: list[str]) -> float | None:
 
 def _time_text(text: str) -> str:
     # A '+' in a hand-typed query string arrives as a space: '2024-06-21T12:00 09:00'.
-    return re.sub(r"(\d) (\d\d:?\d\d)$", r"\1+\2", str(text).strip())
+    return re.sub(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", str(text).strip())
 
 
 @dataclass(frozen=True)

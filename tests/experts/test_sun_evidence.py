@@ -32,6 +32,9 @@ def test_query_plus_sign_decoded_as_space_is_restored():
     back, problems = SunClockEvidence.from_query({"time": "2024-06-21T14:30 09:00", "utc_offset": " 09:00", "local_time": "2024-06-21T14:30"})
     assert problems == []
     assert back.times == ("2024-06-21T14:30+09:00",) and back.utc_offset == "+09:00"
+    # A space between date and time is not an offset.
+    back, problems = SunClockEvidence.from_query({"time": "2024-06-21 14:30,2024-06-21 14:30:15 09:00"})
+    assert problems == [] and back.times == ("2024-06-21 14:30", "2024-06-21 14:30:15+09:00")
 
 
 def test_bad_query_values_are_dropped_with_one_problem_each():
