@@ -54,27 +54,32 @@ def country_polygons() -> list[tuple[str, object]]:
 
 
 @functools.lru_cache(maxsize=4)
-def border_paths(decimals: int = 2, tolerance_deg: float = 0.05) -> list[list[list[float]]]:
-    """Country outlines (borders and coastlines) as paths of [lon, lat] degrees.
+def border_paths(decimals: int = 2, tolerance_deg: float = 0.15, min_area_deg2: float = 0.05) -> list[list[list[float]]]:
+    """Country outlines (borders and coastlines) as paths of [lon, lat] degrees, for the browser map.
 
     Args:
         decimals: coordinates are rounded to this many decimals.
-        tolerance_deg: Douglas-Peucker simplification (degrees; 0.05° ≈ 5 km, below a pixel up to zoom 5),
-            which keeps the browser payload to a few hundred kB whatever the source's detail.
+        tolerance_deg: Douglas-Peucker simplification in degrees (0.15° ≈ 15 km: about a pixel at zoom 3),
+            which keeps the payload near 200 kB whatever the source's detail (1:10m or 1:110m).
+        min_area_deg2: islands smaller than this (degrees², 0.05 ≈ 600 km² at the equator) are left out.
     """
+    import shapely
+
+    geoms = [g for _, g in country_polygons()]
+    if not geoms:
+        return []
+    parts = shapely.get_parts(np.array(geoms, dtype=object))
+    parts = parts[shapely.area(parts) >= min_area_deg2]
+    parts = shapely.simplify(parts, tolerance_deg, preserve_topology=False) if tolerance_deg > 0 else parts
     paths: list[list[list[float]]] = []
-    for _, geom in country_polygons():
-        if tolerance_deg > 0:
-            geom = geom.simplify(tolerance_deg, preserve_topology=True)
-        for poly in getattr(geom, "geoms", [geom]):
-            if poly.geom_type != "Polygon" or poly.is_empty:
-                continue
-            for ring in [poly.exterior, *poly.interiors]:
-                xy = np.round(np.asarray(ring.coords, dtype=np.float64)[:, :2], decimals)
-                keep = np.ones(len(xy), dtype=bool)
-                keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)  # drop repeats created by rounding
-                if keep.sum() >= 3:
-                    paths.append(xy[keep].tolist())
+    for poly in parts:
+        if poly.is_empty or poly.geom_type != "Polygon":
+            continue
+        xy = np.round(shapely.get_coordinates(poly.exterior), decimals)
+        keep = np.ones(len(xy), dtype=bool)
+        keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)  # drop repeats created by rounding
+        if keep.sum() >= 3:
+            paths.append(xy[keep].tolist())
     return paths
 
 
@@ -120,13 +125,13 @@ def min_population_for_zoom(zoom: float) -> int:
     return 15_000
 
 
-def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = None, limit: int = 120) -> list[dict]:
+def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = None, limit: int = 60) -> list[dict]:
     """Labels of the largest cities for a view.
 
     Args:
         zoom: camera zoom (web-Mercator zoom level).
         bounds: (west, south, east, north) in degrees to keep, or None for the world.
-        limit: most labels returned (largest first).
+        limit: most labels returned (largest first; smaller places close to a labelled one are skipped).
 
     Returns:
         [{"name", "lon", "lat"}] with coordinates rounded to 3 decimals.
@@ -138,8 +143,20 @@ def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = 
         lon = c["lon"]
         in_lon = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
         keep &= in_lon & (c["lat"] >= s) & (c["lat"] <= n)
-    idx = np.flatnonzero(keep)[:limit]
-    return [{"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3)} for i in idx]
+    idx = np.flatnonzero(keep)[: 20 * limit]
+    # Declutter: largest first, a label only when no larger labelled place is within ~80 px (at this zoom).
+    min_deg = 80 * 360.0 / (512.0 * 2.0**zoom)
+    chosen: list[int] = []
+    for i in idx.tolist():
+        if len(chosen) >= limit:
+            break
+        if chosen:
+            dlat = c["lat"][chosen] - c["lat"][i]
+            dlon = ((c["lon"][chosen] - c["lon"][i] + 180.0) % 360.0 - 180.0) * math.cos(math.radians(c["lat"][i]))
+            if (np.hypot(dlat, dlon) < min_deg).any():
+                continue
+        chosen.append(i)
+    return [{"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3)} for i in chosen]
 
 
 _DIRS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]

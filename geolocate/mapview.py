@@ -48,6 +48,8 @@ _RAMP = np.array(
 NEAR_ZERO_RGBA = [120, 128, 140, 55]
 """Grey for cells below the colour scale (drawn, but near zero)."""
 OUTLINE_RGBA, HALO_RGBA = [0, 235, 255, 255], [0, 0, 0, 200]
+MARKER_RGBA = [60, 255, 60, 255]
+"""The known position (EXIF GPS): green, a colour neither the ramp, the outline nor the basemap uses."""
 
 WORLD_VIEW = {"latitude": 20.0, "longitude": 0.0, "zoom": 0.8, "pitch": 0, "bearing": 0}
 
@@ -507,7 +509,7 @@ def build_deck(
                 id="truth",
                 data=[{"lat": truth[0], "lon": truth[1], "rank": "EXIF GPS", "prob_pct": "-", "area_km2": "-", "density": "-", "cum_pct": "-", "cum_area_km2": "-"}],
                 get_position=["lon", "lat"],
-                get_fill_color=[0, 230, 255, 255],
+                get_fill_color=MARKER_RGBA,
                 get_line_color=[0, 0, 0, 255],
                 stroked=True,
                 # Quoted: pydeck turns bare strings into accessors ("@@=pixels"), which deck.gl ignores

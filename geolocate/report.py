@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from .distribution import CellDistribution, RankedRegions
 from .grid import cell_resolutions, cells_to_parents
-from .mapview import _CELL_WIDTH_KM, HALO_RGBA, OUTLINE_RGBA, ColourScale, format_km2, format_prob
+from .mapview import _CELL_WIDTH_KM, HALO_RGBA, MARKER_RGBA, OUTLINE_RGBA, ColourScale, format_km2, format_prob
 
 BACKGROUND = (14, 17, 23)
 BORDER_RGBA = (150, 160, 175, 170)
@@ -142,7 +142,7 @@ def render_map_png(
     if truth is not None:
         tl = truth[1] + (360.0 if truth[1] < w else 0.0)
         x, y = _project(np.array([tl]), np.array([truth[0]]), (w, s, e, n), size)[0]
-        draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=(0, 230, 255, 255), outline=(0, 0, 0, 255), width=2)
+        draw.ellipse([x - 6, y - 6, x + 6, y + 6], fill=tuple(MARKER_RGBA), outline=(0, 0, 0, 255), width=2)
     buf = io.BytesIO()
     img.convert("RGB").save(buf, "PNG", optimize=True)
     return buf.getvalue()
