@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import re
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..grid import CellSet, Grid, cache_dir, cell_resolutions, cells_to_parents
+from ..grid import CellSet, Grid, cache_dir, cell_resolutions, cells_to_parents, write_cache
 from .base import Expert
 
 ZONE_RES = 5
@@ -92,7 +91,7 @@ def zone_table() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
                 zone, names = z["zone"], tuple(str(n) for n in z["names"])
             if len(zone) == len(cells) and zone.max() < len(names):
                 return cells, zone, names
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001 - any unreadable cache (truncated, not a zip, wrong keys) is rebuilt
             pass
     from h3.api import numpy_int as h3n
 
@@ -111,9 +110,8 @@ def zone_table() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
         dtype=np.int16,
         count=len(cells),
     )
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, zone=zone, names=np.array(names_list))
-    os.replace(tmp, path)
+    # Atomic (unique temporary file, then os.replace); an unusable cache folder keeps it in memory only.
+    write_cache(path, lambda f: np.savez(f, zone=zone, names=np.array(names_list)))
     return cells, zone, tuple(names_list)
 
 

@@ -114,7 +114,7 @@ def test_zone_table_is_cached_on_disk():
     cells, zone, names = zone_table()
     assert len(cells) == 2_016_842 and len(zone) == len(cells)
     files = list(cache_dir().glob("tz_res5_tzfpy*.npz"))
-    assert files and not list(cache_dir().glob("tz_res5_*.tmp.npz"))
+    assert files and not list(cache_dir().glob(".tz_res5_*.tmp"))
     with np.load(files[0]) as z:
         assert np.array_equal(z["zone"], zone)
 
@@ -127,3 +127,18 @@ def test_clock_log_density_is_finite_and_zero_outside():
     tokyo = g.locate(np.array([35.68]), np.array([139.76]))[0]
     paris = g.locate(np.array([48.86]), np.array([2.35]))[0]
     assert ld[tokyo] == 0.0 and ld[paris] == -700.0
+
+
+def test_a_corrupt_zone_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch):
+    import tzfpy
+
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    (tmp_path / f"tz_res5_tzfpy{tzfpy.data_version()}.npz").write_bytes(b"PK\x03\x04 truncated")
+    zone_table.cache_clear()
+    try:
+        cells, zone, names = zone_table()
+        assert len(zone) == len(cells) == 2_016_842 and "Asia/Kolkata" in names
+        with np.load(tmp_path / f"tz_res5_tzfpy{tzfpy.data_version()}.npz") as z:
+            assert np.array_equal(z["zone"], zone)
+    finally:
+        zone_table.cache_clear()
