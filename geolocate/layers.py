@@ -21,7 +21,9 @@ every resolution down to its finest.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,19 +100,7 @@ class Layer:
         if res > self.res:
             raise ValueError("use values_at for cells finer than the layer")
         if res not in self._coarse:
-            coarse = global_grid(res)
-            parent = coarse.index_of(cells_to_parents(self.grid.cells, res))
-            w = self.grid.area_km2[:, None] * self.fractions
-            acc = np.zeros((len(coarse), self.fractions.shape[1]))
-            if np.all(np.diff(parent) >= 0):
-                # Sorted H3 indexes keep each parent's children contiguous: a segmented sum is ~50x
-                # faster than np.add.at on wide layers.
-                starts = np.flatnonzero(np.r_[True, np.diff(parent) > 0])
-                acc[parent[starts]] = np.add.reduceat(w, starts, axis=0)
-            else:  # pragma: no cover - only for unsorted custom grids
-                np.add.at(acc, parent, w)
-            area = np.bincount(parent, weights=self.grid.area_km2, minlength=len(coarse))
-            self._coarse[res] = (acc / area[:, None]).astype(np.float32)
+            self._coarse[res] = _aggregate(self.grid, self.fractions, res)
         return self._coarse[res]
 
     def values_at(self, cells: CellSet | np.ndarray, classes: list[int] | None = None) -> np.ndarray:
@@ -136,6 +126,23 @@ class Layer:
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
         """Sum over the layer grid's cells of weights[i] * fractions[i], float64 (K,) (weights: (n,), e.g. km²)."""
         return np.asarray(weights, dtype=np.float64) @ self.fractions.astype(np.float64)
+
+
+def _aggregate(grid: Grid, fractions: np.ndarray, res: int) -> np.ndarray:
+    """Area-weighted means of a full grid's rows over the cells of ``global_grid(res)`` (res <= grid.res), float32."""
+    coarse = global_grid(res)
+    parent = coarse.index_of(cells_to_parents(grid.cells, res))
+    w = grid.area_km2[:, None] * fractions
+    acc = np.zeros((len(coarse), fractions.shape[1]))
+    if np.all(np.diff(parent) >= 0):
+        # Sorted H3 indexes keep each parent's children contiguous: a segmented sum is ~50x
+        # faster than np.add.at on wide layers.
+        starts = np.flatnonzero(np.r_[True, np.diff(parent) > 0])
+        acc[parent[starts]] = np.add.reduceat(w, starts, axis=0)
+    else:  # pragma: no cover - only for unsorted custom grids
+        np.add.at(acc, parent, w)
+    area = np.bincount(parent, weights=grid.area_km2, minlength=len(coarse))
+    return (acc / area[:, None]).astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -204,7 +211,8 @@ class SparseLayer(Layer):
         self.name, self.classes, self.source = name, list(classes), source
         self.cells, self.ptr, self.cls, self.frac_u8 = cells, ptr, cls, frac_u8
         self.default_class = int(default_class)
-        self._coarse = {}
+        self._coarse: dict[int, np.ndarray] = {}
+        self.dense_cache: Path | None = None
         res = cell_resolutions(cells)
         self.levels = {int(r): (int(np.searchsorted(res, r, "left")), int(np.searchsorted(res, r, "right"))) for r in np.unique(res)}
 
@@ -284,10 +292,33 @@ class SparseLayer(Layer):
         coarsest = int(cell_resolutions(ids).min()) if len(ids) else self.res
         return max(64, int(_CHUNK_ENTRIES / 7 ** max(0, self.res - coarsest)))
 
+    @property
+    def narrow(self) -> bool:
+        """Few enough classes (<= 32) to hold dense tables down to res 4 (land cover, not countries)."""
+        return len(self.classes) <= _NARROW
+
     def values_at(self, cells: CellSet | np.ndarray, classes: list[int] | None = None) -> np.ndarray:
-        """Fractions (float32, shape (n, K), or (n, len(classes)) for a subset) for cells of any resolutions."""
+        """Fractions (float32, shape (n, K), or (n, len(classes)) for a subset) for cells of any resolutions.
+
+        Narrow layers read cells of res <= 4 from their dense tables (:meth:`at_resolution`); finer
+        cells, and every cell of a wide layer, from the stored cells.
+        """
         ids = cells.cells if isinstance(cells, CellSet) else np.asarray(cells, dtype=np.uint64)
         cols = list(range(len(self.classes))) if classes is None else [int(c) for c in classes]
+        if not self.narrow:
+            return self._sparse_values(ids, cols)
+        res = cell_resolutions(ids)
+        out = np.empty((len(ids), len(cols)), dtype=np.float32)
+        for r in np.unique(res).tolist():
+            sel = res == r
+            if r <= LAYER_RESOLUTION:
+                out[sel] = self.at_resolution(r)[global_grid(r).index_of(ids[sel])][:, cols]
+            else:
+                out[sel] = self._sparse_values(ids[sel], cols)
+        return out
+
+    def _sparse_values(self, ids: np.ndarray, cols: list[int]) -> np.ndarray:
+        """values_at from the stored cells alone."""
         colmap = np.full(len(self.classes), -1, np.int64)
         colmap[cols] = np.arange(len(cols))
         out = np.zeros((len(ids), len(cols)), dtype=np.float32)
@@ -306,13 +337,42 @@ class SparseLayer(Layer):
         return out
 
     def at_resolution(self, res: int) -> np.ndarray:
-        """Fractions for every cell of ``global_grid(res)``, float32 (n, K); cached when under 32 MB."""
+        """Fractions for every cell of ``global_grid(res)``, float32 (n, K); cached when under 32 MB.
+
+        For narrow layers the res-4 table comes from the stored cells once (then from the user cache
+        directory, keyed by the asset's content) and coarser tables are its area-weighted means.
+        """
         if res in self._coarse:
             return self._coarse[res]
-        out = self.values_at(global_grid(res).cells)
+        all_cols = list(range(len(self.classes)))
+        if self.narrow and res < LAYER_RESOLUTION:
+            out = _aggregate(global_grid(LAYER_RESOLUTION), self.at_resolution(LAYER_RESOLUTION), res)
+        elif self.narrow and res == LAYER_RESOLUTION:
+            out = self._cached_dense(lambda: self._sparse_values(global_grid(res).cells, all_cols))
+        else:
+            out = self._sparse_values(global_grid(res).cells, all_cols)
         if out.nbytes <= 32e6:
             self._coarse[res] = out
         return out
+
+    def _cached_dense(self, compute) -> np.ndarray:
+        path = self.dense_cache
+        if path is not None and path.exists():
+            try:
+                table = np.load(path)
+                if table.shape == (len(global_grid(LAYER_RESOLUTION)), len(self.classes)):
+                    return table
+            except (OSError, ValueError):
+                pass  # a corrupt cache is recomputed, never trusted
+        table = compute()
+        if path is not None:
+            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            try:
+                np.save(tmp, table)
+                os.replace(tmp, path)
+            except OSError:
+                pass  # a read-only cache only costs time
+        return table
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
         """Sum over the cells of ``global_grid(LAYER_RESOLUTION)`` of weights[i] * fractions[i], float64 (K,).
@@ -322,6 +382,8 @@ class SparseLayer(Layer):
         """
         g = global_grid(LAYER_RESOLUTION)
         weights = np.asarray(weights, dtype=np.float64)
+        if self.narrow:
+            return weights @ self.at_resolution(LAYER_RESOLUTION).astype(np.float64)
         out = np.zeros(len(self.classes))
         step = self._chunk(g.cells)
         for a in range(0, len(g), step):
@@ -335,6 +397,9 @@ class SparseLayer(Layer):
         """Index of the largest class per cell of ``global_grid(LAYER_RESOLUTION)``, int16 shape (n,)."""
         return np.argmax(self.fractions, axis=1).astype(np.int16)
 
+
+_NARROW = 32
+"""Sparse layers with at most this many classes keep dense tables down to res 4."""
 
 _CHUNK_ENTRIES = 1_000_000
 """Finest-level cells a :class:`SparseLayer` query covers at once (bounds its temporaries to tens of MB)."""
@@ -395,7 +460,13 @@ def load_hierarchical(path: Path, name: str, classes: list[str], source: str) ->
     if k != len(classes):
         raise LayerError(f"{path}: {k} classes, expected {len(classes)}: derive the layer and its class table together")
     ptr = np.r_[0, np.cumsum(n)].astype(np.int32)
-    return SparseLayer(name, classes, cells, ptr, cls, frac, default, source)
+    layer = SparseLayer(name, classes, cells, ptr, cls, frac, default, source)
+    if layer.narrow:
+        from .grid import cache_dir
+
+        digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+        layer.dense_cache = cache_dir() / f"{path.stem}_res{LAYER_RESOLUTION}_{digest}.npy"
+    return layer
 
 
 @functools.lru_cache(maxsize=2)
