@@ -87,7 +87,7 @@ def shared_countries() -> list[dict]:
     """Countries of the country layer ({iso3, name, continent}), sorted by name; the layer itself is warmed."""
     from geolocate.layers import country_layer, country_table
 
-    country_layer().at_resolution(DEFAULT_RESOLUTION)
+    country_layer()  # loaded once per process; region experts read only the columns they name (no dense table)
     return sorted(country_table(), key=lambda c: c["name"])
 
 
