@@ -15,8 +15,7 @@ from geolocate.plots import rva_chart
 
 BUDGETS = view.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
-SMALL_MAP_CELLS = 3_000
-"""Hexagons drawn per small map (the densest; as Locate's small multiples)."""
+SMALL_MAP_CELLS = 3_000  # hexagons drawn per small map (the densest), as Locate's small multiples
 
 
 # ---- guided first visit ----------------------------------------------------------------------------------
@@ -56,14 +55,21 @@ WORLD_EXTENT = (-180.0, -58.0, 180.0, 78.0)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def small_png(folder: str, bench: str, image_id: str, name: str, budget: float) -> bytes:
+def around(lat: float, lon: float) -> tuple[float, float, float, float]:
+    """An extent of about 80° x 45° centred on a point (east may pass 180°, as render_map_png allows)."""
+    south, north = max(lat - 22.5, -85.0), min(lat + 22.5, 85.0)
+    return (lon - 40.0, south, lon + 40.0, north)
+
+
+def small_png(folder: str, bench: str, image_id: str, name: str, budget: float, zoom: bool = False) -> bytes:
     """One expert's (or the ensemble's) map of a case as a PNG over the world, the truth marked: the same
     small multiples as Locate's (geolocate.report.render_map_png), light enough for a dozen on a page."""
     from geolocate import report
 
     case = case_of(folder, bench, image_id)
     d = case.distribution(name)
-    return report.render_map_png(d, WORLD_EXTENT, size=(360, 200), budget=d.within_budget(budget), truth=case.truth, max_cells=SMALL_MAP_CELLS)
+    extent = around(*case.truth) if zoom else WORLD_EXTENT
+    return report.render_map_png(d, extent, size=(360, 200), budget=d.within_budget(budget), truth=case.truth, max_cells=SMALL_MAP_CELLS)
 
 
 def reveal_deck(case: cases.Case, guess: tuple[float, float], budget: float):
@@ -88,8 +94,7 @@ def reveal_deck(case: cases.Case, guess: tuple[float, float], budget: float):
     return deck
 
 
-PICK_RES = 2
-"""H3 resolution of the clickable guess grid (hexagons about 300 km across; type to be more precise)."""
+PICK_RES = 2  # H3 resolution of the clickable guess grid: hexagons about 300 km across (typing is more precise)
 
 
 @st.cache_data(show_spinner=False)
@@ -248,8 +253,13 @@ def _fmt_table(extra: list[dict] | None = None) -> pd.DataFrame:
     )
 
 
+def show_table(df: pd.DataFrame) -> None:
+    """Every row visible (no inner scrolling), areas in compact notation (3.17K, 27.2M)."""
+    cfg = dict(NUM) | {c: st.column_config.NumberColumn(format="compact") for c in df.columns if "km²" in c}
+    st.dataframe(df, hide_index=True, column_config=cfg, height=36 * (len(df) + 1) + 3)
+
+
 NUM = {
-    "area to truth, km²": st.column_config.NumberColumn(format="%.3g"),
     "distance, km": st.column_config.NumberColumn(format="%.0f"),
     "points (0-100)": st.column_config.NumberColumn(format="%.0f"),
 }
@@ -308,7 +318,7 @@ if mode == MODES[1]:
             m[3].metric("Your budget", view.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
-        st.dataframe(_fmt_table(you), hide_index=True, column_config=NUM)
+        show_table(_fmt_table(you))
         st.pydeck_chart(reveal_deck(case, done["guess"], view.DEFAULT_BUDGET_KM2), height=420, key="reveal_map")
         st.caption("The ensemble's map; cyan dot: the true location; pink: your guess.")
         if st.button("Next photo", type="primary", on_click=_random_case):
@@ -323,7 +333,7 @@ if mode == MODES[1]:
         s1.metric("Photos", len(df))
         s2.metric("Session score", f"{df['points'].mean():.0f} / 100", help="Mean points per photo: 100 (L - log10 area) / L, L = log10(5.1e8 km²), the RvA AUC scale.")
         s3.metric("Beat the ensemble", f"{int(df['you beat the ensemble'].sum())} of {len(df)}")
-        st.dataframe(df, hide_index=True, column_config={"your area, km²": st.column_config.NumberColumn(format="%.3g"), "ensemble's area, km²": st.column_config.NumberColumn(format="%.3g"), "distance, km": st.column_config.NumberColumn(format="%.0f"), "points": st.column_config.NumberColumn(format="%.0f")})
+        st.dataframe(df, hide_index=True, column_config={"your area, km²": st.column_config.NumberColumn(format="compact"), "ensemble's area, km²": st.column_config.NumberColumn(format="compact"), "distance, km": st.column_config.NumberColumn(format="%.0f"), "points": st.column_config.NumberColumn(format="%.0f")})
     st.stop()
 
 # ---- browse ----------------------------------------------------------------------------------------------
@@ -332,7 +342,7 @@ with left:
     show_photo(case.photo)
 with right:
     st.subheader("Truth and scene")
-    m1, m2 = st.columns(2)
+    m1, m2 = st.container(), st.container()
     m1.metric("True location", f"{case.truth[0]:.3f}, {case.truth[1]:.3f}")
     best = case.table[case.table["expert"] != "ensemble"].sort_values("area_km2").iloc[0]
     m2.metric("Ensemble's area to truth", view.format_km2(float(top.loc["ensemble", "area_km2"])), help=f"Best single expert here: {best['expert']} with {view.format_km2(float(best['area_km2']))}.")
@@ -340,16 +350,17 @@ with right:
 
 budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=view.DEFAULT_BUDGET_KM2, format_func=view.format_km2, key="browse_budget")
 st.subheader("Each expert's map, and the ensemble")
+zoom = st.toggle("Zoom the maps around the true location", key="zoom_maps", help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
 cols = st.columns(3)
 for i, n in enumerate(["ensemble"] + experts):
     with cols[i % 3]:
         a = float(top.loc[n, "area_km2"])
         st.markdown(f"**{'ensemble (product of experts)' if n == 'ensemble' else md(n)}** · {top.loc[n, 'kind']}")
-        st.image(small_png(folder, name, image_id, n, budget))
+        st.image(small_png(folder, name, image_id, n, budget, zoom))
         st.caption(f"Area to truth {view.format_km2(a)} · truth's hexagon ranked {int(top.loc[n, 'rank']):,} · {'inside' if a <= budget else 'outside'} the budget")
 
 st.subheader("Area to truth, per expert")
-st.dataframe(_fmt_table(), hide_index=True, column_config=NUM)
+show_table(_fmt_table())
 st.caption(
     f"Maps refined to H3 res {case.refine_to} around the densest hexagons. *Distance*: a point model's own prediction, "
     "or the densest hexagon's centre, to the truth. *Points*: 100 = within 1 km², 0 = the whole Earth (the RvA AUC scale)."
