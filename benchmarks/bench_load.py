@@ -377,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             pids = pids_on_ports(target.ports)
             fresh, cpu0 = rss_mb(pids), cpu_s(pids)
             warm = []
-            results, wall = asyncio.run(drive(target.url, a.sessions, a.moves, a.duration, a.webgl, int(a.timeout * 1000), on_warm=lambda: warm.append((rss_mb(pids), cpu_s(pids)))))
+            results, wall = asyncio.run(drive(target.url, a.sessions, a.moves, a.duration, a.webgl, int(a.timeout * 1000), on_warm=lambda warm=warm, pids=pids: warm.append((rss_mb(pids), cpu_s(pids)))))
             after, cpu2 = rss_mb(pids), cpu_s(pids)
             print(f"\nserver RSS fresh {fresh:,.0f} MB; after one warm-up visit (process-wide caches built) {warm[0][0]:,.0f} MB")
             report(target, results, wall, warm[0][0], after, a.sessions)

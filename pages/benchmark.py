@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from pages._shared import ROOT  # noqa: F401 - puts the repository on sys.path for direct runs
+from pages._shared import ROOT  # noqa: F401, I001 - first: puts the repository on sys.path for direct runs
 from geolocate import settings, view
 
 st.title("Benchmark: Recall vs Area")

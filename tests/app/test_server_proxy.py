@@ -9,11 +9,9 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-
 from serverproc import CHROMIUM, CHROMIUM_ARGS, REPO, DirWatch, free_port, need_browser, noisy_jpeg, wait_healthy
 
 pytestmark = pytest.mark.e2e

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import pytest
-
 from serverproc import CHROMIUM, CHROMIUM_ARGS, DirWatch, need_browser, noisy_jpeg, streamlit_server
 
 pytestmark = pytest.mark.e2e
