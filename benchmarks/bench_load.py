@@ -213,9 +213,10 @@ async def _metric_value(page, label: str | re.Pattern) -> str:
     return (await box.locator('[data-testid="stMetricValue"]').inner_text()).strip()
 
 
-async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: float, timeout_ms: int) -> SessionResult:
+async def one_session(browser, url: str, i: int, n: int, moves: int, deadline: float, timeout_ms: int, delay_s: float = 0.0) -> SessionResult:
     guess = guess_for(i, n)
     res = SessionResult(i, guess)
+    await asyncio.sleep(delay_s)  # staggered arrivals (--ramp), not a wait for a state
     ctx = await browser.new_context(viewport={"width": 1200, "height": 900})
     try:
         page = await ctx.new_page()
@@ -291,7 +292,7 @@ async def warm_up(browser, url: str, timeout_ms: int) -> None:
         await ctx.close()
 
 
-async def drive(url: str, sessions: int, moves: int, duration_s: float, webgl: bool, timeout_ms: int, on_warm=None) -> tuple[list[SessionResult], float]:
+async def drive(url: str, sessions: int, moves: int, duration_s: float, webgl: bool, timeout_ms: int, on_warm=None, ramp_s: float = 0.0) -> tuple[list[SessionResult], float]:
     from playwright.async_api import async_playwright
 
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
@@ -304,7 +305,7 @@ async def drive(url: str, sessions: int, moves: int, duration_s: float, webgl: b
             on_warm()
         t0 = time.monotonic()
         deadline = t0 + duration_s
-        tasks = [asyncio.create_task(one_session(browser, url, i, sessions, moves, deadline, timeout_ms)) for i in range(sessions)]
+        tasks = [asyncio.create_task(one_session(browser, url, i, sessions, moves, deadline, timeout_ms, ramp_s * i / sessions)) for i in range(sessions)]
         done, pending = await asyncio.wait(tasks, timeout=duration_s + 30)  # sessions stop moving at the bound
         for t in pending:
             t.cancel()
@@ -362,13 +363,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", choices=["single", "proxy", "both"], default="both")
     ap.add_argument("--processes", type=int, default=2, help="app processes behind nginx (default 2)")
     ap.add_argument("--timeout", type=float, default=120.0, help="per-step browser timeout, seconds (default 120)")
+    ap.add_argument("--ramp", type=float, default=0.0, help="spread the session starts over this many seconds (default 0: all at once)")
     ap.add_argument("--webgl", action="store_true", help="let the browsers render the deck.gl maps (software GL)")
     a = ap.parse_args(argv)
     if not (1 <= a.sessions <= 100 and 0 <= a.moves <= 50 and 0 < a.duration <= 3600):
         ap.error("need 1 <= --sessions <= 100, 0 <= --moves <= 50, 0 < --duration <= 3600")
     if not Path(CHROMIUM).exists():
         raise SystemExit("Debian chromium is not installed (apt-get install chromium)")
-    print(f"{a.sessions} sessions, {a.moves} slider moves each, bound {a.duration:.0f} s per target, {os.cpu_count()} CPU cores, "
+    print(f"{a.sessions} sessions (starts spread over {a.ramp:.0f} s), {a.moves} slider moves each, bound {a.duration:.0f} s per target, {os.cpu_count()} CPU cores, "
           f"load average at start {os.getloadavg()[0]:.1f}, WebGL {'on' if a.webgl else 'off'}")
     for kind in (["single", "proxy"] if a.target == "both" else [a.target]):
         run_dir = Path(tempfile.mkdtemp(prefix=f"geolocate-load-{kind}-"))
@@ -377,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             pids = pids_on_ports(target.ports)
             fresh, cpu0 = rss_mb(pids), cpu_s(pids)
             warm = []
-            results, wall = asyncio.run(drive(target.url, a.sessions, a.moves, a.duration, a.webgl, int(a.timeout * 1000), on_warm=lambda warm=warm, pids=pids: warm.append((rss_mb(pids), cpu_s(pids)))))
+            results, wall = asyncio.run(drive(target.url, a.sessions, a.moves, a.duration, a.webgl, int(a.timeout * 1000), ramp_s=a.ramp, on_warm=lambda warm=warm, pids=pids: warm.append((rss_mb(pids), cpu_s(pids)))))
             after, cpu2 = rss_mb(pids), cpu_s(pids)
             print(f"\nserver RSS fresh {fresh:,.0f} MB; after one warm-up visit (process-wide caches built) {warm[0][0]:,.0f} MB")
             report(target, results, wall, warm[0][0], after, a.sessions)
