@@ -39,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+def wait_healthy(url: str, timeout_s: float = 120.0, proc: subprocess.Popen | None = None) -> None:
     """Poll ``url``/_stcore/health until it answers ok; fail with the server's output otherwise."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -96,16 +96,16 @@ def test_app_through_proxy_with_session_affinity(proxy, tmp_path):
             assert sorted(per_backend) == sorted(backends)
 
             for i, (backend, page) in enumerate(sorted(per_backend.items())):
-                expect(page.get_by_text("Locate a photo")).to_be_visible(timeout=60_000)
+                expect(page.get_by_text("Locate a photo")).to_be_visible(timeout=120_000)
                 guess = page.get_by_label("Your guess (lat, lon)")
                 guess.fill(f"{40 + i}.5, {10 + i}.5")
                 guess.press("Enter")
                 metric = page.locator('[data-testid="stMetric"]', has_text=re.compile(r"Most likely (cell|region)"))
-                expect(metric).to_contain_text(f"{40 + i}.", timeout=60_000)  # the websocket session answers
+                expect(metric).to_contain_text(f"{40 + i}.", timeout=120_000)  # the websocket session answers
 
                 watch = DirWatch(*temp_dirs)
                 try:
-                    with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT", timeout=60_000) as resp:
+                    with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT", timeout=120_000) as resp:
                         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(photo))
                     events = watch.events()
                 finally:

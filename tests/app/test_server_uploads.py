@@ -21,10 +21,10 @@ def _upload_and_watch(url: str, photo_path, watch_dir) -> list:
             page = browser.new_page()
             page.goto(url, wait_until="domcontentloaded")
             dropzone = page.locator('[data-testid="stFileUploaderDropzoneInput"]').first
-            expect(dropzone).to_be_attached(timeout=60_000)
+            expect(dropzone).to_be_attached(timeout=120_000)
             watch = DirWatch(watch_dir)
             try:
-                with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT", timeout=60_000) as resp:
+                with page.expect_response(lambda r: "/_stcore/upload_file/" in r.url and r.request.method == "PUT", timeout=120_000) as resp:
                     dropzone.set_input_files(str(photo_path))
                 assert resp.value.status == 204, resp.value.status  # the server accepted the whole photo
                 return watch.events()
