@@ -15,7 +15,7 @@ def _run(at: AppTest) -> AppTest:
 
 
 def test_entry_point_opens_on_locate():
-    at = _run(AppTest.from_file(str(REPO / "app.py"), default_timeout=90))
+    at = _run(AppTest.from_file(str(REPO / "app.py"), default_timeout=180))
     assert at.title[0].value == "Locate a photo"
     assert [m.label for m in at.metric][:3] == ["Regions in budget", "Chance the photo is in them", "Their total area"]
 
@@ -43,7 +43,7 @@ def test_benchmark_page_runs_rva(shared_data, monkeypatch):
 
 def test_benchmark_page_with_empty_folder_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(tmp_path))
-    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=60))
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
     assert any("No benchmarks found" in w.value for w in at.warning)
 
 
@@ -85,7 +85,7 @@ def _all_text(at: AppTest) -> str:
 def test_benchmark_page_refuses_folders_outside_the_data_dirs(data_dirs, tmp_path):
     allowed, other, outside = data_dirs
     (allowed / "escape").symlink_to(outside, target_is_directory=True)
-    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=60))
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
     assert at.text_input[0].value == str(allowed)  # the first data folder is the default
     assert at.selectbox[0].options[0].startswith("tiny")
     for typed in (str(outside), f"{allowed}/../outside", str(allowed / "escape"), "/etc", "", "not/a/dir\x00"):
@@ -144,7 +144,7 @@ def test_benchmark_page_workshop_mode_caps_runs(data_dirs, monkeypatch):
 
 @pytest.mark.parametrize("layer", ["Land cover (MODIS IGBP)", "Population density (GeoNames)", "Countries (Natural Earth)", "Scene: indoor / natural / urban"])
 def test_layers_page_draws_each_layer(layer):
-    at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=90))
+    at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=180))
     at.radio[0].set_value(layer)
     _run(at)
     import json
