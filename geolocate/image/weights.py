@@ -6,7 +6,12 @@
   weights raise :class:`WeightsMissing`, whose message names what is missing and the command that
   fetches it (``python -m geolocate weights download`` on a connected machine).
 * Online, open_clip's own ``pretrained`` mechanism downloads through ``huggingface_hub`` (with its
-  progress bars) into the weights directory, in the Hub cache layout.
+  progress bars) into the weights directory, in the Hub cache layout. ``huggingface_hub`` resumes an
+  interrupted transfer with a Range request and checks the size; we then check the file's sha256
+  against its blob name (the Hub's ETag for LFS files), delete a corrupt file and fetch it once more.
+* Whether the hub answers is checked once per process (:func:`hub_reachable`, at most
+  :data:`HUB_CHECK_TIMEOUT_S` seconds) and remembered, so an unreachable hub costs one short wait, not
+  one per upload. ``HF_ENDPOINT`` points at a mirror.
 
 A backbone is named by a spec ``ARCH/TAG``: an open_clip architecture and a pretrained tag
 (``ViT-L-14/openai``), or a checkpoint file (``ViT-L-14/path/to/weights.safetensors``). A file
@@ -19,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,12 @@ TINY_ARCH = "geolocate-tiny"
 """open_clip config name of the tiny architecture (model_configs/geolocate-tiny.json; 768-d embedding)."""
 
 _LOCAL_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+HUB_CHECK_TIMEOUT_S = 3.0
+"""Longest wait, in seconds, for the one reachability check of the model hub per process."""
+
+_HUB_STATE: dict[str, tuple[bool, str]] = {}
+_HUB_LOCK = threading.Lock()
 
 
 class WeightsMissing(RuntimeError):
@@ -250,14 +263,94 @@ def resolve_checkpoint(spec: str, allow_download: bool | None = None) -> str | N
             f"not found in the weights directory {weights_dir()} and offline mode is on (GEOLOCATE_OFFLINE/HF_HUB_OFFLINE)",
             fetch_command(spec),
         )
+    if not hub_reachable():
+        with _HUB_LOCK:
+            why = _HUB_STATE.get(hub_endpoint(), (False, "not checked"))[1]
+        raise WeightsMissing(what, f"the model hub {hub_endpoint()} is unreachable ({why}; checked once per process)", fetch_command(spec))
+    for _attempt in range(2):
+        try:
+            # open_clip's own mechanism: Hugging Face Hub (progress bars from huggingface_hub) or the URL.
+            path = download_pretrained(cfg, cache_dir=str(weights_dir()))
+        except Exception as err:  # network errors come in many types
+            raise WeightsMissing(what, f"download failed ({type(err).__name__}: {err})", fetch_command(spec)) from None
+        if not path or not os.path.isfile(path):
+            raise WeightsMissing(what, "download returned no file", fetch_command(spec))
+        if verify_checkpoint(path) is not False:
+            return path
+        _discard(path)  # corrupted in transfer or on the server: never keep it, fetch once more
+    raise WeightsMissing(what, "the downloaded file failed its sha256 check twice and was deleted", fetch_command(spec))
+
+
+def hub_endpoint() -> str:
+    """The model hub downloads go to (``HF_ENDPOINT`` as ``huggingface_hub`` read it at import)."""
+    from huggingface_hub import constants
+
+    return constants.ENDPOINT
+
+
+def _probe(endpoint: str) -> tuple[bool, str]:
+    import httpx
+
     try:
-        # open_clip's own mechanism: Hugging Face Hub (progress bars from huggingface_hub) or the URL.
-        path = download_pretrained(cfg, cache_dir=str(weights_dir()))
-    except Exception as err:  # network errors come in many types
-        raise WeightsMissing(what, f"download failed ({type(err).__name__}: {err})", fetch_command(spec)) from err
-    if not path or not os.path.isfile(path):
-        raise WeightsMissing(what, "download returned no file", fetch_command(spec))
-    return path
+        # Any HTTP answer (even 404) means the hub is there; only silence or a refused connection is "unreachable".
+        r = httpx.head(endpoint + "/", timeout=HUB_CHECK_TIMEOUT_S, follow_redirects=False)
+        return True, f"answered HTTP {r.status_code}"
+    except httpx.TimeoutException:
+        return False, f"no answer within {HUB_CHECK_TIMEOUT_S:g} s"
+    except (httpx.HTTPError, OSError) as err:
+        return False, f"{type(err).__name__}: {err}"
+
+
+def hub_reachable(refresh: bool = False) -> bool:
+    """Whether the model hub answers; checked once per process (at most :data:`HUB_CHECK_TIMEOUT_S` s) and remembered.
+
+    Offline mode answers False without touching the network. Concurrent callers wait for the one check.
+
+    Args:
+        refresh: check again instead of using the remembered answer.
+    """
+    if offline():
+        return False
+    endpoint = hub_endpoint()
+    with _HUB_LOCK:
+        if refresh or endpoint not in _HUB_STATE:
+            _HUB_STATE[endpoint] = _probe(endpoint)
+        return _HUB_STATE[endpoint][0]
+
+
+def hub_status() -> str:
+    """One line about the hub for the app: offline mode, not checked yet, reachable or why not (never probes)."""
+    if offline():
+        return "offline mode (GEOLOCATE_OFFLINE/HF_HUB_OFFLINE): the model hub is never contacted"
+    endpoint = hub_endpoint()
+    with _HUB_LOCK:
+        state = _HUB_STATE.get(endpoint)
+    if state is None:
+        return f"model hub {endpoint}: not checked yet"
+    return f"model hub {endpoint}: {'reachable' if state[0] else 'unreachable'} ({state[1]})"
+
+
+def verify_checkpoint(path: str | Path) -> bool | None:
+    """Check a file from the Hub cache against its blob name, which is the sha256 the Hub sent as ETag.
+
+    Returns:
+        True or False; None when the name is not a sha256 (a single copied file, a non-LFS file).
+    """
+    real = os.path.realpath(path)
+    name = os.path.basename(real)
+    if not re.fullmatch(r"[0-9a-f]{64}", name):
+        return None
+    return file_sha256(real) == name
+
+
+def _discard(path: str | Path) -> None:
+    """Delete a cached download: the blob and the snapshot link that points at it."""
+    real = os.path.realpath(path)
+    for p in {str(path), real}:
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
