@@ -73,7 +73,11 @@ class EmbedConfig:
 
 @dataclass
 class EmbedReport:
-    """What a run did. Times are seconds; decode_s is summed over decode workers (CPU-seconds)."""
+    """What a run did. Times are seconds; decode_s is summed over decode workers (CPU-seconds).
+
+    ``seconds`` runs from the engine's start to the last shard; for Ray it includes starting the actors,
+    whose model loading is ``engine_setup_s`` (summed over actors).
+    """
 
     out: str
     total: int
@@ -92,6 +96,7 @@ class EmbedReport:
     write_s: float
     albums: int = 0
     messages: list[str] = field(default_factory=list)
+    engine_setup_s: float = 0.0
 
     def summary(self) -> str:
         """A few lines for the terminal: counts, rate, time per stage."""
@@ -335,16 +340,19 @@ def embed_collection(items: list[Item], out: str | Path, config: EmbedConfig, pr
         raise RuntimeError(f"engine stopped with incomplete shards {sorted(pending)}; rerun to resume")
     seconds = time.perf_counter() - t_run
     prog.update(n_done, n_bad, "", force=bool(n_todo))
+    setup_s = 0.0
     model_s = scorer.timing["model_s"] - timing0["model_s"]
     experts_s = scorer.timing["experts_s"] - timing0["experts_s"]
     if config.engine == "ray":
         from .ray_engine import LAST_TIMING
 
         model_s, experts_s = LAST_TIMING.get("model_s", 0.0), LAST_TIMING.get("experts_s", 0.0)
+        setup_s = LAST_TIMING.get("setup_s", 0.0)
     summary = finish(out, manifest)
     report = EmbedReport(
         str(out), len(items), summary["ok"], summary["bad"], summary["errors"], len(shards), len(todo), len(done), n_done,
         seconds, n_done / seconds if seconds > 0 and n_done else 0.0, decode_s, model_s, experts_s, write_s, messages=list(scorer.messages),
+        engine_setup_s=setup_s,
     )
     if config.group_by:
         from .albums import score_albums

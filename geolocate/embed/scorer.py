@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..grid import DEFAULT_RESOLUTION, global_grid
+from ..image.backbone import Backbone
 from .preprocess import normalize
 
 DEFAULT_TOP_K = 32
@@ -75,7 +76,8 @@ class Scorer:
     """Backbone + GeoCLIP head + zero-shot class embeddings, loaded once per process (or Ray actor).
 
     Args:
-        backbone: backbone spec (``ViT-L-14/openai``, ``tiny-random``, ...).
+        backbone: backbone spec (``ViT-L-14/openai``, ``tiny-random``, ...), or a built
+            :class:`~geolocate.image.backbone.Backbone` (moved to ``device``; benchmarks pass random-weight ones).
         device: "auto", "cpu" or "cuda[:n]".
         top_k: GeoCLIP cells kept per photo.
         res: base H3 resolution of the stored cells.
@@ -87,7 +89,7 @@ class Scorer:
         WeightsMissing: the backbone's weights are not here (offline) and cannot be fetched.
     """
 
-    def __init__(self, backbone: str, device: str = "auto", top_k: int = DEFAULT_TOP_K, res: int = DEFAULT_RESOLUTION,
+    def __init__(self, backbone: str | Backbone, device: str = "auto", top_k: int = DEFAULT_TOP_K, res: int = DEFAULT_RESOLUTION,
                  threads: int | None = None, sha256: str | None = None, experts: Sequence[str] | None = None):
         from ..image.backbone import build_backbone
         from ..image.geoclip_expert import ENCODER_MIX, GEOCLIP_EMBED_DIM, load_geoclip_head
@@ -103,7 +105,12 @@ class Scorer:
             torch.set_num_threads(threads)
         self.device = pick_device(device)
         self.top_k, self.res, self.encoder_mix = int(top_k), int(res), ENCODER_MIX
-        self.backbone = build_backbone(backbone, resolve_checkpoint(backbone), device=self.device)
+        if isinstance(backbone, str):
+            self.backbone = build_backbone(backbone, resolve_checkpoint(backbone), device=self.device)
+        else:
+            self.backbone = backbone
+            self.backbone.model.to(self.device)
+            backbone = backbone.spec
         self.sha256 = sha256 or weights_sha256(self.backbone)
         self.suffix = " [RANDOM backbone]" if self.backbone.random else ""
         self.messages: list[str] = []
