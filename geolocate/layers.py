@@ -213,6 +213,7 @@ class SparseLayer(Layer):
         self.default_class = int(default_class)
         self._coarse: dict[int, np.ndarray] = {}
         self.dense_cache: Path | None = None
+        self._columns: dict[tuple[int, int], np.ndarray] = {}
         res = cell_resolutions(cells)
         self.levels = {int(r): (int(np.searchsorted(res, r, "left")), int(np.searchsorted(res, r, "right"))) for r in np.unique(res)}
 
@@ -305,17 +306,28 @@ class SparseLayer(Layer):
         """
         ids = cells.cells if isinstance(cells, CellSet) else np.asarray(cells, dtype=np.uint64)
         cols = list(range(len(self.classes))) if classes is None else [int(c) for c in classes]
-        if not self.narrow:
-            return self._sparse_values(ids, cols)
         res = cell_resolutions(ids)
         out = np.empty((len(ids), len(cols)), dtype=np.float32)
         for r in np.unique(res).tolist():
             sel = res == r
-            if r <= LAYER_RESOLUTION:
+            if self.narrow and r <= LAYER_RESOLUTION:
                 out[sel] = self.at_resolution(r)[global_grid(r).index_of(ids[sel])][:, cols]
+            elif not self.narrow and r <= _COLUMN_RES and len(cols) <= 8:
+                pos = global_grid(r).index_of(ids[sel])
+                out[sel] = np.stack([self._column(r, k)[pos] for k in cols], axis=1)
             else:
                 out[sel] = self._sparse_values(ids[sel], cols)
         return out
+
+    def _column(self, res: int, k: int) -> np.ndarray:
+        """Class k's fraction in every cell of ``global_grid(res)``, computed once per class; float32 (n,).
+
+        Wide layers only: the region expert's countries on the base grid.
+        """
+        key = (res, k)
+        if key not in self._columns:
+            self._columns[key] = self._sparse_values(global_grid(res).cells, [k])[:, 0]
+        return self._columns[key]
 
     def _sparse_values(self, ids: np.ndarray, cols: list[int]) -> np.ndarray:
         """values_at from the stored cells alone."""
@@ -400,6 +412,9 @@ class SparseLayer(Layer):
 
 _NARROW = 32
 """Sparse layers with at most this many classes keep dense tables down to res 4."""
+
+_COLUMN_RES = 3
+"""Wide sparse layers cache single class columns of the global grids up to this resolution (41,162 cells at res 3)."""
 
 _CHUNK_ENTRIES = 1_000_000
 """Finest-level cells a :class:`SparseLayer` query covers at once (bounds its temporaries to tens of MB)."""

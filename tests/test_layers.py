@@ -262,3 +262,13 @@ def test_dense_layer_values_at_takes_a_class_subset_like_the_sparse_one():
     assert np.array_equal(pop.values_at(cells, classes=[4, 0]), full[:, [4, 0]])
     lc = landcover_layer()
     assert np.allclose(lc.values_at(cells, classes=[13, 0]), lc.values_at(cells)[:, [13, 0]])
+
+
+def test_country_columns_on_the_base_grid_equal_the_stored_cells():
+    layer = country_layer()
+    g = global_grid(3)
+    k = layer.classes.index("CHE")
+    cells = g.cells[g.locate([46.8, 47.5, 45.0], [8.2, 9.6, 6.0])]
+    fast = layer.values_at(cells, classes=[k, 0])  # cached columns of the res-3 grid
+    slow = layer._sparse_values(cells, [k, 0])
+    assert np.array_equal(fast, slow) and fast[0, 0] > 0.8 and fast[2, 0] == 0.0  # central Switzerland; Savoie
