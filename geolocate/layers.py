@@ -23,13 +23,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .grid import LAYER_RESOLUTION, CellSet, Grid, cell_resolutions, cells_to_parents, global_grid
+from .grid import LAYER_RESOLUTION, CellSet, Grid, cell_resolutions, cells_to_parents, global_grid, write_cache
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -378,12 +377,7 @@ class SparseLayer(Layer):
                 pass  # a corrupt cache is recomputed, never trusted
         table = compute()
         if path is not None:
-            tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
-            try:
-                np.save(tmp, table)
-                os.replace(tmp, path)
-            except OSError:
-                pass  # a read-only cache only costs time
+            write_cache(path, lambda f: np.save(f, table))  # atomic; an unusable cache only costs time
         return table
 
     def weighted_sum(self, weights: np.ndarray) -> np.ndarray:
@@ -607,7 +601,7 @@ def _geonames_counts() -> np.ndarray:
         except (OSError, ValueError):
             pass  # rebuilt below
     counts = population_counts_geonames(GEONAMES_MIN_POPULATION)
-    np.save(path, counts)
+    write_cache(path, lambda f: np.save(f, counts))
     return counts
 
 
