@@ -316,7 +316,7 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
         DataFrame indexed by image id with one column per expert, "ensemble" and "gain"; ``attrs`` hold
         "best_single" (the expert ``gain`` compares with) and "resolution".
     """
-    from .grid import DEFAULT_RESOLUTION, cache_dir
+    from .grid import DEFAULT_RESOLUTION, cache_dir, write_cache
     from .metrics import rva_auc
 
     res = DEFAULT_RESOLUTION if res is None else res
@@ -342,10 +342,8 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
                 areas[j, rows] = stack.base_areas(w, truth_cell)
             del stack
             progress(min(1.0, (a + chunk) / S), f"areas to truth: {min(S, a + chunk)} of {S} images")
-        if path is not None:
-            tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, areas=areas, names=np.array(names))
-            tmp.replace(path)  # atomic: concurrent sessions never read half a file
+        if path is not None:  # atomic, with a temporary file per writer: concurrent sessions never collide
+            write_cache(path, lambda f: np.savez(f, areas=areas, names=np.array(names)))
     df = pd.DataFrame(areas.T, index=pd.Index(book.ids, name="image_id"), columns=names)
     singles = [n for n in names if n != "ensemble"]
     best = max(singles, key=lambda n: rva_auc(df[n].to_numpy()))
