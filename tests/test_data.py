@@ -112,7 +112,7 @@ def test_only_a_trailing_block_of_names_and_numbers_is_a_footer(tmp_path):
 
 def test_non_utf8_bytes_are_an_error_naming_the_line(tmp_path):
     p = tmp_path / "gt.csv"
-    p.write_bytes("IMG_ID,LAT,LON\na,1,2\nb".encode() + "\u00e9".encode("latin-1") + b".jpg,3,4\n")
+    p.write_bytes(b"IMG_ID,LAT,LON\na,1,2\nb" + "\u00e9".encode("latin-1") + b".jpg,3,4\n")
     with pytest.raises(DataError, match=r"gt\.csv: line 3: byte 0xe9 is not UTF-8 text; save the file as UTF-8"):
         read_ground_truth(p)
     bom = tmp_path / "bom.csv"
@@ -157,8 +157,9 @@ def test_extra_fields_are_an_error_on_their_line(tmp_path):
 
 
 def test_size_checked_before_reading(tmp_path, monkeypatch):
-    import geolocate.data as data
     from pathlib import Path
+
+    import geolocate.data as data
 
     p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\n" + "a,1,2\n" * 100)
     monkeypatch.setattr(data, "MAX_FILE_BYTES", 500)
