@@ -102,14 +102,15 @@ def test_upload_move_slider_screenshot(server, tmp_path):
             guess = page.get_by_label("Your guess (lat, lon)")
             guess.fill("48.85, 2.35")
             guess.press("Enter")
-            expect(page.get_by_text("analyst guess · analyst")).to_be_visible(timeout=30_000)
+            expect(page.locator('[data-testid="stSlider"]', has_text="analyst guess")).to_be_visible(timeout=30_000)
             expect(page.locator('[data-testid="stMetric"]', has_text="Most likely region")).to_contain_text("48.", timeout=30_000)
 
             # Upload a photo.
             page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
             expect(page.get_by_text("street.jpg").first).to_be_visible(timeout=30_000)
-            page.wait_for_timeout(500)
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=45_000)
+            # The tiny-random image experts join the ensemble (their sliders appear), then the page is idle.
+            expect(page.locator('[data-testid="stSlider"]', has_text="RANDOM").first).to_be_visible(timeout=120_000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
 
             # Move the area-budget slider with the keyboard and check the regions change.
             before = _metric(page, "Regions in budget")
