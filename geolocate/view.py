@@ -80,16 +80,17 @@ def load_uploads(items: Sequence[tuple[str, bytes]], loader, max_bytes: int = MA
     Returns:
         (photos that loaded, messages for the ones that did not).
     """
+    from .uploads import MAX_ALBUM_PHOTOS, album_cap_message, decode_one
+
+    items = list(items)
     photos, messages = [], []
+    if len(items) > MAX_ALBUM_PHOTOS:  # extra files are not decoded at all
+        messages.append(album_cap_message([name for name, _ in items]))
+        items = items[:MAX_ALBUM_PHOTOS]
     for name, data in items:
-        if len(data) > max_bytes:
-            messages.append(f"{name}: {len(data) / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit")
-            continue
-        try:
-            photos.append(loader(data, name=name))
-        except ValueError as err:
-            msg = str(err)  # the photo loader already names the file; do not say it twice
-            messages.append(msg if msg.startswith(f"{name}:") else f"{name}: {msg}")
-        except Exception as err:  # noqa: BLE001 - a decoder bug must not become a traceback in the UI
-            messages.append(f"{name}: could not be read as an image ({type(err).__name__})")
+        photo, msg = decode_one(name, data, loader, max_bytes)
+        if photo is not None:
+            photos.append(photo)
+        else:
+            messages.append(msg)
     return photos, messages
