@@ -41,6 +41,16 @@ def _name_and_bytes(f: Any) -> tuple[str, bytes, str | None]:
     return str(getattr(f, "name", "photo")), f.getvalue(), getattr(f, "file_id", None)
 
 
+def album_cap_message(names: Sequence[str], max_photos: int = MAX_ALBUM_PHOTOS) -> str:
+    """The one message for an album over the cap (plain text: names are user text, never render them as Markdown)."""
+    left = list(names[max_photos:])
+    shown = ", ".join(left[:3]) + (" ..." if len(left) > 3 else "")
+    return (
+        f"{len(names)} photos uploaded; an album takes at most {max_photos}, so only the first "
+        f"{max_photos} are used ({len(left)} left out: {shown}). Remove some to choose others."
+    )
+
+
 def decode_one(name: str, data: bytes, loader: Loader, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[Any | None, str | None]:
     """Decode one upload: (photo, None) or (None, message naming the file); never raises."""
     if len(data) > max_bytes:
@@ -86,12 +96,7 @@ class UploadStore:
         files = list(files or [])
         messages: list[str] = []
         if len(files) > self.max_photos:
-            left = [_name_and_bytes(f)[0] for f in files[self.max_photos :]]
-            shown = ", ".join(left[:3]) + (" ..." if len(left) > 3 else "")
-            messages.append(
-                f"{len(files)} photos uploaded; an album takes at most {self.max_photos}, so only the first "
-                f"{self.max_photos} are used ({len(left)} left out: {shown}). Remove some to choose others."
-            )
+            messages.append(album_cap_message([_name_and_bytes(f)[0] for f in files], self.max_photos))
             files = files[: self.max_photos]
         wanted: list[tuple[str, str, bytes | None]] = []
         for f in files:
