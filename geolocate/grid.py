@@ -48,7 +48,7 @@ _log = logging.getLogger(__name__)
 
 def _cache_unusable(folder: Path, err: OSError) -> None:
     """Say once per folder (logged, and kept for :func:`cache_problem`) that caching there is off."""
-    reason = err.strerror or type(err).__name__
+    reason = "a file is in the way" if folder.exists() and not folder.is_dir() else (err.strerror or type(err).__name__)
     msg = (
         f"cache directory {folder} is not usable ({reason}); derived grids and features are computed again "
         "in each process and kept in memory only. Fix: set GEOLOCATE_CACHE_DIR to a writable folder."

@@ -106,5 +106,5 @@ def test_cache_dir_that_is_a_file_degrades_to_memory(monkeypatch, tmp_path, capl
     with caplog.at_level(logging.WARNING, logger="geolocate.grid"):
         g = grid.global_grid.__wrapped__(0)
     assert len(g) == 122 and blocker.read_text() == "x"
-    assert grid.cache_problem().startswith(f"cache directory {blocker} is not usable (")
+    assert grid.cache_problem().startswith(f"cache directory {blocker} is not usable (a file is in the way); ")
     assert "Fix: set GEOLOCATE_CACHE_DIR to a writable folder" in caplog.text and "Traceback" not in caplog.text
