@@ -118,7 +118,7 @@ def _read_table(path: Path) -> _Table:
     try:
         for rec in reader:
             start, prev_end = prev_end + 1, reader.line_num
-            if not rec or all(not f.strip() for f in rec):
+            if not rec or (len(rec) == 1 and not rec[0].strip()):  # a blank line (a row of empty fields is a row)
                 blank = True
                 continue
             records.append(rec)
