@@ -194,3 +194,11 @@ def test_accuracy_skip_bad_rows_applies_to_truth(tmp_path, capsys):
     assert main(["accuracy", str(pred), "--truth", str(truth), "--skip-bad-rows"]) == 0
     out = capsys.readouterr().out
     assert "100.0%" in out and "n=1)" in out
+
+
+def test_a_row_of_empty_fields_is_a_bad_row_not_a_blank_line(tmp_path):
+    p = _write(tmp_path, "gt.csv", "IMG_ID,LAT,LON\na,1,2\n,,\nb,3,4\n")
+    with pytest.raises(DataError, match=r"gt\.csv: line 3: column 'IMG_ID': empty id \(and 2 more problems\)"):
+        read_ground_truth(p)
+    df, rep = read_ground_truth(p, on_error="skip")
+    assert df.id.tolist() == ["a", "b"] and [ln for ln, _ in rep.skipped] == [3, 3, 3]
