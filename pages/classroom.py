@@ -140,8 +140,9 @@ def student_view(rnd) -> None:
                 st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
         with right:
             if c.get("scene"):
-                st.dataframe(pd.DataFrame({"scene": list(c["scene"]), "probability": list(c["scene"].values())}), hide_index=True,
-                             column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent")})
+                # Progress bars, not a data grid: thirty students' browsers render this at once.
+                for cls, p in c["scene"].items():
+                    st.progress(min(max(float(p), 0.0), 1.0), text=f"{cls}: {float(p):.0%}")
                 st.caption("What a scene classifier saw in the photo.")
         g = mine.get(current)
         if g is None:
@@ -180,9 +181,10 @@ def student_view(rnd) -> None:
             st.caption(f"True location: {case['lat']:.4f}, {case['lon']:.4f}.")
             models = case.get("models", {})
             if models:
-                df = pd.DataFrame([{"who": "you", "area to truth, km²": g.area_km2}] + [{"who": k, "area to truth, km²": v} for k, v in models.items()]).sort_values("area to truth, km²")
-                with st.expander("You against each model"):
-                    st.dataframe(df, hide_index=True, column_config={"area to truth, km²": st.column_config.NumberColumn(format="%.3g")})
+                rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in models.items()], key=lambda r: r[1])
+                with st.expander("You against each model (area to truth)"):
+                    # Plain text (model names come from file names; no Markdown), light to render.
+                    st.code("\n".join(f"{who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows), language=None)
 
             def _next():
                 st.session_state.setdefault("case_no", {})[rnd.code] = current + 1
