@@ -66,6 +66,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 print(f"error: --fit-on: no benchmark {args.fit_on!r} in {args.data_dir}; found {sorted(found) or 'none'}", file=sys.stderr)
                 return 2
             fit_spec = found[args.fit_on]
+        extra: list = []
+        if args.embeddings:  # image experts stored by `python -m geolocate embed`, aligned with the truth's rows
+            from .data import read_ground_truth
+            from .embed.bench_experts import bench_experts
+
+            truth, _ = read_ground_truth(spec.ground_truth, on_error="skip" if args.skip_bad_rows else "raise")
+            extra, lines = bench_experts(args.embeddings, truth["id"].astype(str).tolist()[: args.max_samples or None])
+            for line in lines:
+                print(f"  read: {line}")
         result = run_benchmark(
             spec,
             experts=args.experts.split(",") if args.experts else None,
@@ -81,6 +90,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             priors=_parse_priors(args.priors),
             on_error="skip" if args.skip_bad_rows else "raise",
+            extra_experts=extra,
         )
     except (DataError, ValueError) as err:
         bar.done()
@@ -175,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--benchmark", help="name of a benchmark folder inside --data-dir (e.g. im2gps3k)")
     b.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     b.add_argument("--truth", help="ground-truth CSV (id, lat, lon columns)")
+    b.add_argument("--embeddings", metavar="DIR", help="image experts (GeoCLIP, zero-shot) from an `embed` output folder whose ids are the truth's")
     b.add_argument("--predictions", nargs="*", help="point-prediction CSVs (GeoEstimation format)")
     b.add_argument("--attributes", nargs="*", help="attribute-probability CSVs (Prob_indoor/natural/urban)")
     b.add_argument("--priors", default=None, help="comma-separated priors (default: uniform land,population,photo density; '' for none)")

@@ -117,27 +117,44 @@ def _kml_ring(poly: Polygon) -> str:
     return f"<Polygon><outerBoundaryIs><LinearRing><coordinates>{coords}</coordinates></LinearRing></outerBoundaryIs></Polygon>"
 
 
+KML_BANDS = ((0.25, "ff3cd7ff", "first quarter of the probability"), (0.5, "ff1e96f5", "second quarter"), (0.75, "ff4248d4", "third quarter"), (1.01, "ff6e1565", "the rest"))
+"""Rank bands of the KML styles: (cumulative probability up to, KML colour aabbggrr, legend)."""
+
+
 def regions_to_kml(regions: RankedRegions, name: str = "geolocate search regions") -> str:
-    """Ranked regions as a KML 2.2 document: one Placemark per cell (MultiGeometry when split at ±180°),
-    with the properties as ExtendedData and a fill whose opacity follows the rank."""
+    """Ranked regions as a KML 2.2 document styled by rank.
+
+    One Placemark per cell (MultiGeometry when split at ±180°) with the properties as ExtendedData. Cells
+    are styled by the band of the cumulative probability they fall in (:data:`KML_BANDS`): the regions
+    that hold the first quarter of the probability are bright yellow, the last ones dark purple, so the
+    search order reads in Google Earth.
+    """
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<kml xmlns="http://www.opengis.net/kml/2.2"><Document>',
         f"<name>{escape(name)}</name>",
-        '<Style id="region"><LineStyle><color>ff30a0f0</color><width>1.5</width></LineStyle>'
-        "<PolyStyle><color>5530a0f0</color></PolyStyle></Style>",
     ]
+    for i, (_, colour, label) in enumerate(KML_BANDS):
+        fill = "99" + colour[2:]
+        out.append(
+            f'<Style id="band{i}"><LineStyle><color>{colour}</color><width>1.5</width></LineStyle>'
+            f"<PolyStyle><color>{fill}</color></PolyStyle><BalloonStyle><text>{escape(label)}: $[description]</text></BalloonStyle></Style>"
+        )
+    limits = [b[0] for b in KML_BANDS]
     for props in _records(regions):
         geom = cell_geometry(props["h3"])
         if isinstance(geom, MultiPolygon):
             body = "<MultiGeometry>" + "".join(_kml_ring(p) for p in geom.geoms) + "</MultiGeometry>"
         else:
             body = _kml_ring(geom)
+        # The band of the probability held before this cell: the first cell is always in band 0.
+        before = props["cum_prob"] - props["prob"]
+        band = next(i for i, lim in enumerate(limits) if before < lim)
         data = "".join(f'<Data name="{k}"><value>{escape(_fmt(v))}</value></Data>' for k, v in props.items())
         desc = f"probability {props['prob']:.3%}, area {props['area_km2']:,.0f} km², cumulative {props['cum_prob']:.1%} in {props['cum_area_km2']:,.0f} km²"
         out.append(
             f"<Placemark><name>#{props['rank']}</name><description>{escape(desc)}</description>"
-            f"<styleUrl>#region</styleUrl><ExtendedData>{data}</ExtendedData>{body}</Placemark>"
+            f"<styleUrl>#band{band}</styleUrl><ExtendedData>{data}</ExtendedData>{body}</Placemark>"
         )
     out.append("</Document></kml>")
     return "\n".join(out)

@@ -27,7 +27,7 @@ import numpy as np
 from .distribution import CellDistribution, RankedRegions
 from .grid import cell_resolutions, cells_to_parents
 
-MAX_MAP_CELLS = 5_000
+MAX_MAP_CELLS = 3_000
 """Full-resolution cells sent to the browser at most (the context layer carries the rest)."""
 MAP_MASS = 0.999
 """Cells are drawn, densest first, until they hold this much probability (or MAX_MAP_CELLS)."""

@@ -82,6 +82,17 @@ def shared_layers() -> dict:
     return out
 
 
+@st.cache_resource(show_spinner="Loading the offline basemap (first run only)…")
+def shared_basemap() -> bool:
+    """Borders, city names and the place index, loaded once per process before sessions read them."""
+    from geolocate import basemap
+
+    basemap.border_paths()
+    basemap.cities()
+    basemap.country_names()
+    return True
+
+
 @st.cache_resource(show_spinner=False)
 def shared_countries() -> list[dict]:
     """Countries of the country layer ({iso3, name, continent}), sorted by name; the layer itself is warmed."""

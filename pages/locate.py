@@ -21,6 +21,7 @@ from pages._shared import (
     load_photo,
     network_status,
     session_ensemble,
+    shared_basemap,
     shared_countries,
     shared_layers,
     shared_priors,
@@ -48,6 +49,7 @@ st.caption(
 )
 
 countries = shared_countries()
+shared_basemap()
 iso_name = {c["iso3"]: c["name"] for c in countries}
 net = network_status()
 
