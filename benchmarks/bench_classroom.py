@@ -161,7 +161,7 @@ async def run(args) -> int:
                 await tpage.screenshot(path=str(Path(args.shots) / "classroom_teacher.png"), full_page=True)
                 first = pages[0][0]
                 await first.screenshot(path=str(Path(args.shots) / "classroom_reveal.png"), full_page=True)
-            for page, ctx in pages:
+            for _page, ctx in pages:
                 await ctx.close()
             await browser.close()
         board = Classroom(db).leaderboard(code, by="distance")

@@ -9,9 +9,9 @@ import re
 import pandas as pd
 import streamlit as st
 
-from pages._shared import shared_priors
 from geolocate import cases
 from geolocate.data import discover_benchmarks
+from pages._shared import shared_priors
 
 
 # ---- data ------------------------------------------------------------------------------------------------

@@ -9,9 +9,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pages._teach import bench_specs, case_of, casebook, md, show_photo, show_scene, table_of
 from geolocate import cases, settings, view
 from geolocate.plots import rva_chart
+from pages._teach import bench_specs, case_of, casebook, md, show_photo, show_scene, table_of
 
 BUDGETS = view.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]

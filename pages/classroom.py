@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from pages._shared import ROOT  # noqa: F401 - puts the repository on sys.path for direct runs
-from pages._teach import offline
 from geolocate import view
 from geolocate.classroom import Classroom, ClassroomError
+from pages._shared import ROOT  # noqa: F401 - the pages' shared setup (app navigation on a first visit)
+from pages._teach import offline
 
 BUDGETS = view.log_budget_options()
 
@@ -53,8 +53,8 @@ def leaderboard(code: str) -> None:
 
 # ---- teacher: start a round --------------------------------------------------------------------------------
 def start_round() -> None:
-    from pages._teach import bench_specs, case_of, casebook  # process-wide caches shared with the Cases page
     from geolocate import cases, settings
+    from pages._teach import bench_specs, case_of, casebook  # process-wide caches shared with the Cases page
 
     st.subheader("Start a round (teacher)")
     folder_path = settings.allowed_data_path(settings.default_data_dir())

@@ -7,9 +7,8 @@ import math
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apphelpers import PAGES
+from streamlit.testing.v1 import AppTest
 
 R = 6371.0088
 IDS = [f"{5000 + i}_0a1b2c{i:04d}_{60 + i}_t{i % 3}@N00.jpg" for i in range(10)]

@@ -4,9 +4,9 @@ each sees only their own reveal, the leaderboard opens after the last guess and 
 from __future__ import annotations
 
 import pytest
+from apphelpers import PAGES
 from streamlit.testing.v1 import AppTest
 
-from apphelpers import PAGES
 from geolocate.classroom import Classroom
 
 CASES = [
