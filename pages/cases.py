@@ -234,7 +234,10 @@ except KeyError:
     st.stop()
 case = case_of(folder, name, image_id)
 qp.from_dict({"bench": name, "case": image_id} | ({"mode": "guess"} if mode == MODES[1] else {}))
-st.caption("Link to this case: add `?" + "&".join(f"{k}={v}" for k, v in qp.to_dict().items()) + "` to this page's address.")
+st.caption(
+    "Link to this case: add `?" + "&".join(f"{k}={v}" for k, v in qp.to_dict().items()) + "` to this page's address. "
+    f"A classroom round with it: `/classroom?cases={image_id}` (add more ids after commas)."
+)
 if book.fit_half[book.row(image_id)]:
     st.caption("This photo is in the half the point models' error mixtures were fitted on (the other half never saw it).")
 
