@@ -144,8 +144,8 @@ def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = 
         in_lon = (lon >= w) & (lon <= e) if w <= e else (lon >= w) | (lon <= e)
         keep &= in_lon & (c["lat"] >= s) & (c["lat"] <= n)
     idx = np.flatnonzero(keep)[: 20 * limit]
-    # Declutter: largest first, a label only when no larger labelled place is within ~80 px (at this zoom).
-    min_deg = 80 * 360.0 / (512.0 * 2.0**zoom)
+    # Declutter: largest first, a label only when no larger labelled place is within ~50 px (at this zoom).
+    min_deg = 50 * 360.0 / (512.0 * 2.0**zoom)
     chosen: list[int] = []
     for i in idx.tolist():
         if len(chosen) >= limit:
