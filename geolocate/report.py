@@ -86,22 +86,17 @@ def render_map_png(
         if _CELL_WIDTH_KM[r] / km_per_px >= 2.5:
             res = r
             break
-    parents = cells_to_parents(dist.cells.cells, res)
+    # Only the cells around the extent (vectorised on the cells' own centres), then aggregated to ``res``.
+    pad = 3 * km_per_px / 111.2 + max(_CELL_WIDTH_KM[min(res, 8)] / 111.2, 0.1) + 1.5
+    clon = np.where(dist.cells.lon < w - pad, dist.cells.lon + 360.0, dist.cells.lon)
+    near = (clon >= w - pad) & (clon <= e + pad) & (dist.cells.lat >= s - pad) & (dist.cells.lat <= n + pad)
+    parents = cells_to_parents(dist.cells.cells[near], res)
     u, inv = np.unique(parents, return_inverse=True)
-    prob = np.bincount(inv, weights=dist.prob, minlength=len(u))
-    area = np.bincount(inv, weights=dist.cells.area_km2, minlength=len(u))
+    prob = np.bincount(inv, weights=dist.prob[near], minlength=len(u))
+    area = np.bincount(inv, weights=dist.cells.area_km2[near], minlength=len(u))
     with np.errstate(divide="ignore"):
         logd = np.log(prob / area)
-    # Cells whose centre lies in the (padded) extent, densest last so they are drawn on top.
-    lat = np.array([h3.cell_to_latlng(format(c, "x"))[0] for c in u.tolist()]) if len(u) <= 20000 else None
-    order = np.argsort(-logd)[:max_cells][::-1] if lat is None else None
-    if lat is not None:
-        lon = np.array([h3.cell_to_latlng(format(c, "x"))[1] for c in u.tolist()])
-        lon_u = np.where(lon < w - 5, lon + 360.0, lon)
-        pad = 3 * km_per_px / 111.2 + max(_CELL_WIDTH_KM[min(res, 8)] / 111.2, 0.1)
-        inside = (lon_u >= w - pad) & (lon_u <= e + pad) & (lat >= s - pad) & (lat <= n + pad) & np.isfinite(logd)
-        idx = np.flatnonzero(inside)
-        order = idx[np.argsort(-logd[idx])][:max_cells][::-1]
+    order = np.argsort(-logd, kind="stable")[:max_cells][::-1]  # densest drawn last, on top
     colours = scale.colours(logd[order], alpha=(120, 255))
     img = Image.new("RGBA", (W, H), BACKGROUND + (255,))
     layer = Image.new("RGBA", (W, H), (0, 0, 0, 0))
