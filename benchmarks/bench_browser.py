@@ -54,8 +54,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
     args = ap.parse_args()
-    from playwright.sync_api import sync_playwright
     from PIL import Image
+    from playwright.sync_api import sync_playwright
 
     t_start = time.perf_counter()
     proc, url, t_health = start_server()
@@ -83,12 +83,13 @@ def main() -> None:
             budget = page.locator('[data-testid="stSlider"]', has_text="Area budget").get_by_role("slider")
             for i in range(args.repeats):
                 slider.focus()
-                res["weight"].append(_changed_after(page, lambda: slider.press("ArrowLeft" if i % 2 else "ArrowRight")))
+                key = "ArrowLeft" if i % 2 else "ArrowRight"
+                res["weight"].append(_changed_after(page, lambda k=key: slider.press(k)))
                 budget.focus()
-                res["budget"].append(_changed_after(page, lambda: budget.press("ArrowLeft" if i % 2 else "ArrowRight")))
+                res["budget"].append(_changed_after(page, lambda k=key: budget.press(k)))
             for i in range(args.repeats):
                 name = "population" if i % 2 == 0 else "ensemble"
-                btn = page.locator('[data-testid="stButtonGroup"]').get_by_role("button", name=name, exact=False).first
+                btn = page.locator('[data-testid="stButtonGroup"] button', has_text=name).first
                 res["expert"].append(_changed_after(page, btn.click))
             with tempfile.TemporaryDirectory() as d:
                 for i in range(max(2, args.repeats // 2)):
@@ -96,7 +97,7 @@ def main() -> None:
                     buf = io.BytesIO()
                     Image.new("RGB", (320, 240), (20 * i % 255, 120, 200)).save(buf, "JPEG")
                     f.write_bytes(buf.getvalue())
-                    res["upload"].append(_changed_after(page, lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(f)), 120_000))
+                    res["upload"].append(_changed_after(page, lambda f=f: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(f)), 120_000))
             browser.close()
     finally:
         stop(proc)

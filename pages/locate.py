@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import streamlit as st
 
-from pages._shared import (
+# pages._shared first: it puts the repository root on sys.path when a page runs on its own (AppTest).
+from pages._shared import (  # noqa: I001
     IMAGE_SUITE_ERROR,
     digest,
     image_experts,
@@ -496,7 +497,7 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
             photos=[(p.name, report.thumbnail_jpeg(p.image), report.exif_summary(p)) for p in photos[:8]],
             notes=notes,
             version=report.version(),
-            created=datetime.now(timezone.utc),
+            created=datetime.now(UTC),
         )
     )
 

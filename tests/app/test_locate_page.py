@@ -9,9 +9,9 @@ import re
 import geopandas as gpd
 import numpy as np
 import pytest
+from apphelpers import PAGES, jpeg_bytes
 from streamlit.testing.v1 import AppTest
 
-from apphelpers import PAGES, jpeg_bytes
 from geolocate import view
 from geolocate.export import regions_to_geojson
 

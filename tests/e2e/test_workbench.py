@@ -13,8 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from PIL import Image
-
-from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, metric_value, start_server, stop, wait_idle
+from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, start_server, stop, wait_idle
 
 pytestmark = pytest.mark.e2e
 
