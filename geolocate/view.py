@@ -92,5 +92,5 @@ def load_uploads(items: Sequence[tuple[str, bytes]], loader, max_bytes: int = MA
         if photo is not None:
             photos.append(photo)
         else:
-            messages.append(msg)
+            messages.append(msg or f"{name}: could not be read as an image")
     return photos, messages

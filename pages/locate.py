@@ -5,7 +5,7 @@ the workbench fragment (weights, budget, map, regions, exports) reruns when a sl
 (photo, evidence, privacy) reruns the whole page because it changes the set of experts.
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001 - pages._shared must be imported before geolocate
 
 import json
 from collections import OrderedDict
@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 
 # pages._shared first: it puts the repository root on sys.path when a page runs on its own (AppTest).
-from pages._shared import (  # noqa: I001
+from pages._shared import (
     IMAGE_SUITE_ERROR,
     digest,
     image_experts,
