@@ -17,7 +17,7 @@ import numpy as np
 from _common import SHARED, timed
 
 from geolocate import metrics
-from geolocate.bench import Fitted, apply_fitted, evaluate, load_benchmark, split_halves
+from geolocate.bench import Fitted, apply_fitted, evaluate, fit_on, load_benchmark, split_halves
 from geolocate.data import discover_benchmarks
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert, standard_priors
@@ -25,19 +25,26 @@ from geolocate.experts import PointExpert, standard_priors
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--fitted", required=True, help="a bench --json report (weights and point mixtures)")
+    ap.add_argument("--fitted", help="a bench --json report (weights and point mixtures); default: mixtures fitted on the fit half, --weights")
+    ap.add_argument("--weights", default="", help="name=value,... when there is no --fitted report (missing names: 1)")
     ap.add_argument("--samples", type=int, default=300, help="first N images of the eval half")
     ap.add_argument("--grid", default="3:6,3:7,3:8,2:7,4:7", help="base:finest pairs")
     args = ap.parse_args()
     spec = next(s for s in discover_benchmarks(SHARED) if s.name == "im2gps3k")
     data = load_benchmark(spec)
-    fitted = Fitted.from_report(args.fitted)
-    apply_fitted(data, fitted)
-    rows = np.flatnonzero(~split_halves(data.groups))[: args.samples]
+    is_fit = split_halves(data.groups)
+    if args.fitted:
+        fitted = Fitted.from_report(args.fitted)
+        apply_fitted(data, fitted)
+    else:
+        fitted = fit_on(data, np.flatnonzero(is_fit), False, 3, 1e-3, "the fit half")
+        given = dict((k, float(v)) for k, _, v in (p.rpartition("=") for p in args.weights.split(",") if p))
+        fitted.weights = {e.name: given.get(e.name, 1.0) for e in data.experts}
+    rows = np.flatnonzero(~is_fit)[: args.samples]
     names = [e.name for e in data.experts]
     w_ens = np.array([fitted.weights[n] for n in names])
     configs = [(n, np.eye(len(names))[i]) for i, n in enumerate(names)] + [("ensemble", w_ens)]
-    print(f"{len(rows)} eval-half images; weights and mixtures from {args.fitted}")
+    print(f"{len(rows)} eval-half images; weights {fitted.weights}; mixtures from {args.fitted or 'the fit half'}")
     print(f"{'base':>4} {'fin':>3} {'slider ms':>9} {'s/img':>6} {'expert':<22} {'AUC':>6} {'A@25%':>8} {'A@50%':>8} {'A@75%':>8} "
           + " ".join(f"{'R@' + format(a, '.0e'):>8}" for a in metrics.RECALL_AREAS_KM2) + f" {'band med':>9}")
     for pair in args.grid.split(","):
