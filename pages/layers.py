@@ -81,9 +81,12 @@ except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, n
     st.stop()
 
 deck = view.CompactDeck(
-    layers=[pdk.Layer("H3HexagonLayer", id="layer", data=records, get_hexagon="h3", get_fill_color="colour", filled=True, stroked=False, pickable=True, high_precision=True)],
+    layers=[pdk.Layer("H3HexagonLayer", id="layer", data=records, get_hexagon="h3", get_fill_color="colour", filled=True, stroked=False, pickable=True, high_precision=True)]
+    + view.basemap_layers(view.WORLD_VIEW),  # offline borders and city names
     initial_view_state=pdk.ViewState(**view.WORLD_VIEW),
-    map_style=None,
+    # No tile style: Streamlit's default for map_style=None is a CARTO style the browser would fetch.
+    map_style="__MAP_STYLE__",
+    map_provider=None,
     tooltip={"text": "{cls} ({share}% of the hexagon)"},
 )
 st.pydeck_chart(deck, key="layer_map", height=520)
