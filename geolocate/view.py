@@ -43,6 +43,7 @@ from .mapview import (  # noqa: F401 - re-exported
     CompactDeck,
     MapData,
     _sig,
+    basemap_layers,
     budget_outline,
     build_deck,
     density_colours,
