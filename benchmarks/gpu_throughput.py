@@ -84,8 +84,9 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="gpu_tp_"))
     t = time.perf_counter()
     paths = [str(tmp / f"img{i:05d}.jpg") for i in range(args.n)]
-    with ProcessPoolExecutor(max(1, workers)) as pool:
-        sizes = list(pool.map(_make, [(p, i) for i, p in enumerate(paths)], chunksize=32))
+    # One pool for the whole script, forked before torch starts its thread pools (a fork after that can hang).
+    pool = ProcessPoolExecutor(max(1, workers))
+    sizes = list(pool.map(_make, [(p, i) for i, p in enumerate(paths)], chunksize=32))
     print(f"generated {args.n} JPEGs 640x480 ({np.mean(sizes) / 1024:.0f} KiB each) in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
@@ -106,11 +107,11 @@ def main() -> int:
     datas = [Path(p).read_bytes() for p in paths]
     print(f"  read files (page cache warm)   {rate(len(datas), time.perf_counter() - t)}")
     sub = paths[: min(len(paths), 1024)]
-    with ProcessPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(_cpu_decode, sub[:64]))
-        t = time.perf_counter()
-        list(pool.map(_cpu_decode, sub, chunksize=16))
-        print(f"  CPU decode+resize+crop, {workers} procs {rate(len(sub), time.perf_counter() - t)}")
+    list(pool.map(_cpu_decode, sub[:64]))
+    t = time.perf_counter()
+    list(pool.map(_cpu_decode, sub, chunksize=16))
+    print(f"  CPU decode+resize+crop, {workers} procs {rate(len(sub), time.perf_counter() - t)}")
+    pool.shutdown()
     decode_jpeg_batch(datas[: args.batch], dev)
     sync(dev)
     t = time.perf_counter()
@@ -137,7 +138,7 @@ def main() -> int:
     t = time.perf_counter()
     table = build_table(items, np.ones(len(items), bool), [""] * len(items), [""] * len(items), merged, cols)
     write_atomic(table, tmp / "stage.parquet")
-    print(f"  Arrow table + Parquet (zstd)    {rate(len(items), time.perf_counter() - t)}  ({os.path.getsize(tmp / 'stage.parquet') / len(items) / 1024:.1f} KiB per photo)")
+    print(f"  Arrow table + Parquet (lz4)     {rate(len(items), time.perf_counter() - t)}  ({os.path.getsize(tmp / 'stage.parquet') / len(items) / 1024:.1f} KiB per photo)")
 
     # --- end to end -----------------------------------------------------------------------------
     print("end to end through embed (files on disk -> Parquet shards):")

@@ -85,7 +85,7 @@ def build_table(items: list[Item], ok: np.ndarray, error_kind: list[str], error:
 def write_atomic(table: pa.Table, path: Path) -> None:
     """Write a Parquet file to a temporary name, flush it to disk, then rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="lz4")  # float payloads barely compress; lz4 writes 2x faster than zstd
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
