@@ -242,7 +242,7 @@ def show_guesses(rnd, key: str | None) -> None:
         pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
         pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
         layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="'pixels'", get_radius=6, pickable=True)
-        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=None, tooltip={"text": "{who}"}), height=380)
+        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style="__MAP_STYLE__", map_provider=None, tooltip={"text": "{who}"}), height=380)
 
 
 # ---- page ------------------------------------------------------------------------------------------------
