@@ -81,6 +81,10 @@ def test_privacy_mode_every_request_stays_on_the_app_host(server, browser, shots
     # The legend (real values) and the offline basemap are on the page.
     legend = page.locator('[data-testid="stHtml"]', has_text="Probability per km²")
     assert legend.count() == 1 and "near zero" in legend.inner_text()
+    # The map's toolbar (fullscreen) sits at its top-right: it must not cover a metric (the legend is between).
+    map_top = page.locator(MAP).last.bounding_box()["y"]
+    metrics_bottom = max(b["y"] + b["height"] for b in (m.bounding_box() for m in page.locator('[data-testid="stMetric"]').all()))
+    assert map_top >= metrics_bottom + 30, (map_top, metrics_bottom)
     # Top regions carry place names.
     assert "Paris" in page.locator('[data-testid="stDataFrame"]').first.inner_text() or "Paris" in page.content()
     page.close()
