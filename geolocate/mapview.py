@@ -36,6 +36,8 @@ SCALE_DECADES = 5.0
 DRAW_DECADES = 11.0
 """Cells more than this many powers of ten below the densest cell are not drawn: ruled out (a certain
 region leaves 1e-12 of its density outside, geolocate.experts.region.HARD_LEAK) or negligible."""
+FAR_RES = 1
+"""Resolution of the context cells far from the camera (res 1, ~840 km wide: 842 cells for the globe)."""
 MAP_WIDTH_PX, MAP_HEIGHT_PX = 820, 540
 """Size the camera is fitted to (the main map's usual size in the wide layout)."""
 
@@ -190,7 +192,8 @@ class MapData:
         budget: the regions inside the area budget.
         shown_prob: probability held by the full-resolution cells drawn.
         scale: the colour scale (legend).
-        context_res: resolution of the context layer.
+        context_res: resolution of the context layer (near the camera, when one was given).
+        far_res: resolution of the context cells far from the camera, or None when all are at ``context_res``.
     """
 
     records: list[dict]
@@ -199,6 +202,7 @@ class MapData:
     context: list[dict]
     scale: ColourScale
     context_res: int
+    far_res: int | None = None
 
     @property
     def budget_records(self) -> list[dict]:
@@ -225,6 +229,7 @@ def map_records(
     mass: float = MAP_MASS,
     zoom: float | None = None,
     scale: ColourScale | None = None,
+    view: Mapping[str, float] | None = None,
 ) -> MapData:
     """The cells to draw, with colours, tooltips and budget flags.
 
@@ -238,6 +243,9 @@ def map_records(
         mass: probability mass to cover.
         zoom: camera zoom the context layer is made for (default: world view).
         scale: colour scale (default: :meth:`ColourScale.for_distribution`).
+        view: the camera (latitude, longitude, zoom); when given, the context layer is at ``context_res``
+            only near it and at :data:`FAR_RES` elsewhere (the payload and the browser's work stay small).
+            Its zoom is used when ``zoom`` is None.
     """
     scale = scale or ColourScale.for_distribution(dist)
     budget = dist.within_budget(budget_km2)
@@ -267,14 +275,54 @@ def map_records(
         {"h3": h, "rank": i + 1, "colour": c, **dict(zip(names, vals))}
         for i, (h, c, *vals) in enumerate(zip(h3s, colours, *cols.values()))
     ]
+    if view is not None and zoom is None:
+        zoom = float(view["zoom"])
     cres = context_resolution(WORLD_VIEW["zoom"] if zoom is None else zoom, finest=int(cell_resolutions(dist.cells.cells).min()))
     ccells, cprob, carea = aggregate(dist, cres)
+    far_res = None
+    if view is not None and cres > FAR_RES:
+        ccells, cprob, carea, far_res = _near_view(dist, view, ccells, cprob, carea)
     with np.errstate(divide="ignore"):
         clog = np.log(cprob / carea)
     keep = clog / math.log(10) >= scale.hi - DRAW_DECADES
     ccol = scale.colours(clog[keep], alpha=(60, 150)).tolist()
     context = [{"h3": format(c, "x"), "colour": col} for c, col in zip(ccells[keep].tolist(), ccol)]
-    return MapData(records, budget, float(cum_p[-1]) if k else 0.0, context, scale, cres)
+    return MapData(records, budget, float(cum_p[-1]) if k else 0.0, context, scale, cres, far_res)
+
+
+def _near_view(
+    dist: CellDistribution, view: Mapping[str, float], cells: np.ndarray, prob: np.ndarray, area: np.ndarray, pad: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int | None]:
+    """Keep the context cells near the camera at their resolution and merge the rest to :data:`FAR_RES`.
+
+    Near = the :data:`FAR_RES` ancestors of the cells whose centres lie within the view's bounds widened
+    by ``pad`` of its size on each side, so a pan of half a screen still shows the fine cells. Without
+    this a zoomed-in view would send the whole globe at res 3 (~41,000 polygons: ~650 kB of JSON that
+    the browser triangulates again on every slider move).
+
+    Returns:
+        (cells, prob, area_km2, FAR_RES or None when nothing was merged); shapes (m,).
+    """
+    _, s, _, n = view_bounds(view)
+    half = min(360.0, MAP_WIDTH_PX * 360.0 / (512.0 * 2 ** float(view["zoom"]))) / 2.0  # degrees of longitude
+    if half * (1 + 2 * pad) >= 180.0:
+        return cells, prob, area, None
+    # Nearness is tested on the distribution's own cells (centres precomputed), then lifted to FAR_RES.
+    lat, lon = dist.cells.lat, dist.cells.lon
+    lon0 = float(view["longitude"])
+    dlat = n - s
+    near = (np.abs(_unwrap(lon, lon0) - lon0) <= half * (1 + 2 * pad)) & (lat >= s - pad * dlat) & (lat <= n + pad * dlat)
+    near_parents = np.unique(cells_to_parents(dist.cells.cells[near], FAR_RES))
+    parents = cells_to_parents(cells, FAR_RES)
+    fine = np.isin(parents, near_parents)
+    far_cells, far_prob, far_area = aggregate(dist, FAR_RES)
+    far = ~np.isin(far_cells, near_parents)
+    return (
+        np.concatenate([cells[fine], far_cells[far]]),
+        np.concatenate([prob[fine], far_prob[far]]),
+        np.concatenate([area[fine], far_area[far]]),
+        FAR_RES,
+    )
 
 
 CLEAR_PEAK_KM2 = 2e6

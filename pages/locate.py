@@ -347,7 +347,7 @@ def workbench() -> None:
         cam = st.session_state["_view"]
         if sel and sel[0] < len(regions):
             cam = _region_view(regions, sel[0])
-        data = view.map_records(dist, budget, zoom=float(cam["zoom"]))
+        data = view.map_records(dist, budget, view=cam)
         st.session_state["_regions"] = regions  # what the exports serialise (also read by tests)
         st.session_state["_shown"] = show
 
@@ -377,7 +377,8 @@ def workbench() -> None:
         st.pydeck_chart(deck, key="map", height=540)
         st.caption(
             f"Showing **{labels.get(show, show)}**. {len(data.records):,} regions drawn at full resolution "
-            f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}. "
+            f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
+            + (f" near this view and res {data.far_res} farther away. " if data.far_res is not None else ". ")
             + ("Basemap: shipped borders and city names (privacy mode)." if privacy else "Basemap: CARTO dark matter tiles plus shipped borders.")
             + " Hover a region for its probability, area and rank."
         )
