@@ -49,9 +49,15 @@ def test_batch_experts_reproduce_predict_within_1e6(stored, photo_items):  # noq
 
 
 def test_bench_command_runs_on_embeddings(stored, photo_items, tmp_path, capsys):  # noqa: F811
-    rng = np.random.default_rng(1)
-    truth = pd.DataFrame({"IMG_ID": [it.id for it in photo_items], "LAT": rng.uniform(-50, 60, 12), "LON": rng.uniform(-120, 140, 12)})
-    truth.to_csv(tmp_path / "gt.csv", index=False)
+    import h3
+
+    from geolocate.embed.store import read_results
+
+    # Truth at each photo's stored GeoCLIP mode: small areas, little refinement (a random truth under a
+    # random backbone would split half the globe), and GeoCLIP must then beat the zero-shot experts.
+    top = read_results(stored, [it.id for it in photo_items]).column("geoclip_top_cells").to_pylist()
+    lat, lon = zip(*(h3.cell_to_latlng(h3.int_to_str(int(c[0]))) for c in top))
+    pd.DataFrame({"IMG_ID": [it.id for it in photo_items], "LAT": lat, "LON": lon}).to_csv(tmp_path / "gt.csv", index=False)
     code = main(["bench", "--truth", str(tmp_path / "gt.csv"), "--embeddings", str(stored), "--priors", "", "--bootstrap", "20",
                  "--refine-to", "4", "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
@@ -61,6 +67,8 @@ def test_bench_command_runs_on_embeddings(stored, photo_items, tmp_path, capsys)
     assert set(rep["experts"]) == {"GeoCLIP [RANDOM backbone]", "land cover (zero-shot) [RANDOM backbone]", "population (zero-shot) [RANDOM backbone]",
                                    "scene (zero-shot) [RANDOM backbone]", "country (zero-shot) [RANDOM backbone]"}
     assert rep["split"]["fit"] + rep["split"]["eval"] == 12
+    auc = {k.split(" ")[0]: v["rva"]["auc"]["value"] for k, v in rep["experts"].items()}
+    assert auc["GeoCLIP"] > max(v for k, v in auc.items() if k != "GeoCLIP")
 
 
 def test_bench_embeddings_folder_must_be_an_embed_output(tmp_path, capsys):
