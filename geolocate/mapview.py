@@ -437,8 +437,33 @@ TOOLTIP = {
 }
 
 
+def border_paths_near(view: Mapping[str, float], pad: float = 0.5) -> list[list[list[float]]]:
+    """The offline border paths whose bounding box meets the camera's view widened by ``pad`` of its size
+    on each side; all of them when that spans the globe.
+
+    Every path in the deck is sent and parsed again on each slider move (the browser's JSON parser and
+    deck.gl's path tessellation cost ~0.8 s per move on a loaded 2-core machine for the 13,600 vertices of
+    the whole world); a zoomed-in view needs a few hundred.
+    """
+    from . import basemap
+
+    paths = basemap.border_paths()
+    half = min(360.0, MAP_WIDTH_PX * 360.0 / (512.0 * 2 ** float(view["zoom"]))) / 2.0 * (1 + 2 * pad)
+    if half >= 180.0 or not paths:
+        return paths
+    box = basemap.border_boxes()
+    _, s, _, n = view_bounds(view)
+    dlat = n - s
+    lon0 = float(view["longitude"])
+    meets_lon = np.zeros(len(box), dtype=bool)
+    for shift in (-360.0, 0.0, 360.0):  # a view near the antimeridian meets paths on its other side
+        meets_lon |= (box[:, 0] + shift <= lon0 + half) & (box[:, 2] + shift >= lon0 - half)
+    meets = meets_lon & (box[:, 1] <= n + pad * dlat) & (box[:, 3] >= s - pad * dlat)
+    return [paths[i] for i in np.flatnonzero(meets).tolist()]
+
+
 def basemap_layers(view: Mapping[str, float], labels: bool = True) -> list:
-    """Offline basemap layers: country borders and coastlines, and labels of the largest cities in view."""
+    """Offline basemap layers: country borders and coastlines near the view, and labels of the largest cities in view."""
     import pydeck as pdk
 
     from . import basemap
@@ -447,7 +472,7 @@ def basemap_layers(view: Mapping[str, float], labels: bool = True) -> list:
         pdk.Layer(
             "PathLayer",
             id="borders",
-            data=[{"path": p} for p in basemap.border_paths()],
+            data=[{"path": p} for p in border_paths_near(view)],
             get_path="path",
             get_color=[150, 160, 175, 150],
             get_width=1,

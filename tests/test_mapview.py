@@ -47,3 +47,15 @@ def test_near_view_conserves_probability_and_area(broad_dist):
 def test_world_view_is_not_split(broad_dist):
     data = mapview.map_records(broad_dist, 1e4, view=mapview.WORLD_VIEW)
     assert data.far_res is None and data.context_res == 1 and len(data.context) == 842
+
+
+def test_border_paths_near_a_zoomed_view_are_few_and_include_france():
+    allp = mapview.border_paths_near(mapview.WORLD_VIEW)
+    near = mapview.border_paths_near(PARIS_CAM)
+    assert len(allp) > 100 and 0 < len(near) < len(allp) / 4
+    assert any(min(x for x, _ in p) < 2.35 < max(x for x, _ in p) and min(y for _, y in p) < 48.85 < max(y for _, y in p) for p in near)
+    assert not any(min(x for x, _ in p) > 60 for p in near)  # nothing from Asia or Australia
+    # Near the antimeridian the view meets paths on both sides (Fiji / Russia's far east, Alaska).
+    fiji = {"latitude": -17.0, "longitude": 179.5, "zoom": 6.0}
+    sides = {np.sign(np.mean([x for x, _ in p])) for p in mapview.border_paths_near(fiji)}
+    assert sides == {-1.0, 1.0}
