@@ -83,10 +83,14 @@ def border_paths(decimals: int = 2, tolerance_deg: float = 0.15, min_area_deg2: 
     return paths
 
 
-@functools.lru_cache(maxsize=1)
-def border_boxes() -> np.ndarray:
-    """Bounding box of each :func:`border_paths` path: float64, shape (n, 4): west, south, east, north (degrees)."""
-    paths = border_paths()
+@functools.lru_cache(maxsize=4)
+def border_boxes(tolerance_deg: float = 0.15, min_area_deg2: float = 0.05) -> np.ndarray:
+    """Bounding box of each :func:`border_paths` path (same arguments).
+
+    Returns:
+        float64, shape (n, 4): west, south, east, north (degrees).
+    """
+    paths = border_paths(tolerance_deg=tolerance_deg, min_area_deg2=min_area_deg2)
     if not paths:
         return np.zeros((0, 4))
     return np.array([[min(x for x, _ in p), min(y for _, y in p), max(x for x, _ in p), max(y for _, y in p)] for p in paths])

@@ -86,8 +86,11 @@ def shared_layers() -> dict:
 def shared_basemap() -> bool:
     """Borders, city names and the place index, loaded once per process before sessions read them."""
     from geolocate import basemap
+    from geolocate.mapview import WORLD_VIEW, border_paths_near
 
     basemap.border_paths()
+    border_paths_near(WORLD_VIEW)  # the coarser world-zoom outlines
+    basemap.border_boxes()
     basemap.cities()
     basemap.country_names()
     return True

@@ -59,3 +59,12 @@ def test_border_paths_near_a_zoomed_view_are_few_and_include_france():
     fiji = {"latitude": -17.0, "longitude": 179.5, "zoom": 6.0}
     sides = {np.sign(np.mean([x for x, _ in p])) for p in mapview.border_paths_near(fiji)}
     assert sides == {-1.0, 1.0}
+
+
+def test_world_view_borders_are_simplified_to_about_a_pixel():
+    from geolocate import basemap
+
+    world = mapview.border_paths_near(mapview.WORLD_VIEW)
+    fine = basemap.border_paths()
+    assert 100 < len(world) < len(fine)
+    assert sum(map(len, world)) < sum(map(len, fine)) / 2
