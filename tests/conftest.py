@@ -43,3 +43,18 @@ def tiny_geoclip(monkeypatch):
 
     monkeypatch.setenv("GEOLOCATE_GEOCLIP", TINY_RANDOM_HEAD)
     return load_geoclip_head(TINY_RANDOM_HEAD)
+
+
+@pytest.fixture
+def offline_weights(monkeypatch, tmp_path_factory):
+    """Offline with an empty weights directory; any download attempt fails the test."""
+    monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("GEOLOCATE_WEIGHTS_DIR", str(tmp_path_factory.mktemp("weights")))
+    monkeypatch.delenv("GEOLOCATE_BACKBONE", raising=False)
+    import open_clip.pretrained
+
+    def no_download(*a, **k):
+        raise AssertionError("tests must never download")
+
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", no_download)

@@ -13,18 +13,8 @@ from geolocate.embed.inputs import Item
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path_factory):
+def _offline(offline_weights):
     """Offline with an empty weights directory; any download attempt fails the test."""
-    monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("GEOLOCATE_WEIGHTS_DIR", str(tmp_path_factory.mktemp("weights")))
-    monkeypatch.delenv("GEOLOCATE_BACKBONE", raising=False)
-    import open_clip.pretrained
-
-    def no_download(*a, **k):
-        raise AssertionError("tests must never download")
-
-    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", no_download)
 
 
 def photo(seed: int, w: int = 160, h: int = 120) -> Image.Image:

@@ -13,18 +13,8 @@ KAUAI = Path(__import__("geoclip").__file__).resolve().parent / "images" / "Kaua
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch, tmp_path_factory):
+def _offline(offline_weights):
     """Every test is offline with an empty weights directory; downloading is a failure."""
-    monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("GEOLOCATE_WEIGHTS_DIR", str(tmp_path_factory.mktemp("weights")))
-    monkeypatch.delenv("GEOLOCATE_BACKBONE", raising=False)
-    import open_clip.pretrained
-
-    def no_download(*a, **k):
-        raise AssertionError("tests must never download")
-
-    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", no_download)
 
 
 def jpeg_bytes(img: Image.Image, **kw) -> bytes:
