@@ -543,33 +543,14 @@ def build_deck(
     from .basemap import NO_TILES
 
     outline = [{"path": p} for p in budget_outline(data.budget)]
-    layers = [
-        pdk.Layer(
-            "H3HexagonLayer",
-            id="context",
-            data=data.context,
-            get_hexagon="h3",
-            get_fill_color="colour",
-            filled=True,
-            stroked=False,
-            extruded=False,
-            pickable=False,
-            high_precision=True,
-        ),
-        pdk.Layer(
-            "H3HexagonLayer",
-            id="density",
-            data=data.records,
-            get_hexagon="h3",
-            get_fill_color="colour",
-            filled=True,
-            stroked=False,
-            extruded=False,
-            pickable=True,
-            high_precision=True,
-            auto_highlight=True,
-        ),
-    ]
+    def hexagons(layer_id: str, records: list, pickable: bool) -> pdk.Layer:
+        return pdk.Layer(
+            "H3HexagonLayer", id=layer_id, data=records, get_hexagon="h3", get_fill_color="colour",
+            filled=True, stroked=False, extruded=False, high_precision=True,
+            pickable=pickable, **({"auto_highlight": True} if pickable else {}),
+        )
+
+    layers = [hexagons("context", data.context, False), hexagons("density", data.records, True)]
     if basemap:
         layers += basemap_layers(initial_view)[:1]  # borders over the cells, labels over everything
     # The budget outline: a dark halo under a cyan line (cyan is not on the ramp), fixed pixel widths.
