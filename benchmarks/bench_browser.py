@@ -2,10 +2,9 @@
 
 Prints median and p90 (ms) for: cold start to first map, first map for a new session on a warm server,
 weight slider moved until the map has redrawn, budget slider, switching the shown expert, and upload to map
-(tiny-random backbone). "Redrawn" = the metrics changed, the page received the new deck spec and then the
-script's end over the websocket (the deck can arrive well after the metrics, and Streamlit's status widget
-does not show for short reruns, so neither alone marks the end), and the browser has run two animation
-frames since (it has processed and drawn the deck).
+(tiny-random backbone). "Redrawn" = the metrics changed and the map (the deck.gl component, assets/deckmap)
+has drawn the spec of the new run: its iframe writes the spec's sequence number on its body after deck.gl's
+next frame, with the time on the browser's clock (the same machine's wall clock as this script's).
 
     python benchmarks/bench_browser.py [--repeats 7]
 
@@ -24,12 +23,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
-from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, deck_ready_js, start_server, stop, wait_idle  # noqa: E402
+from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, map_drawn_js, start_server, stop, wait_idle  # noqa: E402
 
-# The map's identity: the JSON of the deck element changes on every redraw; hash its text length + head.
-MAP_SIG = """() => { const el = document.querySelector('[data-testid="stDeckGlJsonChart"]');
-  const m = [...document.querySelectorAll('[data-testid="stMetricValue"]')].map(e => e.innerText).join('|');
-  return el ? m : null; }"""
+METRICS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')].map(e => e.innerText).join('|')"""
+SPLIT = f"() => {{ const b = document.querySelector('{MAP}').contentDocument.body; return [+b.dataset.receivedAt, +b.dataset.drawnAt]; }}"
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -42,57 +39,23 @@ def _report(name: str, xs: list[float]) -> None:
         print(f"{name:42s} n={len(xs):2d}  median {statistics.median(xs):8.0f} ms   p90 {_pct(xs, 0.9):8.0f} ms")
 
 
-TWO_FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(true))))"
+def _changed_after(page, action, split: list, timeout_ms: int = 60_000, metrics: bool = True) -> float:
+    """ms from the action until the map has drawn the spec of the new run (and the metrics changed).
 
-
-class Wire:
-    """Times of the deck specs and script ends the page receives (parsed from its websocket messages).
-
-    A deck Streamlit already sent arrives as a reference (``ref_hash``); in this app the deck is the only
-    element big enough (>= 10 kB) to be cached that way, so a reference counts as a deck.
+    The end is the map iframe's own clock (``Date.now()`` written when deck.gl has drawn the new spec's
+    first frame: ``data-drawnAt``), not the time Playwright takes to notice it. Appends (ms until the
+    iframe received the new spec, ms it took to build and draw it there) to ``split``.
     """
-
-    def __init__(self) -> None:
-        self.decks: list[float] = []
-        self.finished: list[float] = []
-
-    def attach(self, page) -> None:
-        page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
-
-    def _frame(self, frame) -> None:
-        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-        if isinstance(frame, str):
-            return
-        t = time.perf_counter()
-        msg = ForwardMsg.FromString(frame)
-        kind = msg.WhichOneof("type")
-        if kind == "ref_hash" or (kind == "delta" and msg.delta.WhichOneof("type") == "new_element" and msg.delta.new_element.WhichOneof("type") == "deck_gl_json_chart"):
-            self.decks.append(t)
-        elif kind == "script_finished":
-            self.finished.append(t)
-
-    def wait(self, page, t0: float, timeout_ms: int) -> None:
-        """Until a deck and then a script end arrived after ``t0`` (the browser keeps running meanwhile)."""
-        deadline = time.perf_counter() + timeout_ms / 1000
-        while not (any(t > t0 for t in self.decks) and any(t > max(self.decks) for t in self.finished)):
-            if time.perf_counter() > deadline:
-                raise TimeoutError("no new deck spec and script end arrived")
-            page.wait_for_timeout(5)  # lets Playwright deliver the websocket events
-
-
-def _changed_after(page, action, wire: Wire, timeout_ms: int = 60_000) -> float:
-    """ms from the action until the metrics changed, the new deck and the script end arrived, and the
-    browser has drawn two frames since."""
-    before = page.evaluate(MAP_SIG)
-    t0 = time.perf_counter()
+    before_metrics = page.evaluate(METRICS)
+    before = page.evaluate(map_drawn_js())
+    t0 = 1000 * time.time()
     action()
-    page.wait_for_function(f"(b) => ({MAP_SIG})() !== b", arg=before, timeout=timeout_ms)
-    wire.wait(page, t0, timeout_ms)
-    wait_idle(page, timeout_ms)
-    page.wait_for_function(deck_ready_js(), timeout=timeout_ms)
-    page.evaluate(TWO_FRAMES)
-    return 1000 * (time.perf_counter() - t0)
+    if metrics:
+        page.wait_for_function(f"(b) => ({METRICS})() !== b", arg=before_metrics, timeout=timeout_ms)
+    page.wait_for_function(f"(b) => {{ const s = ({map_drawn_js()})(); return s !== null && s !== b; }}", arg=before, timeout=timeout_ms)
+    received, drawn = page.evaluate(SPLIT)
+    split.append((received - t0, drawn - received))
+    return drawn - t0
 
 
 def main() -> None:
@@ -114,17 +77,14 @@ def main() -> None:
             wait_idle(page, 120_000)
             res["cold"].append(1000 * (time.perf_counter() - t_start))
             page.close()
-            wire = Wire()
+            splits: dict[str, list] = {k: [] for k in ("weight", "budget", "expert", "upload")}
             for _ in range(args.repeats):
                 page = browser.new_page(viewport={"width": 1500, "height": 1100})
-                wire.attach(page)
-                t0 = time.perf_counter()
+                t0 = 1000 * time.time()
                 page.goto(url + "/?guess=48.85,2.35&radius=200", wait_until="domcontentloaded")
                 page.wait_for_function(deck_ready_js(), timeout=60_000)
                 page.locator('[data-testid="stMetric"]', has_text="Most likely region").wait_for(timeout=60_000)
-                wait_idle(page)
-                page.evaluate(TWO_FRAMES)
-                res["session"].append(1000 * (time.perf_counter() - t0))
+                res["session"].append(page.evaluate(SPLIT)[1] - t0)
                 if _ is not args.repeats - 1:
                     page.close()
             slider = page.locator('[data-testid="stSlider"]', has_text="analyst guess").get_by_role("slider")
@@ -132,13 +92,13 @@ def main() -> None:
             for i in range(args.repeats):
                 slider.focus()
                 key = "ArrowLeft" if i % 2 else "ArrowRight"
-                res["weight"].append(_changed_after(page, lambda k=key: slider.press(k), wire))
+                res["weight"].append(_changed_after(page, lambda k=key: slider.press(k), splits["weight"]))
                 budget.focus()
-                res["budget"].append(_changed_after(page, lambda k=key: budget.press(k), wire))
+                res["budget"].append(_changed_after(page, lambda k=key: budget.press(k), splits["budget"]))
             for i in range(args.repeats):
                 name = "population" if i % 2 == 0 else "ensemble"
                 btn = page.locator('[data-testid="stButtonGroup"] button', has_text=name).first
-                res["expert"].append(_changed_after(page, btn.click, wire))
+                res["expert"].append(_changed_after(page, btn.click, splits["expert"], metrics=False))
             with tempfile.TemporaryDirectory() as d:
                 for i in range(max(2, args.repeats // 2)):
                     f = Path(d) / f"p{i}.jpg"
@@ -146,7 +106,7 @@ def main() -> None:
                     Image.new("RGB", (320, 240), (20 * i % 255, 120, 200)).save(buf, "JPEG")
                     f.write_bytes(buf.getvalue())
                     try:
-                        res["upload"].append(_changed_after(page, lambda f=f: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(f)), wire, 60_000))
+                        res["upload"].append(_changed_after(page, lambda f=f: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(f)), splits["upload"], 60_000, metrics=False))
                     except Exception as err:  # noqa: BLE001 - report the other steps' numbers all the same
                         print(f"upload {i + 1}: map did not change within 60 s ({type(err).__name__})")
                         break
@@ -160,6 +120,10 @@ def main() -> None:
     _report("budget slider -> map redrawn", res["budget"])
     _report("switch shown expert -> map redrawn", res["expert"])
     _report("upload (tiny-random) -> map", res["upload"])
+    print("split (median ms): until the map's iframe received the new spec / building and drawing it there")
+    for k, xs in splits.items():
+        if xs:
+            print(f"  {k:8s} {statistics.median(x[0] for x in xs):7.0f} / {statistics.median(x[1] for x in xs):5.0f}")
 
 
 if __name__ == "__main__":

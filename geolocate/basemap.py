@@ -15,6 +15,10 @@ import numpy as np
 TILE_STYLE = "https://basemaps.cartocdn.com/gl/dark-matter-gl-style/style.json"
 """CARTO's free dark-matter vector style (no token); fetched by the browser, so only outside privacy mode."""
 
+TILE_URL = "https://basemaps.cartocdn.com/dark_nolabels/{z}/{x}/{y}.png"
+"""CARTO's free dark-matter raster tiles without labels (no token; the map draws its own city labels),
+fetched by the browser from the workbench's map only outside privacy mode."""
+
 NO_TILES = "__MAP_STYLE__"
 """Map style value that makes Streamlit's deck component draw no tile basemap (and fetch nothing)."""
 

@@ -185,24 +185,59 @@ def context_resolution(zoom: float, min_px: float = 7.0, finest: int = 3) -> int
 class MapData:
     """What the map shows for one distribution.
 
+    The drawn cells are held as arrays (what the browser component receives); :attr:`records` and
+    :attr:`context` give the same as one dict per cell (pydeck's form, and the tooltips' fields).
+
     Attributes:
-        records: one dict per drawn full-resolution cell, densest first: h3 (string), rank, colour
-            [r, g, b, a], prob_pct, area_km2, density (per km²), cum_pct (%), cum_area_km2 (3 significant digits).
-        context: the whole distribution aggregated to ``context_res``: h3, colour.
+        cells: drawn full-resolution cells, densest first, uint64 H3 ids, shape (k,).
+        rgba: their colours, uint8, shape (k, 4).
+        prob: their probabilities, shape (k,).
+        area_km2: their areas (km²), shape (k,).
+        log_density: their natural-log probability per km², shape (k,).
         budget: the regions inside the area budget.
         shown_prob: probability held by the full-resolution cells drawn.
+        context_cells: the whole distribution aggregated to ``context_res`` (uint64, shape (m,)).
+        context_rgba: their colours, uint8, shape (m, 4).
         scale: the colour scale (legend).
         context_res: resolution of the context layer (near the camera, when one was given).
         far_res: resolution of the context cells far from the camera, or None when all are at ``context_res``.
     """
 
-    records: list[dict]
+    cells: np.ndarray
+    rgba: np.ndarray
+    prob: np.ndarray
+    area_km2: np.ndarray
+    log_density: np.ndarray
     budget: RankedRegions
     shown_prob: float
-    context: list[dict]
+    context_cells: np.ndarray
+    context_rgba: np.ndarray
     scale: ColourScale
     context_res: int
     far_res: int | None = None
+
+    @functools.cached_property
+    def records(self) -> list[dict]:
+        """One dict per drawn cell, densest first: h3 (string), rank, colour [r, g, b, a], prob_pct,
+        area_km2, density (per km²), cum_pct (%), cum_area_km2 (3 significant digits)."""
+        cols = {
+            "prob_pct": _sig(100 * self.prob),
+            "area_km2": _sig(self.area_km2),
+            "density": _sig(np.exp(self.log_density)),
+            "cum_pct": _sig(100 * np.cumsum(self.prob)),
+            "cum_area_km2": _sig(np.cumsum(self.area_km2)),
+        }
+        names = list(cols)
+        h3s = [format(c, "x") for c in self.cells.tolist()]
+        return [
+            {"h3": h, "rank": i + 1, "colour": c, **dict(zip(names, vals))}
+            for i, (h, c, *vals) in enumerate(zip(h3s, self.rgba.tolist(), *cols.values()))
+        ]
+
+    @functools.cached_property
+    def context(self) -> list[dict]:
+        """One dict per context cell: h3 (string), colour [r, g, b, a]."""
+        return [{"h3": format(c, "x"), "colour": col} for c, col in zip(self.context_cells.tolist(), self.context_rgba.tolist())]
 
     @property
     def budget_records(self) -> list[dict]:
@@ -260,21 +295,7 @@ def map_records(
     area = dist.cells.area_km2[idx]
     logd = dist.log_density[idx]
     p = prob[:k]
-    cum_p, cum_a = np.cumsum(p), np.cumsum(area)
-    colours = scale.colours(logd).tolist()
-    h3s = [format(c, "x") for c in cells.tolist()]
-    cols = {
-        "prob_pct": _sig(100 * p),
-        "area_km2": _sig(area),
-        "density": _sig(np.exp(logd)),
-        "cum_pct": _sig(100 * cum_p),
-        "cum_area_km2": _sig(cum_a),
-    }
-    names = list(cols)
-    records = [
-        {"h3": h, "rank": i + 1, "colour": c, **dict(zip(names, vals))}
-        for i, (h, c, *vals) in enumerate(zip(h3s, colours, *cols.values()))
-    ]
+    rgba = scale.colours(logd).astype(np.uint8)
     if view is not None and zoom is None:
         zoom = float(view["zoom"])
     cres = context_resolution(WORLD_VIEW["zoom"] if zoom is None else zoom, finest=int(cell_resolutions(dist.cells.cells).min()))
@@ -285,9 +306,8 @@ def map_records(
     with np.errstate(divide="ignore"):
         clog = np.log(cprob / carea)
     keep = clog / math.log(10) >= scale.hi - DRAW_DECADES
-    ccol = scale.colours(clog[keep], alpha=(60, 150)).tolist()
-    context = [{"h3": format(c, "x"), "colour": col} for c, col in zip(ccells[keep].tolist(), ccol)]
-    return MapData(records, budget, float(cum_p[-1]) if k else 0.0, context, scale, cres, far_res)
+    crgba = scale.colours(clog[keep], alpha=(60, 150)).astype(np.uint8)
+    return MapData(cells, rgba, p, area, logd, budget, float(p.sum()) if k else 0.0, ccells[keep], crgba, scale, cres, far_res)
 
 
 def _near_view(

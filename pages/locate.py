@@ -29,7 +29,8 @@ from pages._shared import (
     shared_weights_status,
     show_message,
 )
-from geolocate import basemap, mapview, report, share, view
+from pages import _deckmap
+from geolocate import basemap, mapspec, mapview, report, share, view
 from geolocate.evidence import AnalystEvidence, Message, expert_label
 from geolocate.experts.sun_evidence import SunClockEvidence
 from geolocate.experts.sun_evidence import build_experts as sun_clock_experts
@@ -373,8 +374,18 @@ def workbench() -> None:
 
         st.html(view.legend_html(data.scale, budget))
         privacy = bool(st.session_state.get("privacy", True))
-        deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
-        st.pydeck_chart(deck, key="map", height=540)
+        if _deckmap.available():
+            seq = st.session_state["_map_seq"] = st.session_state.get("_map_seq", 0) + 1
+            multiples = _multiples(weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
+            spec = mapspec.map_spec(
+                data, cam, camera_key=repr((vkey, sel[:1])), seq=seq, borders=mapspec.world_borders(),
+                cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
+                tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples,
+            )
+            _deckmap.deck_map(spec, key="map")
+        else:
+            deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
+            st.pydeck_chart(deck, key="map", height=540)
         st.caption(
             f"Showing **{labels.get(show, show)}**. {len(data.records):,} regions drawn at full resolution "
             f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
@@ -433,8 +444,30 @@ def workbench() -> None:
         st.code(link, language=None)
 
     # ---- small multiples ----------------------------------------------------------------------------
-    if st.toggle("Per-expert maps side by side", key="multiples", help="One small map per expert and the ensemble, all with the main map's camera."):
-        small_multiples(weights, method, refine, budget, cam)
+    if st.toggle("Per-expert maps side by side", key="multiples", help="One small map per expert and the ensemble under the main map, all with one linked camera: pan or zoom any of them."):
+        if _deckmap.available():
+            st.caption("The small maps are under the main map: one per expert on its own and the ensemble, with one camera (pan or zoom any of them). Cyan: each map's own area budget; colours are per map (each its own log scale).")
+        else:
+            small_multiples(weights, method, refine, budget, cam)
+
+
+SMALL_MAP_CELLS = 1_000
+
+
+def _multiples(weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapview.MapData]]:
+    """(title, map data) of the ensemble and each expert on its own, for the linked small maps."""
+    out = []
+    for name in ["ensemble"] + ensemble.names:
+        if name == "ensemble":
+            if not any(weights.values()):
+                continue
+            d = ensemble.distribution(weights, method=method, refine_to=refine)
+            title = "ensemble"
+        else:
+            d = ensemble.expert_distribution(name, refine_to=refine)
+            title = f"{labels[name]} (weight {weights.get(name, 0):g})"
+        out.append((title, view.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+    return out
 
 
 def _extent(cam: dict) -> tuple[float, float, float, float]:

@@ -11,6 +11,22 @@ REPO = Path(__file__).resolve().parents[2]
 PAGES = REPO / "pages"
 
 
+def map_spec(at) -> dict:
+    """The one workbench map's spec as the browser receives it (the deck.gl component's arguments)."""
+    import json
+
+    maps = [el for el in at.get("component_instance") if el.proto.component_name.endswith("geolocate_map")]
+    assert len(maps) == 1, f"{len(maps)} map components"
+    return json.loads(maps[0].proto.json_args)["spec"]
+
+
+def map_layers(at) -> dict:
+    """The workbench map decoded into layers: {"layers": [{"id", "data"}], "initialViewState", "tiles"}."""
+    from geolocate import mapspec
+
+    return mapspec.decode(map_spec(at))
+
+
 def jpeg_bytes(size=(64, 48), colour=(30, 140, 60), gps: tuple[float, float] | None = None) -> bytes:
     """A small JPEG made in memory, optionally with an EXIF GPS position (degrees)."""
     im = Image.new("RGB", size, colour)

@@ -9,7 +9,7 @@ import re
 import geopandas as gpd
 import numpy as np
 import pytest
-from apphelpers import PAGES, jpeg_bytes
+from apphelpers import PAGES, jpeg_bytes, map_layers
 from streamlit.testing.v1 import AppTest
 
 from geolocate import view
@@ -29,9 +29,8 @@ def _metrics(at: AppTest) -> dict[str, str]:
 
 
 def _deck(at: AppTest) -> dict:
-    charts = at.get("deck_gl_json_chart")
-    assert len(charts) == 1
-    return json.loads(charts[0].proto.json)
+    assert not at.get("deck_gl_json_chart")  # the map is the deck.gl component, not st.pydeck_chart
+    return map_layers(at)
 
 
 def _layer(spec: dict, layer_id: str) -> dict:
@@ -63,7 +62,7 @@ def test_defaults_show_priors_map_and_regions(at):
     assert [layer["id"] for layer in spec["layers"]] == ["context", "density", "borders", "budget_halo", "budget", "city_dots", "city_labels"]
     assert 0 < len(_layer(spec, "density")["data"]) <= view.MAX_MAP_CELLS
     assert len(_layer(spec, "context")["data"]) == 842  # world view: the whole globe at res 1
-    assert spec["mapStyle"] == "__MAP_STYLE__"  # privacy mode (offline): no tile style for the browser to fetch
+    assert spec["tiles"] is None  # privacy mode (offline): no tiles for the browser to fetch
     labels = _layer(spec, "city_labels")["data"]
     assert len(_layer(spec, "borders")["data"]) > 100 and labels[0]["name"] == "Shanghai" and 10 <= len(labels) <= 60
     # The budget outline encloses exactly the first "Regions in budget" cells of the ranking.
@@ -159,12 +158,23 @@ def test_exports_follow_the_shown_view_and_say_so(at):
 
 
 def test_small_multiples_one_map_per_expert(at):
+    import h3
+
     at = _with_guess(at, "48.85, 2.35", 100.0)
+    assert _deck(at)["multiples"] == []  # off by default: nothing extra is sent
     at.toggle(key="multiples").set_value(True)
     _run(at)
-    captions = [c for i in at.get("image") for c in i.captions]
-    assert captions[0] == "ensemble" and len(captions) == 5, captions  # ensemble + 3 priors + the guess
-    assert any(c.startswith("analyst guess") for c in captions)
+    multiples = _deck(at)["multiples"]
+    titles = [m["title"] for m in multiples]
+    assert titles[0] == "ensemble" and len(titles) == 5, titles  # ensemble + 3 priors + the guess
+    # Each small map is that expert on its own: the guess's densest cell is at the guess, the ensemble's too.
+    by_title = {m["title"].split(" (")[0]: m for m in multiples}
+    for name in ("ensemble", "analyst guess"):
+        lat, lon = h3.cell_to_latlng(by_title[name]["density"][0]["h3"])
+        assert abs(lat - 48.85) < 1.5 and abs(lon - 2.35) < 1.5, (name, lat, lon)
+    lat, lon = h3.cell_to_latlng(by_title["uniform land · prior"]["density"][0]["h3"])
+    assert not (abs(lat - 48.85) < 1.5 and abs(lon - 2.35) < 1.5)
+    assert not at.get("image")  # live linked maps in the component, not PNGs
 
 
 def test_analyst_evidence_works_without_image_models(at):
@@ -276,8 +286,11 @@ def test_exif_gps_is_flagged_and_measured(at):
     m = _metrics(at)
     assert "Area needed to reach the EXIF position" in m
     spec = _deck(at)
-    truth = _layer(spec, "truth")
-    assert truth["radiusUnits"] == "pixels" and truth["lineWidthUnits"] == "pixels"  # not "@@=pixels"
+    (truth,) = _layer(spec, "truth")["data"]
+    assert (truth["lat"], truth["lon"]) == pytest.approx((-33.8568, 151.2153), abs=1e-4)
+    # The component draws the marker in pixels (a fixed-size dot at every zoom; the e2e test measures it).
+    page = (PAGES.parent / "assets" / "deckmap" / "index.html").read_text()
+    assert 'radiusUnits: "pixels", getRadius: radius, lineWidthUnits: "pixels"' in page
     # The photo is shown (thumbnail) with its EXIF facts.
     assert at.get("image") and any("GPS" in str(df.value["fact"].tolist()) for df in at.dataframe)
     # Telling the ensemble "Sydney" shrinks the area needed to reach the truth.
@@ -357,3 +370,38 @@ def test_link_values_are_never_rendered_as_markdown():
     for el in list(at.markdown) + list(at.warning) + list(at.info) + list(at.caption):
         assert "127.0.0.2" not in el.value  # never as Markdown (an image there would be fetched)
     assert at.number_input(key="radius").value == 5000.0
+
+
+def test_without_the_map_component_the_page_falls_back_to_pydeck(monkeypatch):
+    """When the component folder cannot be assembled (read-only cache), the map is st.pydeck_chart."""
+    import pages._deckmap as deckmap
+
+    monkeypatch.setattr(deckmap, "available", lambda: False)
+    at = _run(AppTest.from_file(PAGE, default_timeout=90))
+    assert not at.get("component_instance")
+    (chart,) = at.get("deck_gl_json_chart")
+    spec = json.loads(chart.proto.json)
+    assert [layer["id"] for layer in spec["layers"]][:2] == ["context", "density"]
+
+
+def test_component_folder_is_assembled_once_and_read_only_afterwards(tmp_path, monkeypatch):
+    import pages._deckmap as deckmap
+
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    deckmap.component_dir.cache_clear()
+    try:
+        folder = deckmap.component_dir()
+        assert folder is not None and folder.parent == tmp_path
+        assert (folder / "index.html").read_bytes() == deckmap.PAGE.read_bytes()
+        assert (folder / "deck.js").stat().st_size > 1_000_000  # pydeck's deck.gl bundle
+        assert [p.name for p in tmp_path.iterdir()] == [folder.name]  # no temporary folder left behind
+        deckmap.component_dir.cache_clear()
+        assert deckmap.component_dir() == folder
+        # A cache folder that cannot be written: no component (the page falls back), no exception.
+        blocked = tmp_path / "file"
+        blocked.write_text("x")
+        monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(blocked))
+        deckmap.component_dir.cache_clear()
+        assert deckmap.component_dir() is None
+    finally:
+        deckmap.component_dir.cache_clear()

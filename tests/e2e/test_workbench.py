@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from PIL import Image
-from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, start_server, stop, wait_idle
+from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, map_drawn_js, start_server, stop, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -108,10 +108,11 @@ def test_report_download_holds_the_map_image_and_regions(server, browser, tmp_pa
 
 
 def _settled(page) -> None:
-    """Two animation frames after the map's canvas exists: deck.gl has drawn the current spec."""
+    """The map has drawn a spec, and two animation frames passed in its iframe since (a wheel zoom redraws
+    on the next frame; deck.gl's scroll zoom is not animated)."""
     page.wait_for_function(deck_ready_js(), timeout=60_000)
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    page.wait_for_timeout(300)  # deck.gl's own redraw is not observable from the DOM
+    page.frame_locator(MAP).locator("body").evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    page.wait_for_timeout(300)
 
 
 def _map_shot(page) -> np.ndarray:
@@ -183,4 +184,61 @@ def test_other_pages_screenshots_offline(server, browser, shots, path, name):
     page.screenshot(path=str(shots / f"{name.lower()}_offline.png"), full_page=True)
     outside = [u for u in requests if not u.startswith(("data:", "blob:")) and urlparse(u).hostname != "127.0.0.1"]
     assert not outside, outside
+    page.close()
+
+
+def _views(page) -> dict:
+    return page.frame_locator(MAP).locator("body").evaluate("() => window.geolocateMap.views()")
+
+
+def _drawn(page) -> str:
+    return page.evaluate(map_drawn_js())
+
+
+def _wait_redrawn(page, before: str) -> None:
+    page.wait_for_function(f"(b) => {{ const s = ({map_drawn_js()})(); return s !== null && s !== b; }}", arg=before, timeout=60_000)
+
+
+def test_camera_survives_sliders_and_small_multiples_share_it(server, browser):
+    """A slider move keeps the analyst's zoom; the per-expert maps move with the main map and it with them."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(server + "/?guess=48.85,2.35&radius=200", wait_until="domcontentloaded")
+    page.wait_for_function(deck_ready_js(), timeout=60_000)
+    wait_idle(page)
+    fitted = _views(page)["main"]
+    assert abs(fitted["latitude"] - 48.85) < 3 and fitted["zoom"] > 3  # framed on the guess's budget regions
+    box = page.locator(MAP).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
+    page.mouse.wheel(0, -300)
+    page.wait_for_function(
+        f"(z) => document.querySelector('{MAP}').contentWindow.geolocateMap.views().main.zoom > z + 0.3",
+        arg=fitted["zoom"], timeout=30_000,
+    )
+    zoomed = _views(page)["main"]
+    # A weight slider move redraws the cells but leaves the camera where the analyst put it.
+    before = _drawn(page)
+    slider = page.locator('[data-testid="stSlider"]', has_text="analyst guess").get_by_role("slider")
+    slider.focus()
+    slider.press("ArrowRight")
+    _wait_redrawn(page, before)
+    assert _views(page)["main"] == zoomed
+    # Small multiples: one deck per view (ensemble + 3 priors + the guess), all on the main camera.
+    before = _drawn(page)
+    page.get_by_text("Per-expert maps side by side").click()
+    _wait_redrawn(page, before)
+    views = _views(page)
+    assert sorted(views) == ["m0", "m1", "m2", "m3", "m4", "main"], sorted(views)
+    assert all(v == views["main"] for v in views.values())
+    # Dragging one small map moves the main map (and every other) the same way.
+    small_map = page.frame_locator(MAP).locator(".map").nth(3)
+    small_map.scroll_into_view_if_needed()
+    small = small_map.bounding_box()  # in the page's coordinates (Playwright adds the iframe's offset)
+    x, y = small["x"] + small["width"] / 2, small["y"] + small["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 80, y + 20, steps=5)
+    page.mouse.up()
+    views = _views(page)
+    assert views["main"]["longitude"] < zoomed["longitude"] - 1e-3  # dragged east: the camera looks further west
+    assert all(v == views["main"] for v in views.values())
     page.close()

@@ -52,7 +52,8 @@ def stop(proc: subprocess.Popen) -> None:
         proc.kill()
 
 
-MAP = '[data-testid="stDeckGlJsonChart"]'
+MAP = 'iframe[title="pages._deckmap.geolocate_map"]'
+"""The workbench map: the deck.gl component's iframe (same origin, so its document is readable)."""
 
 
 def metric_value(page, label: str) -> str:
@@ -64,5 +65,14 @@ def wait_idle(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 
+def map_drawn_js() -> str:
+    """JS returning the seq of the last spec the map has drawn (a string), or null before its first frame."""
+    return (
+        "() => { const f = document.querySelector('iframe[title=\"pages._deckmap.geolocate_map\"]');"
+        " const b = f && f.contentDocument && f.contentDocument.body; return (b && b.dataset.drawn) || null; }"
+    )
+
+
 def deck_ready_js() -> str:
-    return "() => { const c = document.querySelector('[data-testid=\"stDeckGlJsonChart\"] canvas'); return !!c && c.width > 0; }"
+    """JS that is true once the map has drawn a spec."""
+    return f"() => !!({map_drawn_js()})()"

@@ -1,0 +1,80 @@
+"""The workbench's map as a Streamlit component: deck.gl in an iframe that keeps what did not change.
+
+The page sends a ``geolocate.mapspec/1`` spec (see geolocate/mapspec.py); the component (assets/deckmap/
+index.html) draws it with the deck.gl bundle that pydeck ships, so nothing is downloaded and the browser
+fetches nothing outside the app's host. The component's folder (the page plus a copy of pydeck's bundle)
+is assembled once per version in the user cache folder, atomically, and only read afterwards.
+When it cannot be assembled, :func:`available` is False and the page falls back to ``st.pydeck_chart``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from geolocate.grid import cache_dir
+
+PAGE = Path(__file__).resolve().parent.parent / "assets" / "deckmap" / "index.html"
+
+
+def _bundle() -> Path:
+    import pydeck
+
+    return Path(pydeck.__file__).resolve().parent / "nbextension" / "static" / "index.js"
+
+
+@functools.lru_cache(maxsize=1)
+def component_dir() -> Path | None:
+    """The folder Streamlit serves the component from (index.html + deck.js), or None when unavailable."""
+    try:
+        page, bundle = PAGE.read_bytes(), _bundle()
+        import pydeck
+
+        tag = hashlib.sha256(page + pydeck.__version__.encode() + str(bundle.stat().st_size).encode()).hexdigest()[:12]
+        final = cache_dir() / f"deckmap-{tag}"
+        if (final / "index.html").is_file() and (final / "deck.js").is_file():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".deckmap-"))
+        try:
+            (tmp / "index.html").write_bytes(page)
+            shutil.copyfile(bundle, tmp / "deck.js")
+            for f in tmp.iterdir():
+                os.chmod(f, 0o644)
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, final)  # another process may have won the race: its copy is the same
+            except OSError:
+                pass
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final if (final / "deck.js").is_file() else None
+    except OSError:
+        return None
+
+
+def _component() -> Any:
+    # Declared on every call: the registry belongs to the running server (a test harness may start several).
+    folder = component_dir()
+    return components.declare_component("geolocate_map", path=str(folder)) if folder else None
+
+
+def available() -> bool:
+    """Whether the deck.gl map component can be served in this process."""
+    return component_dir() is not None
+
+
+def deck_map(spec: dict, key: str) -> dict | None:
+    """Draw a map spec; returns the last click as {"lat", "lon", "n"} when ``spec["click"]`` is set, else None."""
+    comp = _component()
+    if comp is None:  # pragma: no cover - callers check available() first
+        st.warning("The map component is not available in this process.")
+        return None
+    return comp(spec=spec, key=key, default=None)
