@@ -405,3 +405,14 @@ def test_component_folder_is_assembled_once_and_read_only_afterwards(tmp_path, m
         assert deckmap.component_dir() is None
     finally:
         deckmap.component_dir.cache_clear()
+
+
+def test_privacy_off_draws_tiles_under_the_shipped_borders(at):
+    from geolocate import basemap
+
+    assert _deck(at)["tiles"] is None
+    at.sidebar.toggle(key="privacy").set_value(False)
+    _run(at)
+    spec = _deck(at)
+    assert spec["tiles"] == basemap.TILE_URL and "{z}/{x}/{y}" in spec["tiles"]
+    assert len(_layer(spec, "borders")["data"]) > 100
