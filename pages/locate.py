@@ -387,7 +387,7 @@ def workbench() -> None:
             deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
             st.pydeck_chart(deck, key="map", height=540)
         st.caption(
-            f"Showing **{labels.get(show, show)}**. {len(data.records):,} regions drawn at full resolution "
+            f"Showing **{labels.get(show, show)}**. {len(data.cells):,} regions drawn at full resolution "
             f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
             + (f" near this view and res {data.far_res} farther away. " if data.far_res is not None else ". ")
             + ("Basemap: shipped borders and city names (privacy mode)." if privacy else "Basemap: CARTO dark matter tiles plus shipped borders.")
