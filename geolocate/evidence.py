@@ -76,7 +76,7 @@ def expert_label(expert: Expert) -> str:
 
     ``"analyst: forest"`` of kind ``analyst`` stays ``"analyst: forest"`` (not "analyst: analyst: forest").
     """
-    name, kind = expert.name, getattr(expert, "kind", "")
+    name, kind = expert.name, expert.kind
     if not kind or name.lower().startswith(kind.lower()):
         return name
     return f"{name} · {kind}"

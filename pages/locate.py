@@ -239,7 +239,7 @@ for m in evidence_msgs:
 unavailable = [s for s in shared_weights_status() if not getattr(s, "available", False)]
 if photos and not img_experts:
     st.warning(NO_MODEL, icon=":material/visibility_off:")
-elif not photos and not any(getattr(e, "kind", "") == "image" for e in ensemble.experts):
+elif not photos and not any(e.kind == "image" for e in ensemble.experts):
     st.caption(NO_PHOTO)
 if IMAGE_SUITE_ERROR is not None:
     st.info("Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.")
@@ -307,7 +307,7 @@ def workbench() -> None:
             if key not in st.session_state:
                 st.session_state[key] = float(url_weights.get(name, view.default_weight(name)))
             weights[name] = st.slider(labels[name], 0.0, view.WEIGHT_MAX, step=0.05, key=key)
-        hard = [labels[e.name] for e in ensemble.experts if getattr(e, "hard", False)]
+        hard = [labels[e.name] for e in ensemble.experts if e.hard]
         if hard:
             st.caption("Certain (a mask, no weight): " + ", ".join(hard))
         st.subheader("Search area")
@@ -540,4 +540,4 @@ workbench()
 
 with st.expander("Experts in this ensemble"):
     for e in ensemble.experts:
-        st.text(f"{labels[e.name]}: {e.describe()}" + ("  (certain: a mask, no weight)" if getattr(e, "hard", False) else ""))
+        st.text(f"{labels[e.name]}: {e.describe()}" + ("  (certain: a mask, no weight)" if e.hard else ""))
