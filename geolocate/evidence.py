@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Callable, Mapping
 
 from .experts import AttributeExpert, PointExpert, RegionExpert, override_probs
 from .experts.base import Expert

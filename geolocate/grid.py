@@ -14,9 +14,10 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 import h3
 import numpy as np
@@ -205,7 +206,7 @@ class CellSet:
     _res: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
-    def from_cells(cls, cells: np.ndarray) -> "CellSet":
+    def from_cells(cls, cells: np.ndarray) -> CellSet:
         """Build a cell set from H3 indexes (computes centres and areas)."""
         cells = np.asarray(cells, dtype=np.uint64)
         lat, lon = cell_centers(cells)
@@ -228,14 +229,14 @@ class CellSet:
             self._res = cell_resolutions(self.cells)
         return self._res
 
-    def subset(self, index: np.ndarray) -> "CellSet":
+    def subset(self, index: np.ndarray) -> CellSet:
         """Cells at positions ``index`` (int array or boolean mask)."""
         xyz = None if self._xyz is None else self._xyz[index]
         res = None if self._res is None else self._res[index]
         return CellSet(self.cells[index], self.lat[index], self.lon[index], self.area_km2[index], xyz, res)
 
     @staticmethod
-    def concat(parts: list["CellSet"]) -> "CellSet":
+    def concat(parts: list[CellSet]) -> CellSet:
         """Concatenate cell sets (no de-duplication)."""
         return CellSet(
             np.concatenate([p.cells for p in parts]),

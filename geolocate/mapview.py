@@ -19,8 +19,8 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class ColourScale:
     hi: float
 
     @classmethod
-    def for_distribution(cls, dist: CellDistribution, decades: float = SCALE_DECADES) -> "ColourScale":
+    def for_distribution(cls, dist: CellDistribution, decades: float = SCALE_DECADES) -> ColourScale:
         """From the densest cell down ``decades`` powers of ten (or to the thinnest cell, if closer)."""
         ld = dist.log_density[np.isfinite(dist.log_density)] / math.log(10)
         if not len(ld):

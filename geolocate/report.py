@@ -11,10 +11,9 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -213,7 +212,7 @@ def _e(x) -> str:
 
 def report_html(r: ReportInput, max_rows: int = 25) -> str:
     """The report as one self-contained HTML document (no external requests; user text escaped)."""
-    created = (r.created or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    created = (r.created or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S UTC")
     rows = []
     for i in range(min(len(r.regions), max_rows)):
         place = r.places[i] if i < len(r.places) else ""

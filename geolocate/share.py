@@ -8,8 +8,9 @@ Markdown or HTML).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import quote, unquote
 
 import numpy as np

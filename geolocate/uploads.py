@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 """Per-file cap in bytes; matches ``server.maxUploadSize`` (MB) in .streamlit/config.toml."""

@@ -15,7 +15,7 @@ This module re-exports their public names and keeps the upload decoding helper.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .evidence import (  # noqa: F401 - re-exported
     ATTRIBUTE_TERMS,

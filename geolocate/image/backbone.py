@@ -17,9 +17,9 @@ embeddings and equal GeoCLIP top-5 on the wheel's Kauai.png.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch

@@ -142,7 +142,7 @@ class GeoCLIPHead:
         self._gallery_cells: dict[int, np.ndarray] = {}
 
     @classmethod
-    def tiny_random(cls, n_gallery: int = 2000, seed: int = 0) -> "GeoCLIPHead":
+    def tiny_random(cls, n_gallery: int = 2000, seed: int = 0) -> GeoCLIPHead:
         """A generated head for tests: random image MLP, :class:`_TinyLocationEncoder`, ``n_gallery`` points
         spread over the sphere; its features take milliseconds and stay in memory (nothing on disk)."""
         self = cls.__new__(cls)

@@ -11,8 +11,7 @@ names and descriptions; their output is noise, never a prediction.
 
 from __future__ import annotations
 
-from typing import Callable
-
+from collections.abc import Callable
 
 from ..experts.base import Expert
 from .backbone import load_backbone
