@@ -161,17 +161,17 @@ def _coords(table: _Table, path, id_col, lat_col, lon_col, report, on_error) -> 
         bad_num = ~np.isfinite(vals)
         bad_rng = np.isfinite(vals) & (np.abs(vals) > limit)
         for i in np.flatnonzero(bad_num):
-            problems.append((i, f"column '{col}': {df[col].iloc[i]!r} is not a number"))
+            problems.append((int(i), f"column '{col}': {df[col].iloc[i]!r} is not a number"))
         for i in np.flatnonzero(bad_rng):
-            problems.append((i, f"column '{col}': {vals[i]} is out of range [-{limit}, {limit}]"))
+            problems.append((int(i), f"column '{col}': {vals[i]} is out of range [-{limit}, {limit}]"))
         out[name] = vals
     missing_id = df[id_col].isna().to_numpy() | (df[id_col].fillna("").astype(str).str.strip() == "").to_numpy()
     for i in np.flatnonzero(missing_id):
-        problems.append((i, f"column '{id_col}': empty id"))
+        problems.append((int(i), f"column '{id_col}': empty id"))
     dup = out["id"].duplicated(keep="first").to_numpy() & ~missing_id
     for i in np.flatnonzero(dup):
         first = int(out["line"].to_numpy()[(out["id"] == out["id"].iloc[i]).to_numpy()][0])
-        problems.append((i, f"column '{id_col}': duplicate id {out['id'].iloc[i]!r} (first on line {first})"))
+        problems.append((int(i), f"column '{id_col}': duplicate id {out['id'].iloc[i]!r} (first on line {first})"))
     return _apply(out, problems, path, report, on_error)
 
 

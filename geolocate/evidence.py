@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 
 from .experts import AttributeExpert, PointExpert, RegionExpert, override_probs
 from .experts.base import Expert
+from .layers import Layer
 
 # Friendly attribute terms -> (layer, classes). IGBP land cover (MODIS) classes; "desert" takes open
 # shrubland too because most hot deserts are mapped as such by MCD12C1, not only as "barren".
@@ -127,7 +128,7 @@ def attribute_expert_name(term: str) -> str:
     return f"analyst: {term}"
 
 
-Builder = Callable[[AnalystEvidence, Mapping[str, object]], tuple[list[Expert], list[Message]]]
+Builder = Callable[[AnalystEvidence, Mapping[str, Layer]], tuple[list[Expert], list[Message]]]
 _BUILDERS: list[Builder] = []
 
 
@@ -138,7 +139,7 @@ def evidence_builder(fn: Builder) -> Builder:
 
 
 @evidence_builder
-def _point(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+def _point(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Expert], list[Message]]:
     if ev.point is None:
         return [], []
     if not ev.radius_km > 0:
@@ -148,14 +149,14 @@ def _point(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expe
 
 
 @evidence_builder
-def _region(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+def _region(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Expert], list[Message]]:
     if not (ev.include or ev.exclude):
         return [], []
     return [RegionExpert(include=ev.include, exclude=ev.exclude, hard=ev.hard, name=REGION_EXPERT)], []
 
 
 @evidence_builder
-def _attributes(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list[Expert], list[Message]]:
+def _attributes(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Expert], list[Message]]:
     experts: list[Expert] = []
     msgs: list[Message] = []
     for term in ev.attributes:
@@ -171,7 +172,7 @@ def _attributes(ev: AnalystEvidence, layers: Mapping[str, object]) -> tuple[list
     return experts, msgs
 
 
-def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, object] | None = None) -> tuple[list[Expert], list[Message]]:
+def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, Layer] | None = None) -> tuple[list[Expert], list[Message]]:
     """Experts for the analyst's evidence, and messages for evidence that could not be used.
 
     Args:
@@ -193,11 +194,11 @@ def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, object] | No
     return experts, messages
 
 
-def attribute_layers() -> dict[str, object]:
+def attribute_layers() -> dict[str, Layer]:
     """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (when its asset exists)}."""
     from .layers import LayerError, landcover_layer, scene_layer
 
-    out: dict[str, object] = {"landcover": landcover_layer()}
+    out: dict[str, Layer] = {"landcover": landcover_layer()}
     try:
         out["scene"] = scene_layer()
     except LayerError:

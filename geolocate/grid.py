@@ -297,7 +297,8 @@ def global_grid(res: int = DEFAULT_RESOLUTION) -> Grid:
             arrays = None  # a corrupt cache is rebuilt, never trusted
     if arrays is None:
         arrays = _build_grid_arrays(res)
-        write_cache(path, lambda f: np.savez(f, **arrays))
+        built = arrays
+        write_cache(path, lambda f: np.savez(f, cells=built["cells"], lat=built["lat"], lon=built["lon"], area_km2=built["area_km2"]))
     return Grid(res, arrays["cells"], arrays["lat"], arrays["lon"], arrays["area_km2"])
 
 

@@ -36,4 +36,4 @@ def rva_chart(curves: pd.DataFrame, title: str | None = "Recall vs Area", width:
         x=alt.X("area_km2:Q", scale=scale), y=alt.value(12), text="label:N"
     )
     props = {"height": height} | ({"width": width} if width else {}) | ({"title": title} if title else {})
-    return alt.layer(rules, labels, lines).properties(**props)
+    return alt.layer(rules, labels, lines).properties(**props)  # type: ignore[return-value]

@@ -130,9 +130,9 @@ def render_map_png(
             xy = np.asarray(path, dtype=np.float64)
             if xy[:, 0].max() < w:
                 xy[:, 0] += 360.0
-            p = [tuple(q) for q in _project(xy[:, 0], xy[:, 1], (w, s, e, n), size).tolist()]
-            draw.line(p, fill=tuple(HALO_RGBA), width=4)
-            draw.line(p, fill=tuple(OUTLINE_RGBA), width=2)
+            pts = [tuple(q) for q in _project(xy[:, 0], xy[:, 1], (w, s, e, n), size).tolist()]
+            draw.line(pts, fill=tuple(HALO_RGBA), width=4)
+            draw.line(pts, fill=tuple(OUTLINE_RGBA), width=2)
     if truth is not None:
         tl = truth[1] + (360.0 if truth[1] < w else 0.0)
         x, y = _project(np.array([tl]), np.array([truth[0]]), (w, s, e, n), size)[0]
@@ -268,7 +268,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px;text-align:left;font-size:13px}}.ph
 def version() -> str:
     """The installed geolocate version (package metadata, else the module's ``__version__``, else "dev")."""
     try:
-        from . import __version__  # type: ignore[attr-defined]
+        from . import __version__
 
         return str(__version__)
     except ImportError:

@@ -76,8 +76,11 @@ class UploadStore:
 
     def __init__(self, loader: Loader | None = None, max_photos: int = MAX_ALBUM_PHOTOS, max_bytes: int = MAX_UPLOAD_BYTES):
         if loader is None:
-            from .image.photo import load_photo as loader
-        self.loader, self.max_photos, self.max_bytes = loader, max_photos, max_bytes
+            from .image.photo import load_photo
+
+            loader = load_photo
+        self.loader: Loader = loader
+        self.max_photos, self.max_bytes = max_photos, max_bytes
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
@@ -99,7 +102,7 @@ class UploadStore:
         if len(files) > self.max_photos:
             messages.append(album_cap_message([_name_and_bytes(f)[0] for f in files], self.max_photos))
             files = files[: self.max_photos]
-        wanted: list[tuple[str, str, bytes | None]] = []
+        wanted: list[tuple[str, str, bytes]] = []
         for f in files:
             name, data, file_id = _name_and_bytes(f)
             key = file_id or hashlib.sha256(data).hexdigest()

@@ -179,7 +179,7 @@ class Scorer:
         t0 = time.perf_counter()
         x = normalize(pixels.to(self.device, non_blocking=True))
         with self._autocast:
-            emb = self.backbone.model.encode_image(x.to(self.backbone.dtype)).float()  # type: ignore[operator]
+            emb = self.backbone.model.encode_image(x.to(self.backbone.dtype)).float()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
         t1 = time.perf_counter()

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,11 +125,11 @@ class Backbone:
     spec: str
     label: str
     random: bool
-    model: torch.nn.Module
+    model: Any  # an open_clip CLIP (torch.nn.Module): encode_image / encode_text are its own methods
     embed_dim: int
     logit_scale: float
     checkpoint: str | None = None
-    _tokenizer: object | None = field(default=None, repr=False)
+    _tokenizer: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

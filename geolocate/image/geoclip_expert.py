@@ -67,6 +67,8 @@ torchgeo's: a 2,000-point gallery and a small random location encoder; no 290 MB
 class _TinyLocationEncoder(nn.Module):
     """Random Fourier features of the unit vector, then one linear layer: a stand-in with GeoCLIP's interface."""
 
+    freq: torch.Tensor
+
     def __init__(self, seed: int = 0, n_freq: int = 64, dim: int = 512):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
