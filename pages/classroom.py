@@ -101,101 +101,130 @@ def start_round() -> None:
 
 
 # ---- student ---------------------------------------------------------------------------------------------
+# Submitting a guess reruns only the fragment `guesses` (the score, the guess form or the reveal): no app
+# navigation, title, photo or scene is rerun or resent. It uses only light elements (metrics, plain text;
+# no data grid, no syntax-highlighted code block, whose 1.5 MB of JavaScript every browser would fetch and
+# compile on its first reveal), so thirty browsers that submit together each have little to render.
 def student_view(rnd) -> None:
     me = st.session_state.get("me", {}).get(rnd.code)
     if me is None:
-        st.subheader("Join")
-
-        def _join():
-            try:
-                name, token = room().join(rnd.code, st.session_state.get("join_name", ""))
-            except ClassroomError as err:
-                st.session_state["_join_error"] = str(err)
-            else:
-                st.session_state.setdefault("me", {})[rnd.code] = (name, token)
-
-        with st.form("join"):
-            st.text_input("Your name (shown on the leaderboard)", max_chars=40, key="join_name")
-            st.form_submit_button("Join", type="primary", on_click=_join)
-        err = st.session_state.pop("_join_error", None)
-        if err:
-            st.error("Could not join:")
-            st.code(err, language=None)  # may quote the typed name: verbatim, never Markdown
-        if st.session_state.get("me", {}).get(rnd.code) is None:
+        if not join_form(rnd):
             return
         me = st.session_state["me"][rnd.code]
     name, token = me
-    mine = room().my_guesses(rnd.code, name, token)
     st.text(f"Joined as {name}")  # user text: plain, never Markdown
     current = st.session_state.get("case_no", {}).get(rnd.code, 0)
+    if current < len(rnd.cases):
+        photo_and_scene(rnd, current)
+    guesses(rnd, name, token, current)
+
+
+def join_form(rnd) -> bool:
+    """The join form; True once this session has joined the round."""
+    st.subheader("Join")
+
+    def _join():
+        try:
+            name, token = room().join(rnd.code, st.session_state.get("join_name", ""))
+        except ClassroomError as err:
+            st.session_state["_join_error"] = str(err)
+        else:
+            st.session_state.setdefault("me", {})[rnd.code] = (name, token)
+
+    with st.form("join"):
+        st.text_input("Your name (shown on the leaderboard)", max_chars=40, key="join_name")
+        st.form_submit_button("Join", type="primary", on_click=_join)
+    err = st.session_state.pop("_join_error", None)
+    if err:
+        st.error("Could not join:")
+        st.text(err)  # may quote the typed name: verbatim, never Markdown
+    return st.session_state.get("me", {}).get(rnd.code) is not None
+
+
+def photo_and_scene(rnd, current: int) -> None:
+    c = rnd.public_case(current)
+    st.subheader(f"Photo {current + 1} of {len(rnd.cases)}")
+    left, right = st.columns([1, 1])
+    with left:
+        if offline() or not c.get("photo_url"):
+            st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on; your teacher shows the photos." if offline() else "No photo address for this case.")
+        else:
+            st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
+    with right:
+        if c.get("scene"):
+            # Progress bars, not a data grid: thirty students' browsers render this at once.
+            for cls, p in c["scene"].items():
+                st.progress(min(max(float(p), 0.0), 1.0), text=f"{cls}: {float(p):.0%}")
+            st.caption("What a scene classifier saw in the photo.")
+
+
+@st.fragment
+def guesses(rnd, name: str, token: str, current: int) -> None:
+    """The student's score, then the guess form for photo ``current`` or its reveal (or the end of the round)."""
+    mine = room().my_guesses(rnd.code, name, token)
     n = len(rnd.cases)
-    if current < n:
-        c = rnd.public_case(current)
-        st.subheader(f"Photo {current + 1} of {n}")
-        left, right = st.columns([1, 1])
-        with left:
-            if offline() or not c.get("photo_url"):
-                st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on; your teacher shows the photos." if offline() else "No photo address for this case.")
-            else:
-                st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
-        with right:
-            if c.get("scene"):
-                # Progress bars, not a data grid: thirty students' browsers render this at once.
-                for cls, p in c["scene"].items():
-                    st.progress(min(max(float(p), 0.0), 1.0), text=f"{cls}: {float(p):.0%}")
-                st.caption("What a scene classifier saw in the photo.")
-        g = mine.get(current)
-        if g is None:
-
-            def _submit():
-                # Runs before the script, so the rerun that follows shows the reveal and no form.
-                try:
-                    guess = view.parse_latlon(st.session_state.get(f"g_text_{current}", ""))
-                    budget = st.session_state[f"g_budget_{current}"] if st.session_state.get(f"g_usebudget_{current}") else None
-                    room().submit(rnd.code, name, token, current, guess, budget)
-                except (ValueError, ClassroomError) as err:
-                    st.session_state["_guess_error"] = str(err)
-
-            with st.form(f"guess_{current}"):
-                st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
-                st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
-                st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
-                st.form_submit_button("Submit guess", type="primary", on_click=_submit)
-            err = st.session_state.pop("_guess_error", None)
-            if err:
-                st.error("Guess not recorded:")
-                st.code(err, language=None)  # may quote the typed text: verbatim, never Markdown
-        if g is not None:
-            case = rnd.cases[current]
-            st.subheader("Reveal", anchor="reveal")
-            m = st.columns(2) + st.columns(2)
-            m[0].metric("Distance", f"{g.distance_km:,.1f} km")
-            m[1].metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
-            ens = case.get("models", {}).get("ensemble")
-            if ens is not None:
-                m[2].metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
-            if g.budget_km2 is not None:
-                m[3].metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
-            else:
-                m[3].metric("Points", f"{g.points:.0f} / 100")
-            st.caption(f"True location: {case['lat']:.4f}, {case['lon']:.4f}.")
-            models = case.get("models", {})
-            if models:
-                rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in models.items()], key=lambda r: r[1])
-                with st.expander("You against each model (area to truth)"):
-                    # Plain text (model names come from file names; no Markdown), light to render.
-                    st.code("\n".join(f"{who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows), language=None)
-
-            def _next():
-                st.session_state.setdefault("case_no", {})[rnd.code] = current + 1
-
-            st.button("Next photo" if current + 1 < n else "Finish", on_click=_next, type="primary")
+    # The session score; also makes the browser load the metric element's code before the first reveal.
+    st.metric(f"Your mean points ({len(mine)} of {n} photos guessed)", f"{sum(g.points for g in mine.values()) / len(mine):.0f} / 100" if mine else "–")
+    if current >= n:
+        st.success(f"All {n} photos guessed.")
+        if not rnd.revealed and room().can_see_leaderboard(rnd.code, name, token):  # after a reveal it is shown below
+            st.subheader("Leaderboard")
+            leaderboard(rnd.code)
+            if st.button("Refresh"):
+                st.rerun()  # the whole page: it also shows the teacher's reveal once it has happened
         return
-    st.success(f"All {n} photos guessed.")
-    if not rnd.revealed and room().can_see_leaderboard(rnd.code, name, token):  # after a reveal it is shown below
-        st.subheader("Leaderboard")
-        leaderboard(rnd.code)
-        st.button("Refresh")
+    g = mine.get(current)
+    if g is None:
+
+        def _submit():
+            # Runs before the fragment, so the rerun that follows shows the reveal and no form.
+            try:
+                guess = view.parse_latlon(st.session_state.get(f"g_text_{current}", ""))
+                budget = st.session_state[f"g_budget_{current}"] if st.session_state.get(f"g_usebudget_{current}") else None
+                room().submit(rnd.code, name, token, current, guess, budget)
+            except (ValueError, ClassroomError) as err:
+                st.session_state["_guess_error"] = str(err)
+
+        with st.form(f"guess_{current}"):
+            st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
+            st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
+            st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
+            st.form_submit_button("Submit guess", type="primary", on_click=_submit)
+        err = st.session_state.pop("_guess_error", None)
+        if err:
+            st.error("Guess not recorded:")
+            st.text(err)  # may quote the typed text: verbatim, never Markdown
+        return
+    reveal(rnd.cases[current], g)
+    # A form's button: its code is already in the browser (the guess form's), a plain button's is not.
+    with st.form(f"next_{current}", border=False):
+        go = st.form_submit_button("Next photo" if current + 1 < n else "Finish", type="primary")
+    if go:
+        st.session_state.setdefault("case_no", {})[rnd.code] = current + 1
+        st.rerun()  # the whole page: the next photo (or the end of the round)
+
+
+def reveal(case: dict, g) -> None:
+    """A student's own reveal: metrics and plain text only (light for thirty browsers at once)."""
+    st.subheader("Reveal", anchor="reveal")
+    row = st.container(horizontal=True)  # one block for the four metrics (two rows of columns were ten elements)
+    m = [row] * 4
+    m[0].metric("Distance", f"{g.distance_km:,.1f} km")
+    m[1].metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
+    ens = case.get("models", {}).get("ensemble")
+    if ens is not None:
+        m[2].metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
+    if g.budget_km2 is not None:
+        m[3].metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
+    else:
+        m[3].metric("Points", f"{g.points:.0f} / 100")
+    st.caption(f"True location: {case['lat']:.4f}, {case['lon']:.4f}.")
+    models = case.get("models", {})
+    if models:
+        rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in models.items()], key=lambda r: r[1])
+        with st.expander("You against each model (area to truth)"):
+            # Plain text (model names come from file names; no Markdown), light to render.
+            st.text("\n".join(f"{who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows))
 
 
 # ---- teacher view of a running round ---------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_students_guess_and_the_board_opens_after_the_last_photo(db):
     assert not any(d.proto.id == "leaderboard" for d in ann.dataframe) and len(ann.dataframe) <= 2
     bob = _student(code)
     _join(bob, "Ann")
-    assert any("taken" in c.value for c in bob.code)
+    assert any("taken" in t.value for t in bob.text)  # verbatim text, never Markdown
     _join(bob, "Bob")
     _guess(bob, 0, "0, 0.5")
     next(b for b in bob.button if b.label == "Next photo").click()
@@ -89,7 +89,7 @@ def test_bad_guess_and_unknown_round_are_messages(db):
     _join(at, "Cy")
     _guess(at, 0, "nowhere")
     assert at.error and "not recorded" in at.error[0].value
-    assert at.code[0].value.startswith("enter latitude and longitude")
+    assert any(t.value.startswith("enter latitude and longitude") for t in at.text)
     at = _student("NOPE42")
     assert at.error and "No round" in at.error[0].value
 
