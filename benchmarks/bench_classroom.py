@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -147,6 +148,12 @@ def cpu_seconds(server_pid: int) -> dict[str, float]:
             name = procs[k][0]
             if name.startswith(("chrom", "headless")):
                 out["chromium"] += procs[k][2]
+                try:
+                    m = re.search(rb"--type=([\w-]+)", Path(f"/proc/{k}/cmdline").read_bytes())  # Chromium rewrites its argv
+                    kind = m.group(1).decode() if m else "browser"
+                except OSError:
+                    kind = "browser"
+                out[f"chromium {kind}"] = out.get(f"chromium {kind}", 0.0) + procs[k][2]
             elif name.startswith("node"):
                 out["driver"] += procs[k][2]
             todo.append(k)
@@ -316,9 +323,9 @@ async def run(args) -> int:
         if first:
             print(f"  of which before the server's first message reached the page: p50 {statistics.median(first):.2f} s, p90 {pct(first, 0.9):.2f} s;"
                   f" its last message before the reveal: p50 {statistics.median(last):.2f} s, p90 {pct(last, 0.9):.2f} s")
-        used = {k: cpu1[k] - cpu0[k] for k in cpu0}
+        used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
         print(f"CPU during the submit window ({window:.1f} s wall, {2 * window:.1f} core-s on 2 cores): server {used['server']:.2f} s, "
-              f"Chromium {used['chromium']:.2f} s, Playwright driver {used['driver']:.2f} s, whole machine {used['machine']:.2f} s")
+              f"Chromium {used['chromium']:.2f} s ({', '.join(f'{k[9:]} {v:.2f}' for k, v in sorted(used.items()) if k.startswith('chromium '))}), Playwright driver {used['driver']:.2f} s, whole machine {used['machine']:.2f} s")
         print(f"leaderboard in the teacher's browser: {rowcount} rows (want {args.sessions}); database scores match the hand-computed distances: {scores_ok}")
         print(f"server RSS: {rss0[0] / 1024:.0f} MB idle, {rss_joined[0] / 1024:.0f} MB with {args.sessions} sessions joined, {rss_after[0] / 1024:.0f} MB after the guesses (peak {rss_after[1] / 1024:.0f} MB)")
         print(f"wall time: {time.perf_counter() - t_start:.0f} s")

@@ -208,23 +208,21 @@ def reveal(case: dict, g) -> None:
     """A student's own reveal: metrics and plain text only (light for thirty browsers at once)."""
     st.subheader("Reveal", anchor="reveal")
     row = st.container(horizontal=True)  # one block for the four metrics (two rows of columns were ten elements)
-    m = [row] * 4
-    m[0].metric("Distance", f"{g.distance_km:,.1f} km")
-    m[1].metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
+    row.metric("Distance", f"{g.distance_km:,.1f} km")
+    row.metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
     ens = case.get("models", {}).get("ensemble")
     if ens is not None:
-        m[2].metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
+        row.metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
     if g.budget_km2 is not None:
-        m[3].metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
+        row.metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
     else:
-        m[3].metric("Points", f"{g.points:.0f} / 100")
-    st.caption(f"True location: {case['lat']:.4f}, {case['lon']:.4f}.")
-    models = case.get("models", {})
-    if models:
-        rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in models.items()], key=lambda r: r[1])
-        with st.expander("You against each model (area to truth)"):
-            # Plain text (model names come from file names; no Markdown), light to render.
-            st.text("\n".join(f"{who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows))
+        row.metric("Points", f"{g.points:.0f} / 100")
+    # One plain-text element (model names come from file names: never Markdown), no expander: each element
+    # is one more message for thirty browsers to process at the same moment.
+    lines = [f"True location: {case['lat']:.4f}, {case['lon']:.4f}", "Area to truth, you and each model:"]
+    rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in case.get("models", {}).items()], key=lambda r: r[1])
+    lines += [f"  {who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows]
+    st.text("\n".join(lines))
 
 
 # ---- teacher view of a running round ---------------------------------------------------------------------
