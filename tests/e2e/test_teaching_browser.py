@@ -1,0 +1,130 @@
+"""Cases and Classroom in a real headless Chromium against `streamlit run app.py` on 127.0.0.1 (offline):
+a Cases deep link in guess mode reveals a typed guess; a teacher starts a round in the browser, two
+students join and guess in their own browser contexts, and the teacher's leaderboard lists exactly them
+with the hand-computed distances."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher and toy data
+
+from serverproc import CHROMIUM, CHROMIUM_ARGS, need_browser, streamlit_server  # noqa: E402
+from test_cases_page import IDS, make_toy  # noqa: E402
+
+pytestmark = pytest.mark.e2e
+
+R = 6371.0088
+TIMEOUT_MS = 120_000  # the first visit builds the priors and scores the photos (about 10 s on a quiet machine)
+
+
+def _idle(page) -> None:
+    """No script running (Streamlit's status widget gone) and the fonts loaded."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && document.fonts.status === 'loaded'", timeout=TIMEOUT_MS)
+
+
+def _metric(page, label: str) -> str:
+    return page.locator('[data-testid="stMetric"]', has_text=label).locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    need_browser()
+    root = tmp_path_factory.mktemp("teaching")
+    make_toy(root / "data")
+    env = {"GEOLOCATE_DATA_DIR": str(root / "data"), "GEOLOCATE_CACHE_DIR": str(root / "cache"), "GEOLOCATE_CLASSROOM_DB": str(root / "rounds.sqlite3")}
+    with streamlit_server(env=env, log=root / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def test_cases_deep_link_reveals_a_typed_guess(server, browser):
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server}/cases?bench=toy&case={IDS[1]}&mode=guess", wait_until="domcontentloaded")
+        box = page.get_by_label("Latitude, longitude")
+        expect(box).to_be_visible(timeout=TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Reveal", exact=True)).to_have_count(0)  # the truth stays hidden until a guess
+        _idle(page)
+        box.fill("44, 7")  # one degree of latitude south of the truth (45°N, 7°E)
+        box.press("Enter")
+        _idle(page)
+        page.get_by_role("button", name="Reveal", exact=True).click()
+        expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        assert _metric(page, "Distance") == "111 km"  # 1° of a great circle: 111.195 km
+        assert _metric(page, "Your area to truth") == "38,843 km²"  # 2 pi R² (1 - cos 1°)
+        assert "bench=toy" in page.url and "mode=guess" in page.url  # the page keeps its deep link
+    finally:
+        ctx.close()
+
+
+def test_classroom_round_teacher_and_two_students(server, browser):
+    from playwright.sync_api import expect
+
+    teacher_ctx = browser.new_context(viewport={"width": 1300, "height": 1400})
+    teacher = teacher_ctx.new_page()
+    students = []
+    try:
+        # The teacher starts a one-photo round from a case link: truth (0°, 10°E).
+        teacher.goto(f"{server}/classroom?cases={IDS[0]}", wait_until="domcontentloaded")
+        start = teacher.get_by_role("button", name="Start the round")
+        expect(start).to_be_visible(timeout=TIMEOUT_MS)
+        _idle(teacher)
+        start.click()
+        expect(teacher.get_by_text("Students open this link")).to_be_visible(timeout=TIMEOUT_MS)
+        code = teacher.url.split("round=")[1][:6]
+        expect(teacher.get_by_text("0 students on the board")).to_be_visible(timeout=TIMEOUT_MS)
+
+        # Two students, each in their own browser context (own cookies and session), guess 1° and 2° east.
+        want = {"Ann": (1.0, R * math.radians(1.0)), "Bob": (2.0, R * math.radians(2.0))}
+        for name, (east, km) in want.items():
+            ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+            page = ctx.new_page()
+            students.append(ctx)
+            page.goto(f"{server}/classroom?round={code}", wait_until="domcontentloaded")
+            page.get_by_label("Your name (shown on the leaderboard)").fill(name, timeout=TIMEOUT_MS)
+            page.get_by_role("button", name="Join", exact=True).click()
+            box = page.get_by_label("Your guess: latitude, longitude")
+            expect(box).to_be_visible(timeout=TIMEOUT_MS)
+            box.fill(f"0, {10 + east}")
+            page.get_by_role("button", name="Submit guess").click()
+            expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+            assert _metric(page, "Distance") == f"{km:,.1f} km"
+            # Nobody else's guess is on a student's page before the teacher reveals the round.
+            assert "Every guess on a map" not in page.content()
+
+        # The teacher's live board (refreshed every 5 s) lists exactly the two students.
+        expect(teacher.get_by_text("2 students on the board")).to_be_visible(timeout=TIMEOUT_MS)
+        grid = teacher.locator('[data-testid="stDataFrame"]').last
+        expect(grid.locator('[role="grid"]')).to_have_attribute("aria-rowcount", "3", timeout=TIMEOUT_MS)  # a header row and two students
+        # Its values as the grid shows them (the grid's accessible cells hold each cell's display text).
+        cells = grid.locator('[role="row"]').filter(has=teacher.locator('[role="gridcell"]'))
+        rows = [[c.strip() for c in r.locator('[role="gridcell"]').all_inner_texts()] for r in cells.all()]
+        # Columns: rank, name, guessed, median area to truth (km²), median distance (km), mean points.
+        assert [r[:3] for r in rows] == [["1", "Ann", "1"], ["2", "Bob", "1"]]  # by median area: Ann's is smaller
+        for r in rows:
+            east, km = want[r[1]]
+            assert float(r[4]) == pytest.approx(km, abs=1e-6)
+            assert float(r[3]) == pytest.approx(2 * math.pi * R**2 * (1 - math.cos(math.radians(east))), rel=1e-9)  # the disc's area
+    finally:
+        for ctx in students:
+            ctx.close()
+        teacher_ctx.close()
