@@ -282,11 +282,17 @@ async def run(args) -> int:
             tctx = await browser.new_context(viewport={"width": 1300, "height": 1400})
             tpage = await tctx.new_page()
             await tpage.goto(f"{base}/classroom?round={code}&teacher={key}", wait_until="domcontentloaded")
-            rowcount = -1
+            rowcount, shown = -1, {}
             try:
                 await expect(tpage.get_by_text("on the board.")).to_be_visible(timeout=60_000)
                 grid = tpage.locator('[data-testid="stDataFrame"]').last.locator('[role="grid"]')
-                rowcount = int(await grid.get_attribute("aria-rowcount", timeout=60_000)) - 1  # minus the header row
+                await expect(grid).to_have_attribute("aria-rowcount", str(args.sessions + 1), timeout=60_000)  # and a header row
+                rowcount = int(await grid.get_attribute("aria-rowcount", timeout=60_000)) - 1
+                # What the grid shows (its accessible cells hold each cell's value): name and median distance.
+                shown = {}
+                for r in await grid.locator('[role="row"]').filter(has=tpage.locator('[role="gridcell"]')).all():
+                    cells = [c.strip() for c in await r.locator('[role="gridcell"]').all_inner_texts()]
+                    shown[cells[1]] = float(cells[4])
             except Exception as err:  # noqa: BLE001 - reported below with the rest
                 times.setdefault("failed", []).append(("teacher", f"{type(err).__name__}: {str(err)[:200]}"))
             if args.shots:
@@ -300,6 +306,7 @@ async def run(args) -> int:
         want = sorted((score_guess(guess_of(i), TRUTH).distance_km, f"student-{i:02d}") for i in range(args.sessions))
         got = [(r["median_distance_km"], r["name"]) for r in board]
         scores_ok = len(got) == len(want) and all(g[1] == w[1] and abs(g[0] - w[0]) < 1e-6 for g, w in zip(got, want))
+        shown_ok = len(shown) == len(want) and all(abs(shown.get(n, -1.0) - d) < 1e-6 for d, n in want)
 
         ok_probes = [t for t in probes if t]
         reveal = sorted((t["paint"] - t["click"]) / 1000 for t in ok_probes)
@@ -326,10 +333,10 @@ async def run(args) -> int:
         used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
         print(f"CPU during the submit window ({window:.1f} s wall, {2 * window:.1f} core-s on 2 cores): server {used['server']:.2f} s, "
               f"Chromium {used['chromium']:.2f} s ({', '.join(f'{k[9:]} {v:.2f}' for k, v in sorted(used.items()) if k.startswith('chromium '))}), Playwright driver {used['driver']:.2f} s, whole machine {used['machine']:.2f} s")
-        print(f"leaderboard in the teacher's browser: {rowcount} rows (want {args.sessions}); database scores match the hand-computed distances: {scores_ok}")
+        print(f"leaderboard in the teacher's browser: {rowcount} rows (want {args.sessions}), its distances match the hand-computed ones: {shown_ok}; so do the database's: {scores_ok}")
         print(f"server RSS: {rss0[0] / 1024:.0f} MB idle, {rss_joined[0] / 1024:.0f} MB with {args.sessions} sessions joined, {rss_after[0] / 1024:.0f} MB after the guesses (peak {rss_after[1] / 1024:.0f} MB)")
         print(f"wall time: {time.perf_counter() - t_start:.0f} s")
-        ok = rowcount == args.sessions and scores_ok and not times.get("failed") and not times.get("wrong_reveal")
+        ok = rowcount == args.sessions and scores_ok and shown_ok and not times.get("failed") and not times.get("wrong_reveal")
         return 0 if ok else 1
     finally:
         server.terminate()

@@ -41,7 +41,7 @@ def leaderboard(code: str) -> None:
     df = pd.DataFrame(board, columns=["rank", "name", "guessed", "median_area_km2", "median_distance_km", "points"])
     st.dataframe(
         df.rename(columns={"median_area_km2": "median area to truth, km²", "median_distance_km": "median distance, km", "points": "mean points"}),
-        hide_index=True, key="leaderboard",
+        hide_index=True, key="leaderboard", height="content" if len(df) <= 40 else "auto",  # a class fits without scrolling
         column_config={
             "median area to truth, km²": st.column_config.NumberColumn(format="%.4g"),
             "median distance, km": st.column_config.NumberColumn(format="%.1f"),
