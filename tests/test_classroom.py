@@ -7,6 +7,7 @@ import math
 import multiprocessing as mp
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,23 @@ def test_threads_and_processes_write_one_round(tmp_path):
     # Case 1, truth (0, 0): 2° of longitude on the equator = 222.39 km; case 2, truth (45, 7): haversine by hand.
     d2 = 2 * 6371.0088 * math.asin(math.sqrt(math.sin(math.radians(45) / 2) ** 2 + math.cos(math.radians(45)) * math.sin(math.radians(5) / 2) ** 2))
     assert t07["median_distance_km"] == pytest.approx((222.390 + d2) / 2, abs=1e-2)
+
+
+def test_connections_are_pooled_and_a_refused_request_leaves_no_transaction(tmp_path):
+    from geolocate.classroom import POOL_SIZE
+
+    path = tmp_path / "c.sqlite3"
+    room = Classroom(path)
+    code, _ = room.create_round(CASES)
+    name, tok = room.join(code, "Ann")
+    room.submit(code, name, tok, 0, (0.0, 1.0))
+    with pytest.raises(ClassroomError, match="already guessed"):
+        room.submit(code, name, tok, 0, (0.0, 2.0))  # refused inside the write transaction
+    assert room._pool.qsize() == 1  # one connection, reused and back in the pool with no open transaction
+    assert Path(str(path) + "-wal").exists()  # kept open: no checkpoint-and-delete of the log after each call
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: room.join(code, f"p{i:02d}"), range(40)))
+    assert 1 <= room._pool.qsize() <= POOL_SIZE
+    assert len(room.students(code)) == 41 and room.my_guesses(code, name, tok)[0].lon == 1.0
+    room.close()
+    assert room._pool.qsize() == 0 and len(Classroom(path).leaderboard(code)) == 1
