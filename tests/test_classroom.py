@@ -4,8 +4,10 @@ concurrent writers (threads and processes) on one round."""
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
+import os
 import sqlite3
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,11 +86,17 @@ def test_names_and_codes_are_checked(room):
         room.create_round([{"image_id": "x", "lat": math.nan, "lon": 0.0}])
 
 
-def _student(path: str, code: str, i: int) -> None:
-    room = Classroom(path)
-    name, tok = room.join(code, f"p{i:02d}")
-    for k in range(2):
-        room.submit(code, name, tok, k, (float(i % 10), float(k)))
+# A separate process per student: `python -c` rather than multiprocessing, whose spawned children re-run
+# the parent's __main__ (after an AppTest in the same pytest process, that is a page script).
+STUDENT = """
+import sys
+from geolocate.classroom import Classroom
+path, code, i = sys.argv[1], sys.argv[2], int(sys.argv[3])
+room = Classroom(path)
+name, tok = room.join(code, f"p{i:02d}")
+for k in range(2):
+    room.submit(code, name, tok, k, (float(i % 10), float(k)))
+"""
 
 
 def test_threads_and_processes_write_one_round(tmp_path):
@@ -101,15 +109,12 @@ def test_threads_and_processes_write_one_round(tmp_path):
         for k in range(2):
             room.submit(code, name, tok, k, (0.0, float(i % 5)))
 
-    ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_student, args=(str(path), code, i)) for i in range(6)]
-    for p in procs:
-        p.start()
+    repo = Path(__file__).resolve().parent.parent
+    procs = [subprocess.Popen([sys.executable, "-c", STUDENT, str(path), code, str(i)], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo))) for i in range(6)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(thread_student, range(24)))
     for p in procs:
-        p.join(60)
-        assert p.exitcode == 0
+        assert p.wait(120) == 0
     board = room.leaderboard(code)
     assert len(board) == 30 and all(r["guessed"] == 2 for r in board)
     assert len(room.all_guesses(code, key)) == 60
