@@ -3,7 +3,6 @@ built, so every session may read them) and the photo / scene panels."""
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 
@@ -13,14 +12,6 @@ import streamlit as st
 from geolocate import cases
 from geolocate.data import discover_benchmarks
 from pages._shared import shared_priors
-
-# Streamlit runs a full garbage collection after every script run (runner.postScriptGC, on by default).
-# With torch, pandas and the app imported that scans about 250,000 objects: some 110 ms of CPU, holding
-# the GIL, after every rerun of every session, so thirty students submitting at once queued about 3 s
-# behind it. Objects that exist once this module is imported (modules, classes, import-time caches) live
-# as long as the process: freezing them (once, here) leaves each collection only the objects created
-# since (a few ms).
-gc.freeze()
 
 
 # ---- data ------------------------------------------------------------------------------------------------
