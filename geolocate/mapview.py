@@ -244,6 +244,14 @@ class MapData:
         return self.records[: len(self.budget)]
 
 
+def empty_map() -> MapData:
+    """A map with no cells (a neutral basemap, e.g. to click a guess on without seeing any model's answer)."""
+    u8 = np.zeros((0, 4), dtype=np.uint8)
+    f = np.zeros(0)
+    cells = np.zeros(0, dtype=np.uint64)
+    return MapData(cells, u8, f, f, f, RankedRegions(cells, f, f, f, f, f), 0.0, cells, u8, ColourScale(0.0, 1.0), 0)
+
+
 def aggregate(dist: CellDistribution, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Probability and area summed over each cell's ancestor at ``res``.
 

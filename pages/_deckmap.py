@@ -86,6 +86,12 @@ def available() -> bool:
     return component_dir() is not None
 
 
+def next_seq() -> int:
+    """A number that grows with every map drawn in this session (the component skips a spec it already drew)."""
+    seq = st.session_state["_map_seq"] = st.session_state.get("_map_seq", 0) + 1
+    return seq
+
+
 def deck_map(spec: dict, key: str) -> dict | None:
     """Draw a map spec; returns the last click as {"lat", "lon", "n"} when ``spec["click"]`` is set, else None."""
     comp = _component()

@@ -6,16 +6,18 @@ from __future__ import annotations
 import random
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from geolocate import cases, settings, view
 from geolocate.plots import rva_chart
-from pages._teach import bench_specs, case_of, casebook, md, show_photo, show_scene, table_of
+from pages import _deckmap
+from pages._teach import bench_specs, case_of, casebook, show_photo, show_scene, table_of
 
 BUDGETS = view.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
-SMALL_MAP_CELLS = 3_000  # hexagons drawn per small map (the densest), as Locate's small multiples
+SMALL_MAP_CELLS = 1_000  # full-resolution hexagons per small map (the densest), as Locate's small multiples
 
 
 # ---- guided first visit ----------------------------------------------------------------------------------
@@ -51,76 +53,50 @@ def tour() -> None:
             st.rerun()
 
 
-WORLD_EXTENT = (-180.0, -58.0, 180.0, 78.0)
+def _cam_key(*parts) -> str:
+    return repr(parts)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def around(lat: float, lon: float) -> tuple[float, float, float, float]:
-    """An extent of about 80° x 45° centred on a point (east may pass 180°, as render_map_png allows)."""
-    south, north = max(lat - 22.5, -85.0), min(lat + 22.5, 85.0)
-    return (lon - 40.0, south, lon + 40.0, north)
+def case_spec(case: cases.Case, names: list[str], budget: float, zoom: bool) -> dict:
+    """The ensemble's map of a case with one linked small map per expert (and the ensemble), the truth marked:
+    the same component and small multiples as Locate's."""
+    from geolocate import basemap, mapspec, mapview
 
-
-def small_png(folder: str, bench: str, image_id: str, name: str, budget: float, zoom: bool = False) -> bytes:
-    """One expert's (or the ensemble's) map of a case as a PNG over the world, the truth marked: the same
-    small multiples as Locate's (geolocate.report.render_map_png), light enough for a dozen on a page."""
-    from geolocate import report
-
-    case = case_of(folder, bench, image_id)
-    d = case.distribution(name)
-    extent = around(*case.truth) if zoom else WORLD_EXTENT
-    return report.render_map_png(d, extent, size=(360, 200), budget=d.within_budget(budget), truth=case.truth, max_cells=SMALL_MAP_CELLS)
-
-
-def reveal_deck(case: cases.Case, guess: tuple[float, float], budget: float):
-    """The ensemble's interactive map with the truth and the guess marked, framed on both."""
-    import pydeck as pdk
-
-    from geolocate import mapview
-
-    d = case.distribution("ensemble")
-    cam = mapview.fit_view([case.truth[0], guess[0]], [case.truth[1], guess[1]], pad_deg=5.0)
-    data = mapview.map_records(d, budget, zoom=cam["zoom"])
-    deck = mapview.build_deck(data, cam, truth=case.truth)
-    deck.layers[-1].data = [dict(deck.layers[-1].data[0], rank="true location")]
-    marker = {k: "-" for k in ("prob_pct", "area_km2", "density", "cum_pct", "cum_area_km2")}
-    deck.layers.append(
-        pdk.Layer(
-            "ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1], "rank": "your guess", **marker}],
-            get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255], get_line_color=[255, 255, 255, 255], stroked=True,
-            radius_units="'pixels'", get_radius=7, line_width_units="'pixels'", get_line_width=2, pickable=True,
-        )
+    cam = mapview.fit_view(np.array([case.truth[0]]), np.array([case.truth[1]]), pad_deg=20.0) if zoom else mapview.WORLD_VIEW
+    ens = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
+    small = []
+    for n in names:
+        a = float(case.table.set_index("expert").loc[n, "area_km2"])
+        small.append((f"{'ensemble' if n == 'ensemble' else n} · area to truth {view.format_km2(a)}", mapview.map_records(case.distribution(n), budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+    return mapspec.map_spec(
+        ens, cam, _cam_key(case.image_id, zoom), seq=_deckmap.next_seq(), height=420, borders=mapspec.world_borders(),
+        cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
+        marker=case.truth, multiples=small,
     )
-    return deck
 
 
-PICK_RES = 2  # H3 resolution of the clickable guess grid: hexagons about 300 km across (typing is more precise)
+def reveal_spec(case: cases.Case, guess: tuple[float, float], budget: float) -> dict:
+    """The ensemble's map with the truth (green) and the guess (pink) marked, framed on both."""
+    from geolocate import basemap, mapspec, mapview
+
+    cam = mapview.fit_view(np.array([case.truth[0], guess[0]]), np.array([case.truth[1], guess[1]]), pad_deg=5.0)
+    data = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
+    return mapspec.map_spec(
+        data, cam, _cam_key(case.image_id, guess), seq=_deckmap.next_seq(), height=420, borders=mapspec.world_borders(),
+        cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
+        marker=case.truth, guess=guess,
+    )
 
 
-@st.cache_data(show_spinner=False)
-def _pick_cells() -> list[dict]:
-    from geolocate.grid import global_grid
+def pick_spec(image_id: str, guess: tuple[float, float] | None) -> dict:
+    """A neutral world map to click a guess on (borders and city names only: nothing of the case)."""
+    from geolocate import basemap, mapspec, mapview
 
-    g = global_grid(PICK_RES)
-    return [{"h3": format(c, "x"), "lat": round(a, 3), "lon": round(o, 3)} for c, a, o in zip(g.cells.tolist(), g.lat.tolist(), g.lon.tolist())]
-
-
-def pick_deck(guess: tuple[float, float] | None):
-    """A neutral world map to click a guess on: offline borders and a faint clickable hexagon grid (it shows
-    nothing of the case)."""
-    import pydeck as pdk
-
-    from geolocate import basemap, mapview
-
-    layers = [
-        pdk.Layer("H3HexagonLayer", id="pick", data=_pick_cells(), get_hexagon="h3", get_fill_color=[120, 140, 170, 25], get_line_color=[120, 140, 170, 60],
-                  stroked=True, filled=True, extruded=False, line_width_min_pixels=0.5, pickable=True, auto_highlight=True, highlight_color=[255, 80, 200, 120]),
-        *mapview.basemap_layers(mapview.WORLD_VIEW),
-    ]
-    if guess is not None:
-        layers.append(pdk.Layer("ScatterplotLayer", id="guess", data=[{"lat": guess[0], "lon": guess[1]}], get_position=["lon", "lat"], get_fill_color=[255, 80, 200, 255],
-                                get_line_color=[255, 255, 255, 255], stroked=True, radius_units="'pixels'", get_radius=7, line_width_units="'pixels'", get_line_width=2))
-    return view.CompactDeck(layers=layers, initial_view_state=pdk.ViewState(**mapview.WORLD_VIEW), map_style=basemap.NO_TILES, tooltip={"text": "{lat}, {lon}"})
+    cam = mapview.WORLD_VIEW
+    return mapspec.map_spec(
+        mapview.empty_map(), cam, _cam_key("pick", image_id), seq=_deckmap.next_seq(), height=360, borders=mapspec.world_borders(),
+        cities=basemap.city_labels(float(cam["zoom"])), guess=guess, click=True,
+    )
 
 
 def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
@@ -285,14 +261,15 @@ if mode == MODES[1]:
             typed = view.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
         except ValueError:
             typed = None
-        picked = st.pydeck_chart(pick_deck(typed), on_select="rerun", selection_mode="single-object", key=f"pick::{image_id}", height=360)
-        objs = ((picked or {}).get("selection") or {}).get("objects", {}).get("pick", [])
-        if objs and st.session_state.get("_applied_pick") != (image_id, objs[0]["h3"]):
-            # A new click: its hexagon's centre becomes the guess (set before the text box is drawn).
-            st.session_state["_applied_pick"] = (image_id, objs[0]["h3"])
-            st.session_state[gkey] = f"{objs[0]['lat']:.3f}, {objs[0]['lon']:.3f}"
-            st.rerun()
-        st.caption("Click the map to place your guess (the centre of the hexagon you click), or type it below for more precision.")
+        click = _deckmap.deck_map(pick_spec(image_id, typed), key=f"pick::{image_id}")
+        if click and st.session_state.get("_applied_pick") != (image_id, click["n"]):
+            # A new click: its position becomes the guess (set before the text box is drawn).
+            st.session_state["_applied_pick"] = (image_id, click["n"])
+            lat, lon = float(click["lat"]), float(click["lon"])
+            if -90 <= lat <= 90 and -180 <= lon <= 180:
+                st.session_state[gkey] = f"{lat:.4f}, {lon:.4f}"
+                st.rerun()
+        st.caption("Click the map to place your guess (pink), or type it below.")
         g1, g2 = st.columns([2, 2])
         guess_text = g1.text_input("Latitude, longitude", key=gkey, placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
         use_budget = g2.checkbox("I also give a search budget", key="use_budget")
@@ -322,8 +299,8 @@ if mode == MODES[1]:
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         show_table(_fmt_table(you))
-        st.pydeck_chart(reveal_deck(case, done["guess"], view.DEFAULT_BUDGET_KM2), height=420, key="reveal_map")
-        st.caption("The ensemble's map; cyan dot: the true location; pink: your guess.")
+        _deckmap.deck_map(reveal_spec(case, done["guess"], view.DEFAULT_BUDGET_KM2), key="reveal_map")
+        st.caption("The ensemble's map; green dot: the true location; pink: your guess; cyan outline: the ensemble's most likely regions within 10,000 km².")
         if st.button("Next photo", type="primary", on_click=_random_case):
             pass
     if scores:
@@ -354,13 +331,11 @@ with right:
 budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=view.DEFAULT_BUDGET_KM2, format_func=view.format_km2, key="browse_budget")
 st.subheader("Each expert's map, and the ensemble")
 zoom = st.toggle("Zoom the maps around the true location", key="zoom_maps", help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
-cols = st.columns(3)
-for i, n in enumerate(["ensemble"] + experts):
-    with cols[i % 3]:
-        a = float(top.loc[n, "area_km2"])
-        st.markdown(f"**{'ensemble (product of experts)' if n == 'ensemble' else md(n)}** · {top.loc[n, 'kind']}")
-        st.image(small_png(folder, name, image_id, n, budget, zoom))
-        st.caption(f"Area to truth {view.format_km2(a)} · truth's hexagon ranked {int(top.loc[n, 'rank']):,} · {'inside' if a <= budget else 'outside'} the budget")
+_deckmap.deck_map(case_spec(case, ["ensemble"] + experts, budget, zoom), key="case_map")
+st.caption(
+    "Top: the ensemble. Below: each expert on its own and the ensemble, one camera for all (pan or zoom any map). "
+    "Green dot: the true location; cyan: each map's own area budget; colours are per map (each its own log scale)."
+)
 
 st.subheader("Area to truth, per expert")
 show_table(_fmt_table())

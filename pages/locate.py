@@ -375,7 +375,7 @@ def workbench() -> None:
         st.html(view.legend_html(data.scale, budget))
         privacy = bool(st.session_state.get("privacy", True))
         if _deckmap.available():
-            seq = st.session_state["_map_seq"] = st.session_state.get("_map_seq", 0) + 1
+            seq = _deckmap.next_seq()
             multiples = _multiples(weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
             spec = mapspec.map_spec(
                 data, cam, camera_key=repr((vkey, sel[:1])), seq=seq, borders=mapspec.world_borders(),

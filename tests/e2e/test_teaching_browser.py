@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shar
 
 from serverproc import CHROMIUM, CHROMIUM_ARGS, need_browser, streamlit_server  # noqa: E402
 from test_cases_page import IDS, make_toy  # noqa: E402
+from workbench_helpers import map_drawn_js  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -72,6 +73,33 @@ def test_cases_deep_link_reveals_a_typed_guess(server, browser):
         assert _metric(page, "Distance") == "111 km"  # 1° of a great circle: 111.195 km
         assert _metric(page, "Your area to truth") == "38,843 km²"  # 2 pi R² (1 - cos 1°)
         assert "bench=toy" in page.url and "mode=guess" in page.url  # the page keeps its deep link
+    finally:
+        ctx.close()
+
+
+def test_cases_guess_by_clicking_the_map(server, browser):
+    """A click on the neutral world map becomes the typed guess (the map's own click coordinates)."""
+    from playwright.sync_api import expect
+
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    try:
+        page.goto(f"{server}/cases?bench=toy&case={IDS[2]}&mode=guess", wait_until="domcontentloaded")
+        box = page.get_by_label("Latitude, longitude")
+        expect(box).to_be_visible(timeout=TIMEOUT_MS)
+        frame = page.locator('iframe[title="pages._deckmap.geolocate_map"]')
+        page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)
+        _idle(page)
+        frame.scroll_into_view_if_needed()
+        fb = frame.bounding_box()
+        # The centre of the map is the camera's centre: the world view looks at 20°N, 0°E.
+        page.mouse.click(fb["x"] + fb["width"] / 2, fb["y"] + fb["height"] / 2)
+        expect(box).not_to_have_value("", timeout=TIMEOUT_MS)
+        lat, lon = (float(v) for v in box.input_value().split(","))
+        assert abs(lat - 20.0) < 1.0 and abs(lon) < 1.0, (lat, lon)
+        _idle(page)
+        page.get_by_role("button", name="Reveal", exact=True).click()
+        expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     finally:
         ctx.close()
 
