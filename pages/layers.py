@@ -9,9 +9,9 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
 from geolocate import view
 from geolocate.grid import global_grid
+from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
 
 st.title("Layers")
 st.caption(
@@ -94,7 +94,7 @@ st.caption(f"Source: {source}. {len(records):,} hexagons.")
 
 present = sorted({r["cls"] for r in records})
 if len(present) <= 25:
-    legend = pd.DataFrame({"class": names, "colour": ["#%02x%02x%02x" % tuple(c) for c in colours[: len(names)]]})
+    legend = pd.DataFrame({"class": names, "colour": ["#{:02x}{:02x}{:02x}".format(*c) for c in colours[: len(names)]]})
     legend = legend[legend["class"].isin(present)]
     st.dataframe(
         legend.style.apply(lambda col: [f"background-color: {v}; color: {v}" for v in col], subset=["colour"]),

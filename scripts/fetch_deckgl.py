@@ -47,7 +47,7 @@ def _write(path: Path, data: bytes) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--from", dest="source", help="a deck.gl-%s.tgz already on disk" % VERSION)
+    ap.add_argument("--from", dest="source", help=f"a deck.gl-{VERSION}.tgz already on disk")
     ap.add_argument("--timeout", type=float, default=60.0, help="download timeout (s)")
     args = ap.parse_args()
     if BUNDLE.is_file() and not args.source:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apphelpers import PAGES, REPO
+from streamlit.testing.v1 import AppTest
 
 
 def _run(at: AppTest) -> AppTest:
