@@ -52,7 +52,7 @@ def main() -> None:
         app = Ensemble(standard_priors() + [PointExpert(48.8, 2.3, [25.0, 750.0], name="p1"), PointExpert(40.0, -3.0, 300.0, name="p2"), PointExpert(50.0, 10.0, 100.0, name="p3")], res=base)
         app.base_fields()
         rng = np.random.default_rng(0)
-        med, _ = timed(lambda app=app: app.distribution(rng.uniform(0, 2, 6)).within_budget(1e4), 5)
+        med, _ = timed(lambda app=app, rng=rng: app.distribution(rng.uniform(0, 2, 6)).within_budget(1e4), 5)
         ens = Ensemble(data.experts, res=base)
         stack = ens.stack(rows)
         t = time.perf_counter()
