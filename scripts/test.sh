@@ -24,6 +24,6 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; the
 fi
 export GEOLOCATE_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 # Static checks first (settings in pyproject.toml): lint + docstrings, then types, of the library.
-.venv/bin/ruff check geolocate
+.venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
