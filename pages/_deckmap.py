@@ -28,14 +28,15 @@ PAGE = Path(__file__).resolve().parent.parent / "assets" / "deckmap" / "index.ht
 VENDOR = PAGE.parent / "vendor"
 
 
-def _bundle() -> Path:
-    """deck.gl's own 2 MB bundle when scripts/fetch_deckgl.py has fetched it, else the 4.2 MB one pydeck ships."""
-    own = sorted(VENDOR.glob("deck.gl-*.min.js"))
-    if own:
-        return own[-1]
+def _bundles() -> tuple[Path, Path | None]:
+    """(deck.gl bundle, h3-js bundle or None): deck.gl's own 2 MB bundle and the h3-js it needs when
+    scripts/fetch_deckgl.py has fetched both, else the 4.2 MB bundle pydeck ships (h3-js inside)."""
+    own, h3 = sorted(VENDOR.glob("deck.gl-*.min.js")), sorted(VENDOR.glob("h3-js-*.umd.js"))
+    if own and h3:
+        return own[-1], h3[-1]
     import pydeck
 
-    return Path(pydeck.__file__).resolve().parent / "nbextension" / "static" / "index.js"
+    return Path(pydeck.__file__).resolve().parent / "nbextension" / "static" / "index.js", None
 
 
 def _prune(keep: Path) -> None:
@@ -49,17 +50,22 @@ def _prune(keep: Path) -> None:
 def component_dir() -> Path | None:
     """The folder Streamlit serves the component from (index.html + deck.js), or None when unavailable."""
     try:
-        page, bundle = PAGE.read_bytes(), _bundle()
+        page, (bundle, h3) = PAGE.read_bytes(), _bundles()
         import pydeck
 
-        tag = hashlib.sha256(page + pydeck.__version__.encode() + bundle.name.encode() + str(bundle.stat().st_size).encode()).hexdigest()[:12]
+        ident = [page, pydeck.__version__.encode()] + [f"{p.name}:{p.stat().st_size}".encode() for p in (bundle, h3) if p]
+        tag = hashlib.sha256(b"|".join(ident)).hexdigest()[:12]
         final = cache_dir() / f"deckmap-{tag}"
-        if (final / "index.html").is_file() and (final / "deck.js").is_file():
+        if all((final / f).is_file() for f in ("index.html", "deck.js", "h3.js")):
             return final
         tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=".deckmap-"))
         try:
             (tmp / "index.html").write_bytes(page)
             shutil.copyfile(bundle, tmp / "deck.js")
+            if h3 is not None:
+                shutil.copyfile(h3, tmp / "h3.js")
+            else:  # pydeck's bundle carries h3-js itself
+                (tmp / "h3.js").write_text("/* h3-js is inside deck.js (pydeck's bundle) */\n")
             for f in tmp.iterdir():
                 os.chmod(f, 0o644)
             os.chmod(tmp, 0o755)

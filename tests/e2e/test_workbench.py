@@ -76,6 +76,7 @@ def test_privacy_mode_every_request_stays_on_the_app_host(server, browser, shots
     wait_idle(page)
     page.wait_for_timeout(1000)  # deck.gl would fetch a tile style now if it were going to
     page.screenshot(path=str(shots / "locate_offline.png"), full_page=True)
+    assert _map_error(page) == ""  # deck.gl and h3-js loaded from the app's host and drew
     hosts = {urlparse(u).hostname for u in requests if not u.startswith(("data:", "blob:"))}
     assert hosts == {"127.0.0.1"}, sorted(u for u in requests if urlparse(u).hostname != "127.0.0.1")
     # The legend (real values) and the offline basemap are on the page.
@@ -187,6 +188,17 @@ def test_other_pages_screenshots_offline(server, browser, shots, path, name):
     page.close()
 
 
+def _map_error(page) -> str:
+    """The error the map component shows in its frame ("" when it drew)."""
+    return page.frame_locator(MAP).locator("#err").evaluate("e => e.style.display === 'block' ? e.textContent : ''")
+
+
+def _warm_pixels(img: np.ndarray) -> int:
+    """Pixels of the colour ramp's orange-to-yellow end (the likely regions): red high, blue low."""
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return int(((r > 200) & (g > 90) & (b < 90)).sum())
+
+
 def _views(page) -> dict:
     return page.frame_locator(MAP).locator("body").evaluate("() => window.geolocateMap.views()")
 
@@ -229,6 +241,13 @@ def test_camera_survives_sliders_and_small_multiples_share_it(server, browser):
     views = _views(page)
     assert sorted(views) == ["m0", "m1", "m2", "m3", "m4", "main"], sorted(views)
     assert all(v == views["main"] for v in views.values())
+    # Every map really drew its hexagons (an H3 layer that fails leaves only the outline and an error).
+    page.frame_locator(MAP).locator("body").evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    assert _map_error(page) == ""
+    maps = page.frame_locator(MAP).locator(".map")
+    main_px = _warm_pixels(np.asarray(Image.open(io.BytesIO(maps.nth(0).screenshot())).convert("RGB")).astype(int))
+    guess_px = _warm_pixels(np.asarray(Image.open(io.BytesIO(maps.nth(5).screenshot())).convert("RGB")).astype(int))
+    assert main_px > 2_000 and guess_px > 500, (main_px, guess_px)
     # Dragging one small map moves the main map (and every other) the same way.
     small_map = page.frame_locator(MAP).locator(".map").nth(3)
     small_map.scroll_into_view_if_needed()
