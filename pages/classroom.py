@@ -112,6 +112,10 @@ def student_view(rnd) -> None:
             return
         me = st.session_state["me"][rnd.code]
     name, token = me
+    # A class's browsers often share one machine (a demo) or run on weak laptops: Streamlit fades stale
+    # elements and animates its running indicator on every rerun, and thirty pages doing that at once cost
+    # more CPU than applying the reveal. A student's page needs neither animation.
+    st.html("<style>*, *::before, *::after { animation: none !important; transition: none !important; }</style>")
     st.text(f"Joined as {name}")  # user text: plain, never Markdown
     current = st.session_state.get("case_no", {}).get(rnd.code, 0)
     if current < len(rnd.cases):

@@ -57,6 +57,8 @@ def test_students_guess_and_the_board_opens_after_the_last_photo(db):
     assert any(t.value == "*Week* 1" for t in ann.text)  # the teacher's title as plain text
     _join(ann, "Ann")
     assert any("offline" in i.value for i in ann.info)  # no photo offline, with the reason
+    # A student's page switches off Streamlit's animations (thirty pages animating cost more CPU than the reveal).
+    assert any("animation: none !important" in h.proto.body for h in ann.get("html"))
     m = _guess(ann, 0, "0, 1", budget=5.6e4)
     assert m["Distance"].value == "111.2 km"  # 1° on the equator
     assert m["Your area to truth"].value == "38,843 km²"  # 2 pi R² (1 - cos 1°)
