@@ -13,7 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher and toy data
 
-from serverproc import CHROMIUM, CHROMIUM_ARGS, need_browser, streamlit_server  # noqa: E402
+from serverproc import need_browser, streamlit_server  # noqa: E402
 from test_cases_page import IDS, make_toy  # noqa: E402
 from workbench_helpers import map_drawn_js  # noqa: E402
 
@@ -42,27 +42,23 @@ def server(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
+def _guess_mode(browser, server: str, case_id: str):
+    """A fresh browser context on a Cases deep link in guess mode; returns (context, page, guess box)."""
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    page = ctx.new_page()
+    page.goto(f"{server}/cases?bench=toy&case={case_id}&mode=guess", wait_until="domcontentloaded")
+    box = page.get_by_label("Latitude, longitude")
+    expect(box).to_be_visible(timeout=TIMEOUT_MS)
+    return ctx, page, box
 
 
 def test_cases_deep_link_reveals_a_typed_guess(server, browser):
     from playwright.sync_api import expect
 
-    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = ctx.new_page()
+    ctx, page, box = _guess_mode(browser, server, IDS[1])
     try:
-        page.goto(f"{server}/cases?bench=toy&case={IDS[1]}&mode=guess", wait_until="domcontentloaded")
-        box = page.get_by_label("Latitude, longitude")
-        expect(box).to_be_visible(timeout=TIMEOUT_MS)
         expect(page.get_by_role("heading", name="Reveal", exact=True)).to_have_count(0)  # the truth stays hidden until a guess
         _idle(page)
         box.fill("44, 7")  # one degree of latitude south of the truth (45°N, 7°E)
@@ -81,12 +77,8 @@ def test_cases_guess_by_clicking_the_map(server, browser):
     """A click on the neutral world map becomes the typed guess (the map's own click coordinates)."""
     from playwright.sync_api import expect
 
-    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
-    page = ctx.new_page()
+    ctx, page, box = _guess_mode(browser, server, IDS[2])
     try:
-        page.goto(f"{server}/cases?bench=toy&case={IDS[2]}&mode=guess", wait_until="domcontentloaded")
-        box = page.get_by_label("Latitude, longitude")
-        expect(box).to_be_visible(timeout=TIMEOUT_MS)
         frame = page.locator('iframe[title="pages._deckmap.geolocate_map"]')
         page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)
         _idle(page)

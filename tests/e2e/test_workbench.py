@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 from PIL import Image
-from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, deck_ready_js, map_drawn_js, start_server, stop, wait_idle
+from workbench_helpers import CHROMIUM, MAP, deck_ready_js, map_drawn_js, start_server, stop, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +28,6 @@ def server():
         yield url
     finally:
         stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
