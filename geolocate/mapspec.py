@@ -81,6 +81,15 @@ def world_borders() -> dict:
     return {**paths_spec(basemap.border_paths()), "key": "world-full"}
 
 
+def view_cities(camera: Mapping[str, float]) -> list[dict]:
+    """Labels of the largest GeoNames cities for a camera (decluttered; limited to the view when zoomed in)."""
+    from . import basemap
+    from .mapview import view_bounds
+
+    zoom = float(camera["zoom"])
+    return basemap.city_labels(zoom, view_bounds(camera) if zoom > 2.5 else None)
+
+
 def _cells_of(data: MapData) -> tuple[dict, dict]:
     return (
         cells_spec(data.context_cells, data.context_rgba),

@@ -14,13 +14,16 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
 
+from geolocate import mapspec
 from geolocate.grid import cache_dir
+from geolocate.mapview import MapData
 
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "deckmap" / "index.html"
 
@@ -96,6 +99,14 @@ def next_seq() -> int:
     """A number that grows with every map drawn in this session (the component skips a spec it already drew)."""
     seq = st.session_state["_map_seq"] = st.session_state.get("_map_seq", 0) + 1
     return seq
+
+
+def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, **spec_args: Any) -> dict | None:
+    """Draw one map over the offline basemap (every border, the camera's city labels) with this session's
+    next sequence number; ``spec_args`` go to :func:`geolocate.mapspec.map_spec`. Returns the last click
+    when ``click=True``."""
+    spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=mapspec.view_cities(camera), **spec_args)
+    return deck_map(spec, key)
 
 
 def deck_map(spec: dict, key: str) -> dict | None:

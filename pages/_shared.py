@@ -85,9 +85,10 @@ def shared_layers() -> dict:
 @st.cache_resource(show_spinner="Loading the offline basemap (first run only)…")
 def shared_basemap() -> bool:
     """Borders, city names and the place index, loaded once per process before sessions read them."""
-    from geolocate import basemap
+    from geolocate import basemap, mapspec
     from geolocate.mapview import WORLD_VIEW, border_paths_near
 
+    mapspec.world_borders()  # the map component's borders (encoded once)
     basemap.border_paths()
     border_paths_near(WORLD_VIEW)  # the coarser world-zoom outlines
     basemap.border_boxes()

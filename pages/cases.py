@@ -57,46 +57,35 @@ def _cam_key(*parts) -> str:
     return repr(parts)
 
 
-def case_spec(case: cases.Case, names: list[str], budget: float, zoom: bool) -> dict:
+def case_map(case: cases.Case, names: list[str], budget: float, zoom: bool) -> None:
     """The ensemble's map of a case with one linked small map per expert (and the ensemble), the truth marked:
     the same component and small multiples as Locate's."""
-    from geolocate import basemap, mapspec, mapview
+    from geolocate import mapview
 
     cam = mapview.fit_view(np.array([case.truth[0]]), np.array([case.truth[1]]), pad_deg=20.0) if zoom else mapview.WORLD_VIEW
     ens = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
-    small = []
-    for n in names:
-        a = float(case.table.set_index("expert").loc[n, "area_km2"])
-        small.append((f"{'ensemble' if n == 'ensemble' else n} · area to truth {view.format_km2(a)}", mapview.map_records(case.distribution(n), budget, max_cells=SMALL_MAP_CELLS, view=cam)))
-    return mapspec.map_spec(
-        ens, cam, _cam_key(case.image_id, zoom), seq=_deckmap.next_seq(), height=420, borders=mapspec.world_borders(),
-        cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
-        marker=case.truth, multiples=small,
-    )
+    areas = case.table.set_index("expert")["area_km2"]
+    small = [
+        (f"{n} · area to truth {view.format_km2(float(areas[n]))}", mapview.map_records(case.distribution(n), budget, max_cells=SMALL_MAP_CELLS, view=cam))
+        for n in names
+    ]
+    _deckmap.draw(ens, cam, _cam_key(case.image_id, zoom), key="case_map", height=420, marker=case.truth, multiples=small)
 
 
-def reveal_spec(case: cases.Case, guess: tuple[float, float], budget: float) -> dict:
+def reveal_map(case: cases.Case, guess: tuple[float, float], budget: float) -> None:
     """The ensemble's map with the truth (green) and the guess (pink) marked, framed on both."""
-    from geolocate import basemap, mapspec, mapview
+    from geolocate import mapview
 
     cam = mapview.fit_view(np.array([case.truth[0], guess[0]]), np.array([case.truth[1], guess[1]]), pad_deg=5.0)
     data = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
-    return mapspec.map_spec(
-        data, cam, _cam_key(case.image_id, guess), seq=_deckmap.next_seq(), height=420, borders=mapspec.world_borders(),
-        cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
-        marker=case.truth, guess=guess,
-    )
+    _deckmap.draw(data, cam, _cam_key(case.image_id, guess), key="reveal_map", height=420, marker=case.truth, guess=guess)
 
 
-def pick_spec(image_id: str, guess: tuple[float, float] | None) -> dict:
-    """A neutral world map to click a guess on (borders and city names only: nothing of the case)."""
-    from geolocate import basemap, mapspec, mapview
+def pick_map(image_id: str, guess: tuple[float, float] | None) -> dict | None:
+    """A neutral world map to click a guess on (borders and city names only: nothing of the case); the last click."""
+    from geolocate import mapview
 
-    cam = mapview.WORLD_VIEW
-    return mapspec.map_spec(
-        mapview.empty_map(), cam, _cam_key("pick", image_id), seq=_deckmap.next_seq(), height=360, borders=mapspec.world_borders(),
-        cities=basemap.city_labels(float(cam["zoom"])), guess=guess, click=True,
-    )
+    return _deckmap.draw(mapview.empty_map(), mapview.WORLD_VIEW, _cam_key("pick", image_id), key=f"pick::{image_id}", height=360, guess=guess, click=True)
 
 
 def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
@@ -261,7 +250,7 @@ if mode == MODES[1]:
             typed = view.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
         except ValueError:
             typed = None
-        click = _deckmap.deck_map(pick_spec(image_id, typed), key=f"pick::{image_id}")
+        click = pick_map(image_id, typed)
         if click and st.session_state.get("_applied_pick") != (image_id, click["n"]):
             # A new click: its position becomes the guess (set before the text box is drawn).
             st.session_state["_applied_pick"] = (image_id, click["n"])
@@ -299,7 +288,7 @@ if mode == MODES[1]:
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         show_table(_fmt_table(you))
-        _deckmap.deck_map(reveal_spec(case, done["guess"], view.DEFAULT_BUDGET_KM2), key="reveal_map")
+        reveal_map(case, done["guess"], view.DEFAULT_BUDGET_KM2)
         st.caption("The ensemble's map; green dot: the true location; pink: your guess; cyan outline: the ensemble's most likely regions within 10,000 km².")
         if st.button("Next photo", type="primary", on_click=_random_case):
             pass
@@ -331,7 +320,7 @@ with right:
 budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=view.DEFAULT_BUDGET_KM2, format_func=view.format_km2, key="browse_budget")
 st.subheader("Each expert's map, and the ensemble")
 zoom = st.toggle("Zoom the maps around the true location", key="zoom_maps", help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
-_deckmap.deck_map(case_spec(case, ["ensemble"] + experts, budget, zoom), key="case_map")
+case_map(case, ["ensemble"] + experts, budget, zoom)
 st.caption(
     "Top: the ensemble. Below: each expert on its own and the ensemble, one camera for all (pan or zoom any map). "
     "Green dot: the true location; cyan: each map's own area budget; colours are per map (each its own log scale)."

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from geolocate import view
+from geolocate import basemap, view
 from geolocate.classroom import Classroom, ClassroomError
 from pages._shared import ROOT  # noqa: F401 - the pages' shared setup (app navigation on a first visit)
 from pages._teach import offline
@@ -273,7 +273,7 @@ def show_guesses(rnd, key: str | None) -> None:
         pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
         pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
         layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="'pixels'", get_radius=6, pickable=True)
-        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style="__MAP_STYLE__", map_provider=None, tooltip={"text": "{who}"}), height=380)
+        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=basemap.NO_TILES, map_provider=None, tooltip={"text": "{who}"}), height=380)
 
 
 # ---- page ------------------------------------------------------------------------------------------------

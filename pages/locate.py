@@ -30,7 +30,7 @@ from pages._shared import (
     show_message,
 )
 from pages import _deckmap
-from geolocate import basemap, mapspec, mapview, report, share, view
+from geolocate import basemap, mapview, report, share, view
 from geolocate.evidence import AnalystEvidence, Message, expert_label
 from geolocate.experts.sun_evidence import SunClockEvidence
 from geolocate.experts.sun_evidence import build_experts as sun_clock_experts
@@ -375,14 +375,8 @@ def workbench() -> None:
         st.html(view.legend_html(data.scale, budget))
         privacy = bool(st.session_state.get("privacy", True))
         if _deckmap.available():
-            seq = _deckmap.next_seq()
-            multiples = _multiples(weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
-            spec = mapspec.map_spec(
-                data, cam, camera_key=repr((vkey, sel[:1])), seq=seq, borders=mapspec.world_borders(),
-                cities=basemap.city_labels(float(cam["zoom"]), mapview.view_bounds(cam) if cam["zoom"] > 2.5 else None),
-                tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples,
-            )
-            _deckmap.deck_map(spec, key="map")
+            multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
+            _deckmap.draw(data, cam, repr((vkey, sel[:1])), key="map", tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples)
         else:
             deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
             st.pydeck_chart(deck, key="map", height=540)
@@ -454,19 +448,24 @@ def workbench() -> None:
 SMALL_MAP_CELLS = 1_000
 
 
-def _multiples(weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapview.MapData]]:
-    """(title, map data) of the ensemble and each expert on its own, for the linked small maps."""
+def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapview.MapData]]:
+    """(title, map data) of the ensemble and each expert on its own, for the linked small maps.
+
+    ``ens_dist`` is the ensemble the main map already shows (None when it shows an expert). An expert's
+    map does not depend on the weights, so a slider move reuses it (kept per view in the session).
+    """
     out = []
-    for name in ["ensemble"] + ensemble.names:
-        if name == "ensemble":
-            if not any(weights.values()):
-                continue
-            d = ensemble.distribution(weights, method=method, refine_to=refine)
-            title = "ensemble"
-        else:
-            d = ensemble.expert_distribution(name, refine_to=refine)
-            title = f"{labels[name]} (weight {weights.get(name, 0):g})"
-        out.append((title, view.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+    if any(weights.values()):
+        d = ens_dist if ens_dist is not None else ensemble.distribution(weights, method=method, refine_to=refine)
+        out.append(("ensemble", view.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+    cache = st.session_state.setdefault("_small_maps", {})
+    for name in ensemble.names:
+        key = (ens_key, name, refine, budget, tuple(sorted(cam.items())))
+        if key not in cache:
+            cache[key] = view.map_records(ensemble.expert_distribution(name, refine_to=refine), budget, max_cells=SMALL_MAP_CELLS, view=cam)
+        out.append((f"{labels[name]} (weight {weights.get(name, 0):g})", cache[key]))
+    while len(cache) > 3 * len(ensemble.names):
+        cache.pop(next(iter(cache)))
     return out
 
 

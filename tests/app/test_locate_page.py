@@ -175,6 +175,12 @@ def test_small_multiples_one_map_per_expert(at):
     lat, lon = h3.cell_to_latlng(by_title["uniform land · prior"]["density"][0]["h3"])
     assert not (abs(lat - 48.85) < 1.5 and abs(lon - 2.35) < 1.5)
     assert not at.get("image")  # live linked maps in the component, not PNGs
+    # A weight move recomputes the ensemble's small map but reuses each expert's (they do not depend on weights).
+    kept = dict(at.session_state["_small_maps"])
+    at.slider(key="w::analyst guess").set_value(1.5)
+    _run(at)
+    assert len(kept) == 4 and all(at.session_state["_small_maps"][k] is v for k, v in kept.items())
+    assert _deck(at)["multiples"][0]["density"][0]["h3"] == _layer(_deck(at), "density")["data"][0]["h3"]  # the main map's ensemble
 
 
 def test_analyst_evidence_works_without_image_models(at):

@@ -208,6 +208,17 @@ def test_camera_survives_sliders_and_small_multiples_share_it(server, browser):
     fitted = _views(page)["main"]
     assert abs(fitted["latitude"] - 48.85) < 3 and fitted["zoom"] > 3  # framed on the guess's budget regions
     box = page.locator(MAP).bounding_box()
+    # Hovering the camera's centre (inside the budget, near the guess) shows the region's tooltip.
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 270)
+    tip = page.frame_locator(MAP).locator(".deck-tooltip")
+    tip.wait_for(state="visible", timeout=30_000)
+    text = tip.inner_text()
+    assert re.search(r"region #\d+\s+p = [\d.]+%\s+area [\d,.]+ km²", text), text
+    cum_pct = float(re.search(r"regions #1–#\d+: ([\d.]+)% in", text).group(1))
+    assert 0 < cum_pct <= 100, text
+    # The tooltip's number format: three significant digits, trailing zeros of integers kept.
+    fmt = page.frame_locator(MAP).locator("body").evaluate("() => [fmt(100), fmt(12345), fmt(0.000123456), fmt(7.0)]")
+    assert fmt == ["100", "12,300", "0.000123", "7"], fmt
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
     page.mouse.wheel(0, -300)
     page.wait_for_function(
