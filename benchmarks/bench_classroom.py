@@ -37,8 +37,8 @@ from pathlib import Path
 
 from _common import REPO, verdict
 
-from geolocate.cases import score_guess
-from geolocate.classroom import Classroom
+from geolocate.teach.cases import score_guess
+from geolocate.teach.classroom import Classroom
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]

@@ -16,9 +16,9 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geolocate.ensemble import Ensemble  # noqa: E402
+from geolocate.evidence.sunclock import SunClockEvidence, build_experts  # noqa: E402
 from geolocate.experts import standard_priors  # noqa: E402
 from geolocate.experts.clock import zone_samples, zone_table  # noqa: E402
-from geolocate.experts.sun_evidence import SunClockEvidence, build_experts  # noqa: E402
 from geolocate.grid import global_grid, points_to_cells  # noqa: E402
 
 TRUTH = (40.42, -3.70)  # Madrid: where the shadow was measured

@@ -50,14 +50,13 @@ from .ensemble import DEFAULT_FLOOR, Ensemble, FieldStack
 from .experts.attribute import AttributePredictions
 from .experts.base import Expert
 from .experts.point import PointPredictions
-from .experts.priors import PhotoDensityPrior, PopulationPrior, UniformLandPrior
+from .experts.priors import PRIORS, get_prior
 from .grid import DEFAULT_RESOLUTION, global_grid
 
 Progress = Callable[[float, str], None]
 
 SCHEMA = "geolocate.bench/2"
 
-PRIORS = {"uniform land": UniformLandPrior, "population": PopulationPrior, "photo density": PhotoDensityPrior}
 
 FIT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 """Candidate values per weight in coordinate ascent."""
@@ -148,9 +147,7 @@ def load_benchmark(
     ids = truth["id"].to_numpy()
     experts: list[Expert] = []
     for name in list(PRIORS) if priors is None else list(priors):
-        if name not in PRIORS:
-            raise ValueError(f"unknown prior {name!r}; choose from {list(PRIORS)}")
-        experts.append(PRIORS[name]())
+        experts.append(get_prior(name))
     for path in spec.predictions:
         pred, _footer, rep = read_point_predictions(path, on_error=on_error)
         reports.append(str(rep))

@@ -20,7 +20,9 @@ from PIL import Image, ImageDraw
 
 from .distribution import CellDistribution, RankedRegions
 from .grid import cell_resolutions, cells_to_parents
-from .mapview import _CELL_WIDTH_KM, HALO_RGBA, MARKER_RGBA, OUTLINE_RGBA, ColourScale, format_km2, format_prob
+from .maps.camera import _CELL_WIDTH_KM
+from .maps.data import HALO_RGBA, MARKER_RGBA, OUTLINE_RGBA, ColourScale
+from .maps.fmt import format_km2, format_prob
 
 BACKGROUND = (14, 17, 23)
 BORDER_RGBA = (150, 160, 175, 170)
@@ -36,7 +38,7 @@ def _project(lon: np.ndarray, lat: np.ndarray, extent: tuple[float, float, float
 
 
 def _extent_for(view: dict, aspect: float) -> tuple[float, float, float, float]:
-    from .mapview import view_bounds
+    from .maps.camera import view_bounds
 
     w, s, e, n = view_bounds(view)
     if e < w:
@@ -72,7 +74,7 @@ def render_map_png(
     """
     import h3
 
-    from .basemap import border_paths
+    from .maps.basemap import border_paths
 
     W, H = size
     w, s, e, n = extent
@@ -124,7 +126,7 @@ def render_map_png(
                 p = _project(xy[:, 0] + shift, xy[:, 1], (w, s, e, n), size)
                 draw.line([tuple(q) for q in p.tolist()], fill=BORDER_RGBA, width=1)
     if budget is not None and len(budget):
-        from .mapview import budget_outline
+        from .maps.data import budget_outline
 
         for path in budget_outline(budget):
             xy = np.asarray(path, dtype=np.float64)

@@ -124,3 +124,28 @@ class UploadStore:
         """Forget every photo (e.g. when the session ends or the analyst starts over)."""
         with self._lock:
             self._entries.clear()
+
+
+def load_uploads(items: Sequence[tuple[str, bytes]], loader, max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[list, list[str]]:
+    """Decode uploaded files in memory; bad files become one message each, never an exception.
+
+    Args:
+        items: (file name, bytes) pairs.
+        loader: ``load_photo(data, name)`` raising ``ValueError`` (PhotoError) with a user-facing message.
+        max_bytes: size cap per file.
+
+    Returns:
+        (photos that loaded, messages for the ones that did not).
+    """
+    items = list(items)
+    photos, messages = [], []
+    if len(items) > MAX_ALBUM_PHOTOS:  # extra files are not decoded at all
+        messages.append(album_cap_message([name for name, _ in items]))
+        items = items[:MAX_ALBUM_PHOTOS]
+    for name, data in items:
+        photo, msg = decode_one(name, data, loader, max_bytes)
+        if photo is not None:
+            photos.append(photo)
+        else:
+            messages.append(msg or f"{name}: could not be read as an image")
+    return photos, messages

@@ -1,6 +1,6 @@
 """The workbench's map as a Streamlit component: deck.gl in an iframe that keeps what did not change.
 
-The page sends a ``geolocate.mapspec/1`` spec (see geolocate/mapspec.py); the component (assets/deckmap/
+The page sends a ``geolocate.maps.spec/1`` spec (see geolocate/mapspec.py); the component (assets/deckmap/
 index.html) draws it with deck.gl: its own bundle when ``scripts/fetch_deckgl.py`` fetched it at setup,
 else the one pydeck ships. The browser fetches nothing outside the app's host. The component's folder (the page plus a copy of the bundle)
 is assembled once per version in the user cache folder, atomically, and only read afterwards.
@@ -21,9 +21,9 @@ from typing import Any
 import streamlit as st
 import streamlit.components.v1 as components
 
-from geolocate import mapspec
 from geolocate.grid import cache_dir
-from geolocate.mapview import MapData
+from geolocate.maps import spec as mapspec
+from geolocate.maps.data import MapData
 
 PAGE = Path(__file__).resolve().parent.parent / "assets" / "deckmap" / "index.html"
 
@@ -103,7 +103,7 @@ def next_seq() -> int:
 
 def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, **spec_args: Any) -> dict | None:
     """Draw one map over the offline basemap (every border, the camera's city labels) with this session's
-    next sequence number; ``spec_args`` go to :func:`geolocate.mapspec.map_spec`. Returns the last click
+    next sequence number; ``spec_args`` go to :func:`geolocate.maps.spec.map_spec`. Returns the last click
     when ``click=True``."""
     spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=mapspec.view_cities(camera), **spec_args)
     return deck_map(spec, key)

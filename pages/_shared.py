@@ -74,7 +74,7 @@ def shared_priors() -> list[Expert]:
 @st.cache_resource(show_spinner="Loading land-cover and scene layers…")
 def shared_layers() -> dict:
     """Layers behind the analyst's attribute terms (geolocate.view.attribute_layers), warmed on the base grid."""
-    from geolocate.view import attribute_layers
+    from geolocate.evidence import attribute_layers
 
     out = attribute_layers()
     for layer in out.values():
@@ -86,7 +86,8 @@ def shared_layers() -> dict:
 def shared_basemap() -> bool:
     """Borders, city names and the place index, loaded once per process before sessions read them."""
     from geolocate import basemap, mapspec
-    from geolocate.mapview import WORLD_VIEW, border_paths_near
+    from geolocate.maps.camera import WORLD_VIEW
+    from geolocate.maps.data import border_paths_near
 
     mapspec.world_borders()  # the map component's borders (encoded once)
     basemap.border_paths()

@@ -9,8 +9,8 @@ import re
 import pandas as pd
 import streamlit as st
 
-from geolocate import cases
 from geolocate.data import discover_benchmarks
+from geolocate.teach import cases
 from pages._shared import shared_priors
 
 

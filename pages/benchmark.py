@@ -7,7 +7,7 @@ import re
 import pandas as pd
 import streamlit as st
 
-from geolocate import settings, view
+from geolocate import presets, settings
 from pages._shared import ROOT  # noqa: F401, I001 - first: puts the repository on sys.path for direct runs
 
 st.title("Benchmark: Recall vs Area")
@@ -112,7 +112,7 @@ if not fit and chosen:
         st.caption("Ensemble weights")
         cols = st.columns(3)
         for i, n in enumerate(chosen):
-            weights[n] = cols[i % 3].number_input(_md(n), min_value=0.0, max_value=view.WEIGHT_MAX, value=float(view.default_weight(n)), step=0.1, key=f"bw::{n}")
+            weights[n] = cols[i % 3].number_input(_md(n), min_value=0.0, max_value=presets.WEIGHT_MAX, value=float(presets.default_weight(n)), step=0.1, key=f"bw::{n}")
 
 run = st.button("Run benchmark", type="primary", disabled=not chosen)
 cfg = (folder, name, tuple(chosen), tuple(sorted(weights.items())), fit, int(max_samples) or None)

@@ -10,12 +10,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geolocate import cases, settings, view
+from geolocate import evidence, settings, share
+from geolocate.maps import camera, fmt
+from geolocate.maps import data as mapdata
 from geolocate.plots import rva_chart
+from geolocate.teach import cases
 from pages import _deckmap
 from pages._teach import bench_specs, case_of, casebook, show_photo, show_scene, table_of
 
-BUDGETS = view.log_budget_options()
+BUDGETS = share.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
 SMALL_MAP_CELLS = 1_000  # full-resolution hexagons per small map (the densest), as Locate's small multiples
 
@@ -60,13 +63,12 @@ def _cam_key(*parts) -> str:
 def case_map(case: cases.Case, names: list[str], budget: float, zoom: bool) -> None:
     """The ensemble's map of a case with one linked small map per expert (and the ensemble), the truth marked:
     the same component and small multiples as Locate's."""
-    from geolocate import mapview
 
-    cam = mapview.fit_view(np.array([case.truth[0]]), np.array([case.truth[1]]), pad_deg=20.0) if zoom else mapview.WORLD_VIEW
-    ens = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
+    cam = camera.fit_view(np.array([case.truth[0]]), np.array([case.truth[1]]), pad_deg=20.0) if zoom else camera.WORLD_VIEW
+    ens = mapdata.map_records(case.distribution("ensemble"), budget, view=cam)
     areas = case.table.set_index("expert")["area_km2"]
     small = [
-        (f"{n} · area to truth {view.format_km2(float(areas[n]))}", mapview.map_records(case.distribution(n), budget, max_cells=SMALL_MAP_CELLS, view=cam))
+        (f"{n} · area to truth {fmt.format_km2(float(areas[n]))}", mapdata.map_records(case.distribution(n), budget, max_cells=SMALL_MAP_CELLS, view=cam))
         for n in names
     ]
     _deckmap.draw(ens, cam, _cam_key(case.image_id, zoom), key="case_map", height=420, marker=case.truth, multiples=small)
@@ -74,18 +76,16 @@ def case_map(case: cases.Case, names: list[str], budget: float, zoom: bool) -> N
 
 def reveal_map(case: cases.Case, guess: tuple[float, float], budget: float) -> None:
     """The ensemble's map with the truth (green) and the guess (pink) marked, framed on both."""
-    from geolocate import mapview
 
-    cam = mapview.fit_view(np.array([case.truth[0], guess[0]]), np.array([case.truth[1], guess[1]]), pad_deg=5.0)
-    data = mapview.map_records(case.distribution("ensemble"), budget, view=cam)
+    cam = camera.fit_view(np.array([case.truth[0], guess[0]]), np.array([case.truth[1], guess[1]]), pad_deg=5.0)
+    data = mapdata.map_records(case.distribution("ensemble"), budget, view=cam)
     _deckmap.draw(data, cam, _cam_key(case.image_id, guess), key="reveal_map", height=420, marker=case.truth, guess=guess)
 
 
 def pick_map(image_id: str, guess: tuple[float, float] | None) -> dict | None:
     """A neutral world map to click a guess on (borders and city names only: nothing of the case); the last click."""
-    from geolocate import mapview
 
-    return _deckmap.draw(mapview.empty_map(), mapview.WORLD_VIEW, _cam_key("pick", image_id), key=f"pick::{image_id}", height=360, guess=guess, click=True)
+    return _deckmap.draw(mapdata.empty_map(), camera.WORLD_VIEW, _cam_key("pick", image_id), key=f"pick::{image_id}", height=360, guess=guess, click=True)
 
 
 def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
@@ -247,7 +247,7 @@ if mode == MODES[1]:
         st.caption("The true location stays hidden until you reveal it. Place your guess; optionally say how much area you would search around it.")
         gkey = f"guess::{image_id}"
         try:
-            typed = view.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
+            typed = evidence.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
         except ValueError:
             typed = None
         click = pick_map(image_id, typed)
@@ -262,10 +262,10 @@ if mode == MODES[1]:
         g1, g2 = st.columns([2, 2])
         guess_text = g1.text_input("Latitude, longitude", key=gkey, placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
         use_budget = g2.checkbox("I also give a search budget", key="use_budget")
-        budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key="guess_budget", disabled=not use_budget)
+        budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=fmt.format_km2, key="guess_budget", disabled=not use_budget)
         if st.button("Reveal", type="primary", key="reveal"):
             try:
-                guess = view.parse_latlon(guess_text)
+                guess = evidence.parse_latlon(guess_text)
             except ValueError as err:
                 st.error(f"Guess not understood: {err}")
             else:
@@ -278,17 +278,17 @@ if mode == MODES[1]:
         st.markdown("**The true location is revealed.**", help="Scored on the server: distance by haversine; your area to truth is the area of the smallest disc around your guess that contains the truth.")
         m = st.columns(4)
         m[0].metric("Distance", f"{s.distance_km:,.0f} km" if s.distance_km >= 10 else f"{s.distance_km:.2f} km")
-        m[1].metric("Your area to truth", view.format_km2(s.area_km2), help="The smallest disc around your guess that contains the true location.")
+        m[1].metric("Your area to truth", fmt.format_km2(s.area_km2), help="The smallest disc around your guess that contains the true location.")
         ens_area = float(top.loc["ensemble", "area_km2"])
-        m[2].metric("Ensemble's area to truth", view.format_km2(ens_area), delta="you beat it" if s.area_km2 < ens_area else "it beat you", delta_color="normal" if s.area_km2 < ens_area else "inverse")
+        m[2].metric("Ensemble's area to truth", fmt.format_km2(ens_area), delta="you beat it" if s.area_km2 < ens_area else "it beat you", delta_color="normal" if s.area_km2 < ens_area else "inverse")
         if s.in_budget is None:
             m[3].metric("Points", f"{s.points:.0f} / 100")
         else:
-            m[3].metric("Your budget", view.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
+            m[3].metric("Your budget", fmt.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         show_table(_fmt_table(you))
-        reveal_map(case, done["guess"], view.DEFAULT_BUDGET_KM2)
+        reveal_map(case, done["guess"], share.DEFAULT_BUDGET_KM2)
         st.caption("The ensemble's map; green dot: the true location; pink: your guess; cyan outline: the ensemble's most likely regions within 10,000 km².")
         if st.button("Next photo", type="primary", on_click=_random_case):
             pass
@@ -314,10 +314,10 @@ with right:
     m1, m2 = st.container(), st.container()
     m1.metric("True location", f"{case.truth[0]:.3f}, {case.truth[1]:.3f}")
     best = case.table[case.table["expert"] != "ensemble"].sort_values("area_km2").iloc[0]
-    m2.metric("Ensemble's area to truth", view.format_km2(float(top.loc["ensemble", "area_km2"])), help=f"Best single expert here: {best['expert']} with {view.format_km2(float(best['area_km2']))}.")
+    m2.metric("Ensemble's area to truth", fmt.format_km2(float(top.loc["ensemble", "area_km2"])), help=f"Best single expert here: {best['expert']} with {fmt.format_km2(float(best['area_km2']))}.")
     show_scene(case.scene)
 
-budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=view.DEFAULT_BUDGET_KM2, format_func=view.format_km2, key="browse_budget")
+budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=share.DEFAULT_BUDGET_KM2, format_func=fmt.format_km2, key="browse_budget")
 st.subheader("Each expert's map, and the ensemble")
 zoom = st.toggle("Zoom the maps around the true location", key="zoom_maps", help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
 case_map(case, ["ensemble"] + experts, budget, zoom)

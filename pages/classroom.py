@@ -1,6 +1,6 @@
 """Classroom: a teacher starts a round of benchmark photos, students join with a name and guess, a
 leaderboard ranks them by median area to truth and by distance. Works offline; state lives in one SQLite
-file the whole server shares (geolocate.classroom)."""
+file the whole server shares (geolocate.teach.classroom)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
-from geolocate import basemap, view
-from geolocate.classroom import Classroom, ClassroomError
+from geolocate import evidence, share
+from geolocate.maps import basemap, deck, fmt
+from geolocate.teach.classroom import Classroom, ClassroomError
 from pages._shared import ROOT  # noqa: F401 - the pages' shared setup (app navigation on a first visit)
 from pages._teach import offline
 
-BUDGETS = view.log_budget_options()
+BUDGETS = share.log_budget_options()
 
 
 @st.cache_resource(show_spinner=False)
@@ -183,7 +184,7 @@ def guesses(rnd, name: str, token: str, current: int) -> None:
         def _submit():
             # Runs before the fragment, so the rerun that follows shows the reveal and no form.
             try:
-                guess = view.parse_latlon(st.session_state.get(f"g_text_{current}", ""))
+                guess = evidence.parse_latlon(st.session_state.get(f"g_text_{current}", ""))
                 budget = st.session_state[f"g_budget_{current}"] if st.session_state.get(f"g_usebudget_{current}") else None
                 room().submit(rnd.code, name, token, current, guess, budget)
             except (ValueError, ClassroomError) as err:
@@ -192,7 +193,7 @@ def guesses(rnd, name: str, token: str, current: int) -> None:
         with st.form(f"guess_{current}"):
             st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
             st.checkbox("Add a search budget", key=f"g_usebudget_{current}")
-            st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=view.format_km2, key=f"g_budget_{current}")
+            st.select_slider("Search budget (disc around the guess)", options=BUDGETS, value=1e4, format_func=fmt.format_km2, key=f"g_budget_{current}")
             st.form_submit_button("Submit guess", type="primary", on_click=_submit)
         err = st.session_state.pop("_guess_error", None)
         if err:
@@ -213,19 +214,19 @@ def reveal(case: dict, g) -> None:
     st.subheader("Reveal", anchor="reveal")
     row = st.container(horizontal=True)  # one block for the four metrics (two rows of columns were ten elements)
     row.metric("Distance", f"{g.distance_km:,.1f} km")
-    row.metric("Your area to truth", view.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
+    row.metric("Your area to truth", fmt.format_km2(g.area_km2), help="The smallest disc around your guess that contains the true location.")
     ens = case.get("models", {}).get("ensemble")
     if ens is not None:
-        row.metric("Ensemble's area to truth", view.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
+        row.metric("Ensemble's area to truth", fmt.format_km2(ens), delta="you beat it" if g.area_km2 < ens else "it beat you", delta_color="normal" if g.area_km2 < ens else "inverse")
     if g.budget_km2 is not None:
-        row.metric("Your budget", view.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
+        row.metric("Your budget", fmt.format_km2(g.budget_km2), delta="contained the truth" if g.in_budget else "missed the truth", delta_color="normal" if g.in_budget else "inverse")
     else:
         row.metric("Points", f"{g.points:.0f} / 100")
     # One plain-text element (model names come from file names: never Markdown), no expander: each element
     # is one more message for thirty browsers to process at the same moment.
     lines = [f"True location: {case['lat']:.4f}, {case['lon']:.4f}", "Area to truth, you and each model:"]
     rows = sorted([("you", g.area_km2)] + [(str(k), float(v)) for k, v in case.get("models", {}).items()], key=lambda r: r[1])
-    lines += [f"  {who[:28]:<28} {view.format_km2(a):>14}" for who, a in rows]
+    lines += [f"  {who[:28]:<28} {fmt.format_km2(a):>14}" for who, a in rows]
     st.text("\n".join(lines))
 
 
@@ -273,7 +274,7 @@ def show_guesses(rnd, key: str | None) -> None:
         pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
         pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
         layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="'pixels'", get_radius=6, pickable=True)
-        st.pydeck_chart(view.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=basemap.NO_TILES, map_provider=None, tooltip={"text": "{who}"}), height=380)
+        st.pydeck_chart(deck.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=basemap.NO_TILES, map_provider=None, tooltip={"text": "{who}"}), height=380)
 
 
 # ---- page ------------------------------------------------------------------------------------------------

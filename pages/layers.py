@@ -9,8 +9,8 @@ import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
-from geolocate import view
 from geolocate.grid import global_grid
+from geolocate.maps import camera, deck
 from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
 
 st.title("Layers")
@@ -80,10 +80,10 @@ except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, n
     st.warning(f"{choice} is not available: {err}")
     st.stop()
 
-deck = view.CompactDeck(
+deck = deck.CompactDeck(
     layers=[pdk.Layer("H3HexagonLayer", id="layer", data=records, get_hexagon="h3", get_fill_color="colour", filled=True, stroked=False, pickable=True, high_precision=True)]
-    + view.basemap_layers(view.WORLD_VIEW),  # offline borders and city names
-    initial_view_state=pdk.ViewState(**view.WORLD_VIEW),
+    + deck.basemap_layers(camera.WORLD_VIEW),  # offline borders and city names
+    initial_view_state=pdk.ViewState(**camera.WORLD_VIEW),
     # No tile style: Streamlit's default for map_style=None is a CARTO style the browser would fetch.
     map_style="__MAP_STYLE__",
     map_provider=None,

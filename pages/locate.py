@@ -30,10 +30,18 @@ from pages._shared import (
     show_message,
 )
 from pages import _deckmap
-from geolocate import basemap, mapview, report, share, view
+from geolocate import report, share
+from geolocate.maps import basemap
+from geolocate import evidence
+from geolocate.maps import camera
+from geolocate.maps import data as mapdata
+from geolocate.maps import deck
+from geolocate.maps import fmt
+from geolocate import presets
+from geolocate import uploads
 from geolocate.evidence import AnalystEvidence, Message, expert_label
-from geolocate.experts.sun_evidence import SunClockEvidence
-from geolocate.experts.sun_evidence import build_experts as sun_clock_experts
+from geolocate.evidence.sunclock import SunClockEvidence
+from geolocate.evidence.sunclock import build_experts as sun_clock_experts
 from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
 
 REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
@@ -97,13 +105,13 @@ with st.sidebar:
     st.header("What you know")
     st.caption("Works with no image model at all: each statement becomes an expert with its own weight.")
     guess_text = st.text_input("Your guess (lat, lon)", key="guess", placeholder="e.g. 48.85, 2.35")
-    st.number_input("…give or take (km)", min_value=view.RADIUS_MIN_KM, max_value=view.RADIUS_MAX_KM, step=10.0, key="radius")
+    st.number_input("…give or take (km)", min_value=evidence.RADIUS_MIN_KM, max_value=evidence.RADIUS_MAX_KM, step=10.0, key="radius")
     fmt = lambda c: f"{iso_name.get(c, c)} ({c})"  # noqa: E731
     st.multiselect("It is in one of these countries", list(iso_name), key="include", format_func=fmt)
     st.multiselect("It is not in these countries", list(iso_name), key="exclude", format_func=fmt)
     st.checkbox("Countries are certain (rule the rest out)", key="hard")
     layers = shared_layers()
-    terms = [t for t, (layer, _) in view.ATTRIBUTE_TERMS.items() if layer in layers]
+    terms = [t for t, (layer, _) in evidence.ATTRIBUTE_TERMS.items() if layer in layers]
     st.multiselect("The photo shows", terms, key="attributes", help="Plain-language land cover / scene; each becomes an expert.")
     with st.expander("Sun, shadow and clock", expanded=bool(st.session_state.get("sun_shadow") or st.session_state.get("sun_alt") or st.session_state.get("clock_offset"))):
         st.text_input("Shadows: object height : shadow length", key="sun_shadow", placeholder="e.g. 1.8:2.4 (several: 1.8:2.4, 3:1)", help="Any unit, the same for both; the object stands vertically on level ground.")
@@ -132,7 +140,7 @@ point = None
 evidence_msgs: list[Message] = []
 if guess_text.strip():
     try:
-        point = view.parse_latlon(guess_text)
+        point = evidence.parse_latlon(guess_text)
     except ValueError as err:
         evidence_msgs.append(Message("warning", "Your guess is ignored:", str(err)))
 evidence = AnalystEvidence(
@@ -161,7 +169,7 @@ if uploads:
         upload_key = tuple(getattr(f, "file_id", None) or digest(f.getvalue()) for f in uploads)
         decoded = st.session_state.get("_decoded")
         if decoded is None or decoded[0] != upload_key:
-            decoded = (upload_key, view.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
+            decoded = (upload_key, uploads.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
             st.session_state["_decoded"] = decoded
         photos, bad = decoded[1]
         upload_msgs += [Message("error", "", m) for m in bad]
@@ -220,7 +228,7 @@ if photos:
     img_experts = list(img_experts)
 
 # ---- the ensemble for this set of experts (built once per set) --------------------------------------
-analyst, more_msgs = view.analyst_experts(evidence, layers)
+analyst, more_msgs = evidence.analyst_experts(evidence, layers)
 evidence_msgs += more_msgs
 # Only a single photo's EXIF clock is evidence (an album's photos may span hours); never its GPS.
 exif_photo = photos[0] if len(photos) == 1 else None
@@ -290,7 +298,7 @@ def _place_names(regions, k: int) -> list[str]:
 def _region_view(regions, i: int) -> dict:
     """A camera on one region (zoomed to see it and its neighbours)."""
     side = float(np.sqrt(regions.area_km2[i])) / 111.0
-    return mapview.fit_view(np.array([regions.lat[i]]), np.array([regions.lon[i]]), pad_deg=max(3 * side, 0.05))
+    return camera.fit_view(np.array([regions.lat[i]]), np.array([regions.lon[i]]), pad_deg=max(3 * side, 0.05))
 
 
 # ---- the workbench: reruns alone when a slider, the budget or the shown view changes ----------------
@@ -305,13 +313,13 @@ def workbench() -> None:
         for name in ensemble.names:
             key = f"w::{name}"
             if key not in st.session_state:
-                st.session_state[key] = float(url_weights.get(name, view.default_weight(name)))
-            weights[name] = st.slider(labels[name], 0.0, view.WEIGHT_MAX, step=0.05, key=key)
+                st.session_state[key] = float(url_weights.get(name, presets.default_weight(name)))
+            weights[name] = st.slider(labels[name], 0.0, presets.WEIGHT_MAX, step=0.05, key=key)
         hard = [labels[e.name] for e in ensemble.experts if e.hard]
         if hard:
             st.caption("Certain (a mask, no weight): " + ", ".join(hard))
         st.subheader("Search area")
-        budget = st.select_slider("Area budget", options=BUDGETS, key="budget", format_func=view.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
+        budget = st.select_slider("Area budget", options=BUDGETS, key="budget", format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
         refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key="refine", format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
         method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key="method", help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
 
@@ -342,47 +350,47 @@ def workbench() -> None:
         sel = list(picked["selection"]["rows"]) if picked else []
         if st.session_state.get("_view_key") != vkey:
             st.session_state["_view_key"] = vkey
-            st.session_state["_view"] = view.WORLD_VIEW if (show == "ensemble" and no_evidence and not img_experts) else view.view_state(dist, budget)
+            st.session_state["_view"] = camera.WORLD_VIEW if (show == "ensemble" and no_evidence and not img_experts) else camera.view_state(dist, budget)
             st.session_state["_fit_view"] = st.session_state["_view"]
         regions = dist.within_budget(budget)
         cam = st.session_state["_view"]
         if sel and sel[0] < len(regions):
             cam = _region_view(regions, sel[0])
-        data = view.map_records(dist, budget, view=cam)
+        data = mapdata.map_records(dist, budget, view=cam)
         st.session_state["_regions"] = regions  # what the exports serialise (also read by tests)
         st.session_state["_shown"] = show
 
-        peak_area = mapview.peak_area_km2(dist)
+        peak_area = mapdata.peak_area_km2(dist)
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Regions in budget", f"{len(regions):,}")
-        c2.metric("Chance the photo is in them", view.format_prob(regions.total_prob) if len(regions) else "0%")
-        c3.metric("Their total area", view.format_km2(regions.total_area_km2), help=f"About a disc of radius {view.disc_radius_km(max(regions.total_area_km2, 1)):,.0f} km")
+        c2.metric("Chance the photo is in them", fmt.format_prob(regions.total_prob) if len(regions) else "0%")
+        c3.metric("Their total area", fmt.format_km2(regions.total_area_km2), help=f"About a disc of radius {fmt.disc_radius_km(max(regions.total_area_km2, 1)):,.0f} km")
         if truth is not None:
             need = dist.area_to_contain(*truth)
-            c4.metric("Area needed to reach the EXIF position", view.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
+            c4.metric("Area needed to reach the EXIF position", fmt.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
         elif all_zero:
             c4.metric("Most likely region", "none (all equal)")
         elif show == "ensemble" and no_evidence and not img_experts:
             c4.metric("Most likely region", "n/a: priors only", help="Without a photo model or your evidence the map says where photos are usually taken, not where this one was.")
-        elif peak_area > mapview.CLEAR_PEAK_KM2:
-            c4.metric("Most likely region", "no clear peak", help=f"{view.format_km2(peak_area)} lie within a factor 2 of the densest region: the top is a tie over a large area.")
+        elif peak_area > mapdata.CLEAR_PEAK_KM2:
+            c4.metric("Most likely region", "no clear peak", help=f"{fmt.format_km2(peak_area)} lie within a factor 2 of the densest region: the top is a tie over a large area.")
         else:
             lat0, lon0 = dist.mode()
             c4.metric("Most likely region", f"{lat0:.2f}, {lon0:.2f}")
         if len(regions) == 0 and not all_zero:
             st.info("The budget is smaller than the single most likely region: raise the budget or choose a finer resolution.")
 
-        st.html(view.legend_html(data.scale, budget))
+        st.html(mapdata.legend_html(data.scale, budget))
         privacy = bool(st.session_state.get("privacy", True))
         if _deckmap.available():
             multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
             _deckmap.draw(data, cam, repr((vkey, sel[:1])), key="map", tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples)
         else:
-            deck = view.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
+            deck = deck.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
             st.pydeck_chart(deck, key="map", height=540)
         st.caption(
             f"Showing **{labels.get(show, show)}**. {len(data.cells):,} regions drawn at full resolution "
-            f"({view.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
+            f"({fmt.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
             + (f" near this view and res {data.far_res} farther away. " if data.far_res is not None else ". ")
             + ("Basemap: shipped borders and city names (privacy mode)." if privacy else "Basemap: CARTO dark matter tiles plus shipped borders.")
             + " Hover a region for its probability, area and rank."
@@ -398,10 +406,10 @@ def workbench() -> None:
                 "#": list(range(1, len(top) + 1)),
                 "near": places,
                 "lat, lon": [f"{a:.5f}, {b:.5f}" for a, b in zip(top.lat, top.lon)],
-                "probability": [view.format_prob(p) for p in top.prob],
-                "area": [view.format_km2(a) for a in top.area_km2],
-                "cumulative probability": [view.format_prob(p) for p in top.cum_prob],
-                "cumulative area": [view.format_km2(a) for a in top.cum_area_km2],
+                "probability": [fmt.format_prob(p) for p in top.prob],
+                "area": [fmt.format_km2(a) for a in top.area_km2],
+                "cumulative probability": [fmt.format_prob(p) for p in top.cum_prob],
+                "cumulative area": [fmt.format_km2(a) for a in top.cum_area_km2],
             },
             hide_index=True,
             key="top_regions",
@@ -448,7 +456,7 @@ def workbench() -> None:
 SMALL_MAP_CELLS = 1_000
 
 
-def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapview.MapData]]:
+def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapdata.MapData]]:
     """(title, map data) of the ensemble and each expert on its own, for the linked small maps.
 
     ``ens_dist`` is the ensemble the main map already shows (None when it shows an expert). An expert's
@@ -457,12 +465,12 @@ def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float,
     out = []
     if any(weights.values()):
         d = ens_dist if ens_dist is not None else ensemble.distribution(weights, method=method, refine_to=refine)
-        out.append(("ensemble", view.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+        out.append(("ensemble", mapdata.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
     cache = st.session_state.setdefault("_small_maps", {})
     for name in ensemble.names:
         key = (ens_key, name, refine, budget, tuple(sorted(cam.items())))
         if key not in cache:
-            cache[key] = view.map_records(ensemble.expert_distribution(name, refine_to=refine), budget, max_cells=SMALL_MAP_CELLS, view=cam)
+            cache[key] = mapdata.map_records(ensemble.expert_distribution(name, refine_to=refine), budget, max_cells=SMALL_MAP_CELLS, view=cam)
         out.append((f"{labels[name]} (weight {weights.get(name, 0):g})", cache[key]))
     while len(cache) > 3 * len(ensemble.names):
         cache.pop(next(iter(cache)))
@@ -470,7 +478,7 @@ def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float,
 
 
 def _extent(cam: dict) -> tuple[float, float, float, float]:
-    w, s, e, n = mapview.view_bounds(cam)
+    w, s, e, n = camera.view_bounds(cam)
     return (w, s, e + 360.0 if e < w else e, n)
 
 

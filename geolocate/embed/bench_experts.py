@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..distribution import logsumexp
-from ..experts.base import Expert
+from ..experts.base import Expert, ExpertKind
 from ..grid import CellSet, cells_to_parents, children, global_grid
 
 
@@ -37,7 +37,7 @@ class GeoCLIPPredictions(Expert):
         source: where the features came from.
     """
 
-    kind = "image"
+    kind = ExpertKind.IMAGE
 
     def __init__(self, name: str, head, features: np.ndarray, res: int, encoder_mix: float, source: str = ""):
         feats = np.asarray(features, dtype=np.float32)

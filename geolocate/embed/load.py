@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..experts.base import Expert
+from ..experts.base import Expert, ExpertKind
 from .store import read_manifest, read_results
 
 
@@ -126,7 +126,7 @@ def experts_from_embeddings(out: str | Path, ids: list[str] | None = None) -> li
         if head is not None:
             ex.append(GeoCLIPExpert(head, None, name=gname, res=res, features=feats[i : i + 1]))
         for task, col, layer, prior, name in tasks:
-            ex.append(AttributeExpert(layer, rows.probs[col][i], prior, task.temperature, name=name, kind="attribute"))
+            ex.append(AttributeExpert(layer, rows.probs[col][i], prior, task.temperature, name=name, kind=ExpertKind.ATTRIBUTE))
         result.append(ex)
     return result
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..grid import CellSet
 from ..layers import Layer
-from .base import Expert, descendant_range
+from .base import Expert, ExpertKind, descendant_range
 
 
 def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
@@ -81,7 +81,7 @@ class AttributeExpert(Expert):
         kind: "attribute" for model outputs, "analyst" for an analyst's override.
     """
 
-    def __init__(self, layer: Layer, probs, class_prior=None, temperature: float = 1.0, name: str | None = None, kind: str = "attribute"):
+    def __init__(self, layer: Layer, probs, class_prior=None, temperature: float = 1.0, name: str | None = None, kind: ExpertKind = ExpertKind.ATTRIBUTE):
         p = np.asarray(probs, dtype=np.float64)
         k = len(layer.classes)
         if p.shape != (k,):
@@ -141,7 +141,7 @@ class AttributePredictions(Expert):
         source: where the probabilities came from (a file path).
     """
 
-    kind = "attribute"
+    kind = ExpertKind.ATTRIBUTE
 
     def __init__(self, name: str, layer: Layer, probs: np.ndarray, class_prior: np.ndarray, source: str = ""):
         probs = np.asarray(probs, dtype=np.float64)

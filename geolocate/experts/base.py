@@ -17,6 +17,7 @@ The app pools single-photo experts, the benchmark pools batch experts, through t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from enum import StrEnum
 
 import numpy as np
 
@@ -27,18 +28,50 @@ DESCENDANT_RADIUS = 0.8
 0.68 at most over H3 resolutions 2-7, pentagons included; tests/test_experts.py checks it)."""
 
 
+class ExpertKind(StrEnum):
+    """Where an expert's evidence comes from (tables, the UI's grouping, the report)."""
+
+    PRIOR = "prior"
+    """Where photos are taken in general (land, population, photo density)."""
+    POINT = "point"
+    """A geolocation model's point predictions (benchmark files)."""
+    ATTRIBUTE = "attribute"
+    """A predicted attribute (land cover, scene, ...) mapped through a global layer."""
+    IMAGE = "image"
+    """A model run on the uploaded photo (GeoCLIP, zero-shot attributes)."""
+    ANALYST = "analyst"
+    """What the analyst states: a guess, countries, attributes, sun, shadow and clock."""
+    TEXT = "text"
+    """Clues from text read in the photo or typed."""
+    MODEL = "model"
+    """A vision-language model's answers."""
+    MAP = "map"
+    """Map features the analyst sees (OpenStreetMap)."""
+
+
+def expert_label(expert: Expert) -> str:
+    """Display name of an expert: its name, and its kind when the name does not already say it.
+
+    ``"analyst: forest"`` of kind ``analyst`` stays ``"analyst: forest"`` (not "analyst: analyst: forest").
+    """
+    name, kind = expert.name, str(expert.kind)
+    if not kind or name.lower().startswith(kind.lower()):
+        return name
+    return f"{name} · {kind}"
+
+
 class Expert(ABC):
     """A distribution over the globe from one source of evidence.
 
     Attributes:
         name: short unique label shown in tables and the UI.
-        kind: one of "prior", "point", "attribute", "region", "image", "analyst".
+        kind: where the evidence comes from (:class:`ExpertKind`).
         hard: a mask applied after pooling (no weight, no floor) instead of a weighted expert.
         records: None for one density shared by every record; N for a batch expert holding N records.
     """
 
     name: str = "expert"
-    kind: str = "prior"
+    kind: ExpertKind = ExpertKind.PRIOR
     hard: bool = False
     records: int | None = None
 
@@ -136,7 +169,7 @@ class ArrayExpert(Expert):
         fill: log density for cells with no ancestor among ``cells``.
     """
 
-    def __init__(self, name: str, cells: np.ndarray, log_density: np.ndarray, kind: str = "prior", fill: float = -50.0):
+    def __init__(self, name: str, cells: np.ndarray, log_density: np.ndarray, kind: ExpertKind = ExpertKind.PRIOR, fill: float = -50.0):
         from ..grid import cell_resolutions
 
         cells = np.asarray(cells, dtype=np.uint64)
@@ -157,4 +190,4 @@ class ArrayExpert(Expert):
         return np.where(hit, self._values[pos] if len(self._cells) else self.fill, self.fill)
 
 
-__all__ = ["DESCENDANT_RADIUS", "ArrayExpert", "Expert", "descendant_range"]
+__all__ = ["DESCENDANT_RADIUS", "ArrayExpert", "Expert", "ExpertKind", "descendant_range", "expert_label"]

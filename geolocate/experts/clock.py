@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..grid import CellSet, Grid, cache_dir, cell_resolutions, cells_to_parents, write_cache
-from .base import Expert
+from .base import Expert, ExpertKind
 
 ZONE_RES = 5
 """H3 resolution of the stored zone table."""
@@ -240,7 +240,7 @@ class ClockExpert(Expert):
         name: label.
     """
 
-    kind = "analyst"
+    kind = ExpertKind.ANALYST
 
     def __init__(self, evidence: ClockEvidence, name: str = "clock"):
         self.evidence, self.name = evidence, name

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from ..grid import EARTH_RADIUS_KM, CellSet, latlon_to_xyz
 from ..metrics import haversine_km
-from .base import DESCENDANT_RADIUS, Expert
+from .base import DESCENDANT_RADIUS, Expert, ExpertKind
 
 DEFAULT_SCALES_KM = (1.0, 5.0, 25.0, 100.0, 300.0, 750.0, 2500.0)
 """Scale ladder (km) for mixtures fitted to a model's errors."""
@@ -179,7 +179,7 @@ class PointExpert(Expert):
         kind: "point" for models, "analyst" for a person's guess.
     """
 
-    def __init__(self, lat: float, lon: float, scale_km: float | Sequence[float] = 25.0, weights: Sequence[float] | None = None, name: str = "point", kind: str = "point"):
+    def __init__(self, lat: float, lon: float, scale_km: float | Sequence[float] = 25.0, weights: Sequence[float] | None = None, name: str = "point", kind: ExpertKind = ExpertKind.POINT):
         if not (np.isfinite(lat) and np.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError(f"point ({lat}, {lon}) is out of range: latitude must be in [-90, 90], longitude in [-180, 180]")
         scales = np.atleast_1d(np.asarray(scale_km, dtype=np.float64))
@@ -219,7 +219,7 @@ class PointPredictions(Expert):
         source: where the predictions came from (a file path).
     """
 
-    kind = "point"
+    kind = ExpertKind.POINT
 
     def __init__(self, name: str, latlon: np.ndarray, scales_km: Sequence[float] = DEFAULT_SCALES_KM, weights: Sequence[float] | None = None, source: str = ""):
         latlon = np.asarray(latlon, dtype=np.float64)

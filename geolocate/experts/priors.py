@@ -19,7 +19,7 @@ import numpy as np
 
 from ..grid import LAYER_RESOLUTION, CellSet, global_grid
 from ..layers import Layer, _geonames_counts, land_fraction, population_counts_geotiff
-from .base import Expert, descendant_range
+from .base import Expert, ExpertKind, descendant_range
 
 SEA_FLOOR = 0.01
 """Density of open sea relative to land for the land-based priors."""
@@ -34,7 +34,7 @@ class DensityFieldExpert(Expert):
         kind: expert kind.
     """
 
-    def __init__(self, name: str, density: np.ndarray, kind: str = "prior", source: str = ""):
+    def __init__(self, name: str, density: np.ndarray, kind: ExpertKind = ExpertKind.PRIOR, source: str = ""):
         grid = global_grid(LAYER_RESOLUTION)
         density = np.asarray(density, dtype=np.float64)
         if density.shape != (len(grid),) or np.any(~np.isfinite(density)) or np.any(density < 0) or not density.sum() > 0:
@@ -127,14 +127,35 @@ class PhotoDensityPrior(DensityFieldExpert):
         super().__init__("photo density", density, source="GeoCLIP 100K gallery (MP-16)")
 
 
-def standard_priors() -> list[Expert]:
-    """The three shipped priors (uniform land, population, photo density); those whose data is missing are skipped."""
+PRIORS: dict[str, type[Expert]] = {"uniform land": UniformLandPrior, "population": PopulationPrior, "photo density": PhotoDensityPrior}
+"""The prior registry: expert name -> class (no arguments). A new prior is one entry here (and its
+default weight in a preset, :mod:`geolocate.presets`)."""
+
+
+def list_priors() -> list[str]:
+    """Names of the registered priors, in registry order."""
+    return list(PRIORS)
+
+
+def get_prior(name: str) -> Expert:
+    """A new instance of the prior registered as ``name``.
+
+    Raises:
+        ValueError: no such prior (the message lists the known ones).
+    """
+    if name not in PRIORS:
+        raise ValueError(f"unknown prior {name!r}; choose from {list(PRIORS)}")
+    return PRIORS[name]()
+
+
+def standard_priors(names: list[str] | None = None) -> list[Expert]:
+    """The registered priors (all, or ``names``); those whose data is missing are skipped with a warning."""
     out: list[Expert] = []
-    for cls in (UniformLandPrior, PopulationPrior, PhotoDensityPrior):
+    for name in list(PRIORS) if names is None else names:
         try:
-            out.append(cls())
+            out.append(get_prior(name))
         except (FileNotFoundError, ImportError) as err:  # pragma: no cover - depends on the install
             import warnings
 
-            warnings.warn(f"{cls.__name__} unavailable: {err}", stacklevel=2)
+            warnings.warn(f"prior {name!r} unavailable: {err}", stacklevel=2)
     return out

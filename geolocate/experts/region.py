@@ -8,6 +8,7 @@ after pooling, outside the weights and the floor, so it really zeroes the exclud
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 from ..grid import CellSet
 from ..layers import country_layer, country_table
-from .base import Expert
+from .base import Expert, ExpertKind
 
 HARD_LEAK = 1e-12
 
@@ -41,7 +42,7 @@ class RegionExpert(Expert):
         name: label.
     """
 
-    kind = "analyst"
+    kind = ExpertKind.ANALYST
 
     def __init__(
         self,
@@ -105,3 +106,70 @@ class RegionExpert(Expert):
         if self.include_polygons or self.exclude_polygons:
             parts.append(f"{len(self.include_polygons)} include / {len(self.exclude_polygons)} exclude polygons")
         return f"analyst region ({'hard' if self.hard else 'soft'}): " + "; ".join(parts or ["everywhere"])
+
+
+@functools.lru_cache(maxsize=1)
+def country_areas_km2() -> dict[str, float]:
+    """Area of every country of the country layer, km² (class shares x cell areas on the res-5 grid)."""
+    from ..grid import global_grid
+
+    grid = global_grid(5)
+    layer = country_layer()
+    totals = layer.weighted_sum(grid.area_km2) if layer.res == 5 else np.asarray(grid.area_km2, np.float64) @ layer.values_at(grid).astype(np.float64)
+    return {c: float(a) for c, a in zip(layer.classes, totals) if c != "none"}
+
+
+class CountryProbabilityExpert(Expert):
+    """A probability per country, spread evenly over each country's area; the rest over the rest of the Earth.
+
+    ``p(cell) = sum_c share(cell, c) * p_c / A_c + (1 - sum_c p_c) * (1 - sum_c share(cell, c)) / A_rest``
+    (densities per km²; ``A_c`` the country's area, ``A_rest`` the Earth's area outside the named
+    countries). Probabilities that sum to less than 1 leave the remainder to the unnamed world, so a clue
+    that names a few countries never rules out the others.
+
+    Args:
+        probs: ISO-3 code -> probability (>= 0, summing to at most 1; larger sums are normalised).
+        name: label.
+        kind: expert kind (e.g. "text", "model").
+        why: one line saying what the probabilities came from (shown by :meth:`describe`).
+    """
+
+    def __init__(self, probs: dict[str, float], name: str = "countries", kind: ExpertKind = ExpertKind.ANALYST, why: str = ""):
+        known = set(country_codes())
+        unknown = [c for c in probs if c not in known]
+        if unknown:
+            raise ValueError(f"unknown country codes {unknown}: use ISO-3 codes such as FRA, USA, JPN")
+        clean = {c: float(p) for c, p in probs.items() if p > 0}
+        if any(not np.isfinite(p) for p in clean.values()):
+            raise ValueError("country probabilities must be finite")
+        total = sum(clean.values())
+        if total > 1.0:
+            clean = {c: p / total for c, p in clean.items()}
+        self.probs = clean
+        self.name, self.kind, self.why = name, kind, why
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log density per km² of the country mixture at each cell."""
+        from ..grid import EARTH_AREA_KM2
+
+        codes = ["none"] + country_codes()
+        idx = {c: i for i, c in enumerate(codes)}
+        named = list(self.probs)
+        areas = country_areas_km2()
+        rest_p = max(0.0, 1.0 - sum(self.probs.values()))
+        rest_area = max(EARTH_AREA_KM2 - sum(areas[c] for c in named), 1.0)
+        dens = np.zeros(len(cells))
+        share_named = np.zeros(len(cells))
+        if named:
+            frac = country_layer().values_at(cells, classes=[idx[c] for c in named]).astype(np.float64)
+            per_km2 = np.array([self.probs[c] / max(areas[c], 1e-9) for c in named])
+            dens = frac @ per_km2
+            share_named = frac.sum(axis=1)
+        dens = dens + rest_p * np.clip(1.0 - share_named, 0.0, 1.0) / rest_area
+        return np.log(np.maximum(dens, 1e-300))
+
+    def describe(self) -> str:
+        """One line: the three most probable countries and what the probabilities came from."""
+        top = sorted(self.probs.items(), key=lambda kv: -kv[1])[:3]
+        head = ", ".join(f"{c} {p:.0%}" for c, p in top) or "no country"
+        return f"{self.kind}: {self.name}: {head}" + (f" ({self.why})" if self.why else "")

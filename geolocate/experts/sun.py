@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..grid import EARTH_RADIUS_KM, CellSet
-from .base import Expert
+from .base import Expert, ExpertKind
 from .clock import LOG_ZERO, EvidenceError, zone_offsets_at_wall_time, zone_samples, zone_table
 from .solar import SOLAR_PARALLAX_DEG, apparent_altitude, geocentric_from_apparent, sun_vectors
 
@@ -392,7 +392,7 @@ class SunExpert(Expert):
         name: label.
     """
 
-    kind = "analyst"
+    kind = ExpertKind.ANALYST
 
     def __init__(self, observations: list[SunObservation] | tuple[SunObservation, ...], name: str = "sun"):
         if not observations:

@@ -192,7 +192,7 @@ def _predict_one(photos: list[Photo], args, out=None) -> dict:
     if not experts and not priors:
         print("  nothing to combine: no image experts or evidence, and --no-priors", file=out)
         return {"name": title, "regions": None}
-    if photos and not any(e.kind == "image" for e in experts):
+    if photos and not any(e.kind == ExpertKind.IMAGE for e in experts):
         print("  (no image experts: they are unavailable)", file=out)
     ens = Ensemble(priors + experts)
     print("  experts:", file=out)

@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..distribution import logsumexp
-from ..experts.base import Expert
+from ..experts.base import Expert, ExpertKind
 from ..grid import DEFAULT_RESOLUTION, CellSet, cache_dir, cells_to_parents, children, global_grid, points_to_cells, write_cache
 from .weights import WeightsMissing, geoclip_weights_files
 
@@ -259,7 +259,7 @@ class GeoCLIPExpert(Expert):
             ``python -m geolocate embed``.
     """
 
-    kind = "image"
+    kind = ExpertKind.IMAGE
 
     def __init__(self, head: GeoCLIPHead, embeddings: np.ndarray | None, name: str = "GeoCLIP", encoder_mix: float = ENCODER_MIX, res: int = DEFAULT_RESOLUTION, progress=None,
                  features: np.ndarray | None = None):

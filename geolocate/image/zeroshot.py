@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..experts.attribute import AttributeExpert, attribute_log_likelihood, tempered
-from ..experts.base import Expert
+from ..experts.base import Expert, ExpertKind
 from ..grid import CellSet, cache_dir, write_cache
 from ..layers import IGBP_CLASSES, POPULATION_BINS, SCENE_CLASSES, Layer, LayerError
 
@@ -226,7 +226,7 @@ def photo_class_prior(layer: Layer, floor: float = 1e-4) -> np.ndarray:
 class AlbumAttributeExpert(Expert):
     """Product over several photos of attribute likelihoods sum_c f(cell, c) P_s(c) / pi(c)."""
 
-    def __init__(self, layer: Layer, probs: np.ndarray, class_prior: np.ndarray, temperature: float = 1.0, name: str | None = None, kind: str = "attribute"):
+    def __init__(self, layer: Layer, probs: np.ndarray, class_prior: np.ndarray, temperature: float = 1.0, name: str | None = None, kind: ExpertKind = ExpertKind.ATTRIBUTE):
         self.layer, self.class_prior = layer, np.asarray(class_prior, dtype=np.float64)
         self.probs = tempered(np.atleast_2d(probs), temperature)
         self.name, self.kind = name or layer.name, kind
@@ -270,7 +270,7 @@ def attribute_experts(backbone, image_embeddings: np.ndarray, *, suffix: str = "
         prior = photo_class_prior(layer)
         name = f"{task.name} (zero-shot){suffix}"
         if len(probs) == 1:
-            experts.append(AttributeExpert(layer, probs[0], prior, task.temperature, name=name, kind="attribute"))
+            experts.append(AttributeExpert(layer, probs[0], prior, task.temperature, name=name, kind=ExpertKind.ATTRIBUTE))
         else:
             experts.append(AlbumAttributeExpert(layer, probs, prior, task.temperature, name=name))
     return experts, messages

@@ -7,7 +7,7 @@ import pytest
 from apphelpers import PAGES
 from streamlit.testing.v1 import AppTest
 
-from geolocate.classroom import Classroom
+from geolocate.teach.classroom import Classroom
 
 CASES = [
     {"image_id": "a.jpg", "lat": 0.0, "lon": 0.0, "photo_url": "https://live.staticflickr.com/1/2_ab.jpg", "scene": {"urban": 0.7, "natural": 0.2, "indoor": 0.1}, "models": {"ensemble": 1e5, "m": 5e6}},

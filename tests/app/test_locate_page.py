@@ -12,8 +12,9 @@ import pytest
 from apphelpers import PAGES, jpeg_bytes, map_layers
 from streamlit.testing.v1 import AppTest
 
-from geolocate import view
+from geolocate import evidence, share
 from geolocate.export import regions_to_geojson
+from geolocate.maps import data as mapdata
 
 PAGE = str(PAGES / "locate.py")
 
@@ -60,7 +61,7 @@ def test_defaults_show_priors_map_and_regions(at):
     assert int(m["Regions in budget"].replace(",", "")) > 0
     spec = _deck(at)
     assert [layer["id"] for layer in spec["layers"]] == ["context", "density", "borders", "budget_halo", "budget", "city_dots", "city_labels"]
-    assert 0 < len(_layer(spec, "density")["data"]) <= view.MAX_MAP_CELLS
+    assert 0 < len(_layer(spec, "density")["data"]) <= mapdata.MAX_MAP_CELLS
     assert len(_layer(spec, "context")["data"]) == 842  # world view: the whole globe at res 1
     assert spec["tiles"] is None  # privacy mode (offline): no tiles for the browser to fetch
     labels = _layer(spec, "city_labels")["data"]
@@ -313,8 +314,8 @@ def _km2(text: str) -> float:
 
 def test_url_query_parameters_restore_the_view():
     at = AppTest.from_file(PAGE, default_timeout=90)
-    q = view.encode_query(
-        view.ViewParams(weights={"population": 1.5, "analyst guess": 2.0}, budget_km2=1e5, refine=5, evidence=view.AnalystEvidence(point=(35.68, 139.69), radius_km=80.0, include=("JPN",)))
+    q = share.encode_query(
+        share.ViewParams(weights={"population": 1.5, "analyst guess": 2.0}, budget_km2=1e5, refine=5, evidence=evidence.AnalystEvidence(point=(35.68, 139.69), radius_km=80.0, include=("JPN",)))
     )
     for k, v in q.items():
         at.query_params[k] = v

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from geolocate.classroom import Classroom, ClassroomError, clean_name, default_path
+from geolocate.teach.classroom import Classroom, ClassroomError, clean_name, default_path
 
 # Two cases with hand-solved scores: 1° of longitude on the equator is 111.195 km (cap 38,842.75 km²);
 # 1° of latitude anywhere is the same 111.195 km.
@@ -90,7 +90,7 @@ def test_names_and_codes_are_checked(room):
 # the parent's __main__ (after an AppTest in the same pytest process, that is a page script).
 STUDENT = """
 import sys
-from geolocate.classroom import Classroom
+from geolocate.teach.classroom import Classroom
 path, code, i = sys.argv[1], sys.argv[2], int(sys.argv[3])
 room = Classroom(path)
 name, tok = room.join(code, f"p{i:02d}")
@@ -125,7 +125,7 @@ def test_threads_and_processes_write_one_round(tmp_path):
 
 
 def test_connections_are_pooled_and_a_refused_request_leaves_no_transaction(tmp_path):
-    from geolocate.classroom import POOL_SIZE
+    from geolocate.teach.classroom import POOL_SIZE
 
     path = tmp_path / "c.sqlite3"
     room = Classroom(path)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .mapview import MapData, budget_outline
+from .data import MapData, budget_outline
 
 SCHEMA = "geolocate.mapspec/1"
 
@@ -84,7 +84,7 @@ def world_borders() -> dict:
 def view_cities(camera: Mapping[str, float]) -> list[dict]:
     """Labels of the largest GeoNames cities for a camera (decluttered; limited to the view when zoomed in)."""
     from . import basemap
-    from .mapview import view_bounds
+    from .camera import view_bounds
 
     zoom = float(camera["zoom"])
     return basemap.city_labels(zoom, view_bounds(camera) if zoom > 2.5 else None)

@@ -8,10 +8,12 @@ import h3
 import numpy as np
 import pytest
 
-from geolocate import mapspec, mapview
 from geolocate.distribution import CellDistribution
 from geolocate.ensemble import Ensemble
 from geolocate.experts import PointExpert
+from geolocate.maps import camera
+from geolocate.maps import data as mapdata
+from geolocate.maps import spec as mapspec
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +41,8 @@ def test_paths_round_trip_with_their_starts():
 
 
 def test_map_spec_holds_what_is_drawn_and_stays_small(paris_dist):
-    cam = mapview.view_state(paris_dist, 1e4)
-    data = mapview.map_records(paris_dist, 1e4, view=cam)
+    cam = camera.view_state(paris_dist, 1e4)
+    data = mapdata.map_records(paris_dist, 1e4, view=cam)
     spec = mapspec.map_spec(data, cam, "view-1", seq=7, borders=mapspec.world_borders(), marker=(48.8584, 2.2945))
     text = json.dumps(spec)
     decoded = mapspec.decode(json.loads(text))
@@ -69,9 +71,9 @@ def test_world_borders_are_computed_once():
 
 
 def test_multiples_carry_each_view(paris_dist):
-    cam = mapview.view_state(paris_dist, 1e4)
-    data = mapview.map_records(paris_dist, 1e4, view=cam)
-    small = mapview.map_records(paris_dist, 1e4, view=cam, max_cells=100)
+    cam = camera.view_state(paris_dist, 1e4)
+    data = mapdata.map_records(paris_dist, 1e4, view=cam)
+    small = mapdata.map_records(paris_dist, 1e4, view=cam, max_cells=100)
     spec = mapspec.map_spec(data, cam, "k", multiples=[("ensemble", small), ("p (weight 1)", small)])
     decoded = mapspec.decode(spec)
     assert [m["title"] for m in decoded["multiples"]] == ["ensemble", "p (weight 1)"]

@@ -7,7 +7,7 @@ Pure Python for the app, the CLI and shareable links:
   and validates into observations with messages, never tracebacks.
 * :func:`build_experts` turns it (plus the photo's EXIF clock, when there is one) into a
   :class:`~geolocate.experts.sun.SunExpert` and a :class:`~geolocate.experts.clock.ClockExpert`, and
-  says in :class:`Note` s what it used, what it could not use and why, and when the evidence rules out
+  says in :class:`~geolocate.evidence.base.Message` s what it used, what it could not use and why, and when the evidence rules out
   the whole Earth (e.g. the sun is below the horizon everywhere the clock allows).
 
 EXIF GPS is never read here: it stays the ground-truth check it is elsewhere.
@@ -20,13 +20,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .base import Expert
-from .clock import ClockEvidence, ClockExpert, EvidenceError, format_utc_offset, parse_utc_offset
-from .sun import ObservationTime, SunExpert, SunObservation, parse_iso_time
+from ..experts.base import Expert
+from ..experts.clock import ClockEvidence, ClockExpert, EvidenceError, format_utc_offset, parse_utc_offset
+from ..experts.sun import ObservationTime, SunExpert, SunObservation, parse_iso_time
+from .base import EvidenceContext, Message, register
 
 EXIF_TIME_SIGMA_MIN = 5.0
 """Time uncertainty (minutes) given to an EXIF time: phone clocks are network-synchronised, cameras drift."""
@@ -39,24 +40,6 @@ CLOCK_EXPERT = "clock"
 
 QUERY_KEYS = ("shadow", "sun_alt", "sun_az", "time", "time_unc", "shadow_unc", "alt_unc", "az_unc", "utc_offset", "local_time", "exif_time")
 """URL parameters written by :meth:`SunClockEvidence.to_query` (and nothing else)."""
-
-
-@dataclass(frozen=True)
-class Note:
-    """A message for the analyst (same fields as the app's ``geolocate.evidence.Message``).
-
-    Attributes:
-        level: "info", "warning" or "error".
-        text: our own words (safe as Markdown).
-        detail: anything derived from user input or file contents; show as plain text only.
-    """
-
-    level: str
-    text: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.text} {self.detail}".strip()
 
 
 @dataclass(frozen=True)
@@ -138,6 +121,7 @@ def _time_text(text: str) -> str:
     return re.sub(r"(\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", r"\1+\2", str(text).strip())
 
 
+@register
 @dataclass(frozen=True)
 class SunClockEvidence:
     """Sun, shadow and clock statements, as typed.
@@ -159,6 +143,10 @@ class SunClockEvidence:
         use_exif_time: take the photo's EXIF time (and offset) when no time (or offset) is typed.
     """
 
+    kind: ClassVar[str] = "sunclock"
+    label: ClassVar[str] = "Sun, shadow and clock"
+    query_keys: ClassVar[tuple[str, ...]] = QUERY_KEYS
+
     shadows: tuple[tuple[float, float], ...] = ()
     sun_altitude_deg: float | None = None
     sun_azimuth_deg: float | None = None
@@ -175,6 +163,18 @@ class SunClockEvidence:
     def empty(self) -> bool:
         """True when nothing is stated (uncertainties alone say nothing)."""
         return not (self.shadows or self.sun_altitude_deg is not None or self.sun_azimuth_deg is not None or self.utc_offset)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no observation and no clock offset is stated (a time alone, or the EXIF switch, says nothing)."""
+        return self.empty
+
+    def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
+        """The sun and clock experts from what is typed and the single photo's EXIF clock (see :func:`build_experts`)."""
+        photo = context.exif_photo
+        if self.is_empty and (photo is None or not self.use_exif_time):
+            return [], []
+        return build_experts(self, photo_exif=photo)
 
     @property
     def has_sun(self) -> bool:
@@ -349,7 +349,7 @@ class SunClockEvidence:
         return out
 
 
-def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: bool = True) -> tuple[list[Expert], list[Note]]:
+def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: bool = True) -> tuple[list[Expert], list[Message]]:
     """Experts for the sun, shadow and clock evidence, and notes on what was used and what was not.
 
     Args:
@@ -363,7 +363,7 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
         note and no expert for it; never an exception.
     """
     experts: list[Expert] = []
-    notes: list[Note] = []
+    notes: list[Message] = []
     clk = exif_clock(photo_exif) if photo_exif is not None else ExifClock(reason="no photo")
     default_time: ObservationTime | None = None
     if evidence.use_exif_time and clk.local is not None:
@@ -378,37 +378,37 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
             sun_expert = SunExpert(obs, name=SUN_EXPERT)
             experts.append(sun_expert)
             if not evidence.times and default_time is not None:
-                notes.append(Note("info", f"Sun and shadow use the photo's EXIF time ({default_time.label()}).", ""))
+                notes.append(Message("info", f"Sun and shadow use the photo's EXIF time ({default_time.label()}).", ""))
         except EvidenceError as err:
-            notes.append(Note("error", "Sun/shadow evidence not used:", str(err)))
+            notes.append(Message("error", "Sun/shadow evidence not used:", str(err)))
     clock_expert = None
     try:
         typed = evidence.clock()
     except EvidenceError as err:
         typed = None
-        notes.append(Note("error", "Clock evidence not used:", str(err)))
+        notes.append(Message("error", "Clock evidence not used:", str(err)))
     if typed is not None:
         clock_expert = ClockExpert(typed, name=CLOCK_EXPERT)
     elif evidence.use_exif_time and photo_exif is not None and not evidence.utc_offset:
         if clk.offset_min is not None and clk.local is not None:
             clock_expert = ClockExpert(ClockEvidence(clk.offset_min, clk.local), name=CLOCK_EXPERT)
-            notes.append(Note("info", f"Clock: the photo's EXIF says UTC{format_utc_offset(clk.offset_min)} at {clk.local:%Y-%m-%d %H:%M}."))
+            notes.append(Message("info", f"Clock: the photo's EXIF says UTC{format_utc_offset(clk.offset_min)} at {clk.local:%Y-%m-%d %H:%M}."))
         elif clk.reason and clk.reason != "no photo":
-            notes.append(Note("info", "No clock evidence:", f"{clk.reason}."))
+            notes.append(Message("info", "No clock evidence:", f"{clk.reason}."))
     if clock_expert is not None:
         zones = clock_expert.matching_zones()
         if not zones:
-            notes.append(Note("error", f"No time zone had UTC{format_utc_offset(clock_expert.evidence.offset_min)} on {clock_expert.evidence.local_time:%Y-%m-%d}: the clock evidence rules out the whole Earth."))
+            notes.append(Message("error", f"No time zone had UTC{format_utc_offset(clock_expert.evidence.offset_min)} on {clock_expert.evidence.local_time:%Y-%m-%d}: the clock evidence rules out the whole Earth."))
         else:
             experts.append(clock_expert)
             named = [z for z in zones if not z.startswith("Etc/")]
-            notes.append(Note("info", f"Clock UTC{format_utc_offset(clock_expert.evidence.offset_min)}: {len(named)} time zones match, e.g. {', '.join(named[:4])}."))
+            notes.append(Message("info", f"Clock UTC{format_utc_offset(clock_expert.evidence.offset_min)}: {len(named)} time zones match, e.g. {', '.join(named[:4])}."))
     if check and sun_expert is not None:
         notes += feasibility_notes(sun_expert, clock_expert)
     return experts, notes
 
 
-def feasibility_notes(sun: SunExpert, clock: ClockExpert | None = None, res: int | None = None) -> list[Note]:
+def feasibility_notes(sun: SunExpert, clock: ClockExpert | None = None, res: int | None = None) -> list[Message]:
     """Error notes when the sun observations (with the clock) rule out every cell of the base grid.
 
     Each observation alone, then all of them together, then together with the clock's zones; the note
@@ -424,7 +424,7 @@ def feasibility_notes(sun: SunExpert, clock: ClockExpert | None = None, res: int
     if clock is not None:
         allowed = clock.share(grid) > 0
         where = f"anywhere the clock (UTC{format_utc_offset(clock.evidence.offset_min)}) allows"
-    notes: list[Note] = []
+    notes: list[Message] = []
     for i, ob in enumerate(sun.observations):
         if not (ok[i] & allowed).any():
             alt = ob.nominal_altitude(grid)[allowed]
@@ -435,7 +435,7 @@ def feasibility_notes(sun: SunExpert, clock: ClockExpert | None = None, res: int
                 why = f"the sun stands at {up.min():.0f}° to {up.max():.0f}° there, not {ob.altitude_deg:.1f}°"
             else:
                 why = "the sun's azimuth does not fit there"
-            notes.append(Note("error", f"Observation {i + 1} cannot be seen {where}: {why}.", ob.describe()))
+            notes.append(Message("error", f"Observation {i + 1} cannot be seen {where}: {why}.", ob.describe()))
     if not notes and len(sun.observations) > 1 and not (ok.all(axis=0) & allowed).any():
-        notes.append(Note("error", f"The {len(sun.observations)} sun/shadow observations do not fit together {where}: check the times and ratios."))
+        notes.append(Message("error", f"The {len(sun.observations)} sun/shadow observations do not fit together {where}: check the times and ratios."))
     return notes

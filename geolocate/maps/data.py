@@ -17,15 +17,16 @@ comes from :mod:`geolocate.basemap`.
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from .distribution import CellDistribution, RankedRegions
-from .grid import cell_resolutions, cells_to_parents
+from ..distribution import CellDistribution, RankedRegions
+from ..grid import cell_resolutions, cells_to_parents
+from .camera import MAP_WIDTH_PX, WORLD_VIEW, context_resolution, unwrap_lon, view_bounds
+from .fmt import format_km2, sig
 
 MAX_MAP_CELLS = 3_000
 """Full-resolution cells sent to the browser at most (the context layer carries the rest)."""
@@ -38,9 +39,6 @@ DRAW_DECADES = 11.0
 region leaves 1e-12 of its density outside, geolocate.experts.region.HARD_LEAK) or negligible."""
 FAR_RES = 1
 """Resolution of the context cells far from the camera (res 1, ~840 km wide: 842 cells for the globe)."""
-MAP_WIDTH_PX, MAP_HEIGHT_PX = 820, 540
-"""Size the camera is fitted to (the main map's usual size in the wide layout)."""
-
 # A dark-to-bright ramp (inferno-like) that reads on the dark basemap; it stops at saturated yellow so the
 # densest cells never look like the cyan budget outline.
 _RAMP = np.array(
@@ -52,9 +50,6 @@ NEAR_ZERO_RGBA = [120, 128, 140, 55]
 OUTLINE_RGBA, HALO_RGBA = [0, 235, 255, 255], [0, 0, 0, 200]
 MARKER_RGBA = [60, 255, 60, 255]
 """The known position (EXIF GPS): green, a colour neither the ramp, the outline nor the basemap uses."""
-
-WORLD_VIEW = {"latitude": 20.0, "longitude": 0.0, "zoom": 0.8, "pitch": 0, "bearing": 0}
-
 
 @dataclass(frozen=True)
 class ColourScale:
@@ -118,69 +113,6 @@ def density_colours(log_density: np.ndarray, lo: float | None = None, hi: float 
     return out
 
 
-def _sig(x: np.ndarray, digits: int = 3) -> list[float]:
-    """Values rounded to ``digits`` significant digits, as Python floats whose JSON is short.
-
-    Vectorised: the mantissa is rounded to an integer m and divided by an exact power of ten, which is
-    correctly rounded, so repr() prints e.g. 3.1e-06 rather than 3.1000000000000005e-06.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    out = np.zeros_like(x)
-    nz = np.isfinite(x) & (x != 0)
-    e = np.floor(np.log10(np.abs(x[nz])))
-    s = np.clip((digits - 1) - e, -300, 300)
-    m = np.round(x[nz] * 10.0**s)
-    small = s > 0
-    out_nz = np.empty_like(m)
-    out_nz[small] = m[small] / 10.0 ** np.minimum(s[small], 22)
-    out_nz[~small] = m[~small] * 10.0 ** (-s[~small])
-    out_nz[s > 22] = 0.0  # below 1e-20: indistinguishable from zero on a map
-    out[nz] = out_nz
-    return out.tolist()
-
-
-def format_prob(p: float) -> str:
-    """A probability for people: '37%', '2.4%', '0.031%', '< 0.0001%' (never '0.0%' for a non-zero value)."""
-    pct = 100.0 * p
-    if p <= 0:
-        return "0%"
-    if pct >= 10:
-        return f"{pct:.0f}%"
-    if pct >= 1e-4:
-        return f"{pct:.2g}%"
-    return "< 0.0001%"
-
-
-def format_km2(a: float) -> str:
-    """Area for people: '2,500 km²', '1.2 M km²'."""
-    if a >= 1e6:
-        return f"{a / 1e6:.3g} M km²"
-    if a >= 100:
-        return f"{a:,.0f} km²"
-    return f"{a:.3g} km²"
-
-
-def disc_radius_km(area_km2: float) -> float:
-    """Radius (km) of a flat disc of that area, for intuition ("as big as a 56 km radius circle")."""
-    return math.sqrt(area_km2 / math.pi)
-
-
-# Approximate edge-to-edge width (km) of an H3 cell per resolution (2 x the mean edge length).
-_CELL_WIDTH_KM = {0: 2216.0, 1: 837.0, 2: 316.0, 3: 120.0, 4: 45.0, 5: 17.0, 6: 6.4, 7: 2.4, 8: 0.92}
-
-
-def context_resolution(zoom: float, min_px: float = 7.0, finest: int = 3) -> int:
-    """Coarsest H3 resolution whose cells are still at least ``min_px`` wide at this zoom (capped at ``finest``).
-
-    Web Mercator at zoom z: 156.543 / 2^z km per pixel at the equator.
-    """
-    km_per_px = 156.543 / 2.0**zoom
-    for r in range(min(finest, max(_CELL_WIDTH_KM)), -1, -1):
-        if _CELL_WIDTH_KM[r] / km_per_px >= min_px:
-            return r
-    return 0
-
-
 @dataclass
 class MapData:
     """What the map shows for one distribution.
@@ -221,11 +153,11 @@ class MapData:
         """One dict per drawn cell, densest first: h3 (string), rank, colour [r, g, b, a], prob_pct,
         area_km2, density (per km²), cum_pct (%), cum_area_km2 (3 significant digits)."""
         cols = {
-            "prob_pct": _sig(100 * self.prob),
-            "area_km2": _sig(self.area_km2),
-            "density": _sig(np.exp(self.log_density)),
-            "cum_pct": _sig(100 * np.cumsum(self.prob)),
-            "cum_area_km2": _sig(np.cumsum(self.area_km2)),
+            "prob_pct": sig(100 * self.prob),
+            "area_km2": sig(self.area_km2),
+            "density": sig(np.exp(self.log_density)),
+            "cum_pct": sig(100 * np.cumsum(self.prob)),
+            "cum_area_km2": sig(np.cumsum(self.area_km2)),
         }
         names = list(cols)
         h3s = [format(c, "x") for c in self.cells.tolist()]
@@ -339,7 +271,7 @@ def _near_view(
     lat, lon = dist.cells.lat, dist.cells.lon
     lon0 = float(view["longitude"])
     dlat = n - s
-    near = (np.abs(_unwrap(lon, lon0) - lon0) <= half * (1 + 2 * pad)) & (lat >= s - pad * dlat) & (lat <= n + pad * dlat)
+    near = (np.abs(unwrap_lon(lon, lon0) - lon0) <= half * (1 + 2 * pad)) & (lat >= s - pad * dlat) & (lat <= n + pad * dlat)
     near_parents = np.unique(cells_to_parents(dist.cells.cells[near], FAR_RES))
     parents = cells_to_parents(cells, FAR_RES)
     fine = np.isin(parents, near_parents)
@@ -362,72 +294,6 @@ def peak_area_km2(dist: CellDistribution, factor: float = 2.0) -> float:
     """Area (km²) of the cells whose density is within ``factor`` of the densest cell's."""
     ld = dist.log_density
     return float(dist.cells.area_km2[ld >= ld.max() - math.log(factor)].sum())
-
-
-def _unwrap(lon: np.ndarray, centre: float) -> np.ndarray:
-    return (lon - centre + 180.0) % 360.0 - 180.0 + centre
-
-
-def fit_view(lat: np.ndarray, lon: np.ndarray, pad_deg: float = 1.0, width_px: int = MAP_WIDTH_PX, height_px: int = MAP_HEIGHT_PX) -> dict:
-    """A camera (web Mercator) that frames the points (degrees), unwrapped across the antimeridian.
-
-    Returns:
-        dict with latitude, longitude (degrees), zoom, pitch, bearing; the world view for an empty or
-        hemisphere-wide set.
-    """
-    lat = np.asarray(lat, dtype=np.float64)
-    lon = np.asarray(lon, dtype=np.float64)
-    if not len(lat):
-        return dict(WORLD_VIEW)
-    c = float(np.degrees(np.arctan2(np.sin(np.radians(lon)).mean(), np.cos(np.radians(lon)).mean())))
-    ul = _unwrap(lon, c)
-    w, e = float(ul.min()) - pad_deg, float(ul.max()) + pad_deg
-    s, n = max(float(lat.min()) - pad_deg, -80.0), min(float(lat.max()) + pad_deg, 80.0)
-    if e - w > 200:
-        return dict(WORLD_VIEW)
-
-    def merc(phi: float) -> float:
-        return math.log(math.tan(math.pi / 4 + math.radians(phi) / 2))
-
-    zx = math.log2(width_px * 360.0 / (512.0 * max(e - w, 1e-3)))
-    zy = math.log2(height_px * 2 * math.pi / (512.0 * max(merc(n) - merc(s), 1e-4)))
-    zoom = float(np.clip(min(zx, zy), WORLD_VIEW["zoom"], 11.0))
-    lat_c = math.degrees(2 * math.atan(math.exp((merc(n) + merc(s)) / 2)) - math.pi / 2)
-    lon_c = ((w + e) / 2 + 180.0) % 360.0 - 180.0
-    return {"latitude": round(lat_c, 4), "longitude": round(lon_c, 4), "zoom": round(zoom, 2), "pitch": 0, "bearing": 0}
-
-
-def view_state(dist: CellDistribution, budget_km2: float) -> dict:
-    """A camera that frames what the view is about: the budget's cells (or the densest cell when none fit).
-
-    Returns:
-        dict with latitude, longitude (degrees), zoom, pitch, bearing.
-    """
-    regions = dist.within_budget(budget_km2)
-    if not len(regions):
-        regions = dist.ranked(1)
-    # Cells far below the budget's share are ignored: a handful of outliers must not zoom out to the world.
-    keep = regions.cum_prob <= max(0.95 * regions.total_prob, float(regions.prob[0]))
-    lat, lon = regions.lat[keep], regions.lon[keep]
-    # Context around the budget: pad by the budget's own extent (and at least a few cells' width), so the
-    # outline sits inside the surrounding density rather than filling the frame.
-    extent = max(float(np.ptp(lat)), float(np.ptp(_unwrap(lon, float(lon[0])))) * math.cos(math.radians(float(lat.mean()))))
-    pad = max(extent, 3 * math.sqrt(float(regions.area_km2.max())) / 111.0, 0.05)
-    return fit_view(lat, lon, pad_deg=pad)
-
-
-def view_bounds(view: Mapping[str, float], width_px: int = MAP_WIDTH_PX, height_px: int = MAP_HEIGHT_PX) -> tuple[float, float, float, float]:
-    """(west, south, east, north) in degrees that a camera shows, approximately (web Mercator)."""
-    z = float(view["zoom"])
-    dlon = min(360.0, width_px * 360.0 / (512.0 * 2**z))
-    lon0, lat0 = float(view["longitude"]), float(view["latitude"])
-    y0 = math.log(math.tan(math.pi / 4 + math.radians(lat0) / 2))
-    dy = height_px * 2 * math.pi / (512.0 * 2**z)
-    s = math.degrees(2 * math.atan(math.exp(y0 - dy / 2)) - math.pi / 2)
-    n = math.degrees(2 * math.atan(math.exp(y0 + dy / 2)) - math.pi / 2)
-    if dlon >= 360:
-        return (-180.0, s, 180.0, n)
-    return (((lon0 - dlon / 2 + 180) % 360) - 180, s, ((lon0 + dlon / 2 + 180) % 360) - 180, n)
 
 
 def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
@@ -458,13 +324,6 @@ def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
     return paths
 
 
-TOOLTIP = {
-    "html": "<b>region #{rank}</b> &nbsp; p = {prob_pct}% &nbsp; area {area_km2} km²<br/>"
-    "density {density} per km²<br/>regions #1–#{rank}: {cum_pct}% in {cum_area_km2} km²",
-    "style": {"backgroundColor": "#1c1c24", "color": "#f0f0f0", "fontSize": "12px"},
-}
-
-
 def border_paths_near(view: Mapping[str, float], pad: float = 0.5) -> list[list[list[float]]]:
     """The offline border paths whose bounding box meets the camera's view widened by ``pad`` of its size
     on each side; all of them when that spans the globe.
@@ -492,147 +351,6 @@ def border_paths_near(view: Mapping[str, float], pad: float = 0.5) -> list[list[
         meets_lon |= (box[:, 0] + shift <= lon0 + half) & (box[:, 2] + shift >= lon0 - half)
     meets = meets_lon & (box[:, 1] <= n + pad * dlat) & (box[:, 3] >= s - pad * dlat)
     return [paths[i] for i in np.flatnonzero(meets).tolist()]
-
-
-def basemap_layers(view: Mapping[str, float], labels: bool = True) -> list:
-    """Offline basemap layers: country borders and coastlines near the view, and labels of the largest cities in view."""
-    import pydeck as pdk
-
-    from . import basemap
-
-    out = [
-        pdk.Layer(
-            "PathLayer",
-            id="borders",
-            data=[{"path": p} for p in border_paths_near(view)],
-            get_path="path",
-            get_color=[150, 160, 175, 150],
-            get_width=1,
-            width_units="'pixels'",
-            pickable=False,
-        )
-    ]
-    if labels:
-        cities = basemap.city_labels(float(view["zoom"]), view_bounds(view) if view["zoom"] > 2.5 else None)
-        out += [
-            pdk.Layer(
-                "ScatterplotLayer",
-                id="city_dots",
-                data=cities,
-                get_position=["lon", "lat"],
-                get_fill_color=[230, 230, 230, 200],
-                get_radius=2,
-                radius_units="'pixels'",
-                pickable=False,
-            ),
-            pdk.Layer(
-                "TextLayer",
-                id="city_labels",
-                data=cities,
-                get_position=["lon", "lat"],
-                get_text="name",
-                get_size=12,
-                size_units="'pixels'",
-                get_color=[235, 235, 235, 230],
-                get_pixel_offset=[6, 0],
-                get_text_anchor="'start'",
-                get_alignment_baseline="'center'",
-                font_family="'sans-serif'",
-                outline_width=2,
-                outline_color=[0, 0, 0, 255],
-                font_settings={"sdf": True},
-                pickable=False,
-            ),
-        ]
-    return out
-
-
-def build_deck(
-    data: MapData,
-    initial_view: Mapping[str, float],
-    truth: tuple[float, float] | None = None,
-    map_style: str | None = None,
-    basemap: bool = True,
-):
-    """A pydeck Deck: context and density cells, the budget outline, the offline basemap and the EXIF point.
-
-    Args:
-        data: from :func:`map_records`.
-        initial_view: the camera (from :func:`view_state` or :data:`WORLD_VIEW`).
-        truth: (lat, lon) degrees of a known position (EXIF GPS), drawn as a small fixed-size marker.
-        map_style: a tile style URL (e.g. :data:`geolocate.basemap.TILE_STYLE`); None draws no tiles and
-            makes the browser fetch nothing.
-        basemap: draw the offline borders and city labels.
-
-    The Deck serialises compactly (no indentation) so the payload is what the records weigh.
-    """
-    import pydeck as pdk
-
-    from .basemap import NO_TILES
-
-    outline = [{"path": p} for p in budget_outline(data.budget)]
-    def hexagons(layer_id: str, records: list, pickable: bool) -> pdk.Layer:
-        return pdk.Layer(
-            "H3HexagonLayer", id=layer_id, data=records, get_hexagon="h3", get_fill_color="colour",
-            filled=True, stroked=False, extruded=False, high_precision=True,
-            pickable=pickable, **({"auto_highlight": True} if pickable else {}),
-        )
-
-    layers = [hexagons("context", data.context, False), hexagons("density", data.records, True)]
-    if basemap:
-        layers += basemap_layers(initial_view)[:1]  # borders over the cells, labels over everything
-    # The budget outline: a dark halo under a cyan line (cyan is not on the ramp), fixed pixel widths.
-    layers += [
-        pdk.Layer("PathLayer", id="budget_halo", data=outline, get_path="path", get_color=HALO_RGBA, get_width=4, width_units="'pixels'", pickable=False),
-        pdk.Layer("PathLayer", id="budget", data=outline, get_path="path", get_color=OUTLINE_RGBA, get_width=2, width_units="'pixels'", pickable=False),
-    ]
-    if basemap:
-        layers += basemap_layers(initial_view)[1:]
-    if truth is not None:
-        layers.append(
-            pdk.Layer(
-                "ScatterplotLayer",
-                id="truth",
-                data=[{"lat": truth[0], "lon": truth[1], "rank": "EXIF GPS", "prob_pct": "-", "area_km2": "-", "density": "-", "cum_pct": "-", "cum_area_km2": "-"}],
-                get_position=["lon", "lat"],
-                get_fill_color=MARKER_RGBA,
-                get_line_color=[0, 0, 0, 255],
-                stroked=True,
-                # Quoted: pydeck turns bare strings into accessors ("@@=pixels"), which deck.gl ignores
-                # and falls back to metres (a 7 m dot, or a flood of cyan when zoomed in).
-                radius_units="'pixels'",
-                get_radius=7,
-                line_width_units="'pixels'",
-                get_line_width=2,
-                pickable=True,
-            )
-        )
-    return CompactDeck(
-        layers=layers,
-        initial_view_state=pdk.ViewState(**initial_view),
-        map_style=map_style or NO_TILES,
-        map_provider="carto" if map_style else None,
-        tooltip=TOOLTIP,
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def _compact_deck_class():
-    import pydeck as pdk
-    from pydeck.bindings.json_tools import default_serialize
-
-    class _CompactDeck(pdk.Deck):
-        """pydeck's own to_json indents and sorts keys: ~3x the bytes for big data; this one is compact."""
-
-        def to_json(self) -> str:
-            return json.dumps(self, default=default_serialize, separators=(",", ":"), ensure_ascii=False)
-
-    return _CompactDeck
-
-
-def CompactDeck(**kwargs):  # noqa: N802 - behaves like a class constructor
-    """A ``pydeck.Deck`` whose JSON has no indentation (same keyword arguments as ``pydeck.Deck``)."""
-    return _compact_deck_class()(**kwargs)
 
 
 def legend_html(scale: ColourScale, budget_km2: float | None = None) -> str:

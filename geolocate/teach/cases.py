@@ -28,13 +28,13 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .data import BenchmarkSpec
-from .distribution import CellDistribution
-from .ensemble import Ensemble
-from .experts.attribute import AttributePredictions
-from .experts.base import Expert
-from .experts.point import PointPredictions, haversine_km
-from .metrics import AREA_MAX_KM2, disc_area_km2
+from ..data import BenchmarkSpec
+from ..distribution import CellDistribution
+from ..ensemble import Ensemble
+from ..experts.attribute import AttributePredictions
+from ..experts.base import Expert
+from ..experts.point import PointPredictions, haversine_km
+from ..metrics import AREA_MAX_KM2, disc_area_km2
 
 Progress = Callable[[float, str], None]
 
@@ -187,10 +187,10 @@ def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = Non
         priors: prior names (default: all of :data:`geolocate.bench.PRIORS`).
         max_samples: keep the first N images.
     """
-    from .bench import fit_on, load_benchmark, split_halves
-    from .ensemble import DEFAULT_FLOOR
-    from .grid import DEFAULT_RESOLUTION
-    from .view import default_weight
+    from ..bench import fit_on, load_benchmark, split_halves
+    from ..ensemble import DEFAULT_FLOOR
+    from ..grid import DEFAULT_RESOLUTION
+    from ..presets import default_weight
 
     data = load_benchmark(spec, priors=priors, on_error="skip", max_samples=max_samples)
     keys = data.groups if data.groups is not None else data.truth["id"].to_numpy()
@@ -316,8 +316,8 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
         DataFrame indexed by image id with one column per expert, "ensemble" and "gain"; ``attrs`` hold
         "best_single" (the expert ``gain`` compares with) and "resolution".
     """
-    from .grid import DEFAULT_RESOLUTION, cache_dir, write_cache
-    from .metrics import rva_auc
+    from ..grid import DEFAULT_RESOLUTION, cache_dir, write_cache
+    from ..metrics import rva_auc
 
     res = DEFAULT_RESOLUTION if res is None else res
     progress = progress or (lambda f, m: None)
@@ -356,7 +356,7 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
 def rva_curves(table: pd.DataFrame, experts: list[str] | None = None) -> pd.DataFrame:
     """Long table expert, area_km2, recall of the RvA curves of a :func:`case_table` (for
     :func:`geolocate.plots.rva_chart`)."""
-    from .metrics import rva_curve
+    from ..metrics import rva_curve
 
     cols = experts or [c for c in table.columns if c not in ("gain",)]
     parts = []
@@ -369,7 +369,7 @@ def rva_curves(table: pd.DataFrame, experts: list[str] | None = None) -> pd.Data
 def case_marks(table: pd.DataFrame, image_id: str, experts: list[str] | None = None) -> pd.DataFrame:
     """Where one case sits on each RvA curve: expert, area_km2 (its area to truth), recall (the curve's
     recall at that area, i.e. the share of images found within it)."""
-    from .metrics import recall_at_area
+    from ..metrics import recall_at_area
 
     cols = experts or [c for c in table.columns if c not in ("gain",)]
     row = table.loc[image_id]

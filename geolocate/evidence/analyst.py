@@ -1,22 +1,23 @@
-"""What an analyst knows about a photo, as experts (pure Python: no Streamlit here).
+"""What an analyst states about a photo, as experts (pure Python: no Streamlit here).
 
 :class:`AnalystEvidence` holds the statements (a point guess with a radius, countries in or out,
-plain-language attributes such as "snow" or "forest"); :func:`analyst_experts` turns them into experts.
-
-Adding a kind of evidence takes one field on :class:`AnalystEvidence`, one builder registered with
-:func:`evidence_builder` (evidence -> experts) and one URL key in :data:`geolocate.share.EVIDENCE_KEYS`.
+plain-language attributes such as "snow" or "forest"); it is the ``analyst`` kind of the evidence
+protocol (:mod:`geolocate.evidence.base`): URL keys ``guess``, ``radius``, ``in``, ``out``, ``hard``,
+``attr``. :func:`analyst_experts` turns it into experts.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar
 
-from .experts import AttributeExpert, PointExpert, RegionExpert, override_probs
-from .experts.base import Expert
-from .layers import Layer
+from ..experts import AttributeExpert, PointExpert, RegionExpert, override_probs
+from ..experts.base import Expert, ExpertKind
+from ..layers import Layer
+from .base import EvidenceContext, Message, register
 
 # Friendly attribute terms -> (layer, classes). IGBP land cover (MODIS) classes; "desert" takes open
 # shrubland too because most hot deserts are mapped as such by MCD12C1, not only as "barren".
@@ -38,10 +39,6 @@ ATTRIBUTE_TERMS: dict[str, tuple[str, list[str]]] = {
 }
 """Plain-language attribute overrides an analyst can assert, mapped to layer classes."""
 
-DEFAULT_WEIGHTS: dict[str, float] = {"uniform land": 0.5, "population": 0.25, "photo density": 0.5}
-"""Starting slider positions for the priors; every other expert starts at 1."""
-
-WEIGHT_MAX = 3.0
 RADIUS_MIN_KM, RADIUS_MAX_KM = 1.0, 5000.0
 """Accepted range of the guess radius (km); the app's number input has the same bounds."""
 
@@ -49,40 +46,20 @@ POINT_EXPERT = "analyst guess"
 REGION_EXPERT = "analyst region"
 
 
-@dataclass(frozen=True)
-class Message:
-    """A message for the analyst.
-
-    Attributes:
-        level: "info", "warning" or "error" (the page picks the widget by level, never by parsing text).
-        text: the app's own words (safe to render as Markdown).
-        detail: user-supplied values quoted in the message; the page shows them as plain text only.
-    """
-
-    level: str
-    text: str
-    detail: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.text} {self.detail}".strip()
+MAX_LINK_ITEMS = 200
+"""Items read from one list-valued URL parameter (countries, attributes); the rest are ignored."""
 
 
-def default_weight(name: str) -> float:
-    """Initial weight of an expert (priors are damped; evidence starts at 1)."""
-    return DEFAULT_WEIGHTS.get(name, 1.0)
+def _num(v: float) -> str:
+    return f"{float(v):.6g}"
 
 
-def expert_label(expert: Expert) -> str:
-    """Display name of an expert: its name, and its kind when the name does not already say it.
-
-    ``"analyst: forest"`` of kind ``analyst`` stays ``"analyst: forest"`` (not "analyst: analyst: forest").
-    """
-    name, kind = expert.name, expert.kind
-    if not kind or name.lower().startswith(kind.lower()):
-        return name
-    return f"{name} · {kind}"
+def clip_text(text: str, n: int = 40) -> str:
+    """``text`` cut to ``n`` characters with an ellipsis (for quoting user values in messages)."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
+@register
 @dataclass(frozen=True)
 class AnalystEvidence:
     """What an analyst asserts about the photo.
@@ -96,6 +73,10 @@ class AnalystEvidence:
         attributes: terms from :data:`ATTRIBUTE_TERMS`.
     """
 
+    kind: ClassVar[str] = "analyst"
+    label: ClassVar[str] = "What you know"
+    query_keys: ClassVar[tuple[str, ...]] = ("guess", "radius", "in", "out", "hard", "attr")
+
     point: tuple[float, float] | None = None
     radius_km: float = 100.0
     include: tuple[str, ...] = ()
@@ -104,7 +85,7 @@ class AnalystEvidence:
     attributes: tuple[str, ...] = ()
 
     @property
-    def empty(self) -> bool:
+    def is_empty(self) -> bool:
         """True when no statement is made (a default ``radius_km`` or ``hard`` alone says nothing)."""
         ignored = {"radius_km", "hard"}
         return all(getattr(self, f.name) in (None, (), "") for f in fields(self) if f.name not in ignored)
@@ -121,6 +102,81 @@ class AnalystEvidence:
         if self.attributes:
             out.append(("the photo shows", ", ".join(self.attributes)))
         return out
+
+    def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
+        """The guess, region and attribute experts (see :func:`analyst_experts`)."""
+        if self.is_empty:
+            return [], []
+        return analyst_experts(self, context.layers)
+
+    def to_query(self) -> dict[str, str]:
+        """URL parameters of the stated fields."""
+        q: dict[str, str] = {}
+        if self.point is not None:
+            q["guess"] = f"{_num(self.point[0])},{_num(self.point[1])}"
+            q["radius"] = _num(self.radius_km)
+        if self.include:
+            q["in"] = ",".join(self.include)
+        if self.exclude:
+            q["out"] = ",".join(self.exclude)
+        if self.hard:
+            q["hard"] = "1"
+        if self.attributes:
+            q["attr"] = ",".join(self.attributes)
+        return q
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], country_codes: Sequence[str] | None = None) -> tuple[AnalystEvidence, list[str]]:
+        """The statements a link carries; bad values are dropped or clamped and listed as problems.
+
+        Args:
+            query: URL parameters (other kinds' keys are ignored).
+            country_codes: valid ISO-3 codes; None: the country layer's codes.
+        """
+        if country_codes is None and ("in" in query or "out" in query):
+            from ..experts.region import country_codes as known_codes
+
+            country_codes = known_codes()
+        problems: list[str] = []
+        kw: dict[str, Any] = {}
+        if "guess" in query:
+            try:
+                kw["point"] = parse_latlon(str(query["guess"]))
+            except ValueError as err:
+                problems.append(f"guess: {err}")
+        if "radius" in query and "point" in kw:
+            raw = str(query["radius"])
+            try:
+                r = float(raw)
+            except ValueError:
+                r = float("nan")
+            if not math.isfinite(r) or r <= 0:
+                problems.append(f"radius {clip_text(raw)!r} is not a positive number of km; using 100 km")
+            else:
+                if not RADIUS_MIN_KM <= r <= RADIUS_MAX_KM:
+                    c = min(max(r, RADIUS_MIN_KM), RADIUS_MAX_KM)
+                    problems.append(f"radius {r:g} km is outside {RADIUS_MIN_KM:g}..{RADIUS_MAX_KM:g} km; using {c:g} km")
+                    r = c
+                kw["radius_km"] = r
+        for key, attr in (("in", "include"), ("out", "exclude")):
+            if key in query:
+                vals = [c.strip().upper() for c in str(query[key]).split(",") if c.strip()]
+                if len(vals) > MAX_LINK_ITEMS:
+                    problems.append(f"{key}: only the first {MAX_LINK_ITEMS} of {len(vals)} codes were read")
+                    vals = vals[:MAX_LINK_ITEMS]
+                bad = [c for c in vals if country_codes is not None and c not in country_codes]
+                if bad:
+                    problems.append(f"{key}: unknown country codes {', '.join(repr(clip_text(b, 12)) for b in bad[:5])}" + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+                kw[attr] = tuple(dict.fromkeys(c for c in vals if c not in bad))
+        if "hard" in query:
+            kw["hard"] = str(query["hard"]) in ("1", "true")
+        if "attr" in query:
+            vals = [a for a in str(query["attr"]).split(",") if a][:MAX_LINK_ITEMS]
+            bad = [a for a in vals if a not in ATTRIBUTE_TERMS]
+            if bad:
+                problems.append(f"unknown attributes {', '.join(repr(clip_text(b, 20)) for b in bad[:5])}" + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+            kw["attributes"] = tuple(dict.fromkeys(a for a in vals if a in ATTRIBUTE_TERMS))
+        return replace(cls(), **kw), problems
 
 
 def attribute_expert_name(term: str) -> str:
@@ -145,7 +201,7 @@ def _point(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Exper
     if not ev.radius_km > 0:
         return [], [Message("warning", "The guess radius must be a positive number of km; the guess is ignored.")]
     lat, lon = ev.point
-    return [PointExpert(lat, lon, scale_km=ev.radius_km / 2.0, name=POINT_EXPERT, kind="analyst")], []
+    return [PointExpert(lat, lon, scale_km=ev.radius_km / 2.0, name=POINT_EXPERT, kind=ExpertKind.ANALYST)], []
 
 
 @evidence_builder
@@ -168,7 +224,7 @@ def _attributes(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[
         if layer is None:
             msgs.append(Message("warning", f"'{term}' needs the {layer_name} layer, which is not available."))
             continue
-        experts.append(AttributeExpert(layer, override_probs(layer, classes), name=attribute_expert_name(term), kind="analyst"))
+        experts.append(AttributeExpert(layer, override_probs(layer, classes), name=attribute_expert_name(term), kind=ExpertKind.ANALYST))
     return experts, msgs
 
 
@@ -196,7 +252,7 @@ def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, Layer] | Non
 
 def attribute_layers() -> dict[str, Layer]:
     """Layers behind the analyst's attribute terms: {"landcover": Layer, "scene": Layer (when its asset exists)}."""
-    from .layers import LayerError, landcover_layer, scene_layer
+    from ..layers import LayerError, landcover_layer, scene_layer
 
     out: dict[str, Layer] = {"landcover": landcover_layer()}
     try:

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from geolocate import cases
 from geolocate.data import discover_benchmarks
+from geolocate.teach import cases
 
 R = 6371.0088
 

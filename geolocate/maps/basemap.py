@@ -40,7 +40,7 @@ def country_polygons() -> list[tuple[str, object]]:
     try:
         import shapely
 
-        from .layers import country_outlines  # the geodata layer's own outlines (finer), when shipped
+        from ..layers import country_outlines  # the geodata layer's own outlines (finer), when shipped
 
         fc = country_outlines()
         return [(str(f["properties"].get("iso3", "")), shapely.geometry.shape(f["geometry"])) for f in fc["features"] if f.get("geometry")]
@@ -190,7 +190,7 @@ def nearest_places(lat: np.ndarray, lon: np.ndarray, min_population: int = 100_0
         One dict per point: name, country (name), km (great-circle distance), bearing ("NE": direction
         from the place to the point), text ("23 km NE of Lyon, France").
     """
-    from .grid import EARTH_RADIUS_KM, latlon_to_xyz
+    from ..grid import EARTH_RADIUS_KM, latlon_to_xyz
 
     c = cities()
     sel = c["population"] >= min_population

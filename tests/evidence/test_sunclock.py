@@ -4,9 +4,9 @@ import datetime as dt
 
 import pytest
 
+from geolocate.evidence.sunclock import QUERY_KEYS, SunClockEvidence, build_experts, exif_clock
 from geolocate.experts.clock import ClockExpert
 from geolocate.experts.sun import SunExpert
-from geolocate.experts.sun_evidence import QUERY_KEYS, SunClockEvidence, build_experts, exif_clock
 
 
 def test_query_round_trip_keeps_every_field():
