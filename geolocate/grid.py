@@ -168,10 +168,34 @@ def points_to_cells(lat: np.ndarray, lon: np.ndarray, res: int) -> np.ndarray:
     )
 
 
+# ---- H3 index bits (the H3 spec's cell index layout; the only module that reads them) ----------------
+# Bits 52-55 hold the resolution, 45-51 the base cell, and 15 digits of 3 bits each follow: digit d
+# (1..15) at bits 3 (15 - d) .. 3 (15 - d) + 2; digits finer than the cell's resolution are 7 (unused).
+_RES_SHIFT = 52
+_RES_MASK = np.uint64(0xF << _RES_SHIFT)
+_BASE_SHIFT = 45
+PENTAGON_BASE_CELLS = np.array([4, 14, 24, 38, 49, 58, 63, 72, 83, 97, 107, 117], dtype=np.uint64)
+"""The 12 base cells that are pentagons (a cell is a pentagon when its base cell is and all its digits are 0)."""
+
+
+def _digits_mask(coarse: int, fine: int) -> int:
+    """Bit mask of the H3 digits ``coarse + 1`` .. ``fine`` (3 bits each; empty when fine <= coarse)."""
+    if fine <= coarse:
+        return 0
+    return ((1 << ((15 - coarse) * 3)) - 1) ^ ((1 << ((15 - fine) * 3)) - 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _descendant_tables(res: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell resolution r (0..15): the mask of digits r+1..res and those digits all set to 6."""
+    masks = np.array([_digits_mask(r, res) for r in range(16)], dtype=np.uint64)
+    sixes = np.array([sum(6 << ((15 - d) * 3) for d in range(r + 1, res + 1)) for r in range(16)], dtype=np.uint64)
+    return masks, sixes
+
+
 def cell_resolutions(cells: np.ndarray) -> np.ndarray:
     """H3 resolution of each cell, int8 shape (n,)."""
-    # Resolution lives in bits 52-55 of an H3 cell index.
-    return ((np.asarray(cells, dtype=np.uint64) >> np.uint64(52)) & np.uint64(0xF)).astype(np.int8)
+    return ((np.asarray(cells, dtype=np.uint64) >> np.uint64(_RES_SHIFT)) & np.uint64(0xF)).astype(np.int8)
 
 
 def cells_to_parents(cells: np.ndarray, res: int) -> np.ndarray:
@@ -181,10 +205,55 @@ def cells_to_parents(cells: np.ndarray, res: int) -> np.ndarray:
     digits below it (3 bits each, unused digits are 7) are all set to 7.
     """
     cells = np.asarray(cells, dtype=np.uint64)
-    res_mask = np.uint64(0xF << 52)
     digits_below = np.uint64((1 << ((15 - res) * 3)) - 1)
-    parents = (cells & ~res_mask) | np.uint64(res << 52) | digits_below
+    parents = (cells & ~_RES_MASK) | np.uint64(res << _RES_SHIFT) | digits_below
     return np.where(cell_resolutions(cells) > res, parents, cells)
+
+
+def descendant_index_bounds(cells: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest H3 index the res-``res`` descendants of each cell can have.
+
+    H3 indexes sort by resolution, then base cell, then digits, so a cell's descendants at one
+    resolution fill one contiguous block of any sorted array of that resolution's cells: ``lo`` has
+    the digits below the cell's resolution down to ``res`` at 0, ``hi`` at 6 (the largest child digit).
+    Cells at or finer than ``res`` get their ancestor at ``res`` for both bounds.
+
+    Args:
+        cells: uint64 H3 indexes of any (mixed) resolutions, shape (n,).
+        res: the descendants' resolution.
+
+    Returns:
+        (lo, hi), uint64 shape (n,) each.
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    r = cell_resolutions(cells)
+    masks, sixes = _descendant_tables(res)
+    lo = (cells & ~_RES_MASK & ~masks[r]) | np.uint64(res << _RES_SHIFT)
+    hi = lo | sixes[r]
+    at_or_finer = r >= res
+    if at_or_finer.any():
+        parent = cells_to_parents(cells[at_or_finer], res)
+        lo[at_or_finer] = hi[at_or_finer] = parent
+    return lo, hi
+
+
+def descendant_counts(cells: np.ndarray, res: int) -> np.ndarray:
+    """Number of res-``res`` descendants of each cell.
+
+    7^k for a hexagon, 1 + 5 (7^k - 1) / 6 for a pentagon, k = ``res`` minus the cell's resolution
+    (so 1 for cells at or finer than ``res``).
+
+    Returns:
+        float64 shape (n,).
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    r = cell_resolutions(cells).astype(np.int64)
+    k = np.maximum(res - r, 0)
+    base = (cells >> np.uint64(_BASE_SHIFT)) & np.uint64(0x7F)
+    own_digits = np.array([_digits_mask(0, q) for q in range(16)], dtype=np.uint64)[r]
+    penta = np.isin(base, PENTAGON_BASE_CELLS) & ((cells & own_digits) == 0)
+    seven_k = np.power(7.0, k)
+    return np.where(penta, 1 + 5 * (seven_k - 1) / 6, seven_k)
 
 
 @dataclass(eq=False)

@@ -28,7 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .grid import LAYER_RESOLUTION, CellSet, Grid, cell_resolutions, cells_to_parents, global_grid, write_cache
+from .grid import (
+    LAYER_RESOLUTION,
+    CellSet,
+    Grid,
+    cell_resolutions,
+    cells_to_parents,
+    descendant_counts,
+    descendant_index_bounds,
+    global_grid,
+    write_cache,
+)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -147,42 +157,6 @@ def _aggregate(grid: Grid, fractions: np.ndarray, res: int) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 # Sparse hierarchical layers: the shipped land-cover and country layers.
 
-_RES_MASK = np.uint64(0xF << 52)
-_PENTAGON_BASES = np.array([4, 14, 24, 38, 49, 58, 63, 72, 83, 97, 107, 117], dtype=np.uint64)
-
-
-def _digits_mask(r_lo: int, r_hi: int) -> np.uint64:
-    """Bit mask of the H3 digits r_lo+1 .. r_hi (3 bits each)."""
-    return np.uint64(((1 << ((15 - r_lo) * 3)) - 1) ^ ((1 << ((15 - r_hi) * 3)) - 1))
-
-
-def _sixes(r_lo: int, r_hi: int) -> np.uint64:
-    """The digits r_lo+1 .. r_hi all set to 6 (the largest child digit)."""
-    v = 0
-    for d in range(r_lo + 1, r_hi + 1):
-        v |= 6 << ((15 - d) * 3)
-    return np.uint64(v)
-
-
-def descendant_range(cells: np.ndarray, r: int, rho: int) -> tuple[np.ndarray, np.ndarray]:
-    """Smallest and largest possible index of the res-``rho`` descendants of res-``r`` cells (r < rho).
-
-    H3 indexes sort by resolution, then base cell, then digits, so a cell's descendants at one
-    resolution fill one contiguous block of any sorted array of that resolution's cells.
-    """
-    lo = (cells & ~_RES_MASK & ~_digits_mask(r, rho)) | np.uint64(rho << 52)
-    return lo, lo | _sixes(r, rho)
-
-
-def descendant_counts(cells: np.ndarray, r: int, rho: int) -> np.ndarray:
-    """Number of res-``rho`` descendants of res-``r`` cells: 7^k, or 1 + 5 (7^k - 1) / 6 for pentagons."""
-    k = rho - r
-    base = (cells >> np.uint64(45)) & np.uint64(0x7F)
-    digits = cells & _digits_mask(0, r) if r > 0 else np.zeros_like(cells)
-    penta = np.isin(base, _PENTAGON_BASES) & (digits == 0)
-    return np.where(penta, 1 + 5 * (7**k - 1) // 6, 7**k).astype(np.float64)
-
-
 class SparseLayer(Layer):
     """Class fractions on a sparse, mixed-resolution set of H3 cells (the shipped geodata layers).
 
@@ -266,14 +240,14 @@ class SparseLayer(Layer):
                     stops.append(self.ptr[i + 1])
                     weights.append(np.ones(int(hit.sum())))
                 else:  # stored descendants: a contiguous block of the level
-                    lo, hi = descendant_range(q, r, rho)
+                    lo, hi = descendant_index_bounds(q, rho)
                     i0 = np.searchsorted(level, lo, "left")
                     i1 = np.searchsorted(level, hi, "right")
                     n = i1 - i0
                     has = n > 0
                     if not has.any():
                         continue
-                    w = 1.0 / descendant_counts(q[has], r, rho)
+                    w = 1.0 / descendant_counts(q[has], rho)
                     cell_i = np.repeat(i0[has], n[has]) + _ragged_arange(n[has]) + a
                     rows.append(np.repeat(sel[has], n[has]))
                     starts.append(self.ptr[cell_i])

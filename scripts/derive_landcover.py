@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from geolocate.grid import EARTH_RADIUS_KM, cell_resolutions, cells_to_parents  # noqa: E402
-from geolocate.layers import ASSETS, descendant_counts, save_hierarchical  # noqa: E402
+from geolocate.grid import EARTH_RADIUS_KM, cell_resolutions, cells_to_parents, descendant_counts  # noqa: E402
+from geolocate.layers import ASSETS, save_hierarchical  # noqa: E402
 
 LOW_BITS = np.uint64((1 << 27) - 1)  # H3 digits 7..15: always 7s for cells of res <= 6, free to carry a class
 
@@ -220,7 +220,7 @@ def merge_pure(cells: np.ndarray, n_ent: np.ndarray, cls: np.ndarray, q: np.ndar
         kmax = np.full(len(up), -1)
         np.minimum.at(kmin, inv, pk)
         np.maximum.at(kmax, inv, pk)
-        full = (cnt == descendant_counts(up, r - 1, r)) & (kmin == kmax)
+        full = (cnt == descendant_counts(up, r)) & (kmin == kmax)
         stay = ~full[inv]
         keep.append((pc[stay], np.ones(int(stay.sum()), np.int64), pk[stay], np.full(int(stay.sum()), 255)))
         pc, pk = up[full], kmin[full]

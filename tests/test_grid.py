@@ -77,3 +77,35 @@ def test_vectorised_parents_match_h3_including_pentagons():
         expect = np.array([h3n.cell_to_parent(int(c), r) for c in kids.cells], dtype=np.uint64)
         assert np.array_equal(G.cells_to_parents(kids.cells, r), expect)
     assert np.array_equal(G.cells_to_parents(g.cells, 5), g.cells)  # coarser cells map to themselves
+
+
+def _mixed_cells() -> np.ndarray:
+    """Hexagons and the 12 pentagons at resolutions 0-4 (pentagon descendants have 1 + 5 (7^k - 1) / 6)."""
+    g = G.global_grid(2)
+    pentagons = [c for c in g.cells.tolist() if h3n.is_pentagon(c)]
+    picks = [int(g.cells[i]) for i in (0, 700, 3000)] + pentagons
+    cells = [h3n.cell_to_parent(c, r) for c in picks for r in range(0, 3)] + [h3n.cell_to_center_child(c, 4) for c in picks]
+    return np.array(sorted(set(cells)), dtype=np.uint64)
+
+
+@pytest.mark.parametrize("res", [3, 5])
+def test_descendant_index_bounds_and_counts_match_h3(res):
+    cells = _mixed_cells()
+    lo, hi = G.descendant_index_bounds(cells, res)
+    counts = G.descendant_counts(cells, res)
+    # Every cell of the global grid at ``res`` falls in exactly its ancestors' [lo, hi] blocks.
+    grid = G.global_grid(res).cells
+    for c, a, b, n in zip(cells.tolist(), lo.tolist(), hi.tolist(), counts.tolist()):
+        r = h3n.get_resolution(c)
+        kids = np.sort(np.asarray(h3n.cell_to_children(c, res), dtype=np.uint64)) if r < res else np.array([h3n.cell_to_parent(c, res)], dtype=np.uint64)
+        block = grid[(grid >= a) & (grid <= b)]
+        assert np.array_equal(block, kids), (hex(c), r)
+        assert n == len(kids) == (1 if r >= res else 1 + 5 * (7 ** (res - r) - 1) // 6 if h3n.is_pentagon(c) else 7 ** (res - r))
+
+
+def test_descendant_bounds_of_finer_cells_are_their_ancestor():
+    fine = np.array([h3n.latlng_to_cell(48.85, 2.35, 7), h3n.latlng_to_cell(-33.9, 151.2, 5)], dtype=np.uint64)
+    lo, hi = G.descendant_index_bounds(fine, 5)
+    expect = np.array([h3n.cell_to_parent(int(fine[0]), 5), int(fine[1])], dtype=np.uint64)
+    assert np.array_equal(lo, expect) and np.array_equal(hi, expect)
+    assert G.descendant_counts(fine, 5).tolist() == [1.0, 1.0]

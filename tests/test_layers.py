@@ -15,7 +15,6 @@ from geolocate.layers import (
     country_layer,
     country_outlines,
     country_table,
-    descendant_range,
     geonames_population_layer,
     land_fraction,
     landcover_layer,
@@ -187,16 +186,6 @@ def test_sparse_layer_reads_ancestors_and_aggregates_descendants(tmp_path):
     assert np.allclose(v5, np.array([1 - 153 / 255, 51 / 255, 102 / 255]) / 7 + [6 / 7, 0, 0], atol=1e-6)
     assert np.allclose(v4, [1 - 1 / 7 - 153 / 255 / 49, 51 / 255 / 49, 1 / 7 + 102 / 255 / 49], atol=1e-6)
     assert np.allclose(layer.values_at(np.array([p4[0]]), classes=[2]), v4[2], atol=1e-6)
-
-
-def test_descendant_range_brackets_exactly_the_children():
-    p = points_to_cells([10.0], [20.0], 3)
-    kids = np.sort(children(p, 6)[0].cells)
-    lo, hi = descendant_range(p, 3, 6)
-    assert lo[0] <= kids[0] and kids[-1] <= hi[0]
-    others = np.sort(children(global_grid(3).cells[:50], 6)[0].cells)
-    inside = (others >= lo[0]) & (others <= hi[0])
-    assert inside.sum() == (len(kids) if p[0] in global_grid(3).cells[:50] else 0)
 
 
 def test_coarse_landcover_is_the_area_mean_of_its_res_6_cells():

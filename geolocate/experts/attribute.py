@@ -17,7 +17,7 @@ import numpy as np
 
 from ..grid import CellSet
 from ..layers import Layer
-from .base import Expert, ExpertKind, descendant_range
+from .base import BatchExpert, Expert, ExpertKind, descendant_value_range
 
 
 def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
@@ -48,7 +48,7 @@ def attribute_bounds(layer: Layer, cells: CellSet, probs: np.ndarray, class_prio
         (lo, hi), float64 (S, n) each.
     """
     if layer.grid.res >= layer.res:
-        fmin, fmax = descendant_range(layer.fractions, layer.grid.cells, cells.cells)
+        fmin, fmax = descendant_value_range(layer.fractions, layer.grid.cells, cells.cells)
         return attribute_log_likelihood(fmin, probs, class_prior), attribute_log_likelihood(fmax, probs, class_prior)
     ratio = np.asarray(probs, dtype=np.float64) / np.asarray(class_prior, dtype=np.float64)[None, :]
     shape = (len(ratio), len(cells))
@@ -130,7 +130,7 @@ def override_probs(layer: Layer, wanted: list[str], confidence: float = 0.9) -> 
     return p / p.sum()
 
 
-class AttributePredictions(Expert):
+class AttributePredictions(BatchExpert):
     """A model's class probabilities for N records (a benchmark), mapped through a layer.
 
     Args:
@@ -154,25 +154,12 @@ class AttributePredictions(Expert):
         self.present = np.isfinite(probs).all(axis=1)
         self.probs = np.where(self.present[:, None], probs, 1.0 / probs.shape[1])
         self.class_prior = prior / prior.sum()
-        self.records: int = len(probs)
+        self.records = len(probs)
 
-    def log_density(self, cells: CellSet) -> np.ndarray:
-        """The one record's density; a batch of several records needs :meth:`batch_log_density`."""
-        if self.records != 1:
-            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
-        return self.batch_log_density(cells, np.array([0]))[0]
+    def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Attribute likelihoods of records ``rows``, (len(rows), n)."""
+        return attribute_log_likelihood(self.layer.values_at(cells), self.probs[rows], self.class_prior)
 
-    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
-        """Attribute likelihoods, (len(rows), n); 0 (uniform) where a record has no probabilities."""
-        rows = np.asarray(rows)
-        out = attribute_log_likelihood(self.layer.values_at(cells), self.probs[rows], self.class_prior)
-        out[~self.present[rows]] = 0.0
-        return out
-
-    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells (see :func:`attribute_bounds`)."""
-        rows = np.arange(self.records) if rows is None else np.asarray(rows)
-        lo, hi = attribute_bounds(self.layer, cells, self.probs[rows], self.class_prior)
-        missing = ~self.present[rows]
-        lo[missing] = hi[missing] = 0.0
-        return lo, hi
+        return attribute_bounds(self.layer, cells, self.probs[rows], self.class_prior)

@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from ..grid import CellSet, cells_to_parents
+from ..grid import CellSet, cell_resolutions, cells_to_parents
 
 DESCENDANT_RADIUS = 0.8
 """Every descendant's centre lies within this many sqrt(cell area) km of a cell's centre (measured
@@ -111,7 +111,7 @@ class Expert(ABC):
         return f"<{type(self).__name__} {self.name!r}>"
 
 
-def descendant_range(values: np.ndarray, grid_cells: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def descendant_value_range(values: np.ndarray, grid_cells: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column min and max of a field over the cells of a fine grid that descend from each cell.
 
     Args:
@@ -123,8 +123,8 @@ def descendant_range(values: np.ndarray, grid_cells: np.ndarray, cells: np.ndarr
         (lo, hi), each (n, K).
     """
     cells = np.asarray(cells, dtype=np.uint64)
-    fine_res = int((int(grid_cells[0]) >> 52) & 0xF) if len(grid_cells) else 0
-    res = ((cells >> np.uint64(52)) & np.uint64(0xF)).astype(np.int64)
+    fine_res = int(cell_resolutions(grid_cells[:1])[0]) if len(grid_cells) else 0
+    res = cell_resolutions(cells).astype(np.int64)
     lo = np.empty((len(cells), values.shape[1]), dtype=np.float64)
     hi = np.empty_like(lo)
     fine = res >= fine_res
@@ -156,6 +156,51 @@ def _range_table(values: np.ndarray, grid_cells: np.ndarray, res: int) -> tuple[
     return table
 
 
+class BatchExpert(Expert):
+    """One model's outputs for N records (a benchmark); a record without an output is uniform (log density 0).
+
+    Subclasses set :attr:`present` and :attr:`records` and implement :meth:`record_log_density` and
+    :meth:`record_log_density_bounds` for records that have an output; this class gives the
+    :class:`Expert` methods (one record as a single-photo expert, the uniform rows of missing records).
+
+    Attributes:
+        present: (N,) True where the record has an output.
+        records: N.
+    """
+
+    present: np.ndarray
+    records: int
+
+    @abstractmethod
+    def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Log densities per km² of records ``rows`` at ``cells``, (len(rows), n) (rows without an output: any value)."""
+
+    @abstractmethod
+    def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells of :meth:`record_log_density`, (len(rows), n) each."""
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        """The one record's density; a batch of several records needs :meth:`batch_log_density`."""
+        if self.records != 1:
+            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
+        return self.batch_log_density(cells, np.array([0]))[0]
+
+    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Log densities of records ``rows``, (len(rows), n); 0 (uniform) where a record has no output."""
+        rows = np.asarray(rows)
+        out = self.record_log_density(cells, rows)
+        out[~self.present[rows]] = 0.0
+        return out
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells, (len(rows), n) each (every record when ``rows`` is None); 0 where no output."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        lo, hi = self.record_log_density_bounds(cells, rows)
+        missing = ~self.present[rows]
+        lo[missing] = hi[missing] = 0.0
+        return lo, hi
+
+
 class ArrayExpert(Expert):
     """An expert given as values on a fixed set of cells (e.g. a cached model output).
 
@@ -170,8 +215,6 @@ class ArrayExpert(Expert):
     """
 
     def __init__(self, name: str, cells: np.ndarray, log_density: np.ndarray, kind: ExpertKind = ExpertKind.PRIOR, fill: float = -50.0):
-        from ..grid import cell_resolutions
-
         cells = np.asarray(cells, dtype=np.uint64)
         order = np.argsort(cells)
         self.name, self.kind, self.fill = name, kind, float(fill)
@@ -190,4 +233,4 @@ class ArrayExpert(Expert):
         return np.where(hit, self._values[pos] if len(self._cells) else self.fill, self.fill)
 
 
-__all__ = ["DESCENDANT_RADIUS", "ArrayExpert", "Expert", "ExpertKind", "descendant_range", "expert_label"]
+__all__ = ["DESCENDANT_RADIUS", "ArrayExpert", "BatchExpert", "Expert", "ExpertKind", "descendant_value_range", "expert_label"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..grid import CellSet, Grid, cache_dir, cell_resolutions, cells_to_parents, write_cache
+from ..grid import CellSet, Grid, cache_dir, descendant_index_bounds, write_cache
 from .base import Expert, ExpertKind
 
 ZONE_RES = 5
@@ -137,22 +137,8 @@ def zone_samples(cells: CellSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _zone_samples(cells: CellSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     table_cells, table_zone, _ = zone_table()
     ids = np.asarray(cells.cells, dtype=np.uint64)
-    res = cell_resolutions(ids).astype(np.int64)
-    # Descendants at res 5 form one contiguous run of sorted indexes: the digits res+1..5 run from 0
-    # to 6 while the digits below 5 stay 7 (unused), as they already are in the coarse cell's index.
-    digits = np.zeros(16, dtype=np.uint64)  # per resolution: bits of digits res+1..5
-    sixes = np.zeros(16, dtype=np.uint64)
-    for r in range(ZONE_RES):
-        for k in range(r + 1, ZONE_RES + 1):
-            digits[r] |= np.uint64(7 << ((15 - k) * 3))
-            sixes[r] |= np.uint64(6 << ((15 - k) * 3))
-    res_mask = np.uint64(0xF << 52)
-    lo_key = (ids & ~res_mask & ~digits[res]) | np.uint64(ZONE_RES << 52)
-    hi_key = lo_key | sixes[res]
-    fine = res >= ZONE_RES
-    parent = cells_to_parents(ids, ZONE_RES)
-    lo_key = np.where(fine, parent, lo_key)
-    hi_key = np.where(fine, parent, hi_key)
+    # Descendants at res 5 form one contiguous run of sorted indexes; finer cells take their res-5 ancestor.
+    lo_key, hi_key = descendant_index_bounds(ids, ZONE_RES)
     a = np.searchsorted(table_cells, lo_key, side="left")
     b = np.searchsorted(table_cells, hi_key, side="right")
     lengths = b - a

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..grid import LAYER_RESOLUTION, CellSet, global_grid
 from ..layers import Layer, _geonames_counts, land_fraction, population_counts_geotiff
-from .base import Expert, ExpertKind, descendant_range
+from .base import Expert, ExpertKind, descendant_value_range
 
 SEA_FLOOR = 0.01
 """Density of open sea relative to land for the land-based priors."""
@@ -48,7 +48,7 @@ class DensityFieldExpert(Expert):
 
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact bounds: the min and max of the field's cells below each cell (equal from res 4 on)."""
-        lo, hi = descendant_range(self._layer.fractions, self._layer.grid.cells, cells.cells)
+        lo, hi = descendant_value_range(self._layer.fractions, self._layer.grid.cells, cells.cells)
         lo, hi = (np.log(np.maximum(v[:, 0], 1e-30)) for v in (lo, hi))
         return (lo, hi) if rows is None else (lo[None, :], hi[None, :])
 
