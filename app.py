@@ -4,16 +4,11 @@ Pages: Locate (a photo and/or analyst evidence -> ranked search regions), Benchm
 benchmark), Layers (the geodata behind the attribute experts).
 """
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from geolocate.settings import keep_uploads_in_memory
 
 st.set_page_config(page_title="geolocate", page_icon="🌍", layout="wide")
-
-from geolocate.settings import keep_uploads_in_memory  # noqa: E402
 
 # Photos must never touch the disk: the web server would otherwise spool uploads over 1 MB to a temp file.
 keep_uploads_in_memory(st.get_option("server.maxUploadSize"))

@@ -4,4 +4,4 @@ Data flows one way: image or record -> experts -> per-cell distributions -> ense
 and metrics -> UI. This package knows nothing of Streamlit.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.5.0"

@@ -1,6 +1,7 @@
-"""Command line: ``python -m geolocate {bench,layers,predict,weights} ...``.
+"""Command line: ``python -m geolocate {bench,accuracy,layers,predict,embed,weights} ...``.
 
-``predict`` and ``weights`` come from :mod:`geolocate.image.cli` when the image extras import.
+``predict`` is :mod:`geolocate.predict` (the locate service); ``weights`` comes from
+:mod:`geolocate.image.cli` when the image extras import.
 """
 
 from __future__ import annotations
@@ -219,6 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_embed(sub)
 
+    from .predict import add_subcommand as add_predict
+
+    add_predict(sub)
+
     try:
         from .image.cli import add_subcommands
     except ImportError as err:  # the image extras are optional for the core
@@ -228,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
             print(f"error: image experts unavailable ({msg}); pip install -r requirements.txt", file=sys.stderr)
             return 2
 
-        for name in ("predict", "weights"):
+        for name in ("weights",):
             p = sub.add_parser(name, help="(unavailable: image extras not importable)")
             p.add_argument("rest", nargs="*")
             p.set_defaults(func=unavailable)

@@ -6,6 +6,7 @@ A progress bar and argparse types; kept apart so neither CLI module imports the 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -61,3 +62,72 @@ def h3_resolution(lowest: int = 0, highest: int = 9) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def finite_float(what: str):
+    """Argparse type: a finite number."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}: {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{what}: {text!r} is not a finite number")
+        return value
+
+    return parse
+
+
+def bounded_float(what: str, lo: float, hi: float):
+    """Argparse type: a number within [lo, hi]."""
+
+    def parse(text: str) -> float:
+        value = finite_float(what)(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be {lo:g} to {hi:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+def sun_altitude(text: str) -> float:
+    """Argparse type: a sun altitude in (0, 90] degrees."""
+    value = finite_float("sun altitude")(text)
+    if not 0 < value <= 90:
+        raise argparse.ArgumentTypeError(f"sun altitude must be above 0 and at most 90 degrees, got {value:g}")
+    return value
+
+
+def shadow_pair(text: str) -> tuple[float, float]:
+    """Argparse type: ``HEIGHT:LENGTH`` with a positive ratio."""
+    h, sep, length = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"shadow {text!r}: write HEIGHT:LENGTH, e.g. 1.8:2.4")
+    hv, lv = finite_float("shadow height")(h), finite_float("shadow length")(length)
+    if hv <= 0 or lv < 0:
+        raise argparse.ArgumentTypeError(f"shadow {text!r}: the ratio height/length must be positive (height > 0, length >= 0)")
+    return hv, lv
+
+
+def iso_time(text: str) -> str:
+    """Argparse type: an ISO 8601 date-time (kept as typed)."""
+    from .experts.clock import EvidenceError
+    from .experts.sun import parse_iso_time
+
+    try:
+        parse_iso_time(text)
+    except EvidenceError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
+def utc_offset(text: str) -> str:
+    """Argparse type: a UTC offset such as +05:30."""
+    from .experts.clock import EvidenceError, parse_utc_offset
+
+    try:
+        parse_utc_offset(text)
+    except EvidenceError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text

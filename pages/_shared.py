@@ -10,18 +10,17 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # pages import the package when run directly (AppTest, streamlit run pages/x.py)
-    sys.path.insert(0, str(ROOT))
-
-from geolocate.ensemble import Ensemble  # noqa: E402
-from geolocate.evidence import Message  # noqa: E402
-from geolocate.experts.base import Expert  # noqa: E402
-from geolocate.grid import DEFAULT_RESOLUTION  # noqa: E402
+from geolocate.ensemble import Ensemble
+from geolocate.evidence import Message
+from geolocate.experts.base import Expert
+from geolocate.grid import DEFAULT_RESOLUTION
+from geolocate.locate import Located
 
 # The image suite is built by another part of the project; the app must work without it.
 try:
@@ -29,7 +28,7 @@ try:
 
     IMAGE_SUITE_ERROR = None
 except Exception as _err:  # noqa: BLE001 - any failure to import means "image experts unavailable"
-    image_experts = weights_status = None
+    image_experts = weights_status = None  # type: ignore[assignment]
     IMAGE_SUITE_ERROR = f"{type(_err).__name__}: {_err}"
     try:
         from geolocate.image.photo import PhotoError, load_photo
@@ -85,7 +84,8 @@ def shared_layers() -> dict:
 @st.cache_resource(show_spinner="Loading the offline basemap (first run only)…")
 def shared_basemap() -> bool:
     """Borders, city names and the place index, loaded once per process before sessions read them."""
-    from geolocate import basemap, mapspec
+    from geolocate.maps import basemap
+    from geolocate.maps import spec as mapspec
     from geolocate.maps.camera import WORLD_VIEW
     from geolocate.maps.data import border_paths_near
 
@@ -165,18 +165,32 @@ def network_status() -> dict:
     return {"offline": False, "reason": "online"}
 
 
-def session_ensemble(key: tuple, build) -> Ensemble:
+def session_ensemble(key: tuple, build: Callable[[], list[Expert]]) -> Ensemble:
     """The session's Ensemble for an expert-set key, built (and its base fields computed) on first use."""
+    return session_cached(key, lambda: _warm(Ensemble(build())))
+
+
+def _warm(ens: Ensemble) -> Ensemble:
+    ens.base_fields()
+    return ens
+
+
+def session_located(key: tuple, build: Callable[[], Located]) -> Located:
+    """The session's :class:`~geolocate.locate.Located` for a (evidence, photos) key, built on first use."""
+    return session_cached(key, build)
+
+
+def session_cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """A small per-session LRU (an Ensemble memoises refinements, so it is per session, never shared)."""
     cache: OrderedDict = st.session_state.setdefault("_ensembles", OrderedDict())
     if key in cache:
         cache.move_to_end(key)
         return cache[key]
-    ens = Ensemble(build())
-    ens.base_fields()
-    cache[key] = ens
+    value = build()
+    cache[key] = value
     while len(cache) > ENSEMBLES_PER_SESSION:
         cache.popitem(last=False)
-    return ens
+    return value
 
 
 def digest(data: bytes) -> str:
@@ -188,11 +202,11 @@ _LEVELS = {"error": st.error, "warning": st.warning, "info": st.info}
 
 
 def show_message(msg: Message | str, level: str = "info") -> None:
-    """Show a message by its level; user-supplied detail is plain text (st.text), never Markdown/HTML."""
+    """Show a message by its level; text and detail are plain text (escaped / st.text), never Markdown/HTML."""
     if not isinstance(msg, Message):
         msg = Message(level, "", str(msg))
     if msg.text:
-        _LEVELS.get(msg.level, st.info)(msg.text)
+        _LEVELS.get(msg.level, st.info)(escape_markdown(msg.text))
         if msg.detail:
             st.text(msg.detail)
     else:

@@ -1,27 +1,37 @@
 """Locate: drop a photo (or add what you know), tune the experts, cut the search to an area budget.
 
-The page is a thin layer: the core (geolocate.evidence, .mapview, .share, .report) does the work. Only
-the workbench fragment (weights, budget, map, regions, exports) reruns when a slider moves; the sidebar
-(photo, evidence, privacy) reruns the whole page because it changes the set of experts.
+The page is a thin layer over the locate service (:mod:`geolocate.locate`): the sidebar renders one panel
+per evidence kind (pages/_panels.py), the service builds the experts and the ensemble, and the
+workbench fragment (weights, budget, map, regions, exports) reruns alone when a slider moves.
 """
 
-from __future__ import annotations  # noqa: I001 - pages._shared must be imported before geolocate
+from __future__ import annotations
 
 import json
 from collections import OrderedDict
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import streamlit as st
 
-# pages._shared first: it puts the repository root on sys.path when a page runs on its own (AppTest).
+from geolocate import locate, report, share
+from geolocate.evidence import ATTRIBUTE_TERMS, EvidenceSet, Message, kinds
+from geolocate.experts.base import ExpertKind
+from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
+from geolocate.maps import basemap, camera, fmt
+from geolocate.maps import data as mapdata
+from geolocate.presets import DEFAULT_PRESET, WEIGHT_MAX
+from geolocate.uploads import load_uploads
+from pages import _deckmap
+from pages import _state as K
+from pages._panels import PANELS, PHOTO_VIEWS, PanelContext
 from pages._shared import (
     IMAGE_SUITE_ERROR,
     digest,
-    image_experts,
     load_photo,
     network_status,
-    session_ensemble,
+    session_located,
     shared_basemap,
     shared_countries,
     shared_layers,
@@ -29,24 +39,11 @@ from pages._shared import (
     shared_weights_status,
     show_message,
 )
-from pages import _deckmap
-from geolocate import report, share
-from geolocate.maps import basemap
-from geolocate import evidence
-from geolocate.maps import camera
-from geolocate.maps import data as mapdata
-from geolocate.maps import deck
-from geolocate.maps import fmt
-from geolocate import presets
-from geolocate import uploads
-from geolocate.evidence import AnalystEvidence, Message, expert_label
-from geolocate.evidence.sunclock import SunClockEvidence
-from geolocate.evidence.sunclock import build_experts as sun_clock_experts
-from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
 
 REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
 BUDGETS = share.log_budget_options()
-TOP_REGIONS = 10
+TOP_REGIONS = locate.TOP_REGIONS
+PRESET = DEFAULT_PRESET
 NO_MODEL = "Photo not analysed by any image model: priors and your evidence only."
 NO_PHOTO = "No photo analysed: the map shows where photos are usually taken (priors) and your evidence only."
 
@@ -63,191 +60,114 @@ shared_basemap()
 iso_name = {c["iso3"]: c["name"] for c in countries}
 net = network_status()
 
-# ---- first run of a session: restore a shared view from the URL ------------------------------------
-if "_restored" not in st.session_state:
-    st.session_state["_restored"] = True
-    params, link_msgs = share.decode_query(st.query_params.to_dict(), country_codes=list(iso_name))
-    st.session_state["_url_weights"] = params.weights
-    st.session_state["budget"] = min(BUDGETS, key=lambda b: abs(b - params.budget_km2) / b)
-    st.session_state["refine"] = params.refine
-    st.session_state["_url_show"] = params.show
-    ev = params.evidence
-    st.session_state["guess"] = f"{ev.point[0]:.5g}, {ev.point[1]:.5g}" if ev.point else ""
-    st.session_state["radius"] = float(ev.radius_km)
-    st.session_state["include"] = list(ev.include)
-    st.session_state["exclude"] = list(ev.exclude)
-    st.session_state["hard"] = ev.hard
-    st.session_state["attributes"] = list(ev.attributes)
-    st.session_state["_link_msgs"] = link_msgs
-    sun_link, sun_problems = SunClockEvidence.from_query(st.query_params.to_dict())
-    st.session_state["sun_shadow"] = ", ".join(f"{h:g}:{length:g}" for h, length in sun_link.shadows)
-    st.session_state["sun_alt"] = "" if sun_link.sun_altitude_deg is None else f"{sun_link.sun_altitude_deg:g}"
-    st.session_state["sun_az"] = "" if sun_link.sun_azimuth_deg is None else f"{sun_link.sun_azimuth_deg:g}"
-    st.session_state["sun_time"] = ", ".join(sun_link.times)
-    st.session_state["sun_time_unc"] = float(sun_link.time_uncertainty_min)
-    st.session_state["sun_ratio_unc"] = float(sun_link.shadow_uncertainty_pct)
-    st.session_state["clock_offset"] = sun_link.utc_offset or ""
-    st.session_state["clock_local"] = sun_link.local_time or ""
-    st.session_state["sun_exif"] = sun_link.use_exif_time
-    if sun_problems:
-        st.session_state["_link_msgs"] = link_msgs + [Message("warning", "The link's sun/clock evidence had problems; those parts were ignored:", "\n".join(sun_problems))]
+# ---- first run of a session: restore a shared view (weights, budget, every evidence) from the URL ------
+first_run = K.RESTORED not in st.session_state
+if first_run:
+    st.session_state[K.RESTORED] = True
+    params, link_msgs = share.decode_query(st.query_params.to_dict())
+    st.session_state[K.URL_WEIGHTS] = params.weights
+    st.session_state[K.BUDGET] = min(BUDGETS, key=lambda b: abs(b - params.budget_km2) / b)
+    st.session_state[K.REFINE] = params.refine
+    st.session_state[K.URL_SHOW] = params.show
+    st.session_state[K.LINK_EVIDENCE] = params.evidence
+    st.session_state[K.LINK_MESSAGES] = link_msgs
+link_evidence: EvidenceSet = st.session_state[K.LINK_EVIDENCE]
 
-# ---- sidebar: photo, analyst evidence, privacy ---------------------------------------------------------
+# ---- sidebar: photo, one panel per evidence kind, privacy ---------------------------------------------
 with st.sidebar:
     st.header("Photo")
     uploads = st.file_uploader(
         "One photo, or several of the same place (album)",
         type=["jpg", "jpeg", "png", "webp", "heic", "heif", "tif", "tiff", "bmp", "gif", "avif"],
         accept_multiple_files=True,
-        key="photos",
+        key=K.PHOTOS,
         help="Photos stay in memory and are never written to disk. Size limit per file: see server.maxUploadSize.",
     )
-    st.header("What you know")
-    st.caption("Works with no image model at all: each statement becomes an expert with its own weight.")
-    guess_text = st.text_input("Your guess (lat, lon)", key="guess", placeholder="e.g. 48.85, 2.35")
-    st.number_input("…give or take (km)", min_value=evidence.RADIUS_MIN_KM, max_value=evidence.RADIUS_MAX_KM, step=10.0, key="radius")
-    fmt = lambda c: f"{iso_name.get(c, c)} ({c})"  # noqa: E731
-    st.multiselect("It is in one of these countries", list(iso_name), key="include", format_func=fmt)
-    st.multiselect("It is not in these countries", list(iso_name), key="exclude", format_func=fmt)
-    st.checkbox("Countries are certain (rule the rest out)", key="hard")
-    layers = shared_layers()
-    terms = [t for t, (layer, _) in evidence.ATTRIBUTE_TERMS.items() if layer in layers]
-    st.multiselect("The photo shows", terms, key="attributes", help="Plain-language land cover / scene; each becomes an expert.")
-    with st.expander("Sun, shadow and clock", expanded=bool(st.session_state.get("sun_shadow") or st.session_state.get("sun_alt") or st.session_state.get("clock_offset"))):
-        st.text_input("Shadows: object height : shadow length", key="sun_shadow", placeholder="e.g. 1.8:2.4 (several: 1.8:2.4, 3:1)", help="Any unit, the same for both; the object stands vertically on level ground.")
-        st.text_input("…or the sun's altitude (degrees)", key="sun_alt", placeholder="e.g. 35")
-        st.text_input("Sun's azimuth (degrees from north; shadow direction + 180)", key="sun_az", placeholder="optional")
-        st.text_input("When (one time, or one per shadow)", key="sun_time", placeholder="2024-06-21T14:30Z (UTC) or 2024-06-21T14:30 (local clock)", help="Z or +HH:MM: a UTC instant. No offset: the local clock time at the place (each place's time zone converts it). Empty: the photo's EXIF time.")
-        st.number_input("Time uncertainty (minutes)", min_value=0.0, max_value=1440.0, step=5.0, key="sun_time_unc")
-        st.number_input("Shadow ratio uncertainty (%)", min_value=0.1, max_value=99.0, step=1.0, key="sun_ratio_unc")
-        st.text_input("Clock's UTC offset", key="clock_offset", placeholder="e.g. +05:30")
-        st.text_input("…at local time", key="clock_local", placeholder="e.g. 2024-07-01T14:30")
-        st.checkbox("Use the photo's EXIF time and offset", key="sun_exif")
-    st.header("Privacy")
-    st.toggle(
-        "Privacy mode: nothing leaves this server",
-        value=net["offline"],
-        key="privacy",
-        help="On: the map is drawn from data shipped with the app (borders, city names) and your browser contacts no "
-        "other host. Off: the browser also loads CARTO 'dark matter' map tiles from basemaps.cartocdn.com, which "
-        "tells that host which area you look at.",
-    )
 
-for m in st.session_state.pop("_link_msgs", []):
-    show_message(m)
-
-point = None
-evidence_msgs: list[Message] = []
-if guess_text.strip():
-    try:
-        point = evidence.parse_latlon(guess_text)
-    except ValueError as err:
-        evidence_msgs.append(Message("warning", "Your guess is ignored:", str(err)))
-evidence = AnalystEvidence(
-    point=point,
-    radius_km=float(st.session_state["radius"]),
-    include=tuple(st.session_state["include"]),
-    exclude=tuple(st.session_state["exclude"]),
-    hard=bool(st.session_state["hard"]),
-    attributes=tuple(a for a in st.session_state["attributes"] if a in terms),
-)
-
-sun_query = {"shadow": st.session_state["sun_shadow"], "sun_alt": st.session_state["sun_alt"], "sun_az": st.session_state["sun_az"],
-             "time": st.session_state["sun_time"], "time_unc": str(st.session_state["sun_time_unc"]), "shadow_unc": str(st.session_state["sun_ratio_unc"]),
-             "utc_offset": st.session_state["clock_offset"], "local_time": st.session_state["clock_local"], "exif_time": "1" if st.session_state["sun_exif"] else "0"}
-sun_ev, sun_problems = SunClockEvidence.from_query({k: v for k, v in sun_query.items() if v.strip()})
-evidence_msgs += [Message("warning", "Sun/clock input ignored:", p) for p in sun_problems]
-
-# ---- photos → image experts --------------------------------------------------------------------------
-photos, upload_msgs, photo_key = [], [], ()
+# ---- photos: decoded once per upload set, kept in session memory only ------------------------------------
+photos: list[Any] = []
+upload_msgs: list[Message] = []
+photo_key: tuple = ()
 if uploads:
     if load_photo is None:
         upload_msgs.append(Message("error", "Photo loading is unavailable in this install.", IMAGE_SUITE_ERROR or ""))
     else:
-        # Decode once per upload set, keyed by Streamlit's upload id (or the bytes' hash), never by name
-        # alone. Decoded photos stay in session memory, never on disk.
+        # Keyed by Streamlit's upload id (or the bytes' hash), never by name alone.
         upload_key = tuple(getattr(f, "file_id", None) or digest(f.getvalue()) for f in uploads)
-        decoded = st.session_state.get("_decoded")
+        decoded = st.session_state.get(K.DECODED)
         if decoded is None or decoded[0] != upload_key:
-            decoded = (upload_key, uploads.load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
-            st.session_state["_decoded"] = decoded
+            decoded = (upload_key, load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
+            st.session_state[K.DECODED] = decoded
         photos, bad = decoded[1]
         upload_msgs += [Message("error", "", m) for m in bad]
         photo_key = tuple(k for k, f in zip(upload_key, uploads) if any(p.name == f.name for p in photos))
 else:
     # Removing the uploads frees what was derived from them (decoded photos, image experts, ensembles).
-    for k in ("_decoded", "_image_experts"):
+    for k in (K.DECODED, K.IMAGE_EXPERTS):
         st.session_state.pop(k, None)
+
+layers = shared_layers()
+terms = [t for t, (layer, _) in ATTRIBUTE_TERMS.items() if layer in layers]
+with st.sidebar:
+    ctx = PanelContext(countries=iso_name, terms=terms, photos=photos, privacy=bool(st.session_state.get(K.PRIVACY, net["offline"])), restored=first_run)
+    stated = []
+    for kind_cls in kinds():
+        current = link_evidence.get(kind_cls.kind)
+        panel = PANELS.get(kind_cls.kind)
+        stated.append(panel(current, ctx) if panel is not None else current)
+    evidence = EvidenceSet(tuple(stated))
+    st.header("Privacy")
+    st.toggle(
+        "Privacy mode: nothing leaves this server",
+        value=net["offline"],
+        key=K.PRIVACY,
+        help="On: the map is drawn from data shipped with the app (borders, city names) and your browser contacts no "
+        "other host. Off: the browser also loads CARTO 'dark matter' map tiles from basemaps.cartocdn.com, which "
+        "tells that host which area you look at.",
+    )
+
+for m in st.session_state.pop(K.LINK_MESSAGES, []):
+    show_message(m)
 for m in upload_msgs:
     show_message(m)
 
-
-def _image_messages(lines: list) -> list[Message]:
-    """The image suite's messages as leveled Messages (it returns plain strings; this is the one adaptor)."""
-    out = []
-    for line in lines:
-        if isinstance(line, Message):
-            out.append(line)
-            continue
-        text = str(line)
-        level = "warning" if text.startswith("warning:") else "info"
-        text = text.split(":", 1)[1].strip() if text.split(":", 1)[0] in ("warning", "unavailable", "info") else text
-        out.append(Message(level, "", text))
-    return out
-
-
-img_experts: list = []
-img_msgs: list[Message] = []
+# ---- photos -> image experts (a small LRU per session: each GeoCLIP expert holds (photos x 100K) arrays) --
+image: tuple[list, list[Message]] = ([], [])
 if photos:
-    # A small LRU, like the ensembles: each entry holds a GeoCLIP expert with (photos x 100K) arrays.
-    cache = st.session_state.setdefault("_image_experts", OrderedDict())
+    cache = st.session_state.setdefault(K.IMAGE_EXPERTS, OrderedDict())
     if photo_key in cache:
         cache.move_to_end(photo_key)
     else:
         while len(cache) >= 2:
             cache.popitem(last=False)
-        if image_experts is None:
-            cache[photo_key] = ([], [Message("info", "Image experts are unavailable in this install.", IMAGE_SUITE_ERROR or "")])
-        else:
-            with st.status("Running the image experts (the first run loads the models)…", expanded=False) as status:
+        with st.status("Running the image experts (the first run loads the models)…", expanded=False) as status:
 
-                def progress(*args, **kwargs):
-                    text = next((a for a in (*args, *kwargs.values()) if isinstance(a, str)), None)
-                    if text:
-                        status.update(label=text)
+            def progress(fraction: float, text: str) -> None:
+                status.update(label=text)
 
-                try:
-                    exps, lines = image_experts(photos, progress=progress)
-                    cache[photo_key] = (list(exps), _image_messages(lines))
-                    ok = bool(exps)
-                except Exception as err:  # noqa: BLE001 - models failing must not take the page down
-                    cache[photo_key] = ([], [Message("error", "The image experts failed; priors and your evidence still work.", f"{type(err).__name__}: {err}")])
-                    ok = False
-                status.update(label=f"Image experts: {len(cache[photo_key][0])} ran" if ok else "Image experts: none ran", state="complete" if ok else "error")
-    img_experts, img_msgs = cache[photo_key]
-    img_experts = list(img_experts)
+            exps, lines = locate.image_evidence(photos, progress=progress)
+            cache[photo_key] = (list(exps), list(lines))
+            status.update(label=f"Image experts: {len(exps)} ran" if exps else "Image experts: none ran", state="complete" if exps else "error")
+    image = cache[photo_key]
 
-# ---- the ensemble for this set of experts (built once per set) --------------------------------------
-analyst, more_msgs = evidence.analyst_experts(evidence, layers)
-evidence_msgs += more_msgs
-# Only a single photo's EXIF clock is evidence (an album's photos may span hours); never its GPS.
-exif_photo = photos[0] if len(photos) == 1 else None
-sun_exps, sun_notes = sun_clock_experts(sun_ev, photo_exif=exif_photo) if (not sun_ev.empty or exif_photo is not None) else ([], [])
-evidence_msgs += [Message(n.level, n.text, n.detail) for n in sun_notes]
-ens_key = (evidence, sun_ev, photo_key)
-no_evidence = evidence.empty and not sun_exps  # priors alone say where photos are taken, not where this one was
+# ---- the locate service: experts and ensemble for this evidence and these photos (built once per set) ----
+ens_key = (evidence, photo_key)
 with st.spinner("Evaluating the experts on the globe…"):
-    ensemble = session_ensemble(ens_key, lambda: shared_priors() + analyst + sun_exps + img_experts)
-labels = {e.name: expert_label(e) for e in ensemble.experts}
+    located = session_located(ens_key, lambda: locate.build(photos, evidence, preset=PRESET, priors=shared_priors(), image=image, layers=layers, privacy=ctx.privacy))
+ensemble = located.ensemble
+img_experts = located.image_experts
+labels = located.labels
+# Priors alone say where photos are taken, not where this one was.
+no_evidence = not any(e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE) for e in ensemble.experts)
 
-for m in evidence_msgs:
+for m in located.messages:
     show_message(m)
 
 # ---- status: what analysed the photo -------------------------------------------------------------------
 unavailable = [s for s in shared_weights_status() if not getattr(s, "available", False)]
 if photos and not img_experts:
     st.warning(NO_MODEL, icon=":material/visibility_off:")
-elif not photos and not any(e.kind == "image" for e in ensemble.experts):
+elif not photos and not any(e.kind == ExpertKind.IMAGE for e in ensemble.experts):
     st.caption(NO_PHOTO)
 if IMAGE_SUITE_ERROR is not None:
     st.info("Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.")
@@ -255,18 +175,10 @@ elif unavailable:
     with st.expander(f"Image experts unavailable: {', '.join(s.name for s in unavailable)}. Priors and your evidence still work."):
         st.caption(f"Network: {net['reason']}.")
         for s in unavailable:
-            st.markdown(f"**{s.name}**: {s.detail}")
+            st.text(f"{s.name}: {s.detail}")
             if getattr(s, "fix", ""):
                 st.caption("To fetch it, run on a connected machine:")
-                st.code(s.fix, language="bash")
-for m in img_msgs:
-    text = m.detail if not m.text else m.text
-    if " fix: " in text:  # "… fix: COMMAND": prose and the command shown apart
-        prose, cmd = text.split(" fix: ", 1)
-        show_message(Message(m.level, "", prose))
-        st.code(cmd, language="bash")
-    else:
-        show_message(m)
+                st.code(s.fix, language=None)
 
 # ---- the photo and its EXIF ----------------------------------------------------------------------------
 truth = None
@@ -285,8 +197,10 @@ if photos:
             "knows where they were taken. Strip EXIF before sharing them."
         )
         st.text("\n".join(f"{p.name}: {p.gps[0]:.4f}, {p.gps[1]:.4f}" for p in gps_photos))
-        if st.checkbox("Use the first EXIF position as ground truth (mark it, measure the search area)", value=True, key="use_truth"):
+        if st.checkbox("Use the first EXIF position as ground truth (mark it, measure the search area)", value=True, key=K.USE_TRUTH):
             truth = gps_photos[0].gps
+    for kind_name, view_fn in PHOTO_VIEWS.items():  # e.g. the text read in the photo, boxes drawn
+        view_fn(evidence.get(kind_name), photos)
 
 
 def _place_names(regions, k: int) -> list[str]:
@@ -304,40 +218,37 @@ def _region_view(regions, i: int) -> dict:
 # ---- the workbench: reruns alone when a slider, the budget or the shown view changes ----------------
 @st.fragment
 def workbench() -> None:
-    url_weights = st.session_state.get("_url_weights", {})
+    url_weights = st.session_state.get(K.URL_WEIGHTS, {})
     controls, main = st.columns([1, 3], gap="medium")
     with controls:
         st.subheader("Weights")
         st.caption("0 switches an expert off; 2 counts it twice.")
         weights = {}
         for name in ensemble.names:
-            key = f"w::{name}"
+            key = K.weight_key(name)
             if key not in st.session_state:
-                st.session_state[key] = float(url_weights.get(name, presets.default_weight(name)))
-            weights[name] = st.slider(labels[name], 0.0, presets.WEIGHT_MAX, step=0.05, key=key)
+                st.session_state[key] = float(url_weights.get(name, PRESET.weight(name)))
+            weights[name] = st.slider(labels[name], 0.0, WEIGHT_MAX, step=0.05, key=key)
         hard = [labels[e.name] for e in ensemble.experts if e.hard]
         if hard:
             st.caption("Certain (a mask, no weight): " + ", ".join(hard))
         st.subheader("Search area")
-        budget = st.select_slider("Area budget", options=BUDGETS, key="budget", format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
-        refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key="refine", format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
-        method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key="method", help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
+        budget = st.select_slider("Area budget", options=BUDGETS, key=K.BUDGET, format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
+        refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key=K.REFINE, format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
+        method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key=K.METHOD, help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
 
     with main:
         show_options = ["ensemble"] + ensemble.names
-        url_show = st.session_state.pop("_url_show", None)
+        url_show = st.session_state.pop(K.URL_SHOW, None)
         if url_show in show_options:
-            st.session_state["show"] = url_show
-        if st.session_state.get("show") not in show_options:
-            st.session_state["show"] = "ensemble"
-        show = st.segmented_control("Map shows", show_options, key="show", format_func=lambda n: labels.get(n, n), help="The ensemble, or one expert on its own. Exports follow this choice.") or "ensemble"
+            st.session_state[K.SHOW] = url_show
+        if st.session_state.get(K.SHOW) not in show_options:
+            st.session_state[K.SHOW] = "ensemble"
+        show = st.segmented_control("Map shows", show_options, key=K.SHOW, format_func=lambda n: labels.get(n, n), help="The ensemble, or one expert on its own. Exports follow this choice.") or "ensemble"
 
         all_zero = show == "ensemble" and not any(weights.values())
         try:
-            if show == "ensemble":
-                dist = ensemble.distribution(weights, method=method, refine_to=refine)
-            else:
-                dist = ensemble.expert_distribution(show, refine_to=refine)
+            dist = located.distribution(weights, show=show, refine=refine, method=method)
         except ValueError as err:
             show_message(Message("error", "Could not combine the experts.", str(err)))
             return
@@ -346,19 +257,19 @@ def workbench() -> None:
 
         # The camera fits each view (ensemble or expert) when it is first shown; sliders keep it still.
         vkey = (ens_key, show, refine if show != "ensemble" else None)
-        picked = st.session_state.get("top_regions")
+        picked = st.session_state.get(K.TOP_REGIONS)
         sel = list(picked["selection"]["rows"]) if picked else []
-        if st.session_state.get("_view_key") != vkey:
-            st.session_state["_view_key"] = vkey
-            st.session_state["_view"] = camera.WORLD_VIEW if (show == "ensemble" and no_evidence and not img_experts) else camera.view_state(dist, budget)
-            st.session_state["_fit_view"] = st.session_state["_view"]
+        if st.session_state.get(K.VIEW_KEY) != vkey:
+            st.session_state[K.VIEW_KEY] = vkey
+            st.session_state[K.VIEW] = camera.WORLD_VIEW if (show == "ensemble" and no_evidence and not img_experts) else camera.view_state(dist, budget)
+            st.session_state[K.FIT_VIEW] = st.session_state[K.VIEW]
         regions = dist.within_budget(budget)
-        cam = st.session_state["_view"]
+        cam = st.session_state[K.VIEW]
         if sel and sel[0] < len(regions):
             cam = _region_view(regions, sel[0])
         data = mapdata.map_records(dist, budget, view=cam)
-        st.session_state["_regions"] = regions  # what the exports serialise (also read by tests)
-        st.session_state["_shown"] = show
+        st.session_state[K.REGIONS] = regions  # what the exports serialise (also read by tests)
+        st.session_state[K.SHOWN] = show
 
         peak_area = mapdata.peak_area_km2(dist)
         c1, c2, c3, c4 = st.columns(4)
@@ -381,13 +292,10 @@ def workbench() -> None:
             st.info("The budget is smaller than the single most likely region: raise the budget or choose a finer resolution.")
 
         st.html(mapdata.legend_html(data.scale, budget))
-        privacy = bool(st.session_state.get("privacy", True))
-        if _deckmap.available():
-            multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget, cam) if st.session_state.get("multiples") else []
-            _deckmap.draw(data, cam, repr((vkey, sel[:1])), key="map", tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples)
-        else:
-            deck = deck.build_deck(data, cam, truth=truth, map_style=None if privacy else basemap.TILE_STYLE)
-            st.pydeck_chart(deck, key="map", height=540)
+        privacy = bool(st.session_state.get(K.PRIVACY, True))
+        multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget, cam) if st.session_state.get(K.MULTIPLES) else []
+        # One map backend: the deck.gl component (draw falls back to pydeck by itself when it is unavailable).
+        _deckmap.draw(data, cam, repr((vkey, sel[:1])), key=K.MAP, tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples)
         st.caption(
             f"Showing **{labels.get(show, show)}**. {len(data.cells):,} regions drawn at full resolution "
             f"({fmt.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
@@ -396,9 +304,9 @@ def workbench() -> None:
             + " Hover a region for its probability, area and rank."
         )
 
-    # ---- the answer as a list ----------------------------------------------------------------------
+    # ---- the answer as a list (the same rows `python -m geolocate predict --link` prints) -----------------
     st.subheader(f"Top regions ({labels.get(show, show)})")
-    top = regions.head(TOP_REGIONS) if len(regions) else dist.ranked(TOP_REGIONS)
+    top = locate.top_regions(dist, regions, TOP_REGIONS)
     if not all_zero and len(top):
         places = _place_names(top, len(top))
         st.dataframe(
@@ -412,7 +320,7 @@ def workbench() -> None:
                 "cumulative area": [fmt.format_km2(a) for a in top.cum_area_km2],
             },
             hide_index=True,
-            key="top_regions",
+            key=K.TOP_REGIONS,
             on_select="rerun",
             selection_mode="single-row",
         )
@@ -423,7 +331,6 @@ def workbench() -> None:
     # ---- exports ------------------------------------------------------------------------------------
     params = share.ViewParams(weights=weights, budget_km2=budget, refine=refine, show=show, evidence=evidence)
     query = share.encode_query(params)
-    query.update(sun_ev.to_query())
     st.query_params.from_dict(query)
     link = share.link(st.context.url or "", query)
     what = labels.get(show, show)
@@ -442,15 +349,12 @@ def workbench() -> None:
             key="dl_report",
             on_click="ignore",
         )
-        st.caption("Link to this view (weights, budget, your evidence; not the photo):")
+        st.caption("Link to this view (weights, budget, your evidence; not the photo). The same view on the command line: python -m geolocate predict --link 'LINK'")
         st.code(link, language=None)
 
     # ---- small multiples ----------------------------------------------------------------------------
-    if st.toggle("Per-expert maps side by side", key="multiples", help="One small map per expert and the ensemble under the main map, all with one linked camera: pan or zoom any of them."):
-        if _deckmap.available():
-            st.caption("The small maps are under the main map: one per expert on its own and the ensemble, with one camera (pan or zoom any of them). Cyan: each map's own area budget; colours are per map (each its own log scale).")
-        else:
-            small_multiples(weights, method, refine, budget, cam)
+    if st.toggle("Per-expert maps side by side", key=K.MULTIPLES, help="One small map per expert and the ensemble under the main map, all with one linked camera: pan or zoom any of them."):
+        st.caption("The small maps are under the main map: one per expert on its own and the ensemble, with one camera (pan or zoom any of them). Cyan: each map's own area budget; colours are per map (each its own log scale).")
 
 
 SMALL_MAP_CELLS = 1_000
@@ -464,9 +368,9 @@ def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float,
     """
     out = []
     if any(weights.values()):
-        d = ens_dist if ens_dist is not None else ensemble.distribution(weights, method=method, refine_to=refine)
+        d = ens_dist if ens_dist is not None else located.distribution(weights, refine=refine, method=method)
         out.append(("ensemble", mapdata.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
-    cache = st.session_state.setdefault("_small_maps", {})
+    cache = st.session_state.setdefault(K.SMALL_MAPS, {})
     for name in ensemble.names:
         key = (ens_key, name, refine, budget, tuple(sorted(cam.items())))
         if key not in cache:
@@ -480,36 +384,6 @@ def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float,
 def _extent(cam: dict) -> tuple[float, float, float, float]:
     w, s, e, n = camera.view_bounds(cam)
     return (w, s, e + 360.0 if e < w else e, n)
-
-
-def small_multiples(weights: dict, method: str, refine: int, budget: float, cam: dict) -> None:
-    """One PNG per expert plus the ensemble over the same extent (the main map's camera)."""
-    extent = _extent(cam)
-    cache = st.session_state.setdefault("_multiples", {})
-    names = ["ensemble"] + ensemble.names
-    cols = st.columns(3)
-    for i, name in enumerate(names):
-        if name == "ensemble":
-            if not any(weights.values()):
-                png = None
-            else:
-                d = ensemble.distribution(weights, method=method, refine_to=refine)
-                png = report.render_map_png(d, extent, size=(360, 230), budget=d.within_budget(budget), max_cells=3000)
-        else:
-            key = (ens_key, name, refine, extent, budget)
-            if key not in cache:
-                d = ensemble.expert_distribution(name, refine_to=refine)
-                cache[key] = report.render_map_png(d, extent, size=(360, 230), budget=d.within_budget(budget), max_cells=3000)
-            png = cache[key]
-        with cols[i % 3]:
-            label = "ensemble" if name == "ensemble" else labels[name]
-            if png is None:
-                st.info("ensemble: all weights are 0")
-            else:
-                st.image(png, caption=f"{label}" + ("" if name == "ensemble" else f" (weight {weights.get(name, 0):g})"))
-    while len(cache) > 3 * len(names):
-        cache.pop(next(iter(cache)))
-    st.caption("Each map is one expert on its own over the main map's area (cyan: its own area budget). Colours are per map (each its own log scale).")
 
 
 def build_report(dist, regions, budget, weights, show, cam, link, places) -> str:
@@ -529,7 +403,7 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
             view_name=labels.get(show, show),
             weights={labels[n]: w for n, w in weights.items()},
             experts=[(labels[e.name], e.describe()) for e in ensemble.experts],
-            evidence=evidence.summary() + sun_ev.summary(),
+            evidence=evidence.summary(),
             regions=regions,
             places=places,
             budget_km2=budget,

@@ -60,7 +60,7 @@ def test_layers_command(capsys):
     [
         (["predict", "x.jpg", "--budget", "0"], "the area must be a positive number of km²"),
         (["predict", "x.jpg", "--budget", "lots"], "is not a number of km²"),
-        (["predict", "x.jpg", "--refine-to", "99"], "H3 resolution must be 3..9, got 99"),
+        (["predict", "x.jpg", "--refine-to", "99"], "H3 resolution must be 3..10, got 99"),
         (["bench", "--truth", "gt.csv", "--res", "7"], "H3 resolution must be 1..4, got 7"),
     ],
 )

@@ -68,7 +68,7 @@ def test_two_shadows_each_with_its_time(capsys):
         (["--utc-offset", "+25:00", "--local-time", "2024-07-01T12:00"], "outside the offsets in use"),
         (["--shadow", "1:1"], "needs a time"),
         (["--shadow", "1:1", "--shadow", "1:2", "--time", "2024-03-20T12:00Z", "--time", "2024-03-20T13:00Z", "--time", "2024-03-20T14:00Z"], "3 times for 2 observations"),
-        ([], "give a photo, or evidence"),
+        ([], "give a photo, a --link, or evidence"),
         # 20:00 UTC is 01:30 at UTC+05:30: the sun is down everywhere the clock allows.
         (["--shadow", "1:2", "--time", "2024-06-21T20:00Z", "--utc-offset", "+05:30", "--local-time", "2024-06-22T01:30"], "below the horizon"),
     ],
@@ -83,7 +83,7 @@ def test_photo_exif_time_and_offset_feed_the_sun_and_clock(tmp_path, capsys, mon
     import geolocate.image.suite as suite
 
     # The image experts are not what this test is about (they have their own tests): skip them.
-    monkeypatch.setattr(suite, "image_experts", lambda photos, **kw: ([], ["image experts skipped in this test"]))
+    monkeypatch.setattr(suite, "image_experts", lambda photos, **kw: ([], []))
     im = Image.new("RGB", (64, 48), (120, 140, 160))
     exif = Image.Exif()
     ifd = exif.get_ifd(0x8769)

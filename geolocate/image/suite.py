@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ..evidence.base import Message
 from ..experts.base import Expert
 from .backbone import load_backbone
 from .geoclip_expert import GEOCLIP_EMBED_DIM, GeoCLIPExpert, load_geoclip_head
@@ -55,7 +56,7 @@ def _sub(progress: Progress | None, lo: float, hi: float) -> Progress | None:
     return lambda f, msg: progress(lo + (hi - lo) * max(0.0, min(1.0, f)), msg)
 
 
-def image_experts(photos: list[Photo], *, backbone: str | None = None, progress: Progress | None = None) -> tuple[list[Expert], list[str]]:
+def image_experts(photos: list[Photo], *, backbone: str | None = None, progress: Progress | None = None) -> tuple[list[Expert], list[Message]]:
     """Image experts for one photo, or for an album of photos of one place (one expert per kind).
 
     Args:
@@ -64,42 +65,42 @@ def image_experts(photos: list[Photo], *, backbone: str | None = None, progress:
         progress: optional callable(fraction in [0, 1], message).
 
     Returns:
-        (experts, messages): GeoCLIP then the zero-shot attribute experts; messages are
-        "unavailable: ... fix: ..." lines for experts that could not be built.
+        (experts, messages): GeoCLIP then the zero-shot attribute experts; a warning message for each
+        expert that could not be built (its ``detail`` is the command that fixes it, when there is one).
     """
     if not photos:
         return [], []
     spec = backbone or default_backbone_spec()
-    messages: list[str] = []
+    messages: list[Message] = []
     try:
         bb = load_backbone(spec, _sub(progress, 0.0, 0.3))
     except BackboneSpecError as err:
-        return [], [f"unavailable: GeoCLIP and zero-shot experts (unknown backbone {err.spec!r}: {err.detail}). fix: {err.fix}"]
+        return [], [Message("warning", f"GeoCLIP and zero-shot experts are unavailable (unknown backbone {err.spec!r}: {err.detail}). To fix it:", err.fix)]
     except WeightsMissing as err:
-        return [], [f"unavailable: GeoCLIP and zero-shot experts ({err.what} missing: {err.detail}). fix: {err.fix}"]
+        return [], [Message("warning", f"GeoCLIP and zero-shot experts are unavailable ({err.what} missing: {err.detail}). To fetch it, on a connected machine:", err.fix)]
     suffix = " [RANDOM backbone]" if bb.random else ""
     if progress:
         progress(0.3, f"encoding {len(photos)} photo(s) with {bb.label}")
     emb = bb.encode_images([p.image for p in photos])
     experts: list[Expert] = []
     if bb.embed_dim != GEOCLIP_EMBED_DIM:
-        messages.append(f"unavailable: GeoCLIP (needs a {GEOCLIP_EMBED_DIM}-d CLIP ViT-L/14 embedding; {spec} gives {bb.embed_dim}-d). fix: use --backbone ViT-L-14/openai")
+        messages.append(Message("warning", f"GeoCLIP is unavailable: it needs a {GEOCLIP_EMBED_DIM}-d CLIP ViT-L/14 embedding; {spec} gives {bb.embed_dim}-d. Use the backbone:", "ViT-L-14/openai"))
     else:
         try:
             head = load_geoclip_head()
             name = f"GeoCLIP{suffix or (' [RANDOM head]' if head.random else '')}"
             experts.append(GeoCLIPExpert(head, emb, name=name, progress=_sub(progress, 0.45, 0.8)))
             if head.random and not bb.random:
-                messages.append("warning: GeoCLIP uses the generated test head (GEOLOCATE_GEOCLIP=tiny-random): its output is noise")
+                messages.append(Message("warning", "GeoCLIP uses the generated test head (GEOLOCATE_GEOCLIP=tiny-random): its output is noise."))
         except WeightsMissing as err:
-            messages.append(f"unavailable: GeoCLIP ({err.what} missing: {err.detail}). fix: {err.fix}")
+            messages.append(Message("warning", f"GeoCLIP is unavailable ({err.what} missing: {err.detail}). To fetch it, on a connected machine:", err.fix))
         except ValueError as err:  # e.g. GEOLOCATE_GEOCLIP set to something unknown
-            messages.append(f"unavailable: GeoCLIP ({err})")
+            messages.append(Message("warning", "GeoCLIP is unavailable:", str(err)))
     zs, msgs = attribute_experts(bb, emb, suffix=suffix, progress=_sub(progress, 0.8, 1.0))
     experts += zs
     messages += msgs
     if bb.random:
-        messages.append(f"warning: {bb.label}: these image experts are random noise, for testing the plumbing only")
+        messages.append(Message("warning", f"{bb.label}: these image experts are random noise, for testing the plumbing only."))
     if progress:
         progress(1.0, "image experts ready")
     return experts, messages

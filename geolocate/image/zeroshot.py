@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..evidence.base import Message
 from ..experts.attribute import AttributeExpert, attribute_log_likelihood, tempered
 from ..experts.base import Expert, ExpertKind
 from ..grid import CellSet, cache_dir, write_cache
@@ -241,7 +242,7 @@ class AlbumAttributeExpert(Expert):
 
 
 def attribute_experts(backbone, image_embeddings: np.ndarray, *, suffix: str = "", tasks: list[Task] | None = None,
-                      progress: Callable[[float, str], None] | None = None) -> tuple[list[Expert], list[str]]:
+                      progress: Callable[[float, str], None] | None = None) -> tuple[list[Expert], list[Message]]:
     """Zero-shot attribute experts for one photo (S = 1) or an album (S > 1).
 
     Args:
@@ -256,7 +257,7 @@ def attribute_experts(backbone, image_embeddings: np.ndarray, *, suffix: str = "
     """
     emb = np.atleast_2d(image_embeddings)
     experts: list[Expert] = []
-    messages: list[str] = []
+    messages: list[Message] = []
     tasks = TASKS if tasks is None else tasks
     for i, task in enumerate(tasks):
         if progress:
@@ -264,7 +265,7 @@ def attribute_experts(backbone, image_embeddings: np.ndarray, *, suffix: str = "
         try:
             layer = task.layer_fn()
         except (LayerError, FileNotFoundError) as err:
-            messages.append(f"unavailable: {task.name} (zero-shot) expert: {err}")
+            messages.append(Message("warning", f"The {task.name} (zero-shot) expert is unavailable:", str(err)))
             continue
         probs = zero_shot_probs(emb, class_embeddings(backbone, task.prompts(layer)), backbone.logit_scale)
         prior = photo_class_prior(layer)

@@ -22,7 +22,7 @@ def map_spec(at) -> dict:
 
 def map_layers(at) -> dict:
     """The workbench map decoded into layers: {"layers": [{"id", "data"}], "initialViewState", "tiles"}."""
-    from geolocate import mapspec
+    from geolocate.maps import spec as mapspec
 
     return mapspec.decode(map_spec(at))
 

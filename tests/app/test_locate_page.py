@@ -415,7 +415,7 @@ def test_component_folder_is_assembled_once_and_read_only_afterwards(tmp_path, m
 
 
 def test_privacy_off_draws_tiles_under_the_shipped_borders(at):
-    from geolocate import basemap
+    from geolocate.maps import basemap
 
     assert _deck(at)["tiles"] is None
     at.sidebar.toggle(key="privacy").set_value(False)

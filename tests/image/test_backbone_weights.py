@@ -160,7 +160,7 @@ def test_nonsense_backbone_is_a_usage_error_everywhere(monkeypatch, capsys):
     monkeypatch.setenv("GEOLOCATE_BACKBONE", "nonsense")  # the app reads the spec from the environment
     assert status()[0].available is False and "ARCH/TAG" in status()[0].detail
     experts, msgs = image_experts([_tiny_photo()])
-    assert experts == [] and msgs[0].startswith("unavailable: GeoCLIP and zero-shot experts (unknown backbone 'nonsense'")
+    assert experts == [] and msgs[0].text.startswith("GeoCLIP and zero-shot experts are unavailable (unknown backbone 'nonsense'")
 
 
 def _tiny_photo():

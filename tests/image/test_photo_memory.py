@@ -221,9 +221,9 @@ def test_upload_store_reports_bad_and_oversized_files():
     assert msgs[1] == "big.png: 0.0 MB is over the 0 MB limit"
 
 
-def test_view_load_uploads_caps_the_album():
-    """The page's current entry point (view.load_uploads) applies the same cap; extra files are not decoded."""
-    from geolocate import view
+def test_load_uploads_caps_the_album():
+    """The page's entry point (uploads.load_uploads) applies the same cap; extra files are not decoded."""
+    from geolocate import uploads
 
     calls = []
 
@@ -232,7 +232,7 @@ def test_view_load_uploads_caps_the_album():
         return load_photo(data, name)
 
     items = [(f"p{i}.jpg", jpeg_bytes(gradient())) for i in range(MAX_ALBUM_PHOTOS + 1)] + [("x.txt", b"hi")]
-    photos, msgs = view.load_uploads(items, loader)
+    photos, msgs = uploads.load_uploads(items, loader)
     assert len(photos) == MAX_ALBUM_PHOTOS == len(calls)
     assert msgs == [f"{MAX_ALBUM_PHOTOS + 2} photos uploaded; an album takes at most {MAX_ALBUM_PHOTOS}, so only the first "
                     f"{MAX_ALBUM_PHOTOS} are used (2 left out: p12.jpg, x.txt). Remove some to choose others."]

@@ -62,7 +62,7 @@ def test_missing_layer_is_skipped_with_message(tiny):
     tasks = [TASKS[0], Task("scene", broken)]
     experts, msgs = attribute_experts(tiny, tiny.encode_images([gradient()]), tasks=tasks)
     assert [e.name for e in experts] == ["land cover (zero-shot)"]
-    assert msgs == ["unavailable: scene (zero-shot) expert: assets/scene_rates.json is missing: run scripts/fit_scene_layer.py"]
+    assert [(m.level, m.text, m.detail) for m in msgs] == [("warning", "The scene (zero-shot) expert is unavailable:", "assets/scene_rates.json is missing: run scripts/fit_scene_layer.py")]
 
 
 def test_album_attribute_is_product(tiny):
@@ -82,7 +82,7 @@ def test_image_experts_tiny_random(kauai_bytes):
     names = [e.name for e in experts]
     assert names[0] == "GeoCLIP [RANDOM backbone]" and all("[RANDOM backbone]" in n for n in names)
     assert {e.kind for e in experts} == {"image", "attribute"} and len(experts) >= 4
-    assert any("random noise" in m for m in msgs)
+    assert any("random noise" in m.text for m in msgs)
     assert seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen) and seen == sorted(seen)
     album, _ = image_experts(photos * 2, backbone="tiny-random")
     assert len(album) == len(experts) and "album of 2" in album[0].describe()
@@ -91,18 +91,16 @@ def test_image_experts_tiny_random(kauai_bytes):
 def test_image_experts_offline_missing_weights(kauai_bytes):
     experts, msgs = image_experts([load_photo(kauai_bytes)])
     assert experts == []
-    assert len(msgs) == 1 and msgs[0].startswith("unavailable: GeoCLIP and zero-shot experts (open_clip ViT-L-14 (openai) weights missing")
-    assert "fix: python -m geolocate weights download" in msgs[0]
+    assert len(msgs) == 1 and msgs[0].text.startswith("GeoCLIP and zero-shot experts are unavailable (open_clip ViT-L-14 (openai) weights missing")
+    assert msgs[0].detail.startswith("python -m geolocate weights download")
     rows = weights_status()
     assert rows[0].available is False and rows[1].available is True
 
 
 def _parser():
-    from geolocate.image.cli import add_subcommands
+    from geolocate.cli import build_parser
 
-    ap = argparse.ArgumentParser()
-    add_subcommands(ap.add_subparsers(dest="command", required=True))
-    return ap
+    return build_parser()
 
 
 def test_cli_weights_status(capsys):
@@ -147,4 +145,4 @@ def test_cli_predict_offline_keeps_working(tmp_path, capsys):
     args = _parser().parse_args(["predict", str(tmp_path / "p.jpg"), "--budget", "5000", "--refine-to", "4", "--quiet", "--top", "3"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
-    assert "unavailable: GeoCLIP and zero-shot experts" in out and "(no image experts: they are unavailable)" in out and "#1 " in out
+    assert "GeoCLIP and zero-shot experts are unavailable" in out and "(no image experts: they are unavailable)" in out and "#1 " in out

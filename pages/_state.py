@@ -1,0 +1,63 @@
+"""The Locate page's session-state keys, declared in one place.
+
+Widget keys double as the AppTest handles (``at.text_input(key=GUESS)``), so they stay short and stable.
+Keys starting with ``_`` hold derived state the page keeps between reruns (never a widget).
+"""
+
+from __future__ import annotations
+
+# ---- widgets: photo, evidence, privacy ----------------------------------------------------------------
+PHOTOS = "photos"
+GUESS = "guess"
+RADIUS = "radius"
+INCLUDE = "include"
+EXCLUDE = "exclude"
+HARD = "hard"
+ATTRIBUTES = "attributes"
+SUN_SHADOW = "sun_shadow"
+SUN_ALT = "sun_alt"
+SUN_AZ = "sun_az"
+SUN_TIME = "sun_time"
+SUN_TIME_UNC = "sun_time_unc"
+SUN_RATIO_UNC = "sun_ratio_unc"
+CLOCK_OFFSET = "clock_offset"
+CLOCK_LOCAL = "clock_local"
+SUN_EXIF = "sun_exif"
+PRIVACY = "privacy"
+USE_TRUTH = "use_truth"
+
+# ---- widgets: the workbench -------------------------------------------------------------------------
+WEIGHT_PREFIX = "w::"
+"""A weight slider's key is this prefix plus the expert's name."""
+BUDGET = "budget"
+REFINE = "refine"
+METHOD = "method"
+SHOW = "show"
+TOP_REGIONS = "top_regions"
+MULTIPLES = "multiples"
+MAP = "map"
+
+# ---- derived state ------------------------------------------------------------------------------------
+RESTORED = "_restored"
+"""Set once the link has been read (the session's first run)."""
+LINK_EVIDENCE = "_link_evidence"
+"""The EvidenceSet the link carried (kinds without a panel keep it)."""
+URL_WEIGHTS = "_url_weights"
+URL_SHOW = "_url_show"
+LINK_MESSAGES = "_link_msgs"
+DECODED = "_decoded"
+"""(upload key, (photos, messages)): the decoded uploads."""
+IMAGE_EXPERTS = "_image_experts"
+"""LRU of photo key -> (image experts, messages)."""
+REGIONS = "_regions"
+"""The regions the exports serialise (also read by tests)."""
+SHOWN = "_shown"
+VIEW_KEY = "_view_key"
+VIEW = "_view"
+FIT_VIEW = "_fit_view"
+SMALL_MAPS = "_small_maps"
+
+
+def weight_key(expert_name: str) -> str:
+    """The weight slider's key of an expert."""
+    return f"{WEIGHT_PREFIX}{expert_name}"
