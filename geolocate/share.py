@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from .evidence import EvidenceSet, Message
+from .evidence.base import query_keys as evidence_keys
 from .evidence.analyst import MAX_LINK_ITEMS, clip_text
 from .presets import DEFAULT_PRESET, WEIGHT_MAX
 
@@ -25,6 +26,10 @@ BUDGET_MIN_KM2, BUDGET_MAX_KM2 = 1.0, 1e7
 DEFAULT_BUDGET_KM2 = DEFAULT_PRESET.budget_km2
 DEFAULT_REFINE = DEFAULT_PRESET.refine
 REFINE_RANGE = (3, 7)
+VIEW_KEYS = ("w", "budget", "res", "show")
+"""The view's own URL keys; every other key belongs to an evidence kind."""
+IGNORED_KEYS = ("embed", "embed_options")
+"""Streamlit's own URL keys (they are not ours to report)."""
 
 
 @dataclass
@@ -126,6 +131,9 @@ def decode_query(query: Mapping[str, Any]) -> tuple[ViewParams, list[Message]]:
         p.show = clip_text(str(query["show"]), 80)
     p.evidence, ev_problems = EvidenceSet.from_query(query)
     problems += ev_problems
+    unknown = [k for k in query if k not in VIEW_KEYS and k not in evidence_keys() and k not in IGNORED_KEYS]
+    if unknown:
+        problems.append(f"unknown link parameters ignored: {', '.join(repr(clip_text(str(k), 20)) for k in unknown[:5])}" + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""))
     msgs = []
     if problems:
         msgs.append(Message("warning", f"The link had {len(problems)} problem(s); those parts were adjusted or ignored:", "\n".join(problems[:10]) + (f"\n… and {len(problems) - 10} more" if len(problems) > 10 else "")))

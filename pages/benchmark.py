@@ -7,8 +7,8 @@ import re
 import pandas as pd
 import streamlit as st
 
+import pages._shared  # noqa: F401 - the process-wide caches and gc.freeze every page shares
 from geolocate import presets, settings
-from pages._shared import ROOT  # noqa: F401, I001 - first: puts the repository on sys.path for direct runs
 
 st.title("Benchmark: Recall vs Area")
 st.caption(

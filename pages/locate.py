@@ -66,7 +66,8 @@ if first_run:
     st.session_state[K.RESTORED] = True
     params, link_msgs = share.decode_query(st.query_params.to_dict())
     st.session_state[K.URL_WEIGHTS] = params.weights
-    st.session_state[K.BUDGET] = min(BUDGETS, key=lambda b: abs(b - params.budget_km2) / b)
+    # A link's budget is kept exactly (the CLI's --link uses it too), as one more stop on the slider.
+    st.session_state[K.BUDGET] = float(params.budget_km2)
     st.session_state[K.REFINE] = params.refine
     st.session_state[K.URL_SHOW] = params.show
     st.session_state[K.LINK_EVIDENCE] = params.evidence
@@ -233,7 +234,8 @@ def workbench() -> None:
         if hard:
             st.caption("Certain (a mask, no weight): " + ", ".join(hard))
         st.subheader("Search area")
-        budget = st.select_slider("Area budget", options=BUDGETS, key=K.BUDGET, format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
+        budget_options = sorted({*BUDGETS, float(st.session_state.get(K.BUDGET, PRESET.budget_km2))})
+        budget = st.select_slider("Area budget", options=budget_options, key=K.BUDGET, format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
         refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key=K.REFINE, format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
         method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key=K.METHOD, help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
 

@@ -75,7 +75,8 @@ class AnalystEvidence:
 
     kind: ClassVar[str] = "analyst"
     label: ClassVar[str] = "What you know"
-    query_keys: ClassVar[tuple[str, ...]] = ("guess", "radius", "in", "out", "hard", "attr")
+    query_keys: ClassVar[tuple[str, ...]] = ("guess", "radius", "in", "out", "hard", "attr", "include", "exclude")
+    """``include``/``exclude`` are read as aliases of ``in``/``out`` (links are written with the short keys)."""
 
     point: tuple[float, float] | None = None
     radius_km: float = 100.0
@@ -133,7 +134,7 @@ class AnalystEvidence:
             query: URL parameters (other kinds' keys are ignored).
             country_codes: valid ISO-3 codes; None: the country layer's codes.
         """
-        if country_codes is None and ("in" in query or "out" in query):
+        if country_codes is None and any(k in query for k in ("in", "out", "include", "exclude")):
             from ..experts.region import country_codes as known_codes
 
             country_codes = known_codes()
@@ -158,9 +159,10 @@ class AnalystEvidence:
                     problems.append(f"radius {r:g} km is outside {RADIUS_MIN_KM:g}..{RADIUS_MAX_KM:g} km; using {c:g} km")
                     r = c
                 kw["radius_km"] = r
-        for key, attr in (("in", "include"), ("out", "exclude")):
-            if key in query:
-                vals = [c.strip().upper() for c in str(query[key]).split(",") if c.strip()]
+        for key, alias, attr in (("in", "include", "include"), ("out", "exclude", "exclude")):
+            if key in query or alias in query:
+                raw = ",".join(str(query[k]) for k in (key, alias) if k in query)
+                vals = [c.strip().upper() for c in raw.split(",") if c.strip()]
                 if len(vals) > MAX_LINK_ITEMS:
                     problems.append(f"{key}: only the first {MAX_LINK_ITEMS} of {len(vals)} codes were read")
                     vals = vals[:MAX_LINK_ITEMS]

@@ -47,3 +47,10 @@ def jpeg_bytes(size=(64, 48), colour=(30, 140, 60), gps: tuple[float, float] | N
     exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)}
     im.save(buf, "JPEG", exif=exif)
     return buf.getvalue()
+
+
+def shown_text(markdown: str) -> str:
+    """What a person reads from a Markdown string the page escaped (``escape_markdown``): the backslashes go."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

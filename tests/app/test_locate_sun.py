@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from apphelpers import PAGES
+from apphelpers import PAGES, shown_text
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -30,7 +30,7 @@ def _mode(at: AppTest) -> tuple[float, float]:
 
 
 def _texts(at: AppTest) -> str:
-    return "\n".join([e.value for e in (*at.info, *at.warning, *at.error)] + [t.value for t in at.text])
+    return "\n".join([shown_text(e.value) for e in (*at.info, *at.warning, *at.error)] + [t.value for t in at.text])
 
 
 def _ring_arc(lat: float, lon: float, when: str) -> float:
