@@ -1,8 +1,8 @@
 """Album / case mode: photos grouped by a manifest column, each group scored as photos of one place.
 
 Each group's image experts are the products over its good photos (:func:`geolocate.embed.load.album_experts`),
-pooled log-linearly with weight 1 on the base grid (as ``predict --album`` does before refinement), and
-the densest cells are stored in ``albums.parquet``: ``group``, ``n_photos``, ``n_bad``, ``ids``,
+combined by the locate service with the default preset (as ``predict --album --no-priors`` does: weight 1,
+refined to the preset's finest resolution), and the densest cells are stored in ``albums.parquet``: ``group``, ``n_photos``, ``n_bad``, ``ids``,
 ``top_cells`` (H3 ids, uint64), ``top_prob`` (probability of each cell), ``top_cum_area_km2``,
 ``area_to_truth_km2`` (area searched before reaching the group's ground truth when every photo of the
 group has the same lat/lon, else NaN).
@@ -23,7 +23,7 @@ ALBUM_TOP_K = 50
 
 def score_albums(out: str | Path, group_col: str, top_k: int = ALBUM_TOP_K) -> int:
     """Score every group of an output folder into ``albums.parquet``; returns the number of groups."""
-    from ..ensemble import Ensemble
+    from ..locate import build
     from .load import album_experts
 
     out = Path(out)
@@ -43,7 +43,7 @@ def score_albums(out: str | Path, group_col: str, top_k: int = ALBUM_TOP_K) -> i
         prob = area = np.zeros(0)
         to_truth = math.nan
         if experts:
-            dist = Ensemble(experts).distribution()
+            dist = build(priors=[], image=(experts, [])).distribution()
             r = dist.ranked(top_k)
             cells, prob, area = r.cells, r.prob, r.cum_area_km2
             la, lo = lat[idx], lon[idx]

@@ -199,7 +199,9 @@ def test_album_mode_scores_each_group_like_predict_album(tmp_path, scorer):
     assert al.loc["case-A", "n_photos"] == 3 and al.loc["case-B", "n_photos"] == 3 and al.loc["case-B", "n_bad"] == 1
     assert list(al.loc["case-A", "ids"]) == ["a1", "a2", "a3"]
     ref, _ = image_experts([load_photo(p.read_bytes(), p.name) for p in ph[:3]], backbone="tiny-random")
-    dist = Ensemble(ref).distribution()
+    from geolocate.locate import build
+
+    dist = build(priors=[], image=(ref, [])).distribution()  # what `predict --album --no-priors` shows
     top = dist.ranked(50)
     assert np.array_equal(np.asarray(al.loc["case-A", "top_cells"], np.uint64), top.cells)
     np.testing.assert_allclose(al.loc["case-A", "top_prob"], top.prob, atol=1e-6)
