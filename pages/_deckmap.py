@@ -1,10 +1,11 @@
 """The workbench's map as a Streamlit component: deck.gl in an iframe that keeps what did not change.
 
-The page sends a ``geolocate.maps.spec/1`` spec (see geolocate/mapspec.py); the component (assets/deckmap/
+The page sends a ``geolocate.mapspec/1`` spec (see geolocate/maps/spec.py); the component (assets/deckmap/
 index.html) draws it with deck.gl: its own bundle when ``scripts/fetch_deckgl.py`` fetched it at setup,
 else the one pydeck ships. The browser fetches nothing outside the app's host. The component's folder (the page plus a copy of the bundle)
 is assembled once per version in the user cache folder, atomically, and only read afterwards.
-When it cannot be assembled, :func:`available` is False and the page falls back to ``st.pydeck_chart``.
+When it cannot be assembled, :func:`available` is False and :func:`draw` falls back to ``st.pydeck_chart``
+itself: pages call :func:`draw` only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from geolocate.grid import cache_dir
+from geolocate.maps import basemap, deck
 from geolocate.maps import spec as mapspec
 from geolocate.maps.data import MapData
 
@@ -101,18 +103,80 @@ def next_seq() -> int:
     return seq
 
 
-def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, **spec_args: Any) -> dict | None:
-    """Draw one map over the offline basemap (every border, the camera's city labels) with this session's
-    next sequence number; ``spec_args`` go to :func:`geolocate.maps.spec.map_spec`. Returns the last click
-    when ``click=True``."""
-    spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=mapspec.view_cities(camera), **spec_args)
+def draw(
+    data: MapData,
+    camera: Mapping[str, float],
+    camera_key: str,
+    key: str,
+    *,
+    height: int = 540,
+    tiles: str | None = None,
+    marker: tuple[float, float] | None = None,
+    guess: tuple[float, float] | None = None,
+    click: bool = False,
+    multiples: Sequence[tuple[str, MapData]] = (),
+    points: Sequence[tuple[float, float, str]] = (),
+) -> dict | None:
+    """Draw one map over the offline basemap (every border, the camera's city labels): the only map call of the pages.
+
+    The deck.gl component when it can be served (with this session's next sequence number), else the
+    pydeck fallback (:func:`geolocate.maps.deck.build_deck` in ``st.pydeck_chart``, small multiples as
+    separate small decks). Arguments are those of :func:`geolocate.maps.spec.map_spec`.
+
+    Args:
+        data: the main map's cells (:func:`~geolocate.maps.data.map_records` or ``category_map``).
+        camera: latitude, longitude (degrees) and zoom.
+        camera_key: the component moves its camera only when this changes.
+        key: the element's key (unique on the page).
+        height: map height (px).
+        tiles: raster tile URL template (:data:`geolocate.maps.basemap.TILE_URL`), None in privacy mode.
+        marker: a known position (EXIF GPS, the truth), (lat, lon) degrees.
+        guess: a person's guess, (lat, lon) degrees.
+        click: report clicks (component only).
+        multiples: (title, MapData) small linked maps under the main one.
+        points: (lat, lon, label) named places, a plain-text label on hover (e.g. students' guesses).
+
+    Returns:
+        The last click as {"lat", "lon", "n"} when ``click`` and the component is served, else None.
+    """
+    if not available():
+        _draw_pydeck(data, camera, key, height, tiles, marker, guess, multiples, points)
+        return None
+    spec = mapspec.map_spec(
+        data, camera, camera_key, seq=next_seq(), height=height, borders=mapspec.world_borders(), cities=basemap.view_city_labels(camera),
+        tiles=tiles, marker=marker, guess=guess, click=click, multiples=multiples, points=points,
+    )
     return deck_map(spec, key)
 
 
+SMALL_HEIGHT = 230
+"""Height (px) of a small multiple in the pydeck fallback."""
+
+
+def _draw_pydeck(
+    data: MapData,
+    camera: Mapping[str, float],
+    key: str,
+    height: int,
+    tiles: str | None,
+    marker: tuple[float, float] | None,
+    guess: tuple[float, float] | None,
+    multiples: Sequence[tuple[str, MapData]],
+    points: Sequence[tuple[float, float, str]],
+) -> None:
+    """The fallback: the same map as a pydeck deck (tiles only outside privacy mode, as the component)."""
+    style = basemap.TILE_STYLE if tiles else None
+    st.pydeck_chart(deck.build_deck(data, camera, truth=marker, map_style=style, guess=guess, points=points), key=key, height=height)
+    cols = st.columns(3) if multiples else []
+    for i, (title, small) in enumerate(multiples):
+        with cols[i % 3]:
+            st.text(title)  # expert names come from file names: plain text, never Markdown
+            st.pydeck_chart(deck.build_deck(small, camera, truth=marker, map_style=style), key=f"{key}::small{i}", height=SMALL_HEIGHT)
+
+
 def deck_map(spec: dict, key: str) -> dict | None:
-    """Draw a map spec; returns the last click as {"lat", "lon", "n"} when ``spec["click"]`` is set, else None."""
+    """Draw a map spec with the component; returns the last click as {"lat", "lon", "n"} when ``spec["click"]`` is set, else None."""
     comp = _component()
-    if comp is None:  # pragma: no cover - callers check available() first
-        st.warning("The map component is not available in this process.")
+    if comp is None:  # pragma: no cover - draw() checks available() first
         return None
     return comp(spec=spec, key=key, default=None)

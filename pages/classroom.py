@@ -8,13 +8,15 @@ import os
 import random
 from urllib.parse import urlencode
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from geolocate import evidence, share
-from geolocate.maps import basemap, deck, fmt
+from geolocate.maps import camera, fmt
+from geolocate.maps import data as mapdata
 from geolocate.teach.classroom import Classroom, ClassroomError
-from pages._shared import ROOT  # noqa: F401 - the pages' shared setup (app navigation on a first visit)
+from pages import _deckmap
 from pages._teach import offline
 
 BUDGETS = share.log_budget_options()
@@ -54,7 +56,8 @@ def leaderboard(code: str) -> None:
 
 # ---- teacher: start a round --------------------------------------------------------------------------------
 def start_round() -> None:
-    from geolocate import cases, settings
+    from geolocate import settings
+    from geolocate.teach import cases
     from pages._teach import bench_specs, case_of, casebook  # process-wide caches shared with the Cases page
 
     st.subheader("Start a round (teacher)")
@@ -266,15 +269,15 @@ def show_guesses(rnd, key: str | None) -> None:
         return
     if not guesses:
         return
-    import pydeck as pdk
-
     with st.expander("Every guess on a map", expanded=rnd.revealed):
         i = st.selectbox("Photo", range(len(rnd.cases)), format_func=lambda k: f"{k + 1}", key="guess_map_case")
         c = rnd.cases[i]
-        pts = [{"lat": g.lat, "lon": g.lon, "who": g.name, "colour": [255, 80, 200, 220]} for g in guesses if g.case_no == i]
-        pts.append({"lat": c["lat"], "lon": c["lon"], "who": "true location", "colour": [0, 230, 255, 255]})
-        layer = pdk.Layer("ScatterplotLayer", data=pts, get_position=["lon", "lat"], get_fill_color="colour", radius_units="'pixels'", get_radius=6, pickable=True)
-        st.pydeck_chart(deck.CompactDeck(layers=[layer], initial_view_state=pdk.ViewState(latitude=c["lat"], longitude=c["lon"], zoom=1), map_style=basemap.NO_TILES, map_provider=None, tooltip={"text": "{who}"}), height=380)
+        truth = (float(c["lat"]), float(c["lon"]))
+        # Student names are user text: the map shows them as plain-text hover labels only.
+        pts = [(g.lat, g.lon, g.name) for g in guesses if g.case_no == i]
+        cam = camera.fit_view(np.array([truth[0]] + [p[0] for p in pts]), np.array([truth[1]] + [p[1] for p in pts]), pad_deg=5.0)
+        _deckmap.draw(mapdata.empty_map(), cam, repr(("guesses", rnd.code, i)), key="guess_map", height=380, marker=truth, points=pts)
+        st.caption("Green: the true location; pink: each guess (hover for the name).")
 
 
 # ---- page ------------------------------------------------------------------------------------------------

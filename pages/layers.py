@@ -6,11 +6,13 @@ import colorsys
 
 import numpy as np
 import pandas as pd
-import pydeck as pdk
 import streamlit as st
 
 from geolocate.grid import global_grid
-from geolocate.maps import camera, deck
+from geolocate.maps import camera
+from geolocate.maps import data as mapdata
+from geolocate.maps.data import MapData
+from pages import _deckmap
 from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
 
 st.title("Layers")
@@ -40,12 +42,17 @@ SCENE_COLOURS = [(200, 120, 220), (60, 180, 90), (240, 90, 60)]
 
 def _palette(n: int) -> list[tuple[int, int, int]]:
     """Distinct colours for many classes (countries): golden-ratio hues."""
-    return [tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.55, 0.9)) for i in range(n)]
+    out = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.55, 0.9)
+        out.append((int(255 * r), int(255 * g), int(255 * b)))
+    return out
 
 
 @st.cache_resource(show_spinner="Preparing the layer…")
-def layer_records(key: str, res: int) -> tuple[list[dict], list[str], list[tuple[int, int, int]], str]:
-    """Cells to draw (land only where the layer has a 'nothing' class), class names, colours, source."""
+def layer_map(key: str, res: int) -> tuple[MapData, list[str], list[tuple[int, int, int]], str]:
+    """The layer as a category map (land only where the layer has a 'nothing' class; each hexagon its
+    dominant class, hover: the class and its share), class names, colours, source. Read-only once built."""
     from geolocate import layers as L
 
     layer = {"landcover": L.landcover_layer, "population": L.geonames_population_layer, "countries": L.country_layer, "scene": L.scene_layer}[key]()
@@ -64,35 +71,24 @@ def layer_records(key: str, res: int) -> tuple[list[dict], list[str], list[tuple
     else:
         keep, colours, names = L.landcover_layer().at_resolution(res)[:, 0] < 0.5, SCENE_COLOURS, list(layer.classes)
     idx = np.flatnonzero(keep)
-    h3s = [format(c, "x") for c in grid.cells[idx].tolist()]
-    records = [
-        {"h3": h, "colour": [*colours[d], 190], "cls": names[d], "share": round(float(s) * 100)}
-        for h, d, s in zip(h3s, dom[idx].tolist(), share[idx].tolist())
-    ]
-    return records, names, colours, layer.source
+    rgba = np.column_stack([np.asarray(colours, dtype=np.uint8)[dom[idx]], np.full(len(idx), 190, dtype=np.uint8)])
+    pct = np.round(share[idx] * 100).astype(int)
+    labels = [f"{names[d]} ({p}% of the hexagon)" for d, p in zip(dom[idx].tolist(), pct.tolist())]
+    return mapdata.category_map(grid.cells[idx], rgba, labels), names, colours, layer.source
 
 
 choice = st.radio("Layer", list(LAYERS), horizontal=True)
 res = st.select_slider("Hexagon resolution", options=[2, 3], value=2, format_func=lambda r: {2: "res 2 (~87,000 km², fast)", 3: "res 3 (~12,000 km²)"}[r])
 try:
-    records, names, colours, source = layer_records(LAYERS[choice], res)
+    data, names, colours, source = layer_map(LAYERS[choice], res)
 except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, not a traceback
     st.warning(f"{choice} is not available: {err}")
     st.stop()
 
-deck = deck.CompactDeck(
-    layers=[pdk.Layer("H3HexagonLayer", id="layer", data=records, get_hexagon="h3", get_fill_color="colour", filled=True, stroked=False, pickable=True, high_precision=True)]
-    + deck.basemap_layers(camera.WORLD_VIEW),  # offline borders and city names
-    initial_view_state=pdk.ViewState(**camera.WORLD_VIEW),
-    # No tile style: Streamlit's default for map_style=None is a CARTO style the browser would fetch.
-    map_style="__MAP_STYLE__",
-    map_provider=None,
-    tooltip={"text": "{cls} ({share}% of the hexagon)"},
-)
-st.pydeck_chart(deck, key="layer_map", height=520)
-st.caption(f"Source: {source}. {len(records):,} hexagons.")
+_deckmap.draw(data, camera.WORLD_VIEW, "layers-world", key="layer_map", height=520)  # offline borders and city names
+st.caption(f"Source: {source}. {len(data.cells):,} hexagons. Hover a hexagon for its class and its share of the hexagon.")
 
-present = sorted({r["cls"] for r in records})
+present = sorted({t.rsplit(" (", 1)[0] for t in data.labels or []})
 if len(present) <= 25:
     legend = pd.DataFrame({"class": names, "colour": ["#{:02x}{:02x}{:02x}".format(*c) for c in colours[: len(names)]]})
     legend = legend[legend["class"].isin(present)]

@@ -10,8 +10,12 @@ they run in CI like every other test (``-m "not peer"`` leaves them out locally)
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -58,3 +62,48 @@ def offline_weights(monkeypatch, tmp_path_factory):
         raise AssertionError("tests must never download")
 
     monkeypatch.setattr(open_clip.pretrained, "download_pretrained", no_download)
+
+
+TOY_DIR = REPO / "tests" / "data" / "toy"
+
+
+@dataclass(frozen=True)
+class ToyBench:
+    """The generated toy benchmark in a data folder of its own (see tests/data/toy/data.py).
+
+    Attributes:
+        root: the data folder (GEOLOCATE_DATA_DIR), holding the benchmark as ``toy/``.
+        name: the benchmark's name ("toy").
+        ids, lat, lon: the photos' ids and true positions (degrees), in file order.
+        data: the generator module (its constants: SCENES, OFF_DEG, ...).
+    """
+
+    root: Path
+    name: str
+    ids: list[str]
+    lat: list[float]
+    lon: list[float]
+    data: ModuleType
+
+    def spec(self):
+        """The benchmark's :class:`geolocate.data.BenchmarkSpec`."""
+        from geolocate.data import discover_benchmarks
+
+        return next(s for s in discover_benchmarks(self.root) if s.name == self.name)
+
+
+def toy_module() -> ModuleType:
+    """tests/data/toy/data.py, loaded by path (tests are not a package)."""
+    spec = importlib.util.spec_from_file_location("toy_data", TOY_DIR / "data.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def toy_bench(tmp_path_factory) -> ToyBench:
+    """The committed toy benchmark copied into a fresh data folder, shared by the session (read-only)."""
+    root = tmp_path_factory.mktemp("toy_data")
+    shutil.copytree(TOY_DIR, root / "toy", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    mod = toy_module()
+    return ToyBench(root, mod.NAME, list(mod.IDS), list(mod.LAT), list(mod.LON), mod)

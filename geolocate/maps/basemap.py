@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,26 @@ def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = 
                 continue
         chosen.append(i)
     return [{"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3)} for i in chosen]
+
+
+LABEL_VIEW_MIN_ZOOM = 2.5
+"""Below this camera zoom the labels are the world's largest cities; above it, the largest in view."""
+
+
+def view_city_labels(view: Mapping[str, float], limit: int = 60) -> list[dict]:
+    """City labels for a camera: the one place both map backends (component spec, pydeck deck) get them.
+
+    Args:
+        view: camera with latitude, longitude (degrees) and zoom.
+        limit: most labels (see :func:`city_labels`).
+
+    Returns:
+        [{"name", "lon", "lat"}] (degrees, 3 decimals), largest cities first, decluttered for the zoom.
+    """
+    from .camera import view_bounds
+
+    zoom = float(view["zoom"])
+    return city_labels(zoom, view_bounds(view) if zoom > LABEL_VIEW_MIN_ZOOM else None, limit=limit)
 
 
 _DIRS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]

@@ -133,6 +133,8 @@ class MapData:
         scale: the colour scale (legend).
         context_res: resolution of the context layer (near the camera, when one was given).
         far_res: resolution of the context cells far from the camera, or None when all are at ``context_res``.
+        labels: a text per drawn cell shown on hover instead of its probability (a category map, e.g. a
+            layer's class), or None.
     """
 
     cells: np.ndarray
@@ -147,11 +149,17 @@ class MapData:
     scale: ColourScale
     context_res: int
     far_res: int | None = None
+    labels: list[str] | None = None
 
     @functools.cached_property
     def records(self) -> list[dict]:
-        """One dict per drawn cell, densest first: h3 (string), rank, colour [r, g, b, a], prob_pct,
-        area_km2, density (per km²), cum_pct (%), cum_area_km2 (3 significant digits)."""
+        """One dict per drawn cell, densest first (pydeck's form).
+
+        Keys: h3 (string), rank, colour [r, g, b, a], prob_pct, area_km2, density (per km²), cum_pct (%),
+        cum_area_km2 (3 significant digits), and label when the map has :attr:`labels`.
+        """
+        if self.labels is not None:
+            return [{"h3": format(c, "x"), "rank": i + 1, "colour": col, "label": t} for i, (c, col, t) in enumerate(zip(self.cells.tolist(), self.rgba.tolist(), self.labels))]
         cols = {
             "prob_pct": sig(100 * self.prob),
             "area_km2": sig(self.area_km2),
@@ -173,6 +181,7 @@ class MapData:
 
     @property
     def budget_records(self) -> list[dict]:
+        """The :attr:`records` of the cells inside the area budget."""
         return self.records[: len(self.budget)]
 
 
@@ -182,6 +191,23 @@ def empty_map() -> MapData:
     f = np.zeros(0)
     cells = np.zeros(0, dtype=np.uint64)
     return MapData(cells, u8, f, f, f, RankedRegions(cells, f, f, f, f, f), 0.0, cells, u8, ColourScale(0.0, 1.0), 0)
+
+
+def category_map(cells: np.ndarray, rgba: np.ndarray, labels: list[str]) -> MapData:
+    """A map of categories (no probabilities): each cell drawn in its colour, its label shown on hover.
+
+    Args:
+        cells: uint64 H3 ids, shape (k,).
+        rgba: uint8 colours, shape (k, 4).
+        labels: one text per cell (e.g. "forest (80% of the hexagon)"), plain text, never HTML.
+    """
+    cells = np.asarray(cells, dtype=np.uint64)
+    if len(labels) != len(cells) or len(rgba) != len(cells):
+        raise ValueError(f"{len(cells)} cells need as many colours and labels, got {len(rgba)} and {len(labels)}")
+    empty = empty_map()
+    zeros = np.zeros(len(cells))
+    return MapData(cells, np.asarray(rgba, dtype=np.uint8), zeros, zeros, zeros, empty.budget, 0.0,
+                   empty.context_cells, empty.context_rgba, empty.scale, 0, labels=list(labels))
 
 
 def aggregate(dist: CellDistribution, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

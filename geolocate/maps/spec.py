@@ -12,11 +12,13 @@ Spec (schema ``geolocate.mapspec/1``)::
     {"schema", "seq", "height",
      "camera": {"key", "latitude", "longitude", "zoom"},
      "tiles": URL template of raster tiles or null (privacy mode: the browser fetches nothing),
-     "context": cells, "density": cells + {"prob", "area"}, "outline": paths,
-     "borders": paths + {"key"}, "cities": [[name, lat, lon], ...], "marker": [lat, lon] or null,
-     "guess": [lat, lon] or null, "click": bool, "multiples": [{"title", "context", "density", "outline"}]}
+     "context": cells, "density": cells + ({"prob", "area"} or {"labels", "label", "label_bytes"}),
+     "outline": paths, "borders": paths + {"key"}, "cities": [[name, lat, lon], ...],
+     "marker": [lat, lon] or null, "guess": [lat, lon] or null, "click": bool,
+     "multiples": [{"title", "context", "density", "outline"}], "points": [[label, lat, lon], ...]}
 
     cells = {"h3": "id,id,...", "rgba": base64 uint8 (n*4)}
+    labels = distinct texts; label = base64 uint16 (label_bytes 2) or uint32 (4): each cell's text index
     paths = {"coords": base64 float32 [lon, lat, ...], "starts": base64 int32 (vertex index of each path), "n"}
 
 :func:`decode` turns a spec back into plain layers (``{"layers": [{"id", "data"}], "initialViewState"}``),
@@ -45,17 +47,30 @@ def _unb64(text: str, dtype: Any) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
-def cells_spec(cells: np.ndarray, rgba: np.ndarray, prob: np.ndarray | None = None, area_km2: np.ndarray | None = None) -> dict:
-    """H3 cells and their colours (and, for pickable cells, probability and area) in the spec's form.
+def cells_spec(
+    cells: np.ndarray,
+    rgba: np.ndarray,
+    prob: np.ndarray | None = None,
+    area_km2: np.ndarray | None = None,
+    labels: Sequence[str] | None = None,
+) -> dict:
+    """H3 cells and their colours (and, for pickable cells, probability and area, or a label) in the spec's form.
 
     Args:
         cells: uint64 H3 ids, shape (n,).
         rgba: uint8 colours, shape (n, 4).
         prob: probability of each cell, shape (n,) (tooltips; densest first, so cumulative sums are ranks).
         area_km2: area of each cell (km²), shape (n,).
+        labels: a plain-text label per cell shown on hover instead of the probability; sent as the
+            distinct texts ("labels") and each cell's index among them ("label", base64 uint16 or uint32).
     """
-    out = {"h3": ",".join(format(c, "x") for c in np.asarray(cells, dtype=np.uint64).tolist()), "rgba": _b64(np.asarray(rgba, dtype=np.uint8))}
-    if prob is not None and area_km2 is not None:
+    out: dict[str, Any] = {"h3": ",".join(format(c, "x") for c in np.asarray(cells, dtype=np.uint64).tolist()), "rgba": _b64(np.asarray(rgba, dtype=np.uint8))}
+    if labels is not None:
+        texts, index = np.unique(np.asarray(list(labels), dtype=object).astype(str), return_inverse=True)
+        out["labels"] = texts.tolist()
+        out["label"] = _b64(index.astype(np.uint16 if len(texts) < 65536 else np.uint32))
+        out["label_bytes"] = 2 if len(texts) < 65536 else 4
+    elif prob is not None and area_km2 is not None:
         out["prob"] = _b64(np.asarray(prob, dtype=np.float32))
         out["area"] = _b64(np.asarray(area_km2, dtype=np.float32))
     return out
@@ -81,19 +96,10 @@ def world_borders() -> dict:
     return {**paths_spec(basemap.border_paths()), "key": "world-full"}
 
 
-def view_cities(camera: Mapping[str, float]) -> list[dict]:
-    """Labels of the largest GeoNames cities for a camera (decluttered; limited to the view when zoomed in)."""
-    from . import basemap
-    from .camera import view_bounds
-
-    zoom = float(camera["zoom"])
-    return basemap.city_labels(zoom, view_bounds(camera) if zoom > 2.5 else None)
-
-
 def _cells_of(data: MapData) -> tuple[dict, dict]:
     return (
         cells_spec(data.context_cells, data.context_rgba),
-        cells_spec(data.cells, data.rgba, data.prob, data.area_km2),
+        cells_spec(data.cells, data.rgba, data.prob, data.area_km2, labels=data.labels),
     )
 
 
@@ -111,6 +117,7 @@ def map_spec(
     guess: tuple[float, float] | None = None,
     click: bool = False,
     multiples: Sequence[tuple[str, MapData]] = (),
+    points: Sequence[tuple[float, float, str]] = (),
 ) -> dict:
     """The spec of one map (see the module docstring).
 
@@ -128,6 +135,8 @@ def map_spec(
         guess: the user's guess, (lat, lon) degrees.
         click: report clicks on the map back to the app (as {"lat", "lon", "n"}).
         multiples: (title, MapData) of small linked maps drawn under the main one.
+        points: (lat, lon, label) of places drawn as pink dots whose plain-text label shows on hover
+            (e.g. every student's guess).
     """
     context, density = _cells_of(data)
     small = []
@@ -149,6 +158,7 @@ def map_spec(
         "guess": [float(guess[0]), float(guess[1])] if guess is not None else None,
         "click": bool(click),
         "multiples": small,
+        "points": [[str(t), round(float(la), 5), round(float(lo), 5)] for la, lo, t in points],
     }
 
 
@@ -156,6 +166,10 @@ def _decode_cells(spec: Mapping[str, Any]) -> list[dict]:
     ids = spec["h3"].split(",") if spec["h3"] else []
     rgba = _unb64(spec["rgba"], np.uint8).reshape(-1, 4).tolist()
     rows = [{"h3": h, "colour": c} for h, c in zip(ids, rgba)]
+    if "labels" in spec:
+        index = _unb64(spec["label"], np.uint16 if spec.get("label_bytes", 2) == 2 else np.uint32).tolist()
+        for row, k in zip(rows, index):
+            row["label"] = spec["labels"][k]
     if "prob" in spec:
         for row, p, a in zip(rows, _unb64(spec["prob"], np.float32).tolist(), _unb64(spec["area"], np.float32).tolist()):
             row["prob"], row["area_km2"] = p, a
@@ -174,8 +188,8 @@ def decode(spec: Mapping[str, Any]) -> dict:
 
     Returns:
         {"initialViewState": camera, "tiles", "layers": [{"id", "data"}, ...], "multiples": [...]}, with
-        layer ids context, density, borders, budget_halo, budget, city_dots, city_labels, truth, guess (the
-        last two only when present).
+        layer ids context, density, borders, budget_halo, budget, city_dots, city_labels, truth, guess,
+        points (the last three only when present).
     """
     outline = [{"path": p} for p in decode_paths(spec["outline"])]
     cities = [{"name": n, "lat": la, "lon": lo} for n, la, lo in spec["cities"]]
@@ -192,6 +206,8 @@ def decode(spec: Mapping[str, Any]) -> dict:
         layers.append({"id": "truth", "data": [{"lat": spec["marker"][0], "lon": spec["marker"][1]}]})
     if spec.get("guess"):
         layers.append({"id": "guess", "data": [{"lat": spec["guess"][0], "lon": spec["guess"][1]}]})
+    if spec.get("points"):
+        layers.append({"id": "points", "data": [{"label": t, "lat": la, "lon": lo} for t, la, lo in spec["points"]]})
     cam = {k: v for k, v in spec["camera"].items() if k != "key"}
     return {
         "initialViewState": cam,

@@ -1,4 +1,4 @@
-"""AppTest of the Cases page: browsing a case (maps, table, curve after ranking), the guided first visit,
+"""AppTest of the Cases page (on the toy benchmark, tests/data/toy): browsing a case (maps, table, curve after ranking), the guided first visit,
 deep links, bad ids, and guess-then-reveal scoring on two cases with hand-solved distances and areas."""
 
 from __future__ import annotations
@@ -7,43 +7,27 @@ import math
 
 import numpy as np
 import pytest
-from apphelpers import PAGES, map_layers, map_spec
+from apphelpers import PAGES, map_spec
 from streamlit.testing.v1 import AppTest
 
+from geolocate.maps import spec as mapspec
+
 R = 6371.0088
-IDS = [f"{5000 + i}_0a1b2c{i:04d}_{60 + i}_t{i % 3}@N00.jpg" for i in range(10)]
-# Truths: case 0 on the equator at 10°E, case 1 at (45°N, 7°E); the rest spread out.
-LAT = [0.0, 45.0, -33.9, 35.7, 51.5, -1.3, 40.7, 19.4, -22.9, 64.1]
-LON = [10.0, 7.0, 151.2, 139.7, -0.1, 36.8, -74.0, -99.1, -43.2, -21.9]
-
-
-def make_toy(root):
-    """A benchmark folder with 10 photos, one exact model and one 5° off in latitude, scene probabilities."""
-    b = root / "toy"
-    (b / "predictions").mkdir(parents=True)
-    rows = ["IMG_ID,AUTHOR,LAT,LON,Prob_indoor,Prob_natural,Prob_urban"]
-    rows += [f"{i},{i.split('_')[3][:-4]},{a},{o},0.2,0.3,0.5" for i, a, o in zip(IDS, LAT, LON)]
-    (b / "gt.csv").write_text("\n".join(rows) + "\n")
-    head = "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
-    (b / "predictions" / "exact.csv").write_text("\n".join([head] + [f"{i},{a},{a},{o},{o},0" for i, a, o in zip(IDS, LAT, LON)]) + "\n")
-    (b / "predictions" / "off.csv").write_text("\n".join([head] + [f"{i},{a},{a - 5},{o},{o},0" for i, a, o in zip(IDS, LAT, LON)]) + "\n")
-    return root
-
-
-@pytest.fixture(scope="module")
-def toy_root(tmp_path_factory):
-    """One folder for the module, so the page's process-wide caches (book, cases) are shared by the tests."""
-    root = tmp_path_factory.mktemp("cases_page")
-    make_toy(root / "data")
-    return root
 
 
 @pytest.fixture
-def toy_env(toy_root, monkeypatch):
-    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(toy_root / "data"))
-    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(toy_root / "cache"))
+def toy_env(toy_bench, tmp_path_factory, monkeypatch):
+    """The toy benchmark (tests/data/toy: case 0 at (0, 10), case 1 at (45, 7), "off" 5° south) as the
+    server's data folder; one cache folder for the module, so the page's process-wide caches are shared."""
+    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(toy_bench.root))
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(toy_bench.root.parent / "cases_page_cache"))
     monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
-    return toy_root
+    return toy_bench
+
+
+def map_layers(at: AppTest) -> dict:
+    """The page's one map decoded into layers."""
+    return mapspec.decode(map_spec(at))
 
 
 def _run(at: AppTest) -> AppTest:
@@ -60,6 +44,7 @@ def _page(**query) -> AppTest:
 
 
 def test_browse_a_case_deep_link_and_curve(toy_env):
+    IDS, LAT, LON = toy_env.ids, toy_env.lat, toy_env.lon
     at = _page(case=IDS[1])
     assert at.text_input(key="case_id").value == IDS[1]
     assert at.query_params["case"] == [IDS[1]] or at.query_params["case"] == IDS[1]
@@ -81,7 +66,7 @@ def test_browse_a_case_deep_link_and_curve(toy_env):
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) == 1
     pick = at.selectbox(key="pick_list")
-    assert len(pick.options) == 1 + 2 * 10  # every photo is in both lists when there are fewer than 15
+    assert len(pick.options) == 1 + 2 * len(IDS)  # every photo is in both lists when there are fewer than 15
     pick.set_value(pick.options[1])
     _run(at)
     assert at.text_input(key="case_id").value == pick.options[1].split(": ", 1)[1]
@@ -93,14 +78,23 @@ def test_unknown_id_is_a_message_not_a_traceback(toy_env):
     assert at.code[0].value == "**nope**.jpg"  # the typed id verbatim, not as Markdown
 
 
+def _tour_blocks(at: AppTest) -> list:
+    """The page's blocks keyed "tour" (Streamlit ends a keyed block's id with its key)."""
+    return [b for b in at.main.children.values() if type(b).__name__ == "Block" and b.proto.id.endswith("-tour")]
+
+
 def test_tour_shows_once_then_stays_hidden(toy_env):
     at = _page()
-    assert at.get("flexible_container") is not None
-    assert any("New here?" in m.value for m in at.markdown)
+    (tour,) = _tour_blocks(at)
+    assert tour.proto.flex_container.border  # a bordered box at the top of the page...
+    texts = [c.value for c in tour.children.values() if type(c).__name__ == "Markdown"]
+    assert texts[0] == "#### New here? Try this (one minute)" and "**area to truth**" in texts[1]  # ...with the steps
+    assert [c.label for c in tour.children.values() if type(c).__name__ == "Button"] == ["Got it — hide this"]
     at.button(key="tour_hide").click()
     _run(at)
+    assert not _tour_blocks(at)
     assert not any("New here?" in m.value for m in at.markdown)
-    at.text_input(key="case_id").set_value(IDS[2])
+    at.text_input(key="case_id").set_value(toy_env.ids[2])
     _run(at)
     assert not any("New here?" in m.value for m in at.markdown)
 
@@ -115,6 +109,7 @@ def test_tour_shows_once_then_stays_hidden(toy_env):
     ],
 )
 def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance_km, area_km2):
+    IDS, LAT, LON = toy_env.ids, toy_env.lat, toy_env.lon
     at = _page(case=IDS[case], mode="guess")
     assert at.segmented_control(key="mode").value == "Guess then reveal"
 
@@ -145,6 +140,7 @@ def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance
 
 
 def test_session_score_over_two_cases(toy_env):
+    IDS = toy_env.ids
     at = _page(case=IDS[0], mode="guess")
     at.text_input(key=f"guess::{IDS[0]}").input("0, 11")
     at.button(key="reveal").click()

@@ -46,26 +46,13 @@ def test_benchmark_page_with_empty_folder_says_so(tmp_path, monkeypatch):
     assert any("No benchmarks found" in w.value for w in at.warning)
 
 
-def _tiny_benchmark(root, n=24):
-    """A generated benchmark folder: ``root``/tiny with gt.csv and one point model 1° north of the truth."""
-    import numpy as np
-
-    rng = np.random.default_rng(7)
-    lat, lon = rng.uniform(-50, 60, n), rng.uniform(-170, 170, n)
-    sub = root / "tiny"
-    (sub / "predictions").mkdir(parents=True)
-    rows = [f"p{i}.jpg,{a:.4f},{b:.4f}" for i, (a, b) in enumerate(zip(lat, lon))]
-    (sub / "gt.csv").write_text("IMG_ID,LAT,LON\n" + "\n".join(rows) + "\n")
-    preds = [f"p{i}.jpg,{a:.4f},{a + 1:.4f},{b:.4f},{b:.4f},111.2" for i, (a, b) in enumerate(zip(lat, lon))]
-    (sub / "predictions" / "north.csv").write_text("img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance\n" + "\n".join(preds) + "\n")
-    return root
-
-
 @pytest.fixture
-def data_dirs(tmp_path, monkeypatch):
-    """Two allowed data folders (the first holds a tiny benchmark) and an outside folder with a secret CSV."""
+def data_dirs(toy_bench, tmp_path, monkeypatch):
+    """Two allowed data folders (the first holds the toy benchmark) and an outside folder with a secret CSV."""
+    import shutil
+
     allowed, other, outside = tmp_path / "allowed", tmp_path / "other", tmp_path / "outside"
-    _tiny_benchmark(allowed)
+    shutil.copytree(toy_bench.root / "toy", allowed / "toy")
     other.mkdir()
     (outside / "leak").mkdir(parents=True)
     (outside / "leak" / "gt.csv").write_text("IMG_ID,LAT,LON,SECRET_COLUMN\na.jpg,1,2,s3cr3t\n")
@@ -86,7 +73,7 @@ def test_benchmark_page_refuses_folders_outside_the_data_dirs(data_dirs, tmp_pat
     (allowed / "escape").symlink_to(outside, target_is_directory=True)
     at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
     assert at.text_input[0].value == str(allowed)  # the first data folder is the default
-    assert at.selectbox[0].options[0].startswith("tiny")
+    assert at.selectbox[0].options[0].startswith("toy")
     for typed in (str(outside), f"{allowed}/../outside", str(allowed / "escape"), "/etc", "", "not/a/dir\x00"):
         at.text_input[0].set_value(typed)
         _run(at)
@@ -107,7 +94,7 @@ def test_benchmark_page_runs_one_benchmark_at_a_time(data_dirs):
     from geolocate import settings
 
     at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
-    at.multiselect[0].set_value(["north"])
+    at.multiselect[0].set_value(["off"])
     _run(at)
     with settings.HEAVY_RUN.take() as got:  # another session's run holds the server's slot
         assert got
@@ -119,7 +106,7 @@ def test_benchmark_page_runs_one_benchmark_at_a_time(data_dirs):
     at.button[0].click()
     _run(at)
     assert not at.warning and not at.error, [e.value for e in at.error]
-    assert at.dataframe[0].value["expert"].tolist() == ["north", "ensemble"]
+    assert at.dataframe[0].value["expert"].tolist() == ["off", "ensemble"]
     assert not settings.HEAVY_RUN.busy()  # released after the run
 
 
@@ -131,7 +118,7 @@ def test_benchmark_page_workshop_mode_caps_runs(data_dirs, monkeypatch):
     assert at.toggle[0].proto.disabled  # no weight fitting
     photos = at.number_input[0]
     assert photos.label == "Photos to use" and photos.max == 10 and photos.value == 10
-    at.multiselect[0].set_value(["north"])
+    at.multiselect[0].set_value(["off"])
     _run(at)
     at.button[0].click()
     _run(at)
@@ -146,12 +133,18 @@ def test_layers_page_draws_each_layer(layer):
     at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=180))
     at.radio[0].set_value(layer)
     _run(at)
-    import json
+    from apphelpers import map_spec
 
-    charts = at.get("deck_gl_json_chart")
-    # The shipped layers are in the repository: each must draw (a caught error would show a warning).
-    assert charts, [w.value for w in at.warning]
-    spec = json.loads(charts[0].proto.json)
-    data = spec["layers"][0]["data"]
+    from geolocate.maps import spec as mapspec
+
+    assert not at.warning, [w.value for w in at.warning]  # the shipped layers are in the repository: each must draw
+    assert not at.get("deck_gl_json_chart")  # one map backend: the deck.gl component
+    spec = map_spec(at)
+    layers = {layer["id"]: layer["data"] for layer in mapspec.decode(spec)["layers"]}
+    data = layers["density"]
     assert 500 < len(data) < 6000  # res 2, land cells only
-    assert len({d["cls"] for d in data}) >= 2  # scene: "indoor" is never the dominant class of a hexagon
+    assert len(layers["borders"]) > 100 and layers["city_labels"]  # the offline basemap under the layer
+    classes = {d["label"].rsplit(" (", 1)[0] for d in data}
+    assert len(classes) >= 2  # scene: "indoor" is never the dominant class of a hexagon
+    assert all(d["label"].endswith("% of the hexagon)") for d in data)
+    assert "prob" not in spec["density"]  # a category map: labels on hover, no probabilities

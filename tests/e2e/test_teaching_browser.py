@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher and toy data
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher
 
 from serverproc import need_browser, streamlit_server  # noqa: E402
-from test_cases_page import IDS, make_toy  # noqa: E402
 from workbench_helpers import map_drawn_js  # noqa: E402
 
 pytestmark = pytest.mark.e2e
@@ -33,11 +32,16 @@ def _metric(page, label: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def toy_ids(toy_bench):
+    """The toy benchmark's photo ids (tests/data/toy): case 0 at (0°, 10°E), case 1 at (45°N, 7°E)."""
+    return toy_bench.ids
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, toy_bench):
     need_browser()
     root = tmp_path_factory.mktemp("teaching")
-    make_toy(root / "data")
-    env = {"GEOLOCATE_DATA_DIR": str(root / "data"), "GEOLOCATE_CACHE_DIR": str(root / "cache"), "GEOLOCATE_CLASSROOM_DB": str(root / "rounds.sqlite3")}
+    env = {"GEOLOCATE_DATA_DIR": str(toy_bench.root), "GEOLOCATE_CACHE_DIR": str(root / "cache"), "GEOLOCATE_CLASSROOM_DB": str(root / "rounds.sqlite3")}
     with streamlit_server(env=env, log=root / "server.log") as url:
         yield url
 
@@ -54,10 +58,10 @@ def _guess_mode(browser, server: str, case_id: str):
     return ctx, page, box
 
 
-def test_cases_deep_link_reveals_a_typed_guess(server, browser):
+def test_cases_deep_link_reveals_a_typed_guess(server, browser, toy_ids):
     from playwright.sync_api import expect
 
-    ctx, page, box = _guess_mode(browser, server, IDS[1])
+    ctx, page, box = _guess_mode(browser, server, toy_ids[1])
     try:
         expect(page.get_by_role("heading", name="Reveal", exact=True)).to_have_count(0)  # the truth stays hidden until a guess
         _idle(page)
@@ -73,11 +77,11 @@ def test_cases_deep_link_reveals_a_typed_guess(server, browser):
         ctx.close()
 
 
-def test_cases_guess_by_clicking_the_map(server, browser):
+def test_cases_guess_by_clicking_the_map(server, browser, toy_ids):
     """A click on the neutral world map becomes the typed guess (the map's own click coordinates)."""
     from playwright.sync_api import expect
 
-    ctx, page, box = _guess_mode(browser, server, IDS[2])
+    ctx, page, box = _guess_mode(browser, server, toy_ids[2])
     try:
         frame = page.locator('iframe[title="pages._deckmap.geolocate_map"]')
         page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)
@@ -96,7 +100,7 @@ def test_cases_guess_by_clicking_the_map(server, browser):
         ctx.close()
 
 
-def test_classroom_round_teacher_and_two_students(server, browser):
+def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
     from playwright.sync_api import expect
 
     teacher_ctx = browser.new_context(viewport={"width": 1300, "height": 1400})
@@ -104,7 +108,7 @@ def test_classroom_round_teacher_and_two_students(server, browser):
     students = []
     try:
         # The teacher starts a one-photo round from a case link: truth (0°, 10°E).
-        teacher.goto(f"{server}/classroom?cases={IDS[0]}", wait_until="domcontentloaded")
+        teacher.goto(f"{server}/classroom?cases={toy_ids[0]}", wait_until="domcontentloaded")
         start = teacher.get_by_role("button", name="Start the round")
         expect(start).to_be_visible(timeout=TIMEOUT_MS)
         _idle(teacher)

@@ -14,32 +14,15 @@ from geolocate.teach import cases
 R = 6371.0088
 
 
-def make_benchmark(root, n=12):
-    """A small benchmark folder: truths on a ring of cities, a model that is exact and one 1,000+ km off."""
-    rng = np.random.default_rng(0)
-    lat = rng.uniform(-50, 60, n).round(4)
-    lon = rng.uniform(-170, 170, n).round(4)
-    ids = [f"{1000 + i}_abcdef{i:04d}_{70 + i}_owner{i % 4}@N00.jpg" for i in range(n)]
-    b = root / "toy"
-    (b / "predictions").mkdir(parents=True)
-    probs = rng.dirichlet([1, 1, 1], n)
-    rows = ["IMG_ID,AUTHOR,LAT,LON,Prob_indoor,Prob_natural,Prob_urban"]
-    rows += [f"{i},{i.split('_')[3][:-4]},{a},{o},{p[0]},{p[1]},{p[2]}" for i, a, o, p in zip(ids, lat, lon, probs)]
-    (b / "gt.csv").write_text("\n".join(rows) + "\n")
-    head = "img_id,gt_lat,predicted_lat,gt_long,predicted_long,great_circle_distance"
-    exact = [head] + [f"{i},{a},{a},{o},{o},0" for i, a, o in zip(ids, lat, lon)]
-    (b / "predictions" / "exact.csv").write_text("\n".join(exact) + "\n")
-    off_lat = np.clip(lat + 10, -80, 80)
-    off = [head] + [f"{i},{a},{a2},{o},{o},0" for i, a, o, a2 in zip(ids, lat, lon, off_lat)]
-    (b / "predictions" / "off.csv").write_text("\n".join(off) + "\n")
-    return next(s for s in discover_benchmarks(root) if s.name == "toy"), ids, lat, lon
-
-
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    spec, ids, lat, lon = make_benchmark(tmp_path_factory.mktemp("bench"))
-    book = cases.load_casebook(spec, priors=["uniform land"])
-    return book, ids, lat, lon
+def toy(toy_bench):
+    book = cases.load_casebook(toy_bench.spec(), priors=["uniform land"])
+    return book, toy_bench.ids, toy_bench.lat, toy_bench.lon
+
+
+def test_toy_benchmark_files_are_what_its_generator_writes(toy_bench):
+    for rel, text in toy_bench.data.files().items():
+        assert (toy_bench.root / "toy" / rel).read_text() == text, f"run python tests/data/toy/data.py ({rel} differs)"
 
 
 def test_flickr_address_from_file_name():
@@ -87,10 +70,11 @@ def test_one_case_exact_model_finds_the_truth_first(toy):
     assert t.loc["exact", "rank"] == 1
     assert 20 < t.loc["exact", "area_km2"] < 60
     assert t.loc["exact", "distance_km"] == pytest.approx(0.0, abs=1e-6)
-    # 10° of latitude off (truths lie below 60°N, so never clipped): 1,111.95 km, and a far larger area than the exact model's.
-    assert t.loc["off", "distance_km"] == pytest.approx(10 * math.pi * R / 180, rel=1e-6)
+    # 5° of latitude south of the truth: 555.97 km, and a far larger area than the exact model's.
+    assert t.loc["off", "distance_km"] == pytest.approx(5 * math.pi * R / 180, rel=1e-6)
     assert t.loc["off", "area_km2"] > 100 * t.loc["exact", "area_km2"]
-    assert c.summary()["photo_url"] == "https://live.staticflickr.com/73/1003_abcdef0003.jpg"
+    assert c.summary()["photo_url"] == "https://live.staticflickr.com/63/5003_0a1b2c0003.jpg"
+    assert c.scene == dict(zip(("indoor", "natural", "urban"), (0.2, 0.3, 0.5)))  # SCENES[3 % 3]
     assert set(c.scene) == {"indoor", "natural", "urban"} and sum(c.scene.values()) == pytest.approx(1.0)
     with pytest.raises(KeyError, match="no image"):
         cases.evaluate_case(book, "nope.jpg")
