@@ -127,26 +127,22 @@ PHOTO_VIEWS: dict[str, Callable[[Any, list[Any]], None]] = {}
 
 def _optional_panels() -> None:
     """Panels of the evidence kinds whose modules are installed (text, model, map features)."""
-    try:
-        from pages import _panel_text
+    import importlib
 
-        PANELS["text"] = lambda ev, ctx: _panel_text.panel(ev, ctx.photos)
-        if hasattr(_panel_text, "photo_view"):
-            PHOTO_VIEWS["text"] = _panel_text.photo_view
-    except ImportError:
-        pass
-    try:
-        from pages import _panel_model
+    def load(name: str) -> Any:
+        try:
+            return importlib.import_module(f"pages.{name}")
+        except ImportError:
+            return None
 
-        PANELS["model"] = lambda ev, ctx: _panel_model.panel(ev, ctx.photos, ctx.privacy)
-    except ImportError:
-        pass
-    try:
-        from pages import _panel_osm
-
-        PANELS["osm"] = lambda ev, ctx: _panel_osm.panel(ev)
-    except ImportError:
-        pass
+    if (text := load("_panel_text")) is not None:
+        PANELS["text"] = lambda ev, ctx: text.panel(ev, ctx.photos)
+        if hasattr(text, "photo_view"):
+            PHOTO_VIEWS["text"] = text.photo_view
+    if (model := load("_panel_model")) is not None:
+        PANELS["model"] = lambda ev, ctx: model.panel(ev, ctx.photos, ctx.privacy)
+    if (osm := load("_panel_osm")) is not None:
+        PANELS["osm"] = lambda ev, ctx: osm.panel(ev)
 
 
 _optional_panels()

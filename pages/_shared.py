@@ -23,20 +23,21 @@ from geolocate.grid import DEFAULT_RESOLUTION
 from geolocate.locate import Located
 
 # The image suite is built by another part of the project; the app must work without it.
+image_experts: Callable[..., Any] | None
+weights_status: Callable[..., Any] | None
+load_photo: Callable[..., Any] | None
+IMAGE_SUITE_ERROR: str | None
 try:
-    from geolocate.image.suite import PhotoError, image_experts, load_photo, weights_status
+    from geolocate.image.suite import image_experts, load_photo, weights_status
 
     IMAGE_SUITE_ERROR = None
 except Exception as _err:  # noqa: BLE001 - any failure to import means "image experts unavailable"
-    image_experts = weights_status = None  # type: ignore[assignment]
+    image_experts = weights_status = None
     IMAGE_SUITE_ERROR = f"{type(_err).__name__}: {_err}"
     try:
-        from geolocate.image.photo import PhotoError, load_photo
+        from geolocate.image.photo import load_photo
     except Exception:  # noqa: BLE001
         load_photo = None
-
-        class PhotoError(ValueError):
-            pass
 
 
 ENSEMBLES_PER_SESSION = 4

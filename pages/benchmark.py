@@ -27,7 +27,8 @@ except ImportError as err:  # the bench module is part of the project; say so ra
 
 N_BOOT = 200
 WORKSHOP = settings.workshop_mode()
-MAX_SAMPLES = settings.workshop_max_samples() if WORKSHOP else None
+MAX_SAMPLES: int = settings.workshop_max_samples()
+"""Most photos one run may use in workshop mode (unused otherwise)."""
 
 
 def _md(text: object) -> str:
@@ -102,10 +103,10 @@ if WORKSHOP:
 fit = c1.toggle("Fit the weights", value=False, disabled=WORKSHOP, help="Coordinate ascent on half of the photos (grouped), evaluation on the other half.")
 if WORKSHOP:
     fit = False
-    max_samples = c1.number_input("Photos to use", min_value=1, max_value=MAX_SAMPLES, value=min(300, MAX_SAMPLES), step=100, help=f"At most {MAX_SAMPLES} in workshop mode.")
-    max_samples = min(max(int(max_samples), 1), MAX_SAMPLES)  # the widget's bounds are the browser's; enforce here too
+    typed = c1.number_input("Photos to use", min_value=1, max_value=MAX_SAMPLES, value=min(300, MAX_SAMPLES), step=100, help=f"At most {MAX_SAMPLES} in workshop mode.")
+    max_samples = min(max(int(typed or 1), 1), MAX_SAMPLES)  # the widget's bounds are the browser's; enforce here too
 else:
-    max_samples = c1.number_input("Photos to use (0 = all)", min_value=0, value=300, step=100, help="Fewer photos: faster, wider intervals.")
+    max_samples = int(c1.number_input("Photos to use (0 = all)", min_value=0, value=300, step=100, help="Fewer photos: faster, wider intervals.") or 0)
 weights = {}
 if not fit and chosen:
     with c2:

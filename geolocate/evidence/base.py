@@ -109,10 +109,11 @@ class Evidence(Protocol):
         ...
 
 
-_KINDS: dict[str, type] = {}
+_KINDS: dict[str, Any] = {}
+"""kind -> evidence class (typed Any: each class has the protocol's class attributes, which ``type`` lacks)."""
 
 
-def register(cls: type) -> type:
+def register(cls: Any) -> Any:
     """Class decorator registering an evidence kind under ``cls.kind``; its URL keys must be new."""
     taken = {k: other.kind for other in _KINDS.values() if other is not cls and other.kind != cls.kind for k in other.query_keys}
     clash = [k for k in cls.query_keys if k in taken]
@@ -122,12 +123,12 @@ def register(cls: type) -> type:
     return cls
 
 
-def kinds() -> list[type]:
+def kinds() -> list[Any]:
     """The registered evidence classes, in registration order."""
     return list(_KINDS.values())
 
 
-def kind(name: str) -> type:
+def kind(name: str) -> Any:
     """The evidence class registered as ``name``.
 
     Raises:
