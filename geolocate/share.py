@@ -18,8 +18,8 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from .evidence import EvidenceSet, Message
-from .evidence.base import query_keys as evidence_keys
 from .evidence.analyst import MAX_LINK_ITEMS, clip_text
+from .evidence.base import query_keys as evidence_keys
 from .presets import DEFAULT_PRESET, WEIGHT_MAX
 
 BUDGET_MIN_KM2, BUDGET_MAX_KM2 = 1.0, 1e7
