@@ -24,3 +24,4 @@ __all__ = [
     "EvidenceContext", "EvidenceSet", "Message", "Severity", "SunClockEvidence", "analyst_experts", "attribute_expert_name",
     "attribute_layers", "kinds", "parse_latlon", "register",
 ]
+from .model import ModelEvidence  # noqa: E402,F401  (registers the "model" kind, after analyst and sunclock)
