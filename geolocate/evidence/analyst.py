@@ -274,6 +274,8 @@ def parse_latlon(text: str) -> tuple[float, float]:
         ValueError: with a message for the user when the text is not a valid coordinate pair.
     """
     parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    if any(p.strip("°").lower() in ("nan", "+nan", "-nan") for p in parts):
+        raise ValueError(f"{text[:60]!r}: 'nan' is not a number of degrees")
     if len(parts) != 2:
         raise ValueError(f"enter latitude and longitude as two numbers, e.g. '48.85, 2.35' (got {text[:60]!r})")
     vals = []

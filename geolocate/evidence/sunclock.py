@@ -26,7 +26,7 @@ import numpy as np
 
 from ..experts.base import Expert
 from ..experts.clock import ClockEvidence, ClockExpert, EvidenceError, format_utc_offset, parse_utc_offset
-from ..experts.sun import ObservationTime, SunExpert, SunObservation, parse_iso_time
+from ..experts.sun import ObservationTime, SunExpert, SunObservation, check_year, parse_iso_time
 from .base import EvidenceContext, Message, register
 
 EXIF_TIME_SIGMA_MIN = 5.0
@@ -95,6 +95,10 @@ def exif_clock(photo_exif: Any) -> ExifClock:
             local = dt.datetime.fromisoformat(text).replace(tzinfo=None)
         except ValueError:
             return ExifClock(reason=f"the photo's EXIF time {text[:30]!r} is malformed")
+    try:
+        check_year(local, f"the photo's EXIF time {text[:30]!r}")
+    except EvidenceError as err:
+        return ExifClock(reason=f"{err}, so it gives no time evidence")
     if not raw_off or not str(raw_off).strip().strip("\x00"):
         return ExifClock(local=local, reason="the photo's EXIF time has no UTC offset (OffsetTimeOriginal), so it says nothing about the time zone")
     try:

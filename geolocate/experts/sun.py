@@ -133,9 +133,23 @@ def parse_iso_time(text: str) -> dt.datetime:
         when = dt.datetime.fromisoformat(s.replace("z", "Z"))
     except ValueError:
         raise EvidenceError(f"time {text!r} is not understood: write e.g. 2024-06-21T14:30Z (UTC), 2024-06-21T14:30+09:00, or 2024-06-21T14:30 (local clock time)") from None
-    if not 1900 <= when.year <= 2100:
-        raise EvidenceError(f"time {text!r}: the year must be 1900-2100")
+    check_year(when, f"time {text!r}")
     return when
+
+
+YEARS = (1900, 2100)
+"""Years a time may fall in (typed, from a link or from EXIF): the solar model's range, and far from
+``datetime``'s limits, so converting with any UTC offset cannot overflow."""
+
+
+def check_year(when: dt.datetime, what: str) -> None:
+    """The one range check of typed, linked and EXIF times.
+
+    Raises:
+        EvidenceError: ``what``: the year must be 1900-2100.
+    """
+    if not YEARS[0] <= when.year <= YEARS[1]:
+        raise EvidenceError(f"{what}: the year must be {YEARS[0]}-{YEARS[1]}")
 
 
 @dataclass(frozen=True)

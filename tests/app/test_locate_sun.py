@@ -109,3 +109,11 @@ def test_shareable_link_restores_the_sun_and_clock_evidence():
     assert abs(_ring_arc(lat, lon, "2024-03-20T12:00Z") - 45.0) < 2.0 and -25 < lon < 30  # the ring within UTC+01:00
     q = {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
     assert q.get("shadow") == "1:1" and q.get("utc_offset") == "+01:00" and q.get("time") == "2024-03-20T12:00Z"
+
+
+def test_an_exif_time_out_of_range_is_a_note_and_the_page_carries_on():
+    at = _run(AppTest.from_file(PAGE, default_timeout=180))
+    at.file_uploader(key="photos").set_value(("old.jpg", _exif_jpeg("0001:01:01 00:00:00", "+14:00"), "image/jpeg"))
+    _run(at)  # no OverflowError
+    assert "the year must be 1900-2100" in _texts(at)
+    assert "clock · analyst" not in [s.label for s in at.slider] and at.metric

@@ -94,3 +94,9 @@ def test_hard_region_is_a_mask():
     dist = ens.distribution()
     lat, lon = dist.mode()
     assert 63 < lat < 67 and -25 < lon < -13  # Iceland wins over Paris
+
+
+@pytest.mark.parametrize("text", ["nan,nan", "NaN, 2", "3, -nan"])
+def test_nan_coordinates_are_named_as_such(text):
+    with pytest.raises(ValueError, match="'nan' is not a number of degrees"):
+        evidence.parse_latlon(text)

@@ -133,3 +133,27 @@ def test_bad_clock_input_is_a_message_not_an_exception():
     ]:
         experts, notes = build_experts(ev)
         assert experts == [] and notes[0].level == "error" and words in str(notes[0])
+
+
+@pytest.mark.parametrize("when,offset", [("0001:01:01 00:00:00", "+14:00"), ("9999:12:31 23:59:59", "-12:00"), ("1899:12:31 23:00:00", "+00:00")])
+def test_exif_times_out_of_range_are_a_note_not_an_overflow(when, offset):
+    clk = exif_clock({"DateTimeOriginal": when, "OffsetTimeOriginal": offset})
+    assert clk.local is None and clk.instant is None and "the year must be 1900-2100" in clk.reason
+    experts, notes = build_experts(SunClockEvidence(utc_offset=None), photo_exif={"DateTimeOriginal": when, "OffsetTimeOriginal": offset})
+    assert experts == [] and [n.level for n in notes] == ["info"] and "the year must be 1900-2100" in notes[0].detail
+
+
+def test_predict_carries_on_with_an_exif_time_out_of_range(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    import geolocate.image.suite as suite
+    from geolocate.cli import main
+
+    monkeypatch.setattr(suite, "image_experts", lambda photos, **kw: ([], []))  # not what this test is about
+    exif = Image.Exif()
+    ifd = exif.get_ifd(0x8769)
+    ifd[0x9003], ifd[0x9011] = "0001:01:01 00:00:00", "+14:00"
+    Image.new("RGB", (32, 24), (90, 90, 90)).save(tmp_path / "p.jpg", exif=exif)
+    assert main(["predict", str(tmp_path / "p.jpg"), "--quiet", "--top", "1", "--no-priors", "--guess", "10,10"]) == 0
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err and "the year must be 1900-2100" in out.out
