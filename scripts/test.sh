@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything from scratch (venv, Python packages, Debian chromium), run ruff and mypy on
-# geolocate/ and then the test suite.
+# Set up everything from scratch (venv, Python packages, the package itself editable, Debian packages),
+# run ruff on the repository and mypy on geolocate/, pages/ and app.py, then the test suite.
 # Usage: bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,8 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt
+# The package itself, editable (its dependencies are the pins above): pages and tests import it from here.
+.venv/bin/python -m pip install -q --no-deps -e .
 # Ray Data engine of `embed --engine ray`: optional for the app, installed here so CI tests it (local Ray).
 .venv/bin/python -m pip install -q -r requirements-ray.txt
 # Sources of the shipped layers (data files only, ~7 MB): the layer tests check the assets against them.
@@ -23,7 +25,8 @@ if [ -n "$missing" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; the
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) || echo "warning: could not install$missing; the tests that need them will skip"
 fi
 export GEOLOCATE_OFFLINE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-# Static checks first (settings in pyproject.toml): lint + docstrings, then types, of the library.
+# Static checks first (settings in pyproject.toml): lint + docstrings of the repository, then types of the
+# library, the pages and app.py.
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"
