@@ -716,6 +716,20 @@ class RateCap:
             return max(60.0 - (now - self._times[0]), 0.001)
 
 
+_SHARED_CAPS: dict[tuple[str, int], RateCap] = {}
+_SHARED_CAPS_LOCK = threading.Lock()
+
+
+def shared_cap(endpoint: str, per_minute: int) -> RateCap:
+    """The process-wide request cap of one endpoint host (every session's clients share it)."""
+    key = (endpoint_host(endpoint), int(per_minute))
+    with _SHARED_CAPS_LOCK:
+        cap = _SHARED_CAPS.get(key)
+        if cap is None:
+            cap = _SHARED_CAPS[key] = RateCap(per_minute)
+        return cap
+
+
 class _Failure(Exception):
     """A request failed for good; ``message`` says why in plain text (already scrubbed)."""
 
@@ -731,11 +745,12 @@ class VLMClient:
         config: endpoint, model and limits.
         api_key: bearer token; None reads :func:`api_key_from_env`; "" sends none (a placeholder).
         sleep: how to wait (tests may pass a recorder).
+        cap: the request cap to share (e.g. :func:`shared_cap`); default one of this client's own.
 
     The key is kept in a private attribute, never in ``repr``, logs or messages.
     """
 
-    def __init__(self, config: VLMConfig, api_key: str | None = None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(self, config: VLMConfig, api_key: str | None = None, sleep: Callable[[float], None] = time.sleep, cap: RateCap | None = None):
         import openai
 
         self.config = config
@@ -743,7 +758,7 @@ class VLMClient:
         self.__key = key or ""
         self.host = endpoint_host(config.endpoint)
         self._sleep = sleep
-        self._cap = RateCap(config.requests_per_minute)
+        self._cap = cap or RateCap(config.requests_per_minute)
         self._lock = threading.Lock()
         self._n_ok: bool | None = None
         self._schema_ok: bool | None = None if config.structured == "auto" else False
@@ -1615,6 +1630,6 @@ __all__ = [
     "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_rows", "answers_batch_expert",
     "answers_experts", "api_key_from_env", "ask_many", "ask_photo_experts", "build_prompt", "country_code", "default_answer_mixture",
     "encode_photo", "endpoint_allowed", "endpoint_host", "endpoint_refusal", "expert_name", "fit_sample_mixture", "fitted_mixture",
-    "key_allowed", "load_fitted_mixture", "normalise_endpoint", "parse_answer", "photo_digest", "prune_weights", "read_answers_csv", "set_fitted_mixture",
+    "key_allowed", "load_fitted_mixture", "normalise_endpoint", "parse_answer", "photo_digest", "prune_weights", "read_answers_csv", "set_fitted_mixture", "shared_cap",
     "summarise_answers", "vlm_bench_expert", "with_samples", "write_answers_csv",
 ]

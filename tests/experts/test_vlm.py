@@ -470,3 +470,62 @@ def test_the_answers_csv_reader_names_bad_lines(tmp_path):
     assert df["id"].tolist() == ["x"] and "2 rows skipped" in rep[1]
     expert, more = vlm.answers_batch_expert(df, ["x", "z"], name="v")
     assert expert.present.tolist() == [True, False] and "1 of 2 images have no answer" in more[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# the panel (Streamlit AppTest, in-process; the real-browser test is the page's)
+
+
+def _panel_script(privacy: bool, repo: str) -> None:
+    import sys
+
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    import numpy as np
+    import streamlit as st
+    from PIL import Image
+
+    from geolocate.evidence.model import ModelEvidence
+    from pages._panel_model import panel
+
+    im = Image.fromarray(np.random.default_rng(7).integers(0, 255, (48, 64, 3), dtype=np.uint8), "RGB")
+    st.session_state["result"] = panel(ModelEvidence(), [im], privacy)
+
+
+def test_the_panel_names_the_host_sends_only_on_click_and_shows_clues_as_text(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    repo = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv(vlm.ENDPOINT_ENV, raising=False)
+    monkeypatch.delenv(vlm.ALLOWED_HOSTS_ENV, raising=False)
+    monkeypatch.setenv(vlm.KEY_ENV, KEY)
+    clue = "**bold** <b>html</b> [link](http://x)"
+    with ScriptedServer(rich([(*PARIS, 0.7, 50.0)], [("FRA", 0.9)], clues=(clue,))) as srv:
+        at = AppTest.from_function(_panel_script, args=(True, repo), default_timeout=30)
+        at.run()
+        assert at.button(key="vlm::ask").disabled, "no endpoint, no model: nothing to ask"
+        at.text_input(key="vlm::endpoint").set_value("https://api.openai.com/v1")
+        at.text_input(key="vlm::model").set_value("scripted-vlm")
+        at.run()
+        assert any("Privacy mode" in e.value for e in at.error) and at.button(key="vlm::ask").disabled
+        at.text_input(key="vlm::endpoint").set_value(srv.url)
+        at.number_input(key="vlm::samples").set_value(2)
+        at.run()
+        host = vlm.endpoint_host(srv.url)
+        assert any(t.value == f"The photo will be sent to: {host}" for t in at.text)
+        assert not at.button(key="vlm::ask").disabled and srv.requests == [], "nothing is sent before the click"
+        at.button(key="vlm::ask").click()
+        at.run()
+        assert len(srv.requests) == 1 and srv.requests[0]["n"] == 2
+    body = "\n".join(t.value for t in at.text)
+    assert f"clue: {clue}" in body, "clues shown verbatim with st.text"
+    assert all(clue not in m.body for m in at.markdown), "model text never goes through Markdown"
+    assert KEY not in body and all(KEY not in m.body for m in at.markdown)
+    ev = at.session_state["result"]
+    assert ev.model == "scripted-vlm" and ev.samples == 2 and ev.host == host
+    from geolocate.evidence import EvidenceContext
+
+    im = Image.fromarray(np.random.default_rng(7).integers(0, 255, (48, 64, 3), dtype=np.uint8), "RGB")
+    experts, msgs = ev.experts(EvidenceContext(photos=[im]))
+    assert [e.name for e in experts] == ["model: scripted-vlm", "model: scripted-vlm countries"]
