@@ -209,8 +209,14 @@ def read_ground_truth(path: str | Path, on_error: str = "raise") -> tuple[pd.Dat
 
 
 def read_point_predictions(path: str | Path, on_error: str = "raise") -> tuple[pd.DataFrame, dict[str, float], ReadReport]:
-    """Per-image point predictions (GeoEstimation format: img_id, gt_lat, predicted_lat, gt_long,
-    predicted_long, great_circle_distance, then a blank line and a two-line footer of accuracies).
+    """Read per-image point predictions in the GeoEstimation CSV format.
+
+    The file has columns img_id, gt_lat, predicted_lat, gt_long, predicted_long,
+    great_circle_distance, then a blank line and a two-line footer of accuracies.
+
+    Args:
+        path: the predictions CSV.
+        on_error: "raise" (default) or "skip" (bad rows skipped and reported).
 
     Returns:
         (table with id, lat, lon = the *predicted* point, line; footer {column: value}; report).
@@ -233,6 +239,7 @@ def read_attribute_probs(path: str | Path, columns: list[str] | None = None, on_
     Args:
         path: CSV with an id column and probability columns.
         columns: probability columns; default every column starting with "Prob_" (any case).
+        on_error: "raise" (default) or "skip" (bad rows skipped and reported).
 
     Returns:
         (table with id, line and one column per class named by the class (e.g. "indoor"), class names,
@@ -284,8 +291,17 @@ class BenchmarkSpec:
 
 
 def discover_benchmarks(folder: str | Path) -> list[BenchmarkSpec]:
-    """Benchmarks in ``folder``: each sub-folder with a ground-truth CSV (gt.csv, or a places365.csv that
-    has coordinates), its ``predictions/*.csv`` and the CSVs with Prob_* columns as attribute files."""
+    """Find the benchmarks in ``folder``, one per sub-folder that has a ground-truth CSV.
+
+    The ground truth is gt.csv, else a places365 CSV (which has coordinates); the benchmark's
+    predictions are its ``predictions/*.csv``, and every CSV with Prob_* columns is an attribute file.
+
+    Args:
+        folder: folder whose sub-folders are benchmarks; a missing folder gives no benchmarks.
+
+    Returns:
+        One :class:`BenchmarkSpec` per benchmark, sorted by sub-folder name.
+    """
     folder = Path(folder)
     specs = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:

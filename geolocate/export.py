@@ -96,7 +96,7 @@ def regions_to_geojson(regions: RankedRegions) -> dict:
 
 
 def _listify(geom: dict) -> dict:
-    """shapely's mapping() uses tuples; JSON wants lists (and tests compare with parsed JSON)."""
+    """Turn the tuples of shapely's mapping() into lists, as JSON has them (tests compare with parsed JSON)."""
 
     def conv(x):
         return [conv(v) for v in x] if isinstance(x, (list, tuple)) else float(x)
@@ -105,8 +105,17 @@ def _listify(geom: dict) -> dict:
 
 
 def regions_to_csv(regions: RankedRegions) -> str:
-    """Ranked regions as CSV: rank, h3, lat, lon (cell centre, degrees), resolution, prob, area_km2,
-    density_per_km2, cum_prob, cum_area_km2."""
+    """Write ranked regions as CSV text, one row per cell in rank order.
+
+    Columns: rank, h3, lat, lon (cell centre, degrees), resolution, prob, area_km2 (km²),
+    density_per_km2 (probability per km²), cum_prob, cum_area_km2 (km²).
+
+    Args:
+        regions: the ranked regions to write.
+
+    Returns:
+        The CSV text, with a header row.
+    """
     buf = io.StringIO()
     regions.to_frame().to_csv(buf, index=False, float_format="%.8g")
     return buf.getvalue()

@@ -9,14 +9,18 @@ from .metrics import AREA_MAX_KM2, AREA_MIN_KM2, DISC_AREAS_KM2
 
 
 def rva_chart(curves: pd.DataFrame, title: str | None = "Recall vs Area", width: int | None = 640, height: int = 360) -> alt.LayerChart:
-    """Recall against search area (log km²) per expert, with the areas of 1/25/200/750/2500 km discs marked.
-    The ensemble's line is drawn thicker.
+    """Chart recall against search area (km², log scale), one line per expert.
+
+    The areas of discs of radius 1/25/200/750/2500 km are marked, and the ensemble's line is drawn thicker.
 
     Args:
         curves: long table with columns expert, area_km2, recall.
         title: chart title (None for none).
         width: pixels, or None to let the container decide (Streamlit).
         height: pixels.
+
+    Returns:
+        The layered Altair chart.
     """
     scale = alt.Scale(type="log", domain=[AREA_MIN_KM2, AREA_MAX_KM2])
     lines = (

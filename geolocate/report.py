@@ -56,8 +56,10 @@ def render_map_png(
     borders: bool = True,
     max_cells: int = 6000,
 ) -> bytes:
-    """The distribution drawn as a PNG (equirectangular), like the browser map: cells by log density,
-    the budget's cells outlined, country borders, and the known position.
+    """Draw the distribution as an equirectangular PNG, like the browser map.
+
+    Cells are coloured by log density, the budget's cells outlined, country borders drawn, and the known
+    position marked.
 
     Args:
         dist: the distribution.

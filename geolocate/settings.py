@@ -39,8 +39,11 @@ def user_data_dir() -> Path:
 
 
 def default_data_dir() -> Path:
-    """The Benchmark page's default folder: ``GEOLOCATE_DATA_DIR``, else the first of ``GEOLOCATE_DATA_DIRS``,
-    else ``../shared/data`` beside the checkout."""
+    """Return the Benchmark page's default data folder.
+
+    That is ``GEOLOCATE_DATA_DIR``, else the first of ``GEOLOCATE_DATA_DIRS``, else ``../shared/data``
+    beside the checkout.
+    """
     env = os.environ.get("GEOLOCATE_DATA_DIR", "").strip()
     if env:
         return Path(env)

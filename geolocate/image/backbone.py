@@ -134,10 +134,12 @@ class Backbone:
 
     @property
     def device(self) -> torch.device:
+        """The torch device the model's parameters are on."""
         return next(self.model.parameters()).device
 
     @property
     def dtype(self) -> torch.dtype:
+        """The dtype of the model's parameters; inputs are cast to it."""
         return next(self.model.parameters()).dtype
 
     @torch.no_grad()

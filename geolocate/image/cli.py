@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from .photo import Photo, PhotoError, load_photo
 from .weights import backbone_arg
+
 
 def _progress():
     try:

@@ -145,8 +145,18 @@ class GeoCLIPHead:
 
     @classmethod
     def tiny_random(cls, n_gallery: int = 2000, seed: int = 0) -> GeoCLIPHead:
-        """A generated head for tests: random image MLP, :class:`_TinyLocationEncoder`, ``n_gallery`` points
-        spread over the sphere; its features take milliseconds and stay in memory (nothing on disk)."""
+        """Build a random head for tests, with no weights files.
+
+        It has a random image MLP, a :class:`_TinyLocationEncoder` and ``n_gallery`` points spread evenly
+        over the sphere; its features take milliseconds and stay in memory (nothing on disk).
+
+        Args:
+            n_gallery: number of gallery points.
+            seed: seed of the random weights.
+
+        Returns:
+            The head, marked random.
+        """
         self = cls.__new__(cls)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -217,7 +227,7 @@ class GeoCLIPHead:
 
     @torch.no_grad()
     def gallery_log_probs(self, embeddings: np.ndarray) -> np.ndarray:
-        """log softmax over the gallery of the GeoCLIP logits, float64 (S, 100000)."""
+        """Log softmax over the gallery of the GeoCLIP logits, float64 (S, 100000)."""
         f = self.image_features(embeddings)
         logits = self.logit_scale * (f @ self.gallery_features().t())
         return torch.log_softmax(logits, dim=-1).double().numpy()
@@ -310,7 +320,7 @@ class GeoCLIPExpert(Expert):
         return np.stack([self._memo[c] for c in ids], axis=1) if ids else np.zeros((self.n_photos, 0))
 
     def _parent_norms(self, parents: np.ndarray) -> np.ndarray:
-        """log mean exp of s over the res+1 children of each base cell, (S, len(parents))."""
+        """Log mean exp of s over the res+1 children of each base cell, (S, len(parents))."""
         todo = [int(p) for p in np.unique(parents).tolist() if int(p) not in self._norm]
         if todo:
             kids, owner = children(np.asarray(todo, dtype=np.uint64), self.res + 1)
@@ -321,6 +331,12 @@ class GeoCLIPExpert(Expert):
         return np.stack([self._norm[int(p)] for p in parents.tolist()], axis=1)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log density per km² at each cell, summed over the photos (album product), float64 (n,).
+
+        Cells at the base resolution or coarser read the base grid (coarser ones at their centre); a finer
+        cell takes its base parent's density times exp(s) at its centre over the mean of exp(s) at the
+        parent's res+1 children.
+        """
         grid = global_grid(self.res)
         res = cells.resolution
         out = np.empty((self.n_photos, len(cells)))
@@ -345,6 +361,7 @@ class GeoCLIPExpert(Expert):
         return self.head.gallery.numpy()[idx].astype(np.float64), np.exp(lp[idx])
 
     def describe(self) -> str:
+        """One line naming the top gallery point of the first photo and its probability."""
         (lat, lon), p = self.top_gallery(1)[0][0], self.top_gallery(1)[1][0]
         album = f", album of {self.n_photos} photos" if self.n_photos > 1 else ""
         return f"{self.kind}: {self.name} (top gallery point {lat:.3f}, {lon:.3f} at {p:.1%}{album})"

@@ -114,10 +114,12 @@ class Photo:
 
     @property
     def width(self) -> int:
+        """Width in pixels of the kept (downscaled) image."""
         return self.image.width
 
     @property
     def height(self) -> int:
+        """Height in pixels of the kept (downscaled) image."""
         return self.image.height
 
     @property
@@ -273,8 +275,11 @@ def _downscale(im: Image.Image) -> Image.Image:
 
 
 def _trim_heap() -> None:
-    """Hand freed decode buffers back to the OS (glibc keeps them otherwise: its mmap threshold grows
-    after the first large free, so later 16 MB PIL blocks come from the heap and stay resident)."""
+    """Hand freed decode buffers back to the OS.
+
+    glibc keeps them otherwise: its mmap threshold grows after the first large free, so later 16 MB PIL
+    blocks come from the heap and stay resident.
+    """
     try:
         import ctypes
 

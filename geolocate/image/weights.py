@@ -130,8 +130,11 @@ def default_backbone_spec() -> str:
 
 
 class BackboneSpecError(WeightsMissing, ValueError):
-    """A backbone spec that names no backbone (a usage error; a :class:`WeightsMissing` so callers that
-    handle missing weights show it too)."""
+    """A backbone spec that names no backbone.
+
+    It is a usage error, but also a :class:`WeightsMissing` so that callers that handle missing weights
+    show it too.
+    """
 
     def __init__(self, spec: str, detail: str):
         self.spec = spec
@@ -163,7 +166,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def backbone_arg(text: str) -> str:
-    """argparse type for ``--backbone``: the spec, or a usage error naming what is wrong."""
+    """Check a ``--backbone`` value (an argparse ``type``).
+
+    Args:
+        text: the backbone spec as given on the command line.
+
+    Returns:
+        ``text`` unchanged when it is a valid spec.
+
+    Raises:
+        argparse.ArgumentTypeError: the spec names no backbone; the message says what is wrong.
+    """
     import argparse
 
     try:
@@ -174,6 +187,11 @@ def backbone_arg(text: str) -> str:
 
 
 def backbone_label(spec: str) -> str:
+    """Human-readable name of a backbone spec; says RANDOM for the tiny random backbone.
+
+    Raises:
+        BackboneSpecError: the spec names no backbone.
+    """
     arch, tag = parse_spec(spec)
     if spec == TINY_RANDOM:
         return "tiny RANDOM open_clip backbone (plumbing demo, not a prediction)"
@@ -181,6 +199,11 @@ def backbone_label(spec: str) -> str:
 
 
 def fetch_command(spec: str) -> str:
+    """The command that downloads a backbone's weights, for "Fix:" hints of missing weights.
+
+    Args:
+        spec: the backbone spec; the default backbone needs no ``--backbone`` option.
+    """
     extra = "" if spec == DEFAULT_BACKBONE else f" --backbone {spec}"
     return f"python -m geolocate weights download{extra}  (on a connected machine, then copy {weights_dir()} here or set GEOLOCATE_WEIGHTS_DIR)"
 

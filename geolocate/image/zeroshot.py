@@ -168,8 +168,16 @@ _TEXT_LOCK = threading.Lock()
 
 
 def class_embeddings(backbone, prompts: list[list[str]]) -> np.ndarray:
-    """Prompt-ensembled class text embeddings, float32 (K, D), L2-normalised; cached per backbone in
-    memory, and on disk for real checkpoints (the ViT-L text tower takes ~1 s per 20 prompts on CPU)."""
+    """Prompt-ensembled class text embeddings, float32 (K, D), L2-normalised.
+
+    Each class's embedding is the renormalised mean of its prompts' embeddings. Results are cached per
+    backbone in memory, and on disk for real checkpoints (the ViT-L text tower takes ~1 s per 20 prompts
+    on CPU).
+
+    Args:
+        backbone: a loaded :class:`~geolocate.image.backbone.Backbone`.
+        prompts: K lists of prompts, one list per class.
+    """
     digest = hashlib.sha256(json.dumps(prompts).encode()).hexdigest()[:16]
     key = (backbone.spec, backbone.checkpoint, digest)
     with _TEXT_LOCK:
@@ -215,7 +223,12 @@ def zero_shot_probs(image_embeddings: np.ndarray, class_emb: np.ndarray, logit_s
 def photo_class_prior(layer: Layer, floor: float = 1e-4) -> np.ndarray:
     """pi(c): mean layer fractions at the GeoCLIP gallery's photo locations, floored and normalised, (K,).
 
-    Computed once per layer as (photos per cell) @ (cell fractions), without a per-photo table."""
+    Computed once per layer as (photos per cell) @ (cell fractions), without a per-photo table.
+
+    Args:
+        layer: the attribute layer (K classes).
+        floor: smallest prior of a class before renormalising, so that no class has pi(c) = 0.
+    """
     from ..experts.priors import _gallery_counts
 
     counts = _gallery_counts()  # photos per cell of global_grid(LAYER_RESOLUTION)
@@ -233,9 +246,11 @@ class AlbumAttributeExpert(Expert):
         self.name, self.kind = name or layer.name, kind
 
     def log_density(self, cells: CellSet) -> np.ndarray:
+        """Log likelihood of the album at each cell, summed over the photos, float64 (n,)."""
         return attribute_log_likelihood(self.layer.values_at(cells), self.probs, self.class_prior).sum(axis=0)
 
     def describe(self) -> str:
+        """One line with the album size and the three most probable classes on average."""
         mean = self.probs.mean(axis=0)
         tops = ", ".join(f"{self.layer.classes[i]} {mean[i]:.0%}" for i in np.argsort(-mean)[:3])
         return f"{self.kind}: {self.name} (album of {len(self.probs)} photos, mean {tops})"
