@@ -32,29 +32,6 @@ def _init(key: str, value: Any, restored: bool) -> None:
         st.session_state[key] = value
 
 
-def _answer_lines(answers: vlm.ModelAnswers) -> list[str]:
-    """The model's answers as plain-text lines (clues, reasoning, candidates, countries per sample)."""
-    lines = [f"{answers.model} at {answers.host}: {len(answers.answers)} of {answers.requested} answers, {answers.seconds:.1f} s"]
-    for i, a in enumerate(answers.answers, 1):
-        lines.append(f"— sample {i}")
-        if a.refusal:
-            lines.append(f"  declined: {a.refusal}")
-            continue
-        for clue in a.clues:
-            lines.append(f"  clue: {clue}")
-        if a.reasoning:
-            lines.append(f"  reasoning: {a.reasoning}")
-        if a.countries:
-            lines.append("  countries: " + ", ".join(f"{code} {p:.0%}" for code, p in a.countries))
-        for c in a.candidates:
-            conf = "" if c.confidence is None else f"  confidence {c.confidence:.0%}"
-            rad = "" if c.radius_km is None else f"  ± {c.radius_km:g} km"
-            lines.append(f"  {c.lat:.4f}, {c.lon:.4f}{conf}{rad}  {c.place}".rstrip())
-        for p in a.problems:
-            lines.append(f"  (skipped: {p})")
-    return lines
-
-
 def ask(evidence: ModelEvidence, photos: Sequence[Any], privacy: bool, stated: Sequence[tuple[str, str]] = ()) -> list[Message]:
     """Send the photos to the model now (the panel's button calls this) and cache the answers in memory.
 
@@ -135,7 +112,7 @@ def panel(evidence: ModelEvidence, photos: Sequence[Any], privacy: bool, *, stat
     if shown:
         with st.expander("The model's answers (as it wrote them)", expanded=True):
             for answers in shown:
-                st.text("\n".join(_answer_lines(answers)))
+                st.text("\n".join(vlm.answer_lines(answers)))
     return ev
 
 

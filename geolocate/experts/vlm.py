@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -672,6 +672,32 @@ class ModelAnswers:
         return [a for a in self.answers if a.usable]
 
 
+def answer_lines(answers: ModelAnswers) -> list[str]:
+    """The model's answers as plain-text lines for the app and reports: per sample its clues, reasoning, countries, candidates.
+
+    Plain text only: show with ``st.text`` or escape before HTML; never render as Markdown.
+    """
+    lines = [f"{answers.model} at {answers.host}: {len(answers.answers)} of {answers.requested} answers, {answers.seconds:.1f} s"]
+    for i, a in enumerate(answers.answers, 1):
+        lines.append(f"— sample {i}")
+        if a.refusal:
+            lines.append(f"  declined: {a.refusal}")
+            continue
+        for clue in a.clues:
+            lines.append(f"  clue: {clue}")
+        if a.reasoning:
+            lines.append(f"  reasoning: {a.reasoning}")
+        if a.countries:
+            lines.append("  countries: " + ", ".join(f"{code} {p:.0%}" for code, p in a.countries))
+        for c in a.candidates:
+            conf = "" if c.confidence is None else f"  confidence {c.confidence:.0%}"
+            rad = "" if c.radius_km is None else f"  ± {c.radius_km:g} km"
+            lines.append(f"  {c.lat:.4f}, {c.lon:.4f}{conf}{rad}  {c.place}".rstrip())
+        for p in a.problems:
+            lines.append(f"  (skipped: {p})")
+    return lines
+
+
 def summarise_answers(answers: Sequence[ParsedAnswer], requested: int) -> list[Message]:
     """Messages saying how many answers were usable, refused or unreadable, and why (plain text)."""
     from ..evidence.base import Message
@@ -873,6 +899,8 @@ class VLMClient:
                 raise _Failure(self._message("error", f"{self.host} answered with a {what} {attempt + 1} times; try again later.", _error_detail(err))) from None
             except openai.OpenAIError as err:
                 raise _Failure(self._message("error", "The request failed.", f"{type(err).__name__}: {err}")) from None
+            except (ValueError, TypeError, KeyError) as err:  # a 200 whose body is not a chat completion (a proxy's page)
+                raise _Failure(self._message("error", f"{self.host} answered with something that is not a chat completion; is the URL the API's base (usually ending in /v1)?", type(err).__name__)) from None
 
     # -- asking about one photo ----------------------------------------------------------------------
 
@@ -905,6 +933,10 @@ class VLMClient:
                 continue
             except _Failure as f:
                 messages.append(f.message)
+                break
+            except Exception as err:  # never let one model break the page or a batch
+                log.warning("%s: unexpected %s while asking", self.host, type(err).__name__)
+                messages.append(self._message("error", "Asking the model failed unexpectedly.", type(err).__name__))
                 break
             choices = list(getattr(resp, "choices", None) or [])[:remaining]
             if not choices:
@@ -1235,7 +1267,7 @@ class PhotoAnswers:
 
 def ask_many(
     client: VLMClient,
-    photos: Iterable[tuple[str, Any]],
+    photos: Iterable[tuple[str, Any]] | Iterable[tuple[str, Any, Sequence[tuple[float, float]]]],
     *,
     concurrency: int = 4,
     stated: Sequence[tuple[str, str]] = (),
@@ -1249,7 +1281,8 @@ def ask_many(
 
     Args:
         client: the client (its config: endpoint, model, samples).
-        photos: (id, Photo or PIL image) pairs.
+        photos: (id, Photo or PIL image) pairs, or (id, photo, retrieval hints) triples (hints: (lat, lon)
+            degrees of the nearest GeoCLIP gallery entries, G3-style).
         concurrency: requests in flight at most (>= 1).
         stated: analyst context for every prompt (usually none in batches).
         progress: called with (photos done, last id).
@@ -1263,10 +1296,12 @@ def ask_many(
         def fill() -> None:
             while len(pending) < 2 * concurrency:
                 try:
-                    pid, photo = next(it)
+                    item = next(it)
                 except StopIteration:
                     return
-                pending[pool.submit(client.ask, photo, stated=stated, block=True)] = str(pid)
+                pid, photo = item[0], item[1]
+                hints = cast("Sequence[tuple[float, float]]", item[2] if len(item) > 2 else ())
+                pending[pool.submit(client.ask, photo, stated=stated, hints=hints, block=True)] = str(pid)
 
         fill()
         while pending:
@@ -1627,7 +1662,7 @@ def with_samples(config: VLMConfig, samples: int) -> VLMConfig:
 __all__ = [
     "ALLOWED_HOSTS_ENV", "ANSWER_CACHE", "ANSWER_COLUMNS", "ANSWER_SCHEMA", "DEFAULT_SAMPLES", "DEFAULT_TEMPERATURE", "DEFAULT_TIMEOUT_S",
     "ENDPOINT_ENV", "KEY_ENV", "MIN_RADIUS_KM", "MODEL_ENV", "AnswerCache", "CacheKey", "Candidate", "CandidateMixture", "ModelAnswers",
-    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_rows", "answers_batch_expert",
+    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_lines", "answer_rows", "answers_batch_expert",
     "answers_experts", "api_key_from_env", "ask_many", "ask_photo_experts", "build_prompt", "country_code", "default_answer_mixture",
     "encode_photo", "endpoint_allowed", "endpoint_host", "endpoint_refusal", "expert_name", "fit_sample_mixture", "fitted_mixture",
     "key_allowed", "load_fitted_mixture", "normalise_endpoint", "parse_answer", "photo_digest", "prune_weights", "read_answers_csv", "set_fitted_mixture", "shared_cap",

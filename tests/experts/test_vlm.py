@@ -529,3 +529,32 @@ def test_the_panel_names_the_host_sends_only_on_click_and_shows_clues_as_text(mo
     im = Image.fromarray(np.random.default_rng(7).integers(0, 255, (48, 64, 3), dtype=np.uint8), "RGB")
     experts, msgs = ev.experts(EvidenceContext(photos=[im]))
     assert [e.name for e in experts] == ["model: scripted-vlm", "model: scripted-vlm countries"]
+
+
+def test_empty_answers_no_choices_a_non_json_body_and_cut_answers_are_said():
+    with ScriptedServer(GOOD) as srv:
+        srv.push(Reply(contents=["", "   "]))
+        ans = client(srv, samples=2).ask(photo())
+        assert "2 of 2 answers could not be read" in texts(ans) and "the answer was empty" in texts(ans)
+        srv.push(Reply(raw_body=json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m", "choices": []}).encode()))
+        ans = client(srv, samples=2).ask(photo())
+        assert "no answer (no choices)" in texts(ans) and not ans.answers
+        srv.push(Reply(raw_body=b"<html>proxy error</html>"))
+        ans = client(srv, samples=1).ask(photo())
+        assert not ans.answers and ans.messages, "a body that is not a chat completion is said, not raised"
+        srv.push(Reply(contents=[GOOD[:-30]], finish_reason="length"))
+        ans = client(srv, samples=1).ask(photo())
+        assert "cut at the max-tokens limit" in texts(ans)
+        srv.push(Reply(contents=[""], finish_reason="content_filter"))
+        ans = client(srv, samples=1).ask(photo())
+        assert "declined" in texts(ans) and "content filter" in texts(ans)
+
+
+def test_the_prompt_carries_consented_context_and_retrieval_hints_only_when_given():
+    with ScriptedServer(GOOD) as srv:
+        c = client(srv, samples=1)
+        c.ask(photo())
+        list(vlm.ask_many(c, [("a", photo(1), [(10.0, 20.0)])], concurrency=1, stated=[("in one of", "FRA, BEL")]))
+        plain, rich_prompt = (r["messages"][0]["content"][0]["text"] for r in srv.requests)
+    assert "analyst" not in plain and "similar photos" not in plain
+    assert "in one of: FRA, BEL" in rich_prompt and "(10.0000, 20.0000)" in rich_prompt
