@@ -127,7 +127,7 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
     out = out or sys.stdout
     print(f"\n== {_title(photos)}", file=out)
     progress = None if args.quiet or not photos else ProgressBar()
-    priors = [] if args.no_priors else None
+    priors: list | None = [] if args.no_priors else None
     located: Located = build(photos, evidence, priors=priors, backbone=args.backbone, progress=progress)
     if progress is not None:
         progress.done()
