@@ -1,0 +1,353 @@
+"""The query syntax shared by the app and the CLI, and its evaluation on the feature store.
+
+A query is clauses separated by ``;``: first the anchor feature, then any number of
+``FEATURE within N m`` (or ``km``), each meaning "some FEATURE lies within N of the anchor"::
+
+    amenity=pharmacy; railway=tram_stop within 60 m
+    church; river within 200 m; railway within 500 m
+
+A FEATURE is a preset name (:mod:`.presets`, any case) or a ``key=value`` tag. A place matches where a
+point of an anchor feature has, for every later clause, a point of that clause's feature within its
+distance (great-circle distance on the mean-radius sphere between stored points: nodes, and vertices of
+ways and multipolygon outlines densified to 10 m, so a distance to a line errs by under 5 m at the line
+and by less farther off; a point inside a polygon is measured to its outline).
+
+Evaluation is vectorised: points are grouped by H3 cell at a resolution chosen for the distance, a
+grid disk is expanded around the distinct cells of the smaller side (memoised), candidate pairs are
+found by binary search in the other side's sorted cells and their haversine distances computed in
+numpy blocks.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+
+import h3
+import numpy as np
+from h3.api import numpy_int as h3n
+
+from ..grid import cells_to_parents
+from .importer import EARTH_RADIUS_M, POINT_RES
+from .presets import BY_NAME, closest_presets, normalise_name, preset
+from .store import FeatureStore, TermPoints
+
+MAX_DISTANCE_M = 20_000.0
+"""Largest distance a clause may ask for, m."""
+
+MAX_CLAUSES = 8
+MAX_QUERY_CHARS = 500
+
+_CLAUSE = re.compile(r"^(?P<feat>.+?)\s+within\s+(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?P<unit>m|km|meters?|metres?)\.?$", re.IGNORECASE)
+_TAG = re.compile(r"^[A-Za-z0-9_:.-]+=[^;=|\s][^;=|]*$")
+
+
+class QueryError(ValueError):
+    """A query that cannot be read; the message names every bad term and the closest presets."""
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One clause: a feature term and, after the anchor, the distance to it.
+
+    Attributes:
+        term: a preset name (canonical form) or ``key=value``.
+        distance_m: the distance, m (None for the anchor).
+    """
+
+    term: str
+    distance_m: float | None = None
+
+    @property
+    def is_tag(self) -> bool:
+        """True for a ``key=value`` term."""
+        return "=" in self.term
+
+    def text(self) -> str:
+        """The clause in query syntax."""
+        if self.distance_m is None:
+            return self.term
+        d = self.distance_m
+        dist = f"{d / 1000:g} km" if d >= 1000 and (d / 1000) == round(d / 1000, 3) else f"{d:g} m"
+        return f"{self.term} within {dist}"
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: the anchor clause first.
+
+    Attributes:
+        clauses: the clauses (at least one).
+    """
+
+    clauses: tuple[Clause, ...]
+
+    @property
+    def anchor(self) -> Clause:
+        """The anchor clause."""
+        return self.clauses[0]
+
+    def text(self) -> str:
+        """The canonical query text (parses back to an equal query)."""
+        return "; ".join(c.text() for c in self.clauses)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _term(raw: str) -> tuple[str | None, str | None]:
+    """(canonical term, None) or (None, problem)."""
+    raw = raw.strip()
+    if "=" in raw:
+        k, _, v = raw.partition("=")
+        t = f"{k.strip()}={v.strip()}"
+        if _TAG.match(t):
+            return t, None
+        return None, f"{_clip(raw)!r} is not a key=value tag"
+    p = preset(raw)
+    if p is not None:
+        return p.name, None
+    close = closest_presets(raw)
+    hint = f"; closest presets: {', '.join(close)}" if close else "; see the preset list (`osm presets`)"
+    return None, f"unknown feature {_clip(raw)!r}{hint}"
+
+
+def parse_query(text: str) -> Query:
+    """Parse the query syntax.
+
+    Args:
+        text: e.g. ``"pharmacy; tram stop within 60 m"``.
+
+    Returns:
+        The query.
+
+    Raises:
+        QueryError: with every problem found (unknown features with the closest presets, a clause
+            without ``within N m``, a distance out of range).
+    """
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"a query has at most {MAX_QUERY_CHARS} characters (got {len(text)})")
+    parts = [p.strip() for p in text.split(";") if p.strip()]
+    if not parts:
+        raise QueryError("empty query: name a feature, e.g. 'pharmacy; tram stop within 60 m'")
+    if len(parts) > MAX_CLAUSES:
+        raise QueryError(f"a query has at most {MAX_CLAUSES} clauses (got {len(parts)})")
+    problems: list[str] = []
+    clauses: list[Clause] = []
+    for i, part in enumerate(parts):
+        m = _CLAUSE.match(part)
+        if i == 0:
+            if m:
+                problems.append(f"the first clause is the anchor feature, without a distance (got {_clip(part)!r})")
+                feat = m.group("feat")
+            else:
+                feat = part
+            term, prob = _term(feat)
+            if prob:
+                problems.append(prob)
+            elif term:
+                clauses.append(Clause(term))
+            continue
+        if not m:
+            problems.append(f"clause {i + 1} {_clip(part)!r} must read 'FEATURE within N m' (or km)")
+            continue
+        d = float(m.group("num")) * (1000.0 if m.group("unit").lower() == "km" else 1.0)
+        if not 0 < d <= MAX_DISTANCE_M:
+            problems.append(f"clause {i + 1}: the distance must be more than 0 and at most {MAX_DISTANCE_M / 1000:g} km (got {d:g} m)")
+        term, prob = _term(m.group("feat"))
+        if prob:
+            problems.append(prob)
+        elif term and 0 < d <= MAX_DISTANCE_M:
+            clauses.append(Clause(term, d))
+    if problems:
+        raise QueryError("; ".join(problems))
+    return Query(tuple(clauses))
+
+
+def check_terms(query: Query, store: FeatureStore) -> list[str]:
+    """Problems with a valid query against one store: ``key=value`` tags no import kept."""
+    from .presets import PRESETS, STORED_KEYS
+
+    out = []
+    for c in query.clauses:
+        if not c.is_tag or c.term in store.terms:
+            continue
+        k, _, v = c.term.partition("=")
+        covered = k in STORED_KEYS or c.term in store.extra_tags or f"{k}=*" in store.extra_tags
+        covered |= any(k == kk and (vals is None or v in vals) for p in PRESETS for alt in p.alternatives for kk, vals in alt)
+        if not covered:
+            out.append(f"{c.term!r} was not imported: run 'osm import EXTRACT --tag {c.term}' to keep it")
+    return out
+
+
+@dataclass
+class QueryResult:
+    """The places where a query holds.
+
+    Attributes:
+        query: the query.
+        points: the anchor points that satisfy every clause (cells at res 10).
+        fids: the matching anchor features (sorted feature indexes).
+        nearest_m: (len(fids), clauses - 1): per matching feature, the distance to the nearest
+            feature of each later clause, m (over the feature's satisfying points).
+        where: (len(fids), 2) lat, lon of one satisfying point of each feature, degrees.
+        anchors: how many anchor features the store holds.
+    """
+
+    query: Query
+    points: TermPoints
+    fids: np.ndarray
+    nearest_m: np.ndarray
+    where: np.ndarray
+    anchors: int
+
+    def __len__(self) -> int:
+        return len(self.fids)
+
+    @property
+    def cells(self) -> np.ndarray:
+        """Distinct res-10 cells of the satisfying anchor points, sorted."""
+        return np.unique(self.points.cell)
+
+
+def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Great-circle distances on the mean-radius sphere, m (element-wise)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(lon2 - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+# Edges of H3 cells at one resolution vary about the average; these bounds are generous (measured
+# min/max over the globe are about 0.7 and 1.25 of the average) so the disk never misses a neighbour.
+_EDGE_MIN, _EDGE_MAX = 0.6, 1.4
+
+
+def search_plan(distance_m: float) -> tuple[int, int]:
+    """(H3 resolution, disk radius k) used to find every point within ``distance_m`` of another.
+
+    A point within d of p lies in a cell whose centre is within d + 2 e_max of p's cell centre; cells
+    k + 1 rings away are at least 1.5 (k + 1) e_min away. The resolution is the finest (<= 10) whose
+    average edge is at least d, so k stays 4..6.
+    """
+    res = POINT_RES
+    while res > 0 and h3.average_hexagon_edge_length(res, "m") < distance_m:
+        res -= 1
+    e = h3.average_hexagon_edge_length(res, "m")
+    k = math.ceil((distance_m + 2 * _EDGE_MAX * e) / (1.5 * _EDGE_MIN * e))
+    return res, max(k, 1)
+
+
+@functools.lru_cache(maxsize=200_000)
+def _disk(cell: int, k: int) -> np.ndarray:
+    return np.asarray(h3n.grid_disk(cell, k), dtype=np.uint64)
+
+
+PAIR_BLOCK = 2_000_000
+"""Candidate pairs whose distances are computed at once."""
+
+
+def within(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each point of ``a``: is some point of ``b`` within ``distance_m``, and the nearest such distance.
+
+    Args:
+        a: points sorted by cell.
+        b: points sorted by cell.
+        distance_m: the distance, m.
+
+    Returns:
+        (hit bool (len(a),), nearest distance in m (len(a),), inf where no hit).
+    """
+    hit = np.zeros(len(a), bool)
+    best = np.full(len(a), np.inf)
+    if not len(a) or not len(b):
+        return hit, best
+    res, k = search_plan(distance_m)
+    pa_, pb = cells_to_parents(a.cell, res), cells_to_parents(b.cell, res)
+    # expand disks around the side with fewer distinct cells
+    ua, ub = np.unique(pa_), np.unique(pb)
+    swap = len(ub) < len(ua)
+    src_par, dst_par, src_u = (pb, pa_, ub) if swap else (pa_, pb, ua)
+    src_start = np.searchsorted(src_par, src_u, side="left")
+    src_count = np.searchsorted(src_par, src_u, side="right") - src_start
+    disks = [_disk(int(c), k) for c in src_u.tolist()]
+    sizes = np.fromiter((len(d) for d in disks), dtype=np.int64, count=len(disks))
+    disk_cells = np.concatenate(disks)
+    owner = np.repeat(np.arange(len(src_u)), sizes)
+    lo = np.searchsorted(dst_par, disk_cells, side="left")
+    hi = np.searchsorted(dst_par, disk_cells, side="right")
+    cnt = hi - lo
+    nz = cnt > 0
+    lo, cnt, owner = lo[nz], cnt[nz], owner[nz]
+    # pairs per disk entry: src_count[owner] x cnt; process in blocks of entries
+    per_entry = src_count[owner] * cnt
+    cum = np.cumsum(per_entry)
+    start = 0
+    while start < len(lo):
+        done = int(cum[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(cum, done + PAIR_BLOCK, side="right")), start + 1)
+        e_lo, e_cnt, e_own = lo[start:stop], cnt[start:stop], owner[start:stop]
+        start = stop
+        # destination indexes of each entry
+        dst_idx = np.repeat(e_lo - np.r_[0, np.cumsum(e_cnt)[:-1]], e_cnt) + np.arange(e_cnt.sum())
+        dst_own = np.repeat(e_own, e_cnt)
+        # times every source point of the owner cell
+        sc = src_count[dst_own]
+        dst_rep = np.repeat(dst_idx, sc)
+        src_idx = np.repeat(src_start[dst_own] - np.r_[0, np.cumsum(sc)[:-1]], sc) + np.arange(sc.sum())
+        ai, bi = (dst_rep, src_idx) if swap else (src_idx, dst_rep)
+        d = haversine_m(a.lat[ai], a.lon[ai], b.lat[bi], b.lon[bi])
+        ok = d <= distance_m
+        hit[ai[ok]] = True
+        np.minimum.at(best, ai[ok], d[ok])
+    return hit, best
+
+
+def evaluate(query: Query, store: FeatureStore) -> QueryResult:
+    """The places where ``query`` holds in ``store``.
+
+    Raises:
+        QueryError: a ``key=value`` term no import kept (see :func:`check_terms`).
+    """
+    problems = check_terms(query, store)
+    if problems:
+        raise QueryError("; ".join(problems))
+    pts = store.points_of(query.anchor.term)
+    anchors = len(store.features_of(query.anchor.term))
+    nearest: list[np.ndarray] = []
+    for c in query.clauses[1:]:
+        assert c.distance_m is not None
+        hit, best = within(pts, store.points_of(c.term), c.distance_m)
+        pts = pts.subset(hit)
+        nearest = [n[hit] for n in nearest] + [best[hit]]
+    fids, first = np.unique(pts.fid, return_index=True)
+    n = len(nearest)
+    near = np.full((len(fids), n), np.inf)
+    if len(pts.fid):
+        inv = np.searchsorted(fids, pts.fid)
+        for j, col in enumerate(nearest):
+            np.minimum.at(near[:, j], inv, col)
+    where = np.stack([pts.lat[first], pts.lon[first]], axis=1) if len(fids) else np.zeros((0, 2))
+    return QueryResult(query, pts, fids, near, where, anchors)
+
+
+def run_query(text: str, store: FeatureStore) -> QueryResult:
+    """Parse and evaluate a query (see :func:`parse_query`, :func:`evaluate`)."""
+    return evaluate(parse_query(text), store)
+
+
+def preset_names() -> list[str]:
+    """Every preset name, for pickers and help."""
+    return list(BY_NAME)
+
+
+__all__ = [
+    "MAX_DISTANCE_M", "Clause", "Query", "QueryError", "QueryResult", "check_terms", "evaluate", "haversine_m",
+    "normalise_name", "parse_query", "preset_names", "run_query", "search_plan", "within",
+]
