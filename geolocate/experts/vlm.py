@@ -49,6 +49,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,23 @@ if TYPE_CHECKING:
     from ..evidence.base import Message
 
 log = logging.getLogger(__name__)
+
+
+class _NoPhotosInLogs(logging.Filter):
+    """Redacts any record of the HTTP client that quotes a data URL (older ``openai`` versions log request bodies at DEBUG)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if "data:image" in text or ";base64," in text:
+            record.msg, record.args = "[a request body holding a photo: not logged]", ()
+        return True
+
+
+for _name in ("openai", "openai._base_client"):
+    logging.getLogger(_name).addFilter(_NoPhotosInLogs())
 
 KEY_ENV = "GEOLOCATE_VLM_API_KEY"
 """Environment variable holding the API key (else ``OPENAI_API_KEY``)."""
@@ -574,12 +592,32 @@ def image_of(photo: Any) -> Image.Image:
     return getattr(photo, "image", photo)
 
 
+_DIGESTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+_DIGESTS_LOCK = threading.Lock()
+
+
 def photo_digest(photo: Any) -> str:
-    """SHA-256 (hex) of a photo's decoded pixels, size and mode: the answer cache's key (in memory only)."""
+    """SHA-256 (hex) of a photo's decoded pixels, size and mode: the answer cache's key (in memory only).
+
+    Memoised per image object (the app's decoded photos are never modified), so reruns do not rehash.
+    """
     im = image_of(photo)
+    with _DIGESTS_LOCK:
+        try:
+            hit = _DIGESTS.get(im)
+        except TypeError:
+            hit = None
+    if hit is not None:
+        return hit
     h = hashlib.sha256(f"{im.mode}:{im.size[0]}x{im.size[1]}:".encode())
     h.update(im.tobytes())
-    return h.hexdigest()
+    digest = h.hexdigest()
+    with _DIGESTS_LOCK:
+        try:
+            _DIGESTS[im] = digest
+        except TypeError:
+            pass
+    return digest
 
 
 def encode_photo(photo: Any, max_side: int = DEFAULT_IMAGE_SIDE, quality: int = 85) -> str:
@@ -1139,7 +1177,8 @@ class CandidateMixture(Expert):
     def describe(self) -> str:
         """Candidates, the top one and its weight."""
         i = int(np.argmax(self.weights))
-        return f"{self.kind}: {self.name}: {len(self.weights)} candidates, top ({self.latlon[i, 0]:.3f}, {self.latlon[i, 1]:.3f}) {self.weights[i]:.0%}" + (f" ({self.why})" if self.why else "")
+        head = self.name if self.name.lower().startswith(str(self.kind)) else f"{self.kind}: {self.name}"
+        return f"{head}: {len(self.weights)} candidates, top ({self.latlon[i, 0]:.3f}, {self.latlon[i, 1]:.3f}) {self.weights[i]:.0%}" + (f" ({self.why})" if self.why else "")
 
 
 def radius_scale_km(radius_km: float) -> float:
@@ -1263,6 +1302,28 @@ class PhotoAnswers:
     answers: ModelAnswers
     raw: tuple[str, ...] = ()
     rows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def record(self) -> dict[str, Any]:
+        """A JSON-ready record for a shard: id, model, host, samples, raw texts, candidate rows, messages (no key, no photo)."""
+        return {
+            "id": self.id, "model": self.answers.model, "host": self.answers.host, "samples": self.answers.requested,
+            "temperature": self.answers.temperature, "raw": list(self.raw),
+            "rows": [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows],
+            "messages": [{"level": m.level, "text": m.text, "detail": m.detail} for m in self.answers.messages],
+        }
+
+
+def answers_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Answer rows (id, sample, lat, lon, confidence, radius_km) from shard records (:meth:`PhotoAnswers.record`).
+
+    The frame is what :func:`answers_batch_expert` takes (``bench`` from the ``embed`` shards).
+    """
+    rows = [r for rec in records for r in rec.get("rows", [])]
+    df = pd.DataFrame(rows, columns=list(ANSWER_COLUMNS))
+    for c in ("lat", "lon", "confidence", "radius_km"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    df["id"] = df["id"].astype(str)
+    return df
 
 
 def ask_many(
@@ -1620,7 +1681,15 @@ def write_answers_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> in
     return len(df)
 
 
-def ask_photo_experts(photo: Any, config: VLMConfig, *, client: VLMClient | None = None, stated: Sequence[tuple[str, str]] = (), cache: AnswerCache | None = None) -> tuple[list[Expert], list[Message], ModelAnswers]:
+def ask_photo_experts(
+    photo: Any,
+    config: VLMConfig,
+    *,
+    client: VLMClient | None = None,
+    stated: Sequence[tuple[str, str]] = (),
+    cache: AnswerCache | None = None,
+    privacy: bool = False,
+) -> tuple[list[Expert], list[Message], ModelAnswers]:
     """Ask about one photo and build its experts (for ``predict --vlm-endpoint``): cached in memory per photo.
 
     Args:
@@ -1629,10 +1698,16 @@ def ask_photo_experts(photo: Any, config: VLMConfig, *, client: VLMClient | None
         client: a client to reuse (default: a new one for ``config``, with the key from the environment).
         stated: analyst context for the prompt.
         cache: answer cache (default :data:`ANSWER_CACHE`).
+        privacy: refuse endpoints :func:`endpoint_allowed` refuses in privacy mode (nothing is sent).
 
     Returns:
-        (experts, messages, answers).
+        (experts, messages, answers); the model's clues and reasoning: :func:`answer_lines` of the answers.
     """
+    from ..evidence.base import Message
+
+    refusal = endpoint_refusal(config.endpoint, privacy)
+    if refusal:
+        return [], [Message("error", refusal)], ModelAnswers(config.model, endpoint_host(config.endpoint), config.samples, config.temperature)
     cache = ANSWER_CACHE if cache is None else cache
     key = cache.key(photo, config.endpoint, config.model, config.samples)
     answers = cache.get(key)
@@ -1662,7 +1737,7 @@ def with_samples(config: VLMConfig, samples: int) -> VLMConfig:
 __all__ = [
     "ALLOWED_HOSTS_ENV", "ANSWER_CACHE", "ANSWER_COLUMNS", "ANSWER_SCHEMA", "DEFAULT_SAMPLES", "DEFAULT_TEMPERATURE", "DEFAULT_TIMEOUT_S",
     "ENDPOINT_ENV", "KEY_ENV", "MIN_RADIUS_KM", "MODEL_ENV", "AnswerCache", "CacheKey", "Candidate", "CandidateMixture", "ModelAnswers",
-    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_lines", "answer_rows", "answers_batch_expert",
+    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_lines", "answer_rows", "answers_batch_expert", "answers_frame",
     "answers_experts", "api_key_from_env", "ask_many", "ask_photo_experts", "build_prompt", "country_code", "default_answer_mixture",
     "encode_photo", "endpoint_allowed", "endpoint_host", "endpoint_refusal", "expert_name", "fit_sample_mixture", "fitted_mixture",
     "key_allowed", "load_fitted_mixture", "normalise_endpoint", "parse_answer", "photo_digest", "prune_weights", "read_answers_csv", "set_fitted_mixture", "shared_cap",

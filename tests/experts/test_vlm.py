@@ -72,6 +72,7 @@ def test_good_answers_put_the_mass_near_the_candidates_with_their_weights():
         assert len(srv.requests) == 1, "five samples in one request with n"
         body, headers = srv.requests[0], srv.headers[0]
     assert body["n"] == 5 and body["model"] == "scripted-vlm" and body["max_tokens"] == vlm.DEFAULT_MAX_TOKENS
+    assert body["temperature"] == vlm.DEFAULT_TEMPERATURE
     assert body["response_format"]["type"] == "json_schema"
     img = body["messages"][0]["content"][1]["image_url"]
     assert img["detail"] == "low" and img["url"].startswith("data:image/jpeg;base64,")
@@ -371,13 +372,17 @@ def test_the_cache_is_bounded_and_keyed_by_photo_endpoint_model_samples():
     assert cache.get(k1) is None and cache.get(k3) is a and len(cache) == 2
 
 
-def test_ask_photo_experts_caches_in_memory():
+def test_ask_photo_experts_caches_in_memory_and_refuses_in_privacy_mode():
     with ScriptedServer(GOOD) as srv:
         cache = AnswerCache()
         cfg = vlm.VLMConfig(srv.url, "m", samples=2)
-        e1, m1, a1 = vlm.ask_photo_experts(photo(), cfg, cache=cache)
+        e1, m1, a1 = vlm.ask_photo_experts(photo(), cfg, cache=cache, privacy=True)
         e2, m2, a2 = vlm.ask_photo_experts(photo(), cfg, cache=cache)
         assert len(srv.requests) == 1 and a1 is a2 and len(e1) == 2
+        remote = vlm.VLMConfig("https://api.openai.com/v1", "m")
+        e3, m3, _ = vlm.ask_photo_experts(photo(), remote, cache=cache, privacy=True)
+        assert e3 == [] and "Privacy mode" in m3[0].text and len(srv.requests) == 1
+    assert any("clue: French street signs" in line for line in vlm.answer_lines(a1))
 
 
 def test_the_batch_expert_of_one_record_equals_the_app_expert():
@@ -457,6 +462,17 @@ def test_ask_many_is_bounded_and_a_bench_run_on_scripted_answers_reports_the_mod
     assert me["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"] + 0.2
     assert me["prediction_gcd_accuracy"]["750"]["value"] == 1.0
     assert rep["ensemble"]["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"]
+    # the shards' records give the same expert as the CSV
+    from_shards, _ = vlm.answers_batch_expert(vlm.answers_frame(json.loads(json.dumps([x.record() for x in results]))), [f"img{k}" for k in range(len(CITIES))], name="s")
+    np.testing.assert_allclose(np.nan_to_num(from_shards.samples), np.nan_to_num(expert.samples), atol=1e-9)
+    assert all(KEY not in json.dumps(x.record()) for x in results)
+    # the benchmark's fitted mixture then widens the app's kernels for this model
+    r.to_json(tmp_path / "report.json")
+    vlm.load_fitted_mixture(tmp_path / "report.json", "vlm: answers", "bench-fitted-vlm")
+    w = vlm.fitted_mixture("bench-fitted-vlm")
+    assert w is not None and w == pytest.approx(list(rep["point_scale_mixtures"]["vlm: answers"].values()), abs=1e-5)
+    (pts, *_), _ = vlm.answers_experts([results[0].answers], "m", w)
+    assert np.allclose(pts.scales_km, vlm.DEFAULT_SCALES_KM) and np.allclose(pts.scale_weights[0], w)
 
 
 def test_the_answers_csv_reader_names_bad_lines(tmp_path):
@@ -558,3 +574,10 @@ def test_the_prompt_carries_consented_context_and_retrieval_hints_only_when_give
         plain, rich_prompt = (r["messages"][0]["content"][0]["text"] for r in srv.requests)
     assert "analyst" not in plain and "similar photos" not in plain
     assert "in one of: FRA, BEL" in rich_prompt and "(10.0000, 20.0000)" in rich_prompt
+
+
+def test_a_client_log_line_quoting_a_photo_is_redacted(caplog):
+    caplog.set_level(logging.DEBUG, logger="openai._base_client")
+    logging.getLogger("openai._base_client").debug("Request options: %s", {"json_data": {"url": "data:image/jpeg;base64,/9j/AAAA"}})
+    (rec,) = [r for r in caplog.records if r.name == "openai._base_client"]
+    assert "base64" not in rec.getMessage() and "not logged" in rec.getMessage()
