@@ -88,10 +88,10 @@ def pick_map(image_id: str, guess: tuple[float, float] | None) -> dict | None:
     return _deckmap.draw(mapdata.empty_map(), camera.WORLD_VIEW, _cam_key("pick", image_id), key=f"pick::{image_id}", height=360, guess=guess, click=True)
 
 
-def rva_with_case(table: pd.DataFrame, image_id: str, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart:
-    """The benchmark's RvA curves with this photo's area to truth marked on each."""
+def rva_with_case(table: pd.DataFrame, case: cases.Case, experts: list[str], extra: dict[str, float] | None = None) -> alt.LayerChart | alt.FacetChart:
+    """The benchmark's RvA curves with this photo's area to truth (the converged one, as in the table) marked on each."""
     curves = cases.rva_curves(table, experts)
-    marks = cases.case_marks(table, image_id, experts)
+    marks = cases.case_marks(table, case.image_id, experts, areas=case.model_areas())
     chart = rva_chart(curves, title=None, width=None, height=380)
     scale = alt.Scale(type="log", domain=[1, 5.1e8])
     pts = alt.Chart(marks).mark_point(size=110, filled=True, stroke="white", strokeWidth=1.5).encode(
@@ -211,9 +211,8 @@ experts = [n for n in case.table["expert"] if n != "ensemble"]
 
 
 def _fmt_table(extra: list[dict] | None = None) -> pd.DataFrame:
+    """One row per expert (and the ensemble, and the guess when given): one area to truth each, the converged one."""
     rows = case.table[["expert", "kind", "area_km2", "rank", "distance_km", "points"]].copy()
-    if table is not None:
-        rows[f"area on res-{table.attrs['resolution']} grid (curve), km²"] = [float(table.loc[image_id, n]) if n in table.columns else float("nan") for n in rows["expert"]]
     if extra:
         rows = pd.concat([pd.DataFrame(extra), rows], ignore_index=True)
     return rows.sort_values("area_km2", kind="stable").rename(
@@ -269,8 +268,8 @@ if mode == MODES[1]:
             except ValueError as err:
                 st.error(f"Guess not understood: {err}")
             else:
-                s = cases.score_guess(guess, case.truth, budget if use_budget else None)
-                scores[(name, image_id)] = {"guess": guess, "score": s, "ensemble": float(top.loc["ensemble", "area_km2"])}
+                scored = cases.score_guess(guess, case.truth, budget if use_budget else None)
+                scores[(name, image_id)] = {"guess": guess, "score": scored, "ensemble": float(top.loc["ensemble", "area_km2"])}
                 st.rerun()
     else:
         s: cases.GuessScore = done["score"]
@@ -281,7 +280,7 @@ if mode == MODES[1]:
         m[1].metric("Your area to truth", fmt.format_km2(s.area_km2), help="The smallest disc around your guess that contains the true location.")
         ens_area = float(top.loc["ensemble", "area_km2"])
         m[2].metric("Ensemble's area to truth", fmt.format_km2(ens_area), delta="you beat it" if s.area_km2 < ens_area else "it beat you", delta_color="normal" if s.area_km2 < ens_area else "inverse")
-        if s.in_budget is None:
+        if s.in_budget is None or s.budget_km2 is None:
             m[3].metric("Points", f"{s.points:.0f} / 100")
         else:
             m[3].metric("Your budget", fmt.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
@@ -329,7 +328,9 @@ st.caption(
 st.subheader("Area to truth, per expert")
 show_table(_fmt_table())
 st.caption(
-    f"Maps refined to H3 res {case.refine_to} around the densest hexagons. *Distance*: a point model's own prediction, "
+    f"*Area to truth*: converged, as the Benchmark page computes it (hexagons split until each is surely denser or "
+    f"less dense than the truth's res-{case.refine_to} hexagon). *Rank*: of the truth's hexagon on the drawn map "
+    f"(refined to res {case.refine_to} around the densest hexagons). *Distance*: a point model's own prediction, "
     "or the densest hexagon's centre, to the truth. *Points*: 100 = within 1 km², 0 = the whole Earth (the RvA AUC scale)."
 )
 
@@ -337,5 +338,8 @@ st.subheader("Recall vs Area, with this photo marked")
 if table is None:
     st.info("Press **Rank all photos** above to draw the benchmark's curves with this photo on them.")
 else:
-    st.altair_chart(rva_with_case(table, image_id, ["ensemble"] + experts), width="stretch")
-    st.caption(f"Curves: all {len(table):,} photos on the res-{table.attrs['resolution']} grid (no refinement). Dots: this photo's area to truth on that grid, at the share of photos found within it.")
+    st.altair_chart(rva_with_case(table, case, ["ensemble"] + experts), width="stretch")
+    st.caption(
+        f"Curves: all {len(table):,} photos on the res-{table.attrs['resolution']} grid (no refinement: fast for every photo). "
+        "Dots: this photo's area to truth from the table above, at the share of photos found within it on that curve."
+    )

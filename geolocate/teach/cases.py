@@ -22,8 +22,9 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,47 @@ from ..metrics import AREA_MAX_KM2, disc_area_km2
 Progress = Callable[[float, str], None]
 
 CASE_REFINE_TO = 6
-"""Resolution the densest cells of a case's maps are refined to (as the benchmark's default)."""
+"""Resolution the densest cells of a case's maps are refined to, and the finest resolution of its
+converged areas to truth (as the benchmark's default)."""
+
+Weights = Mapping[str, float] | Sequence[float] | np.ndarray | None
+
+
+class AreaMethod(StrEnum):
+    """How an area to truth is computed (km² searched down the density ranking until the truth's cell)."""
+
+    CONVERGED = "converged"
+    """:meth:`Ensemble.area_to_truth`: adaptive refinement until every cell is settled against the
+    truth's cell at ``finest`` (the benchmark's number; independent of how a map was drawn)."""
+    MAP = "map"
+    """On a drawn map's cells (the densest refined to ``finest``): depends on the drawing's refinement."""
+    BASE_GRID = "base grid"
+    """On the base grid (res 3), no refinement: coarse, but fast for every image at once (the RvA curves)."""
+
+
+def area_to_truth(
+    ensemble: Ensemble,
+    lat: float,
+    lon: float,
+    weights: Weights = None,
+    method: AreaMethod = AreaMethod.CONVERGED,
+    finest: int = CASE_REFINE_TO,
+) -> float:
+    """Area to truth (km², ties half) of one record's pooled map, by an explicit method.
+
+    Args:
+        ensemble: the record's ensemble.
+        lat: truth latitude, degrees.
+        lon: truth longitude, degrees.
+        weights: expert weights (see :meth:`Ensemble.weight_vector`).
+        method: see :class:`AreaMethod`.
+        finest: the truth's cell resolution (CONVERGED) or the refinement of the map (MAP); unused on BASE_GRID.
+    """
+    method = AreaMethod(method)
+    if method is AreaMethod.CONVERGED:
+        return float(ensemble.area_to_truth(lat, lon, weights, finest=finest).area_km2)
+    refine = finest if method is AreaMethod.MAP else None
+    return float(ensemble.distribution(weights, refine_to=refine).area_to_contain(lat, lon))
 
 _FLICKR = re.compile(r"^(?P<id>\d+)_(?P<secret>[0-9a-f]+)_(?P<server>\d+)(?:_(?P<owner>[^/]+?))?\.jpe?g$", re.IGNORECASE)
 
@@ -148,6 +189,7 @@ class CaseBook:
 
     @property
     def ids(self) -> list[str]:
+        """Image ids in file order."""
         return self.truth["id"].tolist()
 
     def row(self, image_id: str) -> int:
@@ -158,6 +200,7 @@ class CaseBook:
             raise KeyError(f"no image {str(image_id)[:80]!r} in benchmark {self.name}") from None
 
     def truth_of(self, image_id: str) -> tuple[float, float]:
+        """True (lat, lon) of an image, degrees."""
         k = self.row(image_id)
         return float(self.truth["lat"].iloc[k]), float(self.truth["lon"].iloc[k])
 
@@ -170,20 +213,23 @@ class CaseBook:
         return {}
 
     def ensemble(self, image_id: str, priors: list[Expert] | None = None) -> Ensemble:
-        """The ensemble of one image (its record of every batch expert); ``priors`` replace the book's
-        shared experts of the same name (e.g. process-wide warmed ones)."""
+        """The ensemble of one image (its record of every batch expert).
+
+        ``priors`` replace the book's shared experts of the same name (e.g. process-wide warmed ones).
+        """
         by_name = {p.name: p for p in priors or []}
         experts = [by_name.get(e.name, e) if e.records is None else e for e in self.experts]
         return Ensemble(experts, row=self.row(image_id))
 
 
 def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = None, priors: list[str] | None = None, max_samples: int | None = None) -> CaseBook:
-    """Read a benchmark and fit each point model's error mixture on the fit half (split by photographer),
-    as ``python -m geolocate bench`` does.
+    """Read a benchmark and fit each point model's error mixture on the fit half, as ``python -m geolocate bench`` does.
+
+    The halves are split by photographer.
 
     Args:
         spec: the benchmark's files.
-        weights: ensemble weights by expert name; missing names get :func:`geolocate.view.default_weight`.
+        weights: ensemble weights by expert name; missing names get :func:`geolocate.presets.default_weight`.
         priors: prior names (default: all of :data:`geolocate.bench.PRIORS`).
         max_samples: keep the first N images.
     """
@@ -211,11 +257,11 @@ class Case:
         scene: scene class probabilities (may be empty).
         ensemble: the image's ensemble.
         weights: ensemble weights by expert name.
-        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (area to truth going
-            down the drawn map's cells, :meth:`CellDistribution.area_to_contain`), rank (of the truth's
-            cell in that map), cells (in the map), distance_km (a point model's prediction, else the map's
-            densest cell, to the truth), points (0-100). Area and rank describe the very map shown; the
-            benchmark's converged area (``Ensemble.area_to_truth``) can differ where the map is coarse.
+        table: one row per expert and the ensemble: expert, kind, weight, area_km2 (the converged area to
+            truth, :data:`AreaMethod.CONVERGED` at ``refine_to``, as the benchmark reports it), rank (of the
+            truth's cell in the drawn map), cells (in the map), distance_km (a point model's prediction,
+            else the map's densest cell, to the truth), points (0-100, of area_km2).
+            ``table.attrs["area_method"]`` names the method.
         refine_to: finest resolution of the maps and of the truth's cell.
     """
 
@@ -274,7 +320,7 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
     rows, dists = [], {}
     for name, w in configs:
         d = dists[name] = ens.distribution(w, refine_to=refine_to)
-        area = d.area_to_contain(lat, lon)
+        area = area_to_truth(ens, lat, lon, w, AreaMethod.CONVERGED, finest=refine_to)
         e = by_name.get(name)
         if isinstance(e, PointPredictions) and e.present[k]:
             dist_km = float(haversine_km(e.latlon[k, 0], e.latlon[k, 1], lat, lon))
@@ -284,15 +330,20 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
             "expert": name, "kind": kinds.get(name, "ensemble"), "weight": weights.get(name, float("nan")),
             "area_km2": area, "rank": _truth_rank(d, lat, lon), "cells": len(d), "distance_km": dist_km, "points": float(points(area)),
         })
-    return Case(image_id, (lat, lon), flickr_photo(image_id), book.scene(image_id), ens, weights, pd.DataFrame(rows), refine_to, dists)
+    table = pd.DataFrame(rows)
+    table.attrs["area_method"] = str(AreaMethod.CONVERGED)
+    return Case(image_id, (lat, lon), flickr_photo(image_id), book.scene(image_id), ens, weights, table, refine_to, dists)
 
 
 # --------------------------------------------------------------------------------------------- all cases
 
 
-def _table_key(book: CaseBook, res: int) -> str:
+def _table_key(book: CaseBook, res: int, method: AreaMethod = AreaMethod.BASE_GRID) -> str:
     h = hashlib.sha1()
-    h.update(json.dumps([book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 2]).encode())
+    key: list = [book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 2]
+    if method is not AreaMethod.BASE_GRID:  # base-grid tables keep the key they were stored under
+        key.append(str(method))
+    h.update(json.dumps(key).encode())
     for e in book.experts:
         h.update(e.name.encode())
         if isinstance(e, PointPredictions):
@@ -301,27 +352,48 @@ def _table_key(book: CaseBook, res: int) -> str:
     return h.hexdigest()[:16]
 
 
-def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 128, res: int | None = None, cache: bool = True, only_cached: bool = False) -> pd.DataFrame | None:
-    """Area to truth (km², on the base grid, no refinement) of every image for each expert alone and for
-    the ensemble, plus ``gain``: log10 of the ensemble's area over the best single expert's (the expert
-    with the highest RvA AUC over all images): negative where the ensemble helps.
+def case_table(
+    book: CaseBook,
+    progress: Progress | None = None,
+    chunk: int = 128,
+    res: int | None = None,
+    cache: bool = True,
+    only_cached: bool = False,
+    method: AreaMethod = AreaMethod.BASE_GRID,
+    finest: int = CASE_REFINE_TO,
+) -> pd.DataFrame | None:
+    """Area to truth (km²) of every image for each expert alone and for the ensemble, plus ``gain``.
 
-    The first call costs about 30 ms per image on two cores (every expert evaluated on every base cell);
-    the table is then stored under the user cache directory, keyed by the book's contents and weights.
+    ``gain`` is log10 of the ensemble's area over the best single expert's (the expert with the highest
+    RvA AUC over all images): negative where the ensemble helps.
+
+    On the base grid (the default) the first call costs about 30 ms per image on two cores (every expert
+    evaluated on every base cell); converged areas cost about 40 ms per image and configuration more.
+    The table is then stored under the user cache directory, keyed by the book's contents, weights and method.
 
     Args:
+        book: the benchmark.
+        progress: called with (fraction done, message).
+        chunk: images evaluated at a time.
+        res: base grid resolution (default :data:`geolocate.grid.DEFAULT_RESOLUTION`).
+        cache: read and write the disk cache.
         only_cached: return None instead of computing when the table is not on disk yet.
+        method: :data:`AreaMethod.BASE_GRID` or :data:`AreaMethod.CONVERGED` (at ``finest``).
+        finest: the truth's cell resolution of converged areas.
 
     Returns:
         DataFrame indexed by image id with one column per expert, "ensemble" and "gain"; ``attrs`` hold
-        "best_single" (the expert ``gain`` compares with) and "resolution".
+        "best_single" (the expert ``gain`` compares with), "resolution" and "area_method".
     """
-    from ..grid import DEFAULT_RESOLUTION, cache_dir, write_cache
+    from ..grid import DEFAULT_RESOLUTION, cache_dir, global_grid, write_cache
     from ..metrics import rva_auc
 
+    method = AreaMethod(method)
+    if method is AreaMethod.MAP:
+        raise ValueError("case_table computes base-grid or converged areas; a map's area needs its drawing (evaluate_case)")
     res = DEFAULT_RESOLUTION if res is None else res
-    progress = progress or (lambda f, m: None)
-    path = cache_dir() / f"cases_{book.name}_{_table_key(book, res)}.npz" if cache else None
+    report: Progress = progress or (lambda f, m: None)
+    path = cache_dir() / f"cases_{book.name}_{_table_key(book, res, method)}.npz" if cache else None
     if path is not None and path.exists():
         z = np.load(path, allow_pickle=False)
         areas, names = z["areas"], [str(n) for n in z["names"]]
@@ -337,11 +409,16 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
         for a in range(0, S, chunk):
             rows = np.arange(a, min(S, a + chunk))
             stack = ens.stack(rows, chunk=chunk)
-            truth_cell = ens.grid.locate(lat[rows], lon[rows])
-            for j, w in enumerate(configs):
-                areas[j, rows] = stack.base_areas(w, truth_cell)
+            if method is AreaMethod.BASE_GRID:
+                truth_cell = global_grid(res).locate(lat[rows], lon[rows])  # the ensemble's base grid
+                for j, w in enumerate(configs):
+                    areas[j, rows] = stack.base_areas(w, truth_cell)
+            else:
+                for k, row in enumerate(rows.tolist()):
+                    view = stack.record(k)
+                    areas[:, row] = [area_to_truth(view, lat[row], lon[row], w, method, finest=finest) for w in configs]
             del stack
-            progress(min(1.0, (a + chunk) / S), f"areas to truth: {min(S, a + chunk)} of {S} images")
+            report(min(1.0, (a + chunk) / S), f"areas to truth: {min(S, a + chunk)} of {S} images")
         if path is not None:  # atomic, with a temporary file per writer: concurrent sessions never collide
             write_cache(path, lambda f: np.savez(f, areas=areas, names=np.array(names)))
     df = pd.DataFrame(areas.T, index=pd.Index(book.ids, name="image_id"), columns=names)
@@ -350,12 +427,15 @@ def case_table(book: CaseBook, progress: Progress | None = None, chunk: int = 12
     df["gain"] = np.log10(df["ensemble"] / df[best])
     df.attrs["best_single"] = best
     df.attrs["resolution"] = res
+    df.attrs["area_method"] = str(method)
     return df
 
 
 def rva_curves(table: pd.DataFrame, experts: list[str] | None = None) -> pd.DataFrame:
-    """Long table expert, area_km2, recall of the RvA curves of a :func:`case_table` (for
-    :func:`geolocate.plots.rva_chart`)."""
+    """Long table expert, area_km2, recall of the RvA curves of a :func:`case_table`.
+
+    For :func:`geolocate.plots.rva_chart`.
+    """
     from ..metrics import rva_curve
 
     cols = experts or [c for c in table.columns if c not in ("gain",)]
@@ -366,16 +446,26 @@ def rva_curves(table: pd.DataFrame, experts: list[str] | None = None) -> pd.Data
     return pd.concat(parts, ignore_index=True)
 
 
-def case_marks(table: pd.DataFrame, image_id: str, experts: list[str] | None = None) -> pd.DataFrame:
-    """Where one case sits on each RvA curve: expert, area_km2 (its area to truth), recall (the curve's
-    recall at that area, i.e. the share of images found within it)."""
+def case_marks(table: pd.DataFrame, image_id: str, experts: list[str] | None = None, areas: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """Where one case sits on each RvA curve of a :func:`case_table`.
+
+    Args:
+        table: the all-images table (its curves).
+        image_id: the case.
+        experts: columns to mark (default: every expert and the ensemble).
+        areas: the case's own area to truth by expert (e.g. its converged areas, :attr:`Case.table`),
+            instead of the table's row: the mark then shows that number on the table's curve.
+
+    Returns:
+        expert, area_km2 (the case's area to truth), recall (the curve's recall at that area, i.e. the
+        share of images found within it).
+    """
     from ..metrics import recall_at_area
 
     cols = experts or [c for c in table.columns if c not in ("gain",)]
     row = table.loc[image_id]
-    return pd.DataFrame(
-        {"expert": cols, "area_km2": [float(row[c]) for c in cols], "recall": [float(recall_at_area(table[c].to_numpy(), row[c])) for c in cols]}
-    )
+    area = [float(areas[c]) if areas is not None else float(row[c]) for c in cols]
+    return pd.DataFrame({"expert": cols, "area_km2": area, "recall": [float(recall_at_area(table[c].to_numpy(), a)) for c, a in zip(cols, area)]})
 
 
 def extremes(table: pd.DataFrame, k: int = 20) -> tuple[list[str], list[str]]:
@@ -385,8 +475,9 @@ def extremes(table: pd.DataFrame, k: int = 20) -> tuple[list[str], list[str]]:
 
 
 def read_case_list(text: str, max_cases: int = 50) -> tuple[str | None, list[str]]:
-    """Parse a list of cases: JSON ``{"title": ..., "cases": [id, ...]}`` or ``[id, ...]``, or ids
-    separated by commas, spaces or new lines.
+    """Parse a list of cases.
+
+    JSON ``{"title": ..., "cases": [id, ...]}`` or ``[id, ...]``, or ids separated by commas, spaces or new lines.
 
     Returns:
         (title or None, ids in order, duplicates removed).

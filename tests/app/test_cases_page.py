@@ -56,6 +56,16 @@ def test_browse_a_case_deep_link_and_curve(toy_env):
     assert truth == [{"lat": LAT[1], "lon": LON[1]}]
     assert not at.get("deck_gl_json_chart") and not at.get("image")
     table = at.dataframe[1].value.set_index("expert")
+    # One area per expert, the converged one (as the benchmark computes it): no second, res-3 column.
+    assert list(table.columns) == ["kind", "area to truth, km²", "rank of the truth's hexagon", "distance, km", "points (0-100)"]
+    from geolocate.teach import cases
+
+    book = cases.load_casebook(toy_env.spec())
+    ens = book.ensemble(IDS[1])
+    for name in ("ensemble", "off", "population"):
+        w = book.weights if name == "ensemble" else dict.fromkeys(ens.names, 0.0) | {name: 1.0}
+        want = cases.area_to_truth(ens, LAT[1], LON[1], w, cases.AreaMethod.CONVERGED)
+        assert table.loc[name, "area to truth, km²"] == pytest.approx(want, rel=1e-9), name
     assert table.loc["exact", "rank of the truth's hexagon"] == 1
     assert table.loc["off", "distance, km"] == pytest.approx(5 * math.pi * R / 180, rel=1e-6)  # 556.0 km
     assert table.loc["off", "area to truth, km²"] > table.loc["exact", "area to truth, km²"]

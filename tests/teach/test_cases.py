@@ -66,9 +66,10 @@ def test_one_case_exact_model_finds_the_truth_first(toy):
     t = c.table.set_index("expert")
     assert c.truth == (lat[3], lon[3])
     assert list(t.index) == ["ensemble", "uniform land", "exact", "off", "scene (gt)"]
-    # The exact model's densest cell holds the truth: rank 1, the area of one res-6 cell (~36 km²).
+    # The exact model's densest cell holds the truth: rank 1 in the drawn map, the area of one res-6 cell (~36 km²).
     assert t.loc["exact", "rank"] == 1
-    assert 20 < t.loc["exact", "area_km2"] < 60
+    alone = dict.fromkeys(c.ensemble.names, 0.0) | {"exact": 1.0}
+    assert 20 < cases.area_to_truth(c.ensemble, lat[3], lon[3], alone, cases.AreaMethod.MAP) < 60
     assert t.loc["exact", "distance_km"] == pytest.approx(0.0, abs=1e-6)
     # 5° of latitude south of the truth: 555.97 km, and a far larger area than the exact model's.
     assert t.loc["off", "distance_km"] == pytest.approx(5 * math.pi * R / 180, rel=1e-6)
@@ -80,13 +81,62 @@ def test_one_case_exact_model_finds_the_truth_first(toy):
         cases.evaluate_case(book, "nope.jpg")
 
 
+def test_one_area_api_with_an_explicit_method(toy):
+    book, ids, lat, lon = toy
+    k = 4
+    c = cases.evaluate_case(book, ids[k])
+    ens = c.ensemble
+    one = {n: np.eye(len(ens.names))[i] for i, n in enumerate(ens.names)}
+    t = c.table.set_index("expert")
+    assert c.table.attrs["area_method"] == "converged"
+    for name in ("exact", "off", "uniform land"):
+        conv = cases.area_to_truth(ens, lat[k], lon[k], one[name], cases.AreaMethod.CONVERGED)
+        # The case's table holds the converged number, as the benchmark computes it.
+        assert conv == ens.area_to_truth(lat[k], lon[k], one[name], finest=cases.CASE_REFINE_TO).area_km2 == t.loc[name, "area_km2"]
+        mapped = cases.area_to_truth(ens, lat[k], lon[k], one[name], "map")
+        assert mapped == c.distribution(name).area_to_contain(lat[k], lon[k])  # the very map drawn
+        base = cases.area_to_truth(ens, lat[k], lon[k], one[name], cases.AreaMethod.BASE_GRID)
+        assert base == ens.expert_distribution(name).area_to_contain(lat[k], lon[k])
+    # The exact model on its drawn map: the truth's res-6 cell (~36 km²); on the base grid a whole res-3
+    # cell (~12,000 km²).
+    _, mapped, base = (cases.area_to_truth(ens, lat[k], lon[k], one["exact"], m) for m in cases.AreaMethod)
+    assert 20 < mapped < 60 and 5e3 < base < 2.5e4
+    with pytest.raises(ValueError):
+        cases.area_to_truth(ens, lat[k], lon[k], one["exact"], "nearest")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "geolocate.experts.point.kernel_log_density clamps the narrow/broad kernel ratio at e^80; EM on zero errors "
+    "leaves the 2,500 km component at ~1e-307, so the 1 km peak is capped into a plateau and the converged area "
+    "is ~3,000 km², not one res-6 cell"))
+def test_converged_area_of_an_exact_model_is_one_fine_cell(toy):
+    book, ids, lat, lon = toy
+    ens = book.ensemble(ids[4])
+    alone = dict.fromkeys(ens.names, 0.0) | {"exact": 1.0}
+    assert 20 < cases.area_to_truth(ens, lat[4], lon[4], alone, cases.AreaMethod.CONVERGED) < 60
+
+
+def test_case_table_converged_method_matches_the_cases(toy, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
+    book, ids, lat, lon = toy
+    table = cases.case_table(book, chunk=5, method=cases.AreaMethod.CONVERGED)
+    assert table.attrs["area_method"] == "converged"
+    for k in (0, 7):
+        c = cases.evaluate_case(book, ids[k])
+        for name, area in c.model_areas().items():
+            assert table.loc[ids[k], name] == pytest.approx(area, rel=1e-9), name
+    with pytest.raises(ValueError, match="drawing"):
+        cases.case_table(book, method=cases.AreaMethod.MAP)
+    assert len(list(tmp_path.glob("cases_toy_*.npz"))) == 1  # stored under its own key
+
+
 def test_case_table_matches_each_case_on_the_base_grid(toy, tmp_path, monkeypatch):
     monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path))
     book, ids, lat, lon = toy
     table = cases.case_table(book, chunk=5)
     assert list(table.index) == ids
     assert {"uniform land", "exact", "off", "scene (gt)", "ensemble", "gain"} <= set(table.columns)
-    assert table.attrs["best_single"] == "exact"
+    assert table.attrs["best_single"] == "exact" and table.attrs["area_method"] == "base grid"
     np.testing.assert_allclose(table["gain"], np.log10(table["ensemble"] / table["exact"]))
     # The same areas through Ensemble/CellDistribution, unrefined, for one image.
     k = 5
