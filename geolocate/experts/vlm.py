@@ -716,8 +716,11 @@ def answer_lines(answers: ModelAnswers) -> list[str]:
     Plain text only: show with ``st.text`` or escape before HTML; never render as Markdown.
     """
     lines = [f"{answers.model} at {answers.host}: {len(answers.answers)} of {answers.requested} answers, {answers.seconds:.1f} s"]
+    groups: dict[ParsedAnswer, list[int]] = {}
     for i, a in enumerate(answers.answers, 1):
-        lines.append(f"— sample {i}")
+        groups.setdefault(replace(a, raw=""), []).append(i)  # identical answers are listed once
+    for a, nums in groups.items():
+        lines.append(f"— sample {nums[0]}" if len(nums) == 1 else f"— samples {', '.join(map(str, nums))} (the same answer)")
         if a.refusal:
             lines.append(f"  declined: {a.refusal}")
             continue
@@ -1251,6 +1254,19 @@ def answers_experts(answers: Sequence[ModelAnswers], name: str, mixture: np.ndar
                 assert m is not None
                 for k, sc in enumerate(ladder):
                     sw[i, int(np.flatnonzero(scales == sc)[0])] += m[k]
+        # identical candidates (same point and kernel, e.g. repeated samples) merge: one kernel, summed weight
+        merged: dict[tuple[Any, ...], int] = {}
+        keep_rows: list[int] = []
+        wsum: list[float] = []
+        for i, (pt, w) in enumerate(zip(pts, wts)):
+            key = (round(pt[0], 6), round(pt[1], 6), *np.round(sw[i], 9).tolist())
+            if key in merged:
+                wsum[merged[key]] += w
+            else:
+                merged[key] = len(keep_rows)
+                keep_rows.append(i)
+                wsum.append(w)
+        pts, wts, sw = [pts[i] for i in keep_rows], wsum, sw[keep_rows]
         how = "fitted scale mixture" if mixture is not None else ("stated radii" if all(s is not None for s in sig) else "stated radii, an assumed mixture where none")
         experts.append(CandidateMixture(np.array(pts), np.array(wts), scales, sw, name=name, why=f"{len(with_points)} samples, {how}"))
     with_countries = [a for a in samples if a.countries]

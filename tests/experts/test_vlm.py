@@ -581,3 +581,90 @@ def test_a_client_log_line_quoting_a_photo_is_redacted(caplog):
     logging.getLogger("openai._base_client").debug("Request options: %s", {"json_data": {"url": "data:image/jpeg;base64,/9j/AAAA"}})
     (rec,) = [r for r in caplog.records if r.name == "openai._base_client"]
     assert "base64" not in rec.getMessage() and "not logged" in rec.getMessage()
+
+
+def test_repeated_candidates_merge_into_one_kernel_and_one_listing():
+    a = vlm.parse_answer(GOOD)
+    ans = vlm.ModelAnswers("m", "h", 3, 1.0, (a, a, vlm.parse_answer(rich([(*PARIS, 1.0, 50.0)]))))
+    (pts, _), _ = vlm.answers_experts([ans], "m")
+    assert len(pts.weights) == 2 and pts.weights == pytest.approx([0.7 * 2 / 3 + 1 / 3, 0.3 * 2 / 3])
+    assert "top (48.857, 2.352) 80%" in pts.describe()
+    lines = vlm.answer_lines(ans)
+    assert "— samples 1, 2 (the same answer)" in lines and "— sample 3" in lines
+
+
+PAGE = '''
+import sys
+sys.path.insert(0, {repo!r})
+import numpy as np
+import streamlit as st
+from PIL import Image
+from geolocate.evidence import EvidenceContext
+from geolocate.evidence.model import ModelEvidence
+from pages._panel_model import panel
+
+im = Image.fromarray(np.random.default_rng(7).integers(0, 255, (120, 160, 3), dtype=np.uint8), "RGB")
+with st.sidebar:
+    ev = panel(ModelEvidence(), [im], privacy=True)
+experts, msgs = ev.experts(EvidenceContext(photos=[im]))
+for e in experts:
+    st.slider(e.name, 0.0, 3.0, 1.0, key="w::" + e.name)
+'''
+
+
+@pytest.mark.e2e
+def test_in_a_real_browser_ask_the_model_shows_the_clues_and_adds_experts_with_sliders(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import urllib.request
+    from pathlib import Path
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"  # as tests/e2e/workbench_helpers.py
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--use-gl=swiftshader", "--enable-unsafe-swiftshader"]
+    if not Path(chromium).exists():
+        pytest.skip("Debian chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    repo = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "page.py"
+    script.write_text(PAGE.format(repo=repo))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in (vlm.ENDPOINT_ENV, vlm.ALLOWED_HOSTS_ENV)}
+    with ScriptedServer(rich([(*PARIS, 0.7, 30.0)], [("FRA", 0.8)], clues=("Blue street-name plates",))) as srv:
+        proc = subprocess.Popen(
+            [str(Path(repo) / ".venv/bin/streamlit"), "run", str(script), "--server.port", str(port), "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"], cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise
+                    time.sleep(0.3)
+            with sync_api.sync_playwright() as p:
+                b = p.chromium.launch(executable_path=chromium, args=args)
+                page = b.new_page()
+                page.goto(url)
+                endpoint = page.get_by_role("textbox", name="Endpoint (base URL)")
+                endpoint.wait_for(timeout=60_000)
+                endpoint.fill(srv.url)
+                page.keyboard.press("Enter")
+                page.get_by_role("textbox", name="Model").fill("scripted-vlm")
+                page.keyboard.press("Enter")
+                page.get_by_text(f"The photo will be sent to: {vlm.endpoint_host(srv.url)}").wait_for(timeout=30_000)
+                assert srv.requests == [], "nothing is sent before the click"
+                page.get_by_role("button", name="Ask the model").click()
+                page.get_by_text("clue: Blue street-name plates", exact=False).first.wait_for(timeout=60_000)
+                page.get_by_text("model: scripted-vlm countries").first.wait_for(timeout=30_000)
+                assert page.get_by_role("slider").count() == 3  # temperature + the two experts' weights
+                b.close()
+            assert len(srv.requests) == 1
+        finally:
+            proc.terminate()
+            proc.wait(10)
