@@ -11,6 +11,7 @@ HTML). The API key comes from the server's environment and is never shown. Widge
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
@@ -109,6 +110,7 @@ def panel(evidence: ModelEvidence, photos: Sequence[Any], privacy: bool, *, stat
     for m in st.session_state.get(MESSAGES, []):
         show_message(m)
     shown = [a for p in list(photos)[:MAX_PHOTOS] if (a := vlm.ANSWER_CACHE.get(vlm.ANSWER_CACHE.key(p, ev.endpoint, ev.model, ev.samples)))]
+    ev = replace(ev, asked=",".join(a.token for a in shown))
     if shown:
         with st.expander("The model's answers (as it wrote them)", expanded=True):
             for answers in shown:

@@ -68,6 +68,9 @@ class ModelEvidence:
         samples: answers sampled per photo.
         endpoint: base URL of the OpenAI-compatible server (never in links; default: the server's own).
         temperature: sampling temperature (never in links).
+        asked: tokens of the cached answers this evidence stands for (set by the panel after "Ask the model",
+            never in links), so that the evidence's value changes when answers arrive (callers may memoise
+            experts by evidence value).
     """
 
     kind: ClassVar[str] = "model"
@@ -78,6 +81,7 @@ class ModelEvidence:
     samples: int = DEFAULT_SAMPLES
     endpoint: str = ""
     temperature: float = DEFAULT_TEMPERATURE
+    asked: str = ""
 
     @property
     def is_empty(self) -> bool:

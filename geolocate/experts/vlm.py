@@ -49,6 +49,7 @@ import re
 import socket
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -694,6 +695,7 @@ class ModelAnswers:
         answers: one parsed answer per sample received.
         messages: what went wrong (plain text; never the key).
         seconds: wall time of the asking.
+        token: a random id of this asking (evidence values carry it so that asking again changes them).
     """
 
     model: str
@@ -703,6 +705,7 @@ class ModelAnswers:
     answers: tuple[ParsedAnswer, ...] = ()
     messages: tuple[Message, ...] = ()
     seconds: float = 0.0
+    token: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
 
     @property
     def usable(self) -> list[ParsedAnswer]:

@@ -540,6 +540,7 @@ def test_the_panel_names_the_host_sends_only_on_click_and_shows_clues_as_text(mo
     assert KEY not in body and all(KEY not in m.body for m in at.markdown)
     ev = at.session_state["result"]
     assert ev.model == "scripted-vlm" and ev.samples == 2 and ev.host == host
+    assert ev.asked and ev.to_query() == {"vlm_model": "scripted-vlm", "vlm_samples": "2"}, "answers change the value, not the link"
     from geolocate.evidence import EvidenceContext
 
     im = Image.fromarray(np.random.default_rng(7).integers(0, 255, (48, 64, 3), dtype=np.uint8), "RGB")
