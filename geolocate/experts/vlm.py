@@ -395,6 +395,17 @@ def _number(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _coord(v: Any) -> float | None:
+    """A coordinate in degrees: a number, or text such as "48.85", "−33.9", "48.85° N", "2.35 W"."""
+    if isinstance(v, str):
+        m = re.fullmatch(r"\s*([-+\u2212]?\d+(?:\.\d+)?)\s*°?\s*([NSEWnsew])?\s*", v)
+        if not m:
+            return None
+        x = float(m.group(1).replace("\u2212", "-"))
+        return -abs(x) if (m.group(2) or "").upper() in ("S", "W") else x
+    return _number(v)
+
+
 def _get(d: Mapping[str, Any], keys: Sequence[str]) -> Any:
     lower = {str(k).lower(): v for k, v in d.items()}
     for k in keys:
@@ -462,7 +473,7 @@ def country_code(name: str) -> str | None:
 
 
 def _read_candidate(d: Mapping[str, Any], problems: list[str]) -> Candidate | None:
-    lat, lon = _number(_get(d, _LAT_KEYS)), _number(_get(d, _LON_KEYS))
+    lat, lon = _coord(_get(d, _LAT_KEYS)), _coord(_get(d, _LON_KEYS))
     if lat is None or lon is None:
         problems.append("a candidate without numeric latitude and longitude was skipped")
         return None
@@ -939,7 +950,7 @@ class VLMClient:
                     continue
                 if isinstance(err, openai.APIConnectionError):
                     raise _Failure(self._message("error", f"Could not reach {self.host} ({attempt + 1} tries): is the server running and the URL right?", type(err.__cause__ or err).__name__)) from None
-                what = "rate limit (429)" if status == 429 else f"server error ({status})"
+                what = "rate limit (429)" if status == 429 else (f"server error ({status})" if (status or 0) >= 500 else f"HTTP error ({status})")
                 raise _Failure(self._message("error", f"{self.host} answered with a {what} {attempt + 1} times; try again later.", _error_detail(err))) from None
             except openai.OpenAIError as err:
                 raise _Failure(self._message("error", "The request failed.", f"{type(err).__name__}: {err}")) from None

@@ -314,6 +314,7 @@ def test_the_key_and_the_photo_are_absent_from_every_log_line_and_output(caplog,
     ('[{"latitude": 1.5, "longitude": 2.5}, {"latitude": 3, "longitude": 4}]', (1.5, 2.5)),
     ("Latitude: 41.9° N, Longitude: 12.5° E", (41.9, 12.5)),
     ("latitude 22.9 S, longitude 43.2 W", (-22.9, -43.2)),
+    ('{"latitude": "33.9° S", "longitude": "\u221218.4"}', (-33.9, -18.4)),
 ])
 def test_the_parser_reads_the_g3_form_in_fences_and_prose(text, expected):
     a = vlm.parse_answer(text)
