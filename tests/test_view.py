@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import io
-import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -14,9 +12,6 @@ from geolocate.distribution import CellDistribution
 from geolocate.ensemble import Ensemble
 from geolocate.evidence import AnalystEvidence
 from geolocate.experts import PointExpert
-from geolocate.experts import base as experts_base
-from geolocate.maps import camera, deck, fmt
-from geolocate.maps import data as mapdata
 from geolocate.share import ViewParams
 
 
@@ -24,173 +19,6 @@ from geolocate.share import ViewParams
 def paris_dist() -> CellDistribution:
     ens = Ensemble([PointExpert(48.85, 2.35, scale_km=50.0, name="p")])
     return ens.distribution(refine_to=5)
-
-
-def test_map_records_cover_the_mass_and_flag_the_budget(paris_dist):
-    data = mapdata.map_records(paris_dist, budget_km2=1e4, max_cells=5000, mass=0.99)
-    recs = data.records
-    assert 0 < len(recs) <= 5000
-    assert data.shown_prob >= 0.99
-    assert [r["rank"] for r in recs] == list(range(1, len(recs) + 1))
-    dens = [r["density"] for r in recs]
-    assert dens == sorted(dens, reverse=True)
-    # The budget prefix is the distribution's own within_budget selection.
-    budget = paris_dist.within_budget(1e4)
-    assert len(data.budget) == len(budget) > 0
-    assert [r["h3"] for r in data.budget_records] == [format(int(c), "x") for c in budget.cells]
-    assert sum(r["area_km2"] for r in data.budget_records) <= 1e4 * 1.01
-    # The densest cell contains Paris.
-    paris_rank = int(np.flatnonzero(paris_dist.order() == paris_dist.locate(48.85, 2.35))[0]) + 1
-    assert paris_rank <= 7  # the kernel peak (ties among the finest cells around it)
-    assert recs[0]["colour"][3] > recs[-1]["colour"][3]
-
-
-def test_map_records_are_capped(paris_dist):
-    data = mapdata.map_records(paris_dist, budget_km2=1e7, max_cells=100)
-    assert len(data.records) == 100
-    assert len(data.budget) > 100  # the budget table is complete even if the map is capped
-
-
-def test_deck_json_is_compact_and_carries_layers(paris_dist):
-    data = mapdata.map_records(paris_dist, budget_km2=1e4)
-    d = deck.build_deck(data, camera.view_state(paris_dist, 1e4), truth=(48.85, 2.35))
-    spec = json.loads(d.to_json())
-    ids = [layer["id"] for layer in spec["layers"]]
-    assert ids == ["context", "density", "borders", "budget_halo", "budget", "city_dots", "city_labels", "truth"]
-    assert len(spec["layers"][1]["data"]) == len(data.records)
-    # The budget outline is the union edge of the budget's cells: every budget cell centre lies inside it.
-    import shapely
-
-    union = shapely.union_all([shapely.Polygon(d["path"]) for d in spec["layers"][4]["data"]])
-    centres = shapely.points(data.budget.lon, data.budget.lat)
-    assert shapely.contains(union, centres).all()
-    # ... and encloses about the budget's area (degrees² to km² near Paris: 111.2² cos(lat)).
-    km2 = union.area * 111.195**2 * np.cos(np.radians(union.centroid.y))
-    assert km2 == pytest.approx(data.budget.total_area_km2, rel=0.05)
-    assert "\n" not in d.to_json()
-    vs = spec["initialViewState"]
-    assert vs["latitude"] == pytest.approx(48.85, abs=1.0) and vs["longitude"] == pytest.approx(2.35, abs=1.0)
-    assert d._tooltip["html"].count("{rank}") == 2
-
-
-def test_marker_units_reach_the_browser_as_pixels(paris_dist):
-    """pydeck turns a bare "pixels" into the accessor "@@=pixels", which deck.gl ignores (metres)."""
-    data = mapdata.map_records(paris_dist, budget_km2=1e4)
-    spec = json.loads(deck.build_deck(data, camera.WORLD_VIEW, truth=(48.85, 2.35)).to_json())
-    truth = next(layer for layer in spec["layers"] if layer["id"] == "truth")
-    assert truth["radiusUnits"] == "pixels" and truth["lineWidthUnits"] == "pixels"
-    assert truth["getRadius"] == 7
-    for layer in spec["layers"]:
-        for key in ("radiusUnits", "widthUnits", "lineWidthUnits", "sizeUnits"):
-            assert layer.get(key, "pixels") == "pixels", (layer["id"], key, layer.get(key))
-
-
-def test_no_tile_style_unless_asked(paris_dist):
-    """Privacy: without a style the deck asks Streamlit for no basemap (its default would fetch CARTO tiles)."""
-    from geolocate.maps.basemap import NO_TILES, TILE_STYLE
-
-    data = mapdata.map_records(paris_dist, budget_km2=1e4)
-    spec = json.loads(deck.build_deck(data, camera.WORLD_VIEW).to_json())
-    assert spec["mapStyle"] == NO_TILES == "__MAP_STYLE__"
-    assert "http" not in json.dumps({k: v for k, v in spec.items() if k != "layers"})
-    online = json.loads(deck.build_deck(data, camera.WORLD_VIEW, map_style=TILE_STYLE).to_json())
-    assert online["mapStyle"] == TILE_STYLE and "token" not in TILE_STYLE
-
-
-def test_context_layer_covers_the_whole_distribution_at_a_visible_resolution():
-    from geolocate.experts import standard_priors
-    from geolocate.grid import cell_resolutions
-
-    ens = Ensemble(standard_priors())
-    dist = ens.distribution({n: presets.default_weight(n) for n in ens.names}, refine_to=share.DEFAULT_REFINE)
-    data = mapdata.map_records(dist, share.DEFAULT_BUDGET_KM2, zoom=camera.WORLD_VIEW["zoom"])
-    # At world zoom (0.8) res-1 cells (~840 km) are ~9 px wide; res-3 cells would be ~1 px specks.
-    assert data.context_res == 1
-    cells = np.array([int(r["h3"], 16) for r in data.context], dtype=np.uint64)
-    assert set(cell_resolutions(cells).tolist()) == {1}
-    assert len(cells) == 842  # every res-1 cell holds some probability: the whole globe is drawn
-    # Probability is conserved by the aggregation.
-    from geolocate.maps.data import aggregate
-
-    _, p, a = aggregate(dist, 1)
-    assert p.sum() == pytest.approx(1.0) and a.sum() == pytest.approx(dist.cells.area_km2.sum())
-
-
-def test_near_zero_is_grey_and_ruled_out_is_not_drawn():
-    experts, _ = evidence.analyst_experts(AnalystEvidence(include=("ISL",), hard=True))
-    ens = Ensemble(experts + [PointExpert(64.9, -18.6, 30.0, name="p")])
-    dist = ens.distribution(refine_to=4)
-    data = mapdata.map_records(dist, 1e4, zoom=4.0)
-    from geolocate.grid import cells_to_parents
-
-    ruled_out = dist.prob < dist.prob.max() * 1e-11  # the rest of the world (1e-12 leak) ...
-    assert 0 < ruled_out.sum() < len(dist)
-    drawn = {int(r["h3"], 16) for r in data.records} | {int(r["h3"], 16) for r in data.context}
-    out_cells = dist.cells.cells[ruled_out]
-    assert not drawn & set(out_cells.tolist())  # ... is not drawn at full resolution
-    assert not drawn & set(cells_to_parents(out_cells, data.context_res).tolist()) - set(cells_to_parents(dist.cells.cells[~ruled_out], data.context_res).tolist())
-    from geolocate.maps.data import NEAR_ZERO_RGBA
-
-    colours = [r["colour"] for r in mapdata.map_records(dist, 1e4, mass=1.0, max_cells=10**6, zoom=4.0).records]
-    assert NEAR_ZERO_RGBA in colours  # the kernel's far tail inside Iceland is near zero: grey, not dark purple
-    assert colours[0] != NEAR_ZERO_RGBA
-
-
-def test_colour_scale_ticks_are_powers_of_ten_with_real_positions():
-    from geolocate.maps.data import ColourScale
-
-    s = ColourScale(lo=-9.2, hi=-4.2)
-    assert s.ticks() == [pytest.approx((0.04, -9.0)), pytest.approx((0.24, -8.0)), pytest.approx((0.44, -7.0)), pytest.approx((0.64, -6.0)), pytest.approx((0.84, -5.0))]
-    c = s.colours(np.log(10.0) * np.array([-10.0, -9.2, -4.2]))
-    from geolocate.maps.data import NEAR_ZERO_RGBA
-
-    assert c[0].tolist() == NEAR_ZERO_RGBA
-    assert c[1, :3].tolist() == [40, 11, 84] and c[2, :3].tolist() == [255, 225, 60]
-    html = mapdata.legend_html(s, 1e4)
-    assert "10<sup>-9</sup>" in html and "10<sup>-5</sup>" in html and "per km²" in html and "10,000 km²" in html
-
-
-def test_view_state_frames_the_budget_cells(paris_dist):
-    v = camera.view_state(paris_dist, 1e4)
-    from geolocate.maps.camera import view_bounds
-
-    w, s, e, n = view_bounds(v)
-    regions = paris_dist.within_budget(1e4)
-    assert (regions.lon > w).all() and (regions.lon < e).all() and (regions.lat > s).all() and (regions.lat < n).all()
-    # ... and not much more: the budget (~10,000 km², ~100 km across) spans a good part of the view.
-    assert e - w < 15
-
-
-def test_view_state_across_the_antimeridian():
-    ens = Ensemble([PointExpert(-17.0, 179.9, scale_km=60.0, name="fiji")])
-    v = camera.view_state(ens.distribution(refine_to=5), 3e4)
-    assert abs(abs(v["longitude"]) - 180) < 3 and v["zoom"] > 4
-
-
-def test_format_prob_never_says_zero_for_a_positive_value():
-    assert [fmt.format_prob(p) for p in (0.5, 0.0234, 3.1e-4, 2e-9, 0.0)] == ["50%", "2.3%", "0.031%", "< 0.0001%", "0%"]
-
-
-def test_expert_label_does_not_repeat_the_kind():
-    from geolocate.experts import PointExpert as P
-
-    e = AnalystEvidence(attributes=("forest",))
-    experts, _ = evidence.analyst_experts(e)
-    assert experts_base.expert_label(experts[0]) == "analyst: forest"
-    assert experts_base.expert_label(P(1.0, 2.0, 10.0, name="GeoCLIP", kind="image")) == "GeoCLIP · image"
-
-
-def test_density_colours_are_monotone():
-    c = mapdata.density_colours(np.linspace(-20, -5, 50))
-    assert c.dtype == np.uint8 and c.shape == (50, 4)
-    assert np.all(np.diff(c[:, 3].astype(int)) >= 0)
-    assert c[0, 3] < c[-1, 3]
-
-
-def test_sig_rounding_is_short_and_exact():
-    vals = fmt.sig(np.array([3.14159e-6, 0.000101, 32.41, 12345.6, 0.0]))
-    assert vals == [3.14e-06, 0.000101, 32.4, 12300.0, 0.0]
-    assert json.dumps(vals) == "[3.14e-06, 0.000101, 32.4, 12300.0, 0.0]"
 
 
 @pytest.mark.parametrize(
@@ -363,27 +191,3 @@ def test_load_uploads_with_the_real_photo_loader():
     assert msgs == ["junk.txt: not an image file this tool can read (supported: JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC/HEIF/AVIF)"]
 
 
-def test_budget_outline_does_not_wrap_round_the_globe_at_the_antimeridian():
-    import h3
-
-    from geolocate.grid import CellSet
-
-    disk = h3.grid_disk(h3.latlng_to_cell(-17.0, 179.95, 4), 2)  # Fiji, straddling 180°
-    cs = CellSet.from_cells(np.array([h3.str_to_int(c) for c in disk], dtype=np.uint64))
-    paths = mapdata.budget_outline(CellDistribution(cs, np.zeros(len(cs))).ranked())
-    for p in paths:
-        lon = np.array(p)[:, 0]
-        assert np.ptp(lon) < 10.0  # a few cells wide, not 360° round
-
-
-def test_budget_outline_is_the_union_edge():
-    import h3
-
-    from geolocate.grid import CellSet
-
-    disk = h3.grid_disk(h3.latlng_to_cell(10.0, 20.0, 5), 1)  # 7 cells
-    cs = CellSet.from_cells(np.array([h3.str_to_int(c) for c in disk], dtype=np.uint64))
-    regions = CellDistribution(cs, np.zeros(7)).ranked()
-    paths = mapdata.budget_outline(regions)
-    assert len(paths) == 1  # one outer ring, no inner seams
-    assert 18 <= len(paths[0]) <= 19  # a 7-hexagon flower has 18 boundary vertices (+ closing point)

@@ -169,3 +169,21 @@ def test_session_score_over_two_cases(toy_env):
     L = math.log10(5.1e8)
     want = np.mean([100 * (L - math.log10(a)) / L for a in (38842.75, 155359.2)])
     assert m["Session score"] == f"{want:.0f} / 100"
+
+
+def test_without_the_component_cases_falls_back_to_pydeck_in_draw(toy_env, monkeypatch):
+    """The fallback lives in _deckmap.draw: the same map as st.pydeck_chart, the small maps as small decks."""
+    import json
+
+    import pages._deckmap as deckmap
+
+    monkeypatch.setattr(deckmap, "available", lambda: False)
+    at = _page(case=toy_env.ids[1])
+    assert not at.get("component_instance") and not at.warning
+    charts = [json.loads(c.proto.json) for c in at.get("deck_gl_json_chart")]
+    assert len(charts) == 1 + 7  # the ensemble's map and one small deck per expert and the ensemble
+    main = {layer["id"]: layer for layer in charts[0]["layers"]}
+    assert list(main)[:2] == ["context", "density"] and main["truth"]["data"][0]["lat"] == toy_env.lat[1]
+    assert charts[0]["mapStyle"] == "__MAP_STYLE__"  # offline: no tiles
+    titles = [t.value for t in at.text if t.value.startswith(("ensemble · area to truth", "exact · area to truth"))]
+    assert len(titles) == 2  # the small decks' titles, as plain text

@@ -148,3 +148,17 @@ def test_layers_page_draws_each_layer(layer):
     assert len(classes) >= 2  # scene: "indoor" is never the dominant class of a hexagon
     assert all(d["label"].endswith("% of the hexagon)") for d in data)
     assert "prob" not in spec["density"]  # a category map: labels on hover, no probabilities
+
+
+def test_layers_page_without_the_component_draws_the_same_map_with_pydeck(monkeypatch):
+    import json
+
+    import pages._deckmap as deckmap
+
+    monkeypatch.setattr(deckmap, "available", lambda: False)
+    at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=180))
+    (chart,) = at.get("deck_gl_json_chart")
+    spec = json.loads(chart.proto.json)
+    density = next(layer for layer in spec["layers"] if layer["id"] == "density")
+    assert 500 < len(density["data"]) < 6000 and all(d["label"].endswith("% of the hexagon)") for d in density["data"])
+    assert spec["mapStyle"] == "__MAP_STYLE__" and "html" not in chart.proto.tooltip  # labels are plain text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import h3
@@ -66,8 +67,53 @@ def test_map_spec_holds_what_is_drawn_and_stays_small(paris_dist):
     assert len(text) < 400_000, len(text)
 
 
-def test_world_borders_are_computed_once():
-    assert mapspec.world_borders() is mapspec.world_borders()
+def test_world_borders_are_every_shipped_path_computed_once(monkeypatch):
+    from geolocate.maps import basemap
+
+    calls = []
+    real = basemap.border_paths
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(basemap, "border_paths", counted)
+    mapspec.world_borders.cache_clear()
+    try:
+        first, second = mapspec.world_borders(), mapspec.world_borders()
+        assert len(calls) == 1  # the second map reuses the encoding (~150 kB of base64 per spec)
+        assert first == second and first["key"] == "world-full"
+        paths = real()
+        assert first["n"] == len(paths) > 500
+        decoded = mapspec.decode_paths(first)
+        assert [len(p) for p in decoded] == [len(p) for p in paths]
+        np.testing.assert_allclose(np.concatenate(decoded), np.concatenate(paths), atol=1e-5)  # float32 degrees
+    finally:
+        mapspec.world_borders.cache_clear()
+
+
+def test_category_cells_carry_labels_not_probabilities():
+    cells = np.array([int(h3.latlng_to_cell(lat, 10.0, 3), 16) for lat in (0.0, 10.0, 20.0)], dtype=np.uint64)
+    rgba = np.array([[1, 2, 3, 190]] * 3, dtype=np.uint8)
+    labels = ["forest (80% of the hexagon)", "<b>sea</b> (100% of the hexagon)", "forest (80% of the hexagon)"]
+    data = mapdata.category_map(cells, rgba, labels)
+    spec = mapspec.map_spec(data, camera.WORLD_VIEW, "k")
+    assert "prob" not in spec["density"] and spec["density"]["labels"] == sorted(set(labels))
+    assert spec["density"]["label_bytes"] == 2 and len(base64.b64decode(spec["density"]["label"])) == 2 * 3
+    rows = mapspec.decode(json.loads(json.dumps(spec)))["layers"][1]["data"]
+    assert [r["label"] for r in rows] == labels and [int(r["h3"], 16) for r in rows] == cells.tolist()
+    assert data.records[1]["label"] == labels[1] and "prob_pct" not in data.records[1]
+    with pytest.raises(ValueError, match="as many"):
+        mapdata.category_map(cells, rgba, labels[:2])
+
+
+def test_points_travel_with_their_labels():
+    spec = mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", marker=(0.0, 10.0), points=[(0.0, 11.0, "Dee"), (-1.5, 10.25, "<i>Eve</i>")])
+    assert spec["points"] == [["Dee", 0.0, 11.0], ["<i>Eve</i>", -1.5, 10.25]]
+    layers = {layer["id"]: layer["data"] for layer in mapspec.decode(spec)["layers"]}
+    assert layers["points"] == [{"label": "Dee", "lat": 0.0, "lon": 11.0}, {"label": "<i>Eve</i>", "lat": -1.5, "lon": 10.25}]
+    assert layers["truth"] == [{"lat": 0.0, "lon": 10.0}] and "guess" not in layers
+    assert mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k")["points"] == []
 
 
 def test_multiples_carry_each_view(paris_dist):
