@@ -670,3 +670,21 @@ def test_in_a_real_browser_ask_the_model_shows_the_clues_and_adds_experts_with_s
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+def test_the_panels_ask_withholds_the_key_from_hosts_the_server_is_not_configured_for(monkeypatch):
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    from pages import _panel_model
+
+    monkeypatch.setenv(vlm.KEY_ENV, KEY)
+    with ScriptedServer(GOOD) as srv:
+        ev = ModelEvidence(model="m", samples=1, endpoint=srv.url)
+        msgs = _panel_model.ask(ev, [photo(11)], privacy=True)
+        assert srv.headers[-1]["authorization"] == f"Bearer {KEY}", "loopback: the key goes"
+        monkeypatch.setattr(vlm, "key_allowed", lambda url: False)  # as for a typed remote host
+        _panel_model.ask(ev, [photo(12)], privacy=True)
+        assert srv.headers[-1]["authorization"] == "Bearer no-key"
+        (refused,) = _panel_model.ask(ModelEvidence(model="m", endpoint="https://api.openai.com/v1"), [photo(13)], privacy=True)
+        assert refused.level == "error" and "Privacy mode" in refused.text
+        assert len(srv.requests) == 2
+    assert all(KEY not in f"{m.text} {m.detail}" for m in msgs)
