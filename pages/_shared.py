@@ -73,7 +73,7 @@ def shared_priors() -> list[Expert]:
 
 @st.cache_resource(show_spinner="Loading land-cover and scene layers…")
 def shared_layers() -> dict:
-    """Layers behind the analyst's attribute terms (geolocate.view.attribute_layers), warmed on the base grid."""
+    """Layers behind the analyst's attribute terms (geolocate.evidence.attribute_layers), warmed on the base grid."""
     from geolocate.evidence import attribute_layers
 
     out = attribute_layers()

@@ -125,7 +125,7 @@ def server_no_model():
 
 
 def _marker_pixels(img: np.ndarray) -> np.ndarray:
-    """Mask of the marker's green (geolocate.mapview.MARKER_RGBA) in a screenshot."""
+    """Mask of the marker's green (geolocate.maps.data.MARKER_RGBA) in a screenshot."""
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
     return (g > 200) & (r < 140) & (b < 140)
 
