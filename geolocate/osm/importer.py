@@ -9,7 +9,7 @@ a preset (:mod:`.presets`) or a ``key=value`` tag asked for, and writes one fold
   a representative point ``lat``/``lon`` and ``terms`` (the presets it matches and its stored
   ``key=value`` tags);
 * ``points.parquet``: the geometry as points: nodes as themselves, ways and multipolygon outlines as
-  their vertices densified to at most :data:`SPACING_M` apart, each with its H3 res-10 ``cell``;
+  their vertices densified to at most :data:`SPACING_M` apart, each with its H3 res-12 ``cell`` (its res-10 ancestor is bit arithmetic);
 * ``coverage.parquet`` (H3 cells, compacted) and ``coverage.geojson``: where the extract has data
   (cells holding its ways' ends and features, dilated by one ring and clipped to the header's box);
 * ``meta.json``: source, counts, tags asked for, the coverage resolution.
@@ -42,15 +42,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from h3.api import numpy_int as h3n
 
-from .presets import PRESETS, STORED_KEYS, Preset
+from .presets import ANY_VALUES, PRESETS, STORED_KEYS, Preset
 
 Progress = Callable[[float, str], None]
 
 SPACING_M = 10.0
 """Largest gap between stored points along a line or outline, m (distances err by at most half of it)."""
 
-POINT_RES = 10
-"""H3 resolution of every stored point's cell."""
+POINT_RES = 12
+"""H3 resolution of every stored point's cell (edge 9.4 m, so short distances search few candidates)."""
+
+MATCH_RES = 10
+"""Resolution of the matching places the map expert reports (0.015 km²; a point's res-10 cell is its
+stored cell's ancestor)."""
 
 CHUNK_POINTS = 200_000
 """Points buffered before a Parquet row group is written."""
@@ -126,19 +130,51 @@ class _Matcher:
 
     def __init__(self, presets: Sequence[Preset], extra: Sequence[tuple[str, str]]):
         self.by_key: dict[str, list[Preset]] = {}
+        self.by_kv: dict[tuple[str, str], list[Preset]] = {}  # first condition (key, value) -> presets
+        self.by_any: dict[str, list[Preset]] = {}  # first condition "key=any but no" -> presets
         for p in presets:
             for k in {alt[0][0] for alt in p.alternatives}:
                 self.by_key.setdefault(k, []).append(p)
+            for k, vals in {alt[0] for alt in p.alternatives}:
+                if vals is None:
+                    self.by_any.setdefault(k, []).append(p)
+                else:
+                    for v in vals:
+                        self.by_kv.setdefault((k, v), []).append(p)
         self.extra = list(extra)
+        self.presets = list(presets)
         self.keys = frozenset({k for p in presets for k in p.keys} | set(STORED_KEYS) | {k for k, _ in extra})
         self.trigger = frozenset(set(self.by_key) | {k for k, _ in extra})
+
+    def filter_pairs(self) -> list[tuple[str, str]] | None:
+        """(key, value) pairs of which a kept object has at least one (for osmium's TagFilter).
+
+        None when only a key filter can say it (an extra ``key=*`` tag, or an "any value" key not in
+        :data:`~.presets.ANY_VALUES`).
+        """
+        pairs: set[tuple[str, str]] = set()
+        for p in self.presets:
+            for alt in p.alternatives:
+                k, vals = alt[0]
+                if vals is None:
+                    known = ANY_VALUES.get(k)
+                    if known is None:
+                        return None
+                    vals = known
+                pairs.update((k, v) for v in vals)
+        for k, v in self.extra:
+            if v == "*":
+                return None
+            pairs.add((k, v))
+        return sorted(pairs)
 
     def terms(self, tags: dict[str, str]) -> list[str]:
         """Preset names and ``key=value`` terms of a kept object; [] when it is not kept."""
         names: list[str] = []
         seen: set[str] = set()
-        for k in tags:
-            for p in self.by_key.get(k, ()):
+        by_kv, by_any = self.by_kv, self.by_any
+        for k, v in tags.items():
+            for p in (*by_kv.get((k, v), ()), *by_any.get(k, ())):
                 if p.name not in seen and p.matches(tags):
                     seen.add(p.name)
                     names.append(p.name)
@@ -275,11 +311,16 @@ class _Writer:
         self.points_w.close()
 
 
+COVERAGE_REACH_M = 300.0
+"""The coverage is the cells holding kept features, grown by about this much (and clipped to the box)."""
+
+
 def _coverage(cells: set[int], res: int, box: tuple[float, float, float, float] | None) -> np.ndarray:
-    """Footprint cells dilated by one ring, clipped to the header box (cell centres inside it), compacted."""
+    """Footprint cells grown by :data:`COVERAGE_REACH_M` (at least one ring), clipped to the header box, compacted."""
+    rings = max(1, round(COVERAGE_REACH_M / h3.average_hexagon_edge_length(res, "m") / 1.5))
     grown: set[int] = set()
     for c in cells:
-        grown.update(h3n.grid_disk(c, 1).tolist())
+        grown.update(h3n.grid_disk(c, rings).tolist())
     arr = np.fromiter(grown, dtype=np.uint64, count=len(grown))
     if box is not None and len(arr):
         w, s, e, n = box
@@ -307,6 +348,21 @@ def _header_box(pbf: str) -> tuple[float, float, float, float] | None:
     if not box.valid():
         return None
     return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
+
+
+NODE_ID_RANGE, WAY_ID_RANGE = 1.4e10, 1.5e9
+"""Roughly the largest node and way ids in OpenStreetMap (2026), for the progress estimate only."""
+
+
+def _way_coords(way: Any) -> tuple[list[float], list[float]]:
+    lat: list[float] = []
+    lon: list[float] = []
+    for nd in way.nodes:
+        loc = nd.location
+        if loc.valid():
+            lat.append(loc.lat)
+            lon.append(loc.lon)
+    return lat, lon
 
 
 def _tags(obj: object, keys: frozenset[str]) -> tuple[dict[str, str], str | None]:
@@ -384,48 +440,42 @@ def import_extract(
                 relations.append((rel.id, tags, nm, terms, ways))
                 for w in ways:
                     member_ways[w] = None
-            # pass 2: nodes (only those with a key of interest reach Python) and ways, with locations
-            node_filter = osmium.filter.KeyFilter(*sorted(matcher.trigger))
-            node_filter.enable_for(osmium.osm.NODE)
-            fp = osmium.FileProcessor(pbf, osmium.osm.NODE | osmium.osm.WAY).with_locations(locations).with_filter(node_filter)
-            n_ways = 0
-            est_ways = max(size * 0.0125, 1.0)
+            # pass 2: the nodes and ways that may match (a C++ tag filter: only candidates reach Python)
+            fp = osmium.FileProcessor(pbf, osmium.osm.NODE | osmium.osm.WAY).with_locations(locations)
+            pairs = matcher.filter_pairs()
+            fp = fp.with_filter(osmium.filter.TagFilter(*pairs) if pairs is not None else osmium.filter.KeyFilter(*sorted(matcher.trigger)))
+            seen = 0
             obj: Any
             for obj in fp:
+                seen += 1
+                if seen % 5_000 == 0:
+                    # PBF files are sorted by type and id; ids grow over the whole planet's range
+                    frac = 0.05 + 0.85 * (0.5 * min(obj.id / NODE_ID_RANGE, 1.0) if obj.is_node() else 0.5 + 0.5 * min(obj.id / WAY_ID_RANGE, 1.0))
+                    report(frac, f"{writer.n_features:,} features")
+                tags, nm = _tags(obj, matcher.keys)
+                terms = matcher.terms(tags)
+                if not terms:
+                    continue
                 if obj.is_node():
-                    tags, nm = _tags(obj, matcher.keys)
-                    terms = matcher.terms(tags)
-                    if terms and obj.location.valid():
+                    if obj.location.valid():
                         loc = obj.location
                         writer.feature("n", obj.id, nm, terms, [([loc.lat], [loc.lon])])
                     continue
-                n_ways += 1
-                if n_ways % 20_000 == 0:
-                    report(min(0.95, n_ways / est_ways), f"{n_ways:,} ways, {writer.n_features:,} features")
-                nodes = obj.nodes
-                if len(nodes) == 0:
-                    continue
-                first = nodes[0].location
-                if first.valid():
-                    writer.sample(first.lat, first.lon)
-                wid = obj.id
-                tags, nm = _tags(obj, matcher.keys) if len(obj.tags) else ({}, None)
-                terms = matcher.terms(tags) if tags.keys() & matcher.trigger else []
-                if not terms and wid not in member_ways:
-                    continue
-                lat: list[float] = []
-                lon: list[float] = []
-                for nd in nodes:
-                    loc = nd.location
-                    if loc.valid():
-                        lat.append(loc.lat)
-                        lon.append(loc.lon)
-                if not lat:
-                    continue
-                if wid in member_ways:
-                    member_ways[wid] = list(zip(lat, lon))
-                if terms:
-                    writer.feature("w", wid, nm, terms, [(lat, lon)])
+                lat, lon = _way_coords(obj)
+                if lat:
+                    writer.feature("w", obj.id, nm, terms, [(lat, lon)])
+                    if obj.id in member_ways:
+                        member_ways[obj.id] = list(zip(lat, lon))
+            # pass 3: the member ways of kept multipolygons not read yet (untagged outers, mostly)
+            missing = [w for w, v in member_ways.items() if v is None]
+            if missing:
+                report(0.9, "multipolygon members")
+                only_ways = osmium.filter.EntityFilter(osmium.osm.WAY)
+                fp3 = osmium.FileProcessor(pbf, osmium.osm.NODE | osmium.osm.WAY).with_locations(locations).with_filter(only_ways).with_filter(osmium.filter.IdFilter(missing))
+                for obj in fp3:
+                    lat, lon = _way_coords(obj)
+                    if lat:
+                        member_ways[obj.id] = list(zip(lat, lon))
             report(0.96, "multipolygons")
             for rid, _tags_r, nm, terms, ways in relations:
                 runs = []
@@ -454,6 +504,7 @@ def import_extract(
             "features": writer.n_features,
             "points": writer.n_points,
             "spacing_m": spacing_m,
+            "point_res": POINT_RES,
             "extra_tags": [f"{k}={v}" for k, v in extra],
             "per_preset": writer.per_preset,
             "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -474,4 +525,4 @@ def import_extract(
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-__all__ = ["POINT_RES", "SPACING_M", "ImportSummary", "OsmImportError", "coverage_resolution", "extract_name", "import_extract", "parse_tag"]
+__all__ = ["MATCH_RES", "POINT_RES", "SPACING_M", "ImportSummary", "OsmImportError", "coverage_resolution", "extract_name", "import_extract", "parse_tag"]

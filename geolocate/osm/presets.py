@@ -149,6 +149,13 @@ PRESETS: tuple[Preset, ...] = (
 )
 """The curated presets, grouped for the app's picker."""
 
+ANY_VALUES: dict[str, tuple[str, ...]] = {
+    "bridge": ("yes", "viaduct", "aqueduct", "boardwalk", "cantilever", "covered", "movable", "trestle", "suspension", "low_water_crossing", "culvert", "simple_brunnel", "abandoned"),
+    "tunnel": ("yes", "culvert", "building_passage", "covered", "avalanche_protector", "flooded", "passage"),
+}
+"""The values of "any value but no" keys that the importer's C++ pre-filter passes (Python then checks
+each object fully); a value not listed here is not imported for that preset."""
+
 BY_NAME: dict[str, Preset] = {p.name: p for p in PRESETS}
 
 STORED_KEYS: tuple[str, ...] = ("brand", "operator", "denomination")
@@ -186,4 +193,4 @@ def matching_presets(tags: Mapping[str, str]) -> list[str]:
     return [p.name for p in PRESETS if p.matches(tags)]
 
 
-__all__ = ["BY_NAME", "PRESETS", "STORED_KEYS", "Preset", "closest_presets", "matching_presets", "normalise_name", "preset", "preset_keys"]
+__all__ = ["ANY_VALUES", "BY_NAME", "PRESETS", "STORED_KEYS", "Preset", "closest_presets", "matching_presets", "normalise_name", "preset", "preset_keys"]

@@ -30,7 +30,7 @@ import numpy as np
 from h3.api import numpy_int as h3n
 
 from ..grid import cells_to_parents
-from .importer import EARTH_RADIUS_M, POINT_RES
+from .importer import EARTH_RADIUS_M, MATCH_RES, POINT_RES
 from .presets import BY_NAME, closest_presets, normalise_name, preset
 from .store import FeatureStore, TermPoints
 
@@ -192,7 +192,7 @@ class QueryResult:
 
     Attributes:
         query: the query.
-        points: the anchor points that satisfy every clause (cells at res 10).
+        points: the anchor points that satisfy every clause (cells at res 12).
         fids: the matching anchor features (sorted feature indexes).
         nearest_m: (len(fids), clauses - 1): per matching feature, the distance to the nearest
             feature of each later clause, m (over the feature's satisfying points).
@@ -213,7 +213,7 @@ class QueryResult:
     @property
     def cells(self) -> np.ndarray:
         """Distinct res-10 cells of the satisfying anchor points, sorted."""
-        return np.unique(self.points.cell)
+        return np.unique(cells_to_parents(self.points.cell, MATCH_RES))  # coarser cells map to themselves
 
 
 def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -224,23 +224,27 @@ def haversine_m(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.n
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-# Edges of H3 cells at one resolution vary about the average; these bounds are generous (measured
-# min/max over the globe are about 0.7 and 1.25 of the average) so the disk never misses a neighbour.
-_EDGE_MIN, _EDGE_MAX = 0.6, 1.4
+# Measured over 3,000 random cells and the 12 pentagons at res 4, 6, 8, 10: neighbouring centres lie
+# at least 1.204 average edges apart and no boundary vertex is more than 1.102 average edges from its
+# centre. The constants below keep a margin of about 5 %.
+_SPACING_MIN, _RADIUS_MAX = 1.14, 1.16
+_CELLS_PER_DISTANCE = 6.0
 
 
-def search_plan(distance_m: float) -> tuple[int, int]:
+def search_plan(distance_m: float, finest: int = POINT_RES) -> tuple[int, int]:
     """(H3 resolution, disk radius k) used to find every point within ``distance_m`` of another.
 
-    A point within d of p lies in a cell whose centre is within d + 2 e_max of p's cell centre; cells
-    k + 1 rings away are at least 1.5 (k + 1) e_min away. The resolution is the finest (<= 10) whose
-    average edge is at least d, so k stays 4..6.
+    A point q within d of p lies in a cell whose centre is within d + 2 R of p's cell centre (R the
+    largest circumradius); cells j rings away have centres at least j s (√3 / 2) away (s the least
+    spacing of neighbouring centres). The resolution is the finest (<= the stored points' res 12)
+    whose average edge is at least d / 6, so the disk covers about 5 times the circle's area.
+    ``finest`` is the resolution of the points' cells.
     """
-    res = POINT_RES
-    while res > 0 and h3.average_hexagon_edge_length(res, "m") < distance_m:
+    res = finest
+    while res > 0 and h3.average_hexagon_edge_length(res, "m") < distance_m / _CELLS_PER_DISTANCE:
         res -= 1
     e = h3.average_hexagon_edge_length(res, "m")
-    k = math.ceil((distance_m + 2 * _EDGE_MAX * e) / (1.5 * _EDGE_MIN * e))
+    k = math.ceil((distance_m + 2 * _RADIUS_MAX * e) / (_SPACING_MIN * e * math.sqrt(3) / 2))
     return res, max(k, 1)
 
 
@@ -253,13 +257,14 @@ PAIR_BLOCK = 2_000_000
 """Candidate pairs whose distances are computed at once."""
 
 
-def within(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_RES) -> tuple[np.ndarray, np.ndarray]:
     """For each point of ``a``: is some point of ``b`` within ``distance_m``, and the nearest such distance.
 
     Args:
         a: points sorted by cell.
         b: points sorted by cell.
         distance_m: the distance, m.
+        finest: resolution of the points' cells.
 
     Returns:
         (hit bool (len(a),), nearest distance in m (len(a),), inf where no hit).
@@ -268,7 +273,7 @@ def within(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.ndarray,
     best = np.full(len(a), np.inf)
     if not len(a) or not len(b):
         return hit, best
-    res, k = search_plan(distance_m)
+    res, k = search_plan(distance_m, finest)
     pa_, pb = cells_to_parents(a.cell, res), cells_to_parents(b.cell, res)
     # expand disks around the side with fewer distinct cells
     ua, ub = np.unique(pa_), np.unique(pb)
@@ -323,7 +328,7 @@ def evaluate(query: Query, store: FeatureStore) -> QueryResult:
     nearest: list[np.ndarray] = []
     for c in query.clauses[1:]:
         assert c.distance_m is not None
-        hit, best = within(pts, store.points_of(c.term), c.distance_m)
+        hit, best = within(pts, store.points_of(c.term), c.distance_m, store.point_res)
         pts = pts.subset(hit)
         nearest = [n[hit] for n in nearest] + [best[hit]]
     fids, first = np.unique(pts.fid, return_index=True)

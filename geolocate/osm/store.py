@@ -123,10 +123,10 @@ class CellArea:
 
 @dataclass
 class TermPoints:
-    """The points of every feature of one term, sorted by their res-10 cell.
+    """The points of every feature of one term, sorted by their res-12 cell.
 
     Attributes:
-        cell: H3 res-10 cells, sorted, uint64 (n,).
+        cell: H3 res-12 cells, sorted, uint64 (n,).
         lat: latitudes, degrees (n,).
         lon: longitudes, degrees (n,).
         fid: feature index of each point (n,).
@@ -178,6 +178,11 @@ class FeatureStore:
     def is_empty(self) -> bool:
         """True when no extract has been imported."""
         return not self.extracts
+
+    @property
+    def point_res(self) -> int:
+        """Resolution of the points' cells (the coarsest over the extracts; 10 for stores older than res 12)."""
+        return min((int(m.get("point_res", 10)) for m in self.extracts), default=12)
 
     @property
     def extra_tags(self) -> set[str]:

@@ -110,7 +110,7 @@ def test_each_clause_must_hold_and_the_anchor_is_what_is_listed(store):
     assert all(store.osm_type[f] == "n" for f in one.fids)
 
 
-@pytest.mark.parametrize(("a", "b", "d"), [("restaurant", "tram line", 30.0), ("cafe", "bus stop", 150.0), ("tram stop", "railway", 700.0), ("bar", "tram stop", 2000.0), ("church", "water", 250.0)])
+@pytest.mark.parametrize(("a", "b", "d"), [("restaurant", "tram line", 5.0), ("restaurant", "tram line", 30.0), ("bank", "tram stop", 60.0), ("bus stop", "traffic signals", 100.0), ("cafe", "bus stop", 150.0), ("tram stop", "railway", 700.0), ("bar", "tram stop", 2000.0), ("church", "water", 250.0)])
 def test_disk_search_equals_brute_force(store, a, b, d):
     pa, pb = store.points_of(a), store.points_of(b)
     dist = haversine_m(pa.lat[:, None], pa.lon[:, None], pb.lat[None, :], pb.lon[None, :])
@@ -306,9 +306,9 @@ def test_cli_import_and_query(tmp_path, helsinki_pbf, capsys):
 
 
 def test_postgis_returns_the_same_places(postgis_dsn, store):
-    from geolocate.osm.postgis import pg_query
-
     import psycopg
+
+    from geolocate.osm.postgis import pg_query
 
     queries = [
         "pharmacy",
