@@ -12,8 +12,11 @@ from geolocate.experts import (
     override_probs,
     tempered,
 )
-from geolocate.experts.point import haversine_km
-from geolocate.grid import global_grid
+from geolocate.experts import base as experts_base
+from geolocate.experts.attribute import AttributePredictions
+from geolocate.experts.base import BatchExpert
+from geolocate.experts.point import PointPredictions, haversine_km
+from geolocate.grid import CellSet, global_grid
 from geolocate.layers import Layer, landcover_layer
 
 
@@ -135,9 +138,79 @@ def test_layer_aggregation_preserves_area_weighted_fractions():
 def test_layer_values_for_finer_cells_inherit():
     from geolocate.grid import children
 
+    # A dense res-2 layer whose every row differs (class 1 share = position / n): a finer cell must read
+    # exactly its own ancestor's row, not a neighbour's or a mean.
+    g2 = global_grid(2)
+    share = (np.arange(len(g2)) / len(g2)).astype(np.float32)
+    layer = Layer("ramp", ["a", "b"], g2, np.column_stack([1 - share, share]))
+    picks = np.array([0, 1, 2500, len(g2) - 1])
+    kids, owner = children(g2.cells[picks], 5)
+    assert np.array_equal(layer.values_at(kids)[:, 1], share[picks][owner])
+    assert len(np.unique(layer.values_at(kids)[:, 1])) == 4
+    # The shipped land cover in the uniform Sahara: every res-6 descendant of a res-4 cell reads its row.
     lc = landcover_layer()
     g = global_grid(4)
     i = g.locate([23.0], [10.0])[0]
-    kids, _ = children(g.cells[[i]], 6)
-    assert np.allclose(lc.values_at(kids), lc.fractions[i])
-    assert isinstance(lc, Layer)
+    fine, _ = children(g.cells[[i]], 6)
+    assert np.allclose(lc.values_at(fine), lc.fractions[i])
+    assert lc.classes[int(np.argmax(lc.fractions[i]))] == "barren"
+
+
+class _Hemisphere(BatchExpert):
+    """A batch expert for the BatchExpert contract: record k favours the north (k even) or the south."""
+
+    name = "hemisphere"
+
+    def __init__(self, present):
+        self.present = np.asarray(present, dtype=bool)
+        self.records = len(self.present)
+
+    def record_log_density(self, cells, rows):
+        sign = np.where(np.asarray(rows) % 2 == 0, 1.0, -1.0)
+        return sign[:, None] * np.sign(cells.lat)[None, :]
+
+    def record_log_density_bounds(self, cells, rows):
+        v = self.record_log_density(cells, rows)
+        return v - 1.0, v + 1.0
+
+
+def test_batch_expert_gives_uniform_rows_to_records_without_output():
+    cells = CellSet.from_cells(global_grid(0).cells)
+    e = _Hemisphere([True, True, False])
+    north = np.sign(cells.lat)
+    out = e.batch_log_density(cells, np.array([0, 1, 2]))
+    assert np.array_equal(out, np.stack([north, -north, np.zeros_like(north)]))
+    lo, hi = e.log_density_bounds(cells)
+    assert np.array_equal(lo[0], north - 1) and np.array_equal(hi[1], -north + 1)
+    assert not lo[2].any() and not hi[2].any()
+    with pytest.raises(TypeError, match="holds 3 records"):
+        e.log_density(cells)
+    assert np.array_equal(_Hemisphere([True]).log_density(cells), north)
+
+
+def test_point_and_attribute_predictions_share_the_batch_contract():
+    from geolocate.layers import scene_layer
+
+    cells = CellSet.from_cells(global_grid(1).cells)
+    pts = PointPredictions("m", np.array([[48.85, 2.35], [np.nan, np.nan]]))
+    assert isinstance(pts, BatchExpert)
+    out = pts.batch_log_density(cells, np.array([0, 1]))
+    assert not out[1].any() and cells.lat[np.argmax(out[0])] == pytest.approx(48.85, abs=8)
+    layer = scene_layer()
+    probs = np.array([[0.1, 0.1, 0.8], [np.nan, np.nan, np.nan]])
+    attr = AttributePredictions("scene", layer, probs, np.full(3, 1 / 3))
+    assert isinstance(attr, BatchExpert)
+    a = attr.batch_log_density(cells, np.array([0, 1]))
+    assert not a[1].any()
+    expect = attribute_log_likelihood(layer.values_at(cells), probs[:1], attr.class_prior)[0]
+    assert np.allclose(a[0], expect)
+    lo, hi = attr.log_density_bounds(cells)
+    assert np.all(lo[0] <= a[0] + 1e-9) and np.all(a[0] <= hi[0] + 1e-9) and not lo[1].any()
+
+
+def test_expert_label_does_not_repeat_the_kind():
+    from geolocate.evidence import AnalystEvidence, analyst_experts
+
+    experts, _ = analyst_experts(AnalystEvidence(attributes=("forest",)))
+    assert experts_base.expert_label(experts[0]) == "analyst: forest"
+    assert experts_base.expert_label(PointExpert(1.0, 2.0, 10.0, name="GeoCLIP", kind="image")) == "GeoCLIP · image"

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from ..grid import EARTH_RADIUS_KM, CellSet, latlon_to_xyz
 from ..metrics import haversine_km
-from .base import DESCENDANT_RADIUS, Expert, ExpertKind
+from .base import DESCENDANT_RADIUS, BatchExpert, Expert, ExpertKind
 
 DEFAULT_SCALES_KM = (1.0, 5.0, 25.0, 100.0, 300.0, 750.0, 2500.0)
 """Scale ladder (km) for mixtures fitted to a model's errors."""
@@ -208,7 +208,7 @@ class PointExpert(Expert):
         return f"{self.kind}: {self.name} at ({self.lat:.4f}, {self.lon:.4f}), sigma {self.scales_km.min():g}-{self.scales_km.max():g} km"
 
 
-class PointPredictions(Expert):
+class PointPredictions(BatchExpert):
     """A model's point predictions for N records (a benchmark), each widened by one scale mixture.
 
     Args:
@@ -250,23 +250,10 @@ class PointPredictions(Expert):
         self.weights = fit_scale_mixture(err, self.scales_km)
         return True
 
-    def log_density(self, cells: CellSet) -> np.ndarray:
-        """The one record's density; a batch of several records needs :meth:`batch_log_density`."""
-        if self.records != 1:
-            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
-        return self.batch_log_density(cells, np.array([0]))[0]
+    def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Kernel mixtures at each record's prediction, (len(rows), n)."""
+        return kernel_log_density(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
 
-    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
-        """Kernel mixtures at each record's prediction, (len(rows), n); 0 (uniform) where none."""
-        rows = np.asarray(rows)
-        out = kernel_log_density(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
-        out[~self.present[rows]] = 0.0
-        return out
-
-    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells, (len(rows), n) each (see :func:`kernel_log_density_bounds`)."""
-        rows = np.arange(self.records) if rows is None else np.asarray(rows)
-        lo, hi = kernel_log_density_bounds(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
-        missing = ~self.present[rows]
-        lo[missing] = hi[missing] = 0.0
-        return lo, hi
+        return kernel_log_density_bounds(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
