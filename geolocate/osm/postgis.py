@@ -27,13 +27,17 @@ from .query import Query, parse_query
 
 ENV = "GEOLOCATE_OSM_PG"
 
-FEATURES_SQL = """
-    SELECT 'n'::text AS t, osm_id AS id, tags, name, way AS g FROM planet_osm_point
-    UNION ALL SELECT 'w', osm_id, tags, name, way FROM planet_osm_line WHERE osm_id > 0
-    UNION ALL SELECT CASE WHEN osm_id > 0 THEN 'w' ELSE 'r' END, abs(osm_id), tags, name, ST_Boundary(way) FROM planet_osm_polygon
-"""
-"""Every feature osm2pgsql imported, as (type, id, tags, name, geometry): nodes, ways (lines and
-polygon outlines) and multipolygon relations (outlines; route relations in the line table are left out)."""
+TABLES = (
+    ("planet_osm_point", "'n'", "way", "TRUE"),
+    ("planet_osm_line", "'w'", "way", "{t}.osm_id > 0"),
+    ("planet_osm_polygon", "CASE WHEN {t}.osm_id > 0 THEN 'w' ELSE 'r' END", "ST_Boundary({t}.way)", "TRUE"),
+)
+"""(table, OSM type expression, feature geometry, row filter) of the osm2pgsql tables read: nodes, ways
+(lines and polygon outlines) and multipolygon relations (outlines); route relations in the line table
+(negative ids) are left out, as the embedded store leaves them out."""
+
+DEG_M = 110_000.0
+"""Metres per degree used to widen bounding boxes (less than any degree of latitude: generous)."""
 
 
 def _literal(text: str) -> str:
@@ -61,16 +65,36 @@ def term_sql(term: str, alias: str) -> str:
     return "(" + " OR ".join(alts) + ")"
 
 
+def _near(term: str, distance_m: float, alias: str) -> str:
+    """EXISTS over the three tables: a feature of ``term`` within ``distance_m`` of anchor ``a``.
+
+    The ``&&`` test against the anchor's box widened by the distance uses osm2pgsql's GiST index on
+    ``way``; the exact test is ST_DWithin on the sphere.
+    """
+    d = float(distance_m)
+    box = f"ST_Expand(a.way, {d / DEG_M!r} / greatest(cos(radians(least(89.0, greatest(abs(ST_YMin(a.way)), abs(ST_YMax(a.way)))))), 0.01), {d / DEG_M!r})"
+    parts = []
+    for table, _, geom, cond in TABLES:
+        t = f"{alias}_{table.rsplit('_', 1)[1]}"
+        parts.append(
+            f"EXISTS (SELECT 1 FROM {table} {t} WHERE {t}.way && {box} AND {cond.format(t=t)} AND {term_sql(term, t)} "
+            f"AND ST_DWithin(a.g::geography, ({geom.format(t=t)})::geography, {d!r}, false))"
+        )
+    return "(" + " OR ".join(parts) + ")"
+
+
 def query_sql(query: Query) -> str:
     """One SQL statement returning (type, id, name, lat, lon) of the anchor features where the query holds."""
-    where = [term_sql(query.anchor.term, "a")]
-    for i, c in enumerate(query.clauses[1:]):
-        b = f"b{i}"
-        where.append(f"EXISTS (SELECT 1 FROM f {b} WHERE {term_sql(c.term, b)} AND ST_DWithin(a.g::geography, {b}.g::geography, {float(c.distance_m)!r}, false))")
+    anchors = " UNION ALL ".join(
+        f"SELECT {typ.format(t='x')} AS t, abs(x.osm_id) AS id, x.name, x.way, {geom.format(t='x')} AS g FROM {table} x "
+        f"WHERE {cond.format(t='x')} AND {term_sql(query.anchor.term, 'x')}"
+        for table, typ, geom, cond in TABLES
+    )
+    where = [_near(c.term, c.distance_m or 0.0, f"b{i}") for i, c in enumerate(query.clauses[1:])]
     return (
-        f"WITH f AS MATERIALIZED ({FEATURES_SQL}) "
-        "SELECT a.t, a.id, a.name, ST_Y(ST_PointOnSurface(a.g)), ST_X(ST_PointOnSurface(a.g)) FROM f a WHERE "
-        + " AND ".join(where)
+        f"WITH a AS MATERIALIZED ({anchors}) "
+        "SELECT a.t, a.id, a.name, ST_Y(ST_PointOnSurface(a.g)), ST_X(ST_PointOnSurface(a.g)) FROM a"
+        + (" WHERE " + " AND ".join(where) if where else "")
         + " ORDER BY a.t, a.id"
     )
 
@@ -134,4 +158,4 @@ def pg_query(text: str | Query, conn: Any = None, dsn: str | None = None) -> lis
     return [PgPlace(str(t), int(i), str(n or ""), float(la), float(lo)) for t, i, n, la, lo in rows]
 
 
-__all__ = ["ENV", "FEATURES_SQL", "PgPlace", "connect", "pg_query", "query_sql", "term_sql"]
+__all__ = ["ENV", "TABLES", "PgPlace", "connect", "pg_query", "query_sql", "term_sql"]
