@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, verdict
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import REPO, verdict
 
 
 def helsinki() -> Path:
@@ -41,11 +40,11 @@ def helsinki() -> Path:
 def child_import(pbf: Path, store: Path) -> tuple[float, float, dict]:
     """(wall s, peak RSS MiB, summary) of ``import_extract`` in a fresh child process."""
     code = (
-        "import sys, json, time; sys.path.insert(0, %r)\n"
+        f"import sys, json, time; sys.path.insert(0, {str(REPO)!r})\n"
         "from geolocate.osm.importer import import_extract\n"
         "s = import_extract(sys.argv[1], sys.argv[2])\n"
         "print(json.dumps({'features': s.features, 'points': s.points, 'km2': s.coverage_km2, 'seconds': s.seconds}))\n"
-    ) % str(REPO)
+    )
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code, str(pbf), str(store)], check=True, capture_output=True, text=True)
