@@ -1179,14 +1179,39 @@ class CandidateMixture(Expert):
         self.centres = latlon_to_xyz(latlon[:, 0], latlon[:, 1])
         self.name, self.why = name, why
 
+    def _groups(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """(centre rows, active scales, their weights) per distinct scale mixture.
+
+        The kernels are evaluated one shared mixture at a time: :func:`kernel_log_density` sums each
+        centre's components relative to the broadest component active for *any* centre, which is
+        -inf for a centre that gives that component no weight (a 20 km candidate beside a 2,500 km one).
+        """
+        out = []
+        rows_of: dict[tuple[float, ...], list[int]] = {}
+        for i, row in enumerate(self.scale_weights):
+            rows_of.setdefault(tuple(np.round(row, 12).tolist()), []).append(i)
+        for key, rows in rows_of.items():
+            w = np.asarray(key)
+            active = w > 0
+            out.append((np.asarray(rows), self.scales_km[active], w[active]))
+        return out
+
+    def _kernels(self, fn: Callable[..., Any], cells: CellSet) -> Any:
+        parts = [fn(cells.xyz, cells.area_km2, self.centres[rows], scales, w) for rows, scales, w in self._groups()]
+        order = np.concatenate([rows for rows, _, _ in self._groups()])
+        inv = np.argsort(order)
+        if isinstance(parts[0], tuple):
+            return tuple(np.concatenate([p[j] for p in parts])[inv] for j in range(len(parts[0])))
+        return np.concatenate(parts)[inv]
+
     def log_density(self, cells: CellSet) -> np.ndarray:
         """The candidates' kernels at each cell, widened by the cell's spread."""
-        k = kernel_log_density(cells.xyz, cells.area_km2, self.centres, self.scales_km, self.scale_weights)
+        k = self._kernels(kernel_log_density, cells)
         return _logsumexp(k, np.log(self.weights))
 
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells (sums of each kernel's bounds)."""
-        lo, hi = kernel_log_density_bounds(cells.xyz, cells.area_km2, self.centres, self.scales_km, self.scale_weights)
+        lo, hi = self._kernels(kernel_log_density_bounds, cells)
         lw = np.log(self.weights)
         lo1, hi1 = _logsumexp(lo, lw), _logsumexp(hi, lw)
         return (lo1, hi1) if rows is None else (lo1[None, :], hi1[None, :])
@@ -1213,6 +1238,64 @@ def _sample_weights(cands: Sequence[Candidate]) -> np.ndarray:
     return c / c.sum()
 
 
+def candidate_mixture(
+    points: Sequence[tuple[float, float]],
+    weights: Sequence[float],
+    radii_km: Sequence[float | None],
+    mixture: np.ndarray | None = None,
+    name: str = "model",
+    why: str = "",
+) -> CandidateMixture:
+    """Candidates as kernels: sigma = half the stated radius (floored), else ``mixture`` or :func:`default_answer_mixture`.
+
+    With ``mixture`` (weights over :data:`DEFAULT_SCALES_KM`, fitted on a benchmark) every candidate uses
+    it and the radii are ignored. Identical candidates (same point and kernel) merge, their weights summed.
+
+    Args:
+        points: (lat, lon) in degrees.
+        weights: candidate weights.
+        radii_km: stated radius per candidate (km) or None.
+        mixture: fitted scale-mixture weights, or None.
+        name: the expert's name.
+        why: one line on where the candidates came from.
+    """
+    ladder = np.asarray(DEFAULT_SCALES_KM, dtype=np.float64)
+    sig: list[float | None] = []
+    mix_rows: list[np.ndarray | None] = []
+    for r in radii_km:
+        if mixture is not None:
+            sig.append(None)
+            mix_rows.append(np.asarray(mixture, dtype=np.float64))
+        elif r is not None and np.isfinite(r) and r > 0:
+            sig.append(radius_scale_km(r))
+            mix_rows.append(None)
+        else:
+            sig.append(None)
+            mix_rows.append(default_answer_mixture())
+    stated = sorted({s for s in sig if s is not None})
+    scales = np.array(sorted(set(ladder.tolist()) | set(stated))) if any(m is not None for m in mix_rows) else np.array(stated)
+    sw = np.zeros((len(points), len(scales)))
+    for i, (s, m) in enumerate(zip(sig, mix_rows)):
+        if s is not None:
+            sw[i, int(np.flatnonzero(scales == s)[0])] = 1.0
+        else:
+            assert m is not None
+            for k, sc in enumerate(ladder):
+                sw[i, int(np.flatnonzero(scales == sc)[0])] += m[k]
+    merged: dict[tuple[Any, ...], int] = {}
+    keep_rows: list[int] = []
+    wsum: list[float] = []
+    for i, (pt, w) in enumerate(zip(points, weights)):
+        key = (round(float(pt[0]), 6), round(float(pt[1]), 6), *np.round(sw[i], 9).tolist())
+        if key in merged:
+            wsum[merged[key]] += float(w)
+        else:
+            merged[key] = len(keep_rows)
+            keep_rows.append(i)
+            wsum.append(float(w))
+    return CandidateMixture(np.array([points[i] for i in keep_rows], dtype=np.float64), np.array(wsum), scales, sw[keep_rows], name=name, why=why)
+
+
 def answers_experts(answers: Sequence[ModelAnswers], name: str, mixture: np.ndarray | None = None) -> tuple[list[Expert], list[Message]]:
     """The experts a model's answers make: candidate kernels and, when countries were given, a country expert.
 
@@ -1236,53 +1319,20 @@ def answers_experts(answers: Sequence[ModelAnswers], name: str, mixture: np.ndar
     samples = [a for ans in answers for a in ans.usable]
     if not samples:
         return [], []
-    ladder = np.asarray(DEFAULT_SCALES_KM, dtype=np.float64)
+    experts: list[Expert] = []
+    messages: list[Message] = []
+    with_points = [a for a in samples if a.candidates]
     pts: list[tuple[float, float]] = []
     wts: list[float] = []
-    sig: list[float | None] = []
-    mix_rows: list[np.ndarray | None] = []
-    with_points = [a for a in samples if a.candidates]
+    radii: list[float | None] = []
     for a in with_points:
         for c, w in zip(a.candidates, _sample_weights(a.candidates)):
             pts.append((c.lat, c.lon))
             wts.append(w / len(with_points))
-            if mixture is not None:
-                sig.append(None)
-                mix_rows.append(np.asarray(mixture, dtype=np.float64))
-            elif c.radius_km is not None:
-                sig.append(radius_scale_km(c.radius_km))
-                mix_rows.append(None)
-            else:
-                sig.append(None)
-                mix_rows.append(default_answer_mixture())
-    experts: list[Expert] = []
-    messages: list[Message] = []
+            radii.append(c.radius_km)
     if pts:
-        stated = sorted({s for s in sig if s is not None})
-        scales = np.array(sorted(set(ladder.tolist()) | set(stated))) if any(m is not None for m in mix_rows) else np.array(stated)
-        sw = np.zeros((len(pts), len(scales)))
-        for i, (s, m) in enumerate(zip(sig, mix_rows)):
-            if s is not None:
-                sw[i, int(np.flatnonzero(scales == s)[0])] = 1.0
-            else:
-                assert m is not None
-                for k, sc in enumerate(ladder):
-                    sw[i, int(np.flatnonzero(scales == sc)[0])] += m[k]
-        # identical candidates (same point and kernel, e.g. repeated samples) merge: one kernel, summed weight
-        merged: dict[tuple[Any, ...], int] = {}
-        keep_rows: list[int] = []
-        wsum: list[float] = []
-        for i, (pt, w) in enumerate(zip(pts, wts)):
-            key = (round(pt[0], 6), round(pt[1], 6), *np.round(sw[i], 9).tolist())
-            if key in merged:
-                wsum[merged[key]] += w
-            else:
-                merged[key] = len(keep_rows)
-                keep_rows.append(i)
-                wsum.append(w)
-        pts, wts, sw = [pts[i] for i in keep_rows], wsum, sw[keep_rows]
-        how = "fitted scale mixture" if mixture is not None else ("stated radii" if all(s is not None for s in sig) else "stated radii, an assumed mixture where none")
-        experts.append(CandidateMixture(np.array(pts), np.array(wts), scales, sw, name=name, why=f"{len(with_points)} samples, {how}"))
+        how = "fitted scale mixture" if mixture is not None else ("stated radii" if all(r is not None for r in radii) else "stated radii, an assumed mixture where none")
+        experts.append(candidate_mixture(pts, wts, radii, mixture, name=name, why=f"{len(with_points)} samples, {how}"))
     with_countries = [a for a in samples if a.countries]
     if with_countries:
         probs: dict[str, float] = {}
@@ -1507,6 +1557,8 @@ class SampledPointPredictions(PointPredictions):
         super().__init__(name, rep, scales_km, weights, source)
         self.kind = ExpertKind.MODEL
         self.samples, self.sample_ok, self.sample_weights = samples, ok, w
+        self.radius_km: np.ndarray | None = None
+        """(N, S) stated radii in km (NaN where unstated), when the answers gave them."""
         self.sample_xyz = latlon_to_xyz(np.where(ok, samples[..., 0], 0.0).ravel(), np.where(ok, samples[..., 1], 0.0).ravel()).reshape(N, S, 3)
 
     def fit(self, rows: np.ndarray, truth_latlon: np.ndarray) -> bool:
@@ -1654,13 +1706,18 @@ def answers_batch_expert(answers: pd.DataFrame, ids: Sequence[str], name: str = 
     k = df["_k"].to_numpy()
     samples[r, k, 0], samples[r, k, 1] = df["lat"].to_numpy(float), df["lon"].to_numpy(float)
     conf[r, k] = df["_w"].to_numpy(float)
+    radius = np.full((N, S), np.nan)
+    if "radius_km" in df.columns:
+        radius[r, k] = pd.to_numeric(df["radius_km"], errors="coerce").to_numpy(float)
     report = []
     missing = N - len(set(r.tolist()))
     if missing:
         report.append(f"{name}: {missing} of {N} images have no answer (uniform for those)")
     if unknown:
         report.append(f"{name}: answers for {len(unknown)} images not in the benchmark ignored (e.g. {unknown[0]!r})")
-    return SampledPointPredictions(name, samples, conf, source=source), report
+    expert = SampledPointPredictions(name, samples, conf, source=source)
+    expert.radius_km = radius
+    return expert, report
 
 
 def _row_weights(df: pd.DataFrame) -> np.ndarray:
@@ -1702,6 +1759,83 @@ def vlm_bench_expert(path: str | Path, spec: BenchmarkSpec, max_samples: int | N
     df, report = read_answers_csv(path, on_error=on_error)
     expert, more = answers_batch_expert(df, truth["id"].tolist(), name=name or f"vlm: {Path(path).stem}", source=str(path))
     return expert, report + more
+
+
+class StatedRadiusPredictions(Expert):
+    """A model's answers for N records taken at their word: each candidate's kernel from its stated radius.
+
+    The benchmark does not refit it (it is not a :class:`PointPredictions`), so its Recall vs Area
+    measures how honest the model's stated radii are, beside :class:`SampledPointPredictions` (the same
+    answers with a scale mixture fitted on the fit half). Candidates without a radius use
+    :func:`default_answer_mixture`.
+
+    Args:
+        name: label.
+        samples: (N, C, 2) candidates in degrees (NaN where absent).
+        weights: (N, C) candidate weights (0 where absent).
+        radius_km: (N, C) stated radii in km (NaN where unstated).
+        source: where the answers came from.
+    """
+
+    kind = ExpertKind.MODEL
+
+    def __init__(self, name: str, samples: np.ndarray, weights: np.ndarray, radius_km: np.ndarray, source: str = ""):
+        samples = np.asarray(samples, dtype=np.float64)
+        weights = np.asarray(weights, dtype=np.float64)
+        radius_km = np.asarray(radius_km, dtype=np.float64)
+        self.name, self.source = name, source
+        self.records: int = len(samples)
+        self._mixtures: list[CandidateMixture | None] = []
+        for i in range(len(samples)):
+            ok = np.isfinite(samples[i]).all(axis=1) & (weights[i] > 0)
+            if not ok.any():
+                self._mixtures.append(None)
+                continue
+            radii = [None if not np.isfinite(x) else float(x) for x in radius_km[i, ok]]
+            self._mixtures.append(candidate_mixture([tuple(p) for p in samples[i, ok]], weights[i, ok].tolist(), radii, None, name=name))
+
+    def log_density(self, cells: CellSet) -> np.ndarray:
+        """The one record's density (a batch of several needs :meth:`batch_log_density`)."""
+        if self.records != 1:
+            raise TypeError(f"{self.name} holds {self.records} records: use batch_log_density(cells, rows)")
+        return self.batch_log_density(cells, np.array([0]))[0]
+
+    def batch_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Each record's candidate kernels, (len(rows), n); 0 (uniform) where it has no answer."""
+        out = np.zeros((len(rows), len(cells)))
+        for j, r in enumerate(np.asarray(rows).tolist()):
+            m = self._mixtures[r]
+            if m is not None:
+                out[j] = m.log_density(cells)
+        return out
+
+    def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells, (len(rows), n) each."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        lo, hi = np.zeros((len(rows), len(cells))), np.zeros((len(rows), len(cells)))
+        for j, r in enumerate(rows.tolist()):
+            m = self._mixtures[r]
+            if m is not None:
+                lo[j], hi[j] = m.log_density_bounds(cells)
+        return lo, hi
+
+
+def vlm_bench_experts(path: str | Path, spec: BenchmarkSpec, max_samples: int | None = None, name: str | None = None, on_error: str = "raise") -> tuple[list[Expert], list[str]]:
+    """The experts ``bench --vlm-answers CSV`` adds: the answers with a fitted mixture, and at their stated radii.
+
+    The second (``"<name> (stated radii)"``) comes only when the CSV states radii. Pass them as ``run_benchmark(spec, extra_experts=experts, max_samples=..., on_error=...)``.
+
+    Returns:
+        (experts, report lines for the bench output).
+    """
+    expert, report = vlm_bench_expert(path, spec, max_samples=max_samples, name=name, on_error=on_error)
+    experts: list[Expert] = [expert]
+    radius = expert.radius_km
+    if radius is not None and np.isfinite(radius).any():
+        experts.append(StatedRadiusPredictions(f"{expert.name} (stated radii)", expert.samples, expert.sample_weights, radius, source=expert.source))
+    else:
+        report.append(f"{expert.name}: the answers state no radii; only the fitted-mixture expert is benchmarked")
+    return experts, report
 
 
 def write_answers_csv(rows: Iterable[Mapping[str, Any]], path: str | Path) -> int:
@@ -1767,9 +1901,9 @@ def with_samples(config: VLMConfig, samples: int) -> VLMConfig:
 __all__ = [
     "ALLOWED_HOSTS_ENV", "ANSWER_CACHE", "ANSWER_COLUMNS", "ANSWER_SCHEMA", "DEFAULT_SAMPLES", "DEFAULT_TEMPERATURE", "DEFAULT_TIMEOUT_S",
     "ENDPOINT_ENV", "KEY_ENV", "MIN_RADIUS_KM", "MODEL_ENV", "AnswerCache", "CacheKey", "Candidate", "CandidateMixture", "ModelAnswers",
-    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "VLMClient", "VLMConfig", "answer_lines", "answer_rows", "answers_batch_expert", "answers_frame",
+    "ParsedAnswer", "PhotoAnswers", "RateCap", "SampledPointPredictions", "StatedRadiusPredictions", "VLMClient", "VLMConfig", "answer_lines", "answer_rows", "answers_batch_expert", "answers_frame", "candidate_mixture",
     "answers_experts", "api_key_from_env", "ask_many", "ask_photo_experts", "build_prompt", "country_code", "default_answer_mixture",
     "encode_photo", "endpoint_allowed", "endpoint_host", "endpoint_refusal", "expert_name", "fit_sample_mixture", "fitted_mixture",
     "key_allowed", "load_fitted_mixture", "normalise_endpoint", "parse_answer", "photo_digest", "prune_weights", "read_answers_csv", "set_fitted_mixture", "shared_cap",
-    "summarise_answers", "vlm_bench_expert", "with_samples", "write_answers_csv",
+    "summarise_answers", "vlm_bench_expert", "vlm_bench_experts", "with_samples", "write_answers_csv",
 ]

@@ -455,8 +455,14 @@ def test_ask_many_is_bounded_and_a_bench_run_on_scripted_answers_reports_the_mod
     assert expert.name == "vlm: answers" and expert.records == len(CITIES) and expert.samples.shape == (len(CITIES), 4, 2)
     np.testing.assert_allclose(expert.sample_weights[0], [0.4, 0.1, 0.4, 0.1])  # confidences within a sample, samples equal
     assert "96 answer rows for 24 images" in report[0]
-    r = run_benchmark(spec, priors=["uniform land"], n_boot=0, refine_to=4, extra_experts=[expert])
+    experts, notes = vlm.vlm_bench_experts(csv, spec)
+    assert [e.name for e in experts] == ["vlm: answers", "vlm: answers (stated radii)"] and notes == report
+    r = run_benchmark(spec, priors=["uniform land"], n_boot=0, refine_to=4, extra_experts=experts)
     rep = r.report
+    stated = rep["experts"]["vlm: answers (stated radii)"]
+    assert stated["kind"] == "model" and "vlm: answers (stated radii)" not in rep["point_scale_mixtures"], "taken at its word, not refitted"
+    # the scripted radii (100 km) are honest for ~33 km errors: most truths fall in a small area
+    assert stated["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"] + 0.2
     me = rep["experts"]["vlm: answers"]
     assert me["kind"] == "model"
     assert "vlm: answers" in rep["point_scale_mixtures"] and rep["provenance"]["mixture vlm: answers"].startswith("EM on")
@@ -688,3 +694,24 @@ def test_the_panels_ask_withholds_the_key_from_hosts_the_server_is_not_configure
         assert refused.level == "error" and "Privacy mode" in refused.text
         assert len(srv.requests) == 2
     assert all(KEY not in f"{m.text} {m.detail}" for m in msgs)
+
+
+def test_the_stated_radii_batch_expert_equals_the_app_expert_for_the_same_answers():
+    import pandas as pd
+
+    a1 = vlm.parse_answer(rich([(*PARIS, 0.6, 40.0), (*TOKYO, 0.2, 400.0)]))
+    a2 = vlm.parse_answer('{"latitude": -33.9, "longitude": 151.2}')  # no radius: the assumed mixture
+    ans = vlm.ModelAnswers("m", "h", 2, 1.0, (a1, a2))
+    (app, *_), _ = vlm.answers_experts([ans], "m")
+    batch, _ = vlm.answers_batch_expert(pd.DataFrame(vlm.answer_rows("p", ans)), ["p"], name="b")
+    stated = vlm.StatedRadiusPredictions("s", batch.samples, batch.sample_weights, batch.radius_km)
+    cells = CellSet.from_cells(global_grid(3).cells[::53])
+    np.testing.assert_allclose(stated.batch_log_density(cells, np.array([0]))[0], app.log_density(cells), rtol=1e-6, atol=1e-6)
+    # mixed widths in one expert (20 km, 200 km, the assumed mixture) keep each kernel's own mass
+    assert np.isfinite(app.log_density(cells)).all()
+    d = Ensemble([app]).distribution(refine_to=7)  # (coarser refinement shifts mass between sharp and wide kernels)
+    assert mass_near(d, PARIS, 250) == pytest.approx(0.375, abs=0.03)
+    assert mass_near(d, TOKYO, 1000) == pytest.approx(0.125, abs=0.03)
+    lo, hi = app.log_density_bounds(cells)
+    v = app.log_density(cells)
+    assert np.all(lo <= v + 1e-6) and np.all(v <= hi + 1e-6)
