@@ -46,12 +46,13 @@ from .data import (
     read_ground_truth,
     read_point_predictions,
 )
-from .ensemble import DEFAULT_FLOOR, Ensemble, FieldStack
-from .experts.attribute import AttributePredictions
+from .ensemble import AREA_FINEST, DEFAULT_FLOOR, POINT_RES, Ensemble, FieldStack, floored
+from .experts.attribute import AttributePredictions, attribute_log_likelihood
 from .experts.base import Expert
 from .experts.point import PointPredictions
-from .experts.priors import PRIORS, get_prior
-from .grid import DEFAULT_RESOLUTION, global_grid
+from .experts.priors import PRIORS, DensityFieldExpert, get_prior
+from .grid import DEFAULT_RESOLUTION, LAYER_RESOLUTION, cells_to_parents, global_grid, points_to_cells
+from .layers import Layer
 
 Progress = Callable[[float, str], None]
 
@@ -63,6 +64,12 @@ FIT_GRID = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 
 MODE_CELLS = 8
 """Beam width (densest cells kept per level) when looking for each image's mode."""
+
+MODE_SEARCH_RES = 6
+"""Finest resolution of the mode's cell search (:meth:`Ensemble.peak`); the local search goes on to 1 m."""
+
+DEFAULT_REFINE_TO = AREA_FINEST
+"""Finest resolution of the areas to truth (res 10; the results no longer depend on it)."""
 
 TRUTH_TOLERANCE_KM = 1.0
 """Largest allowed distance between the ground truth and a prediction file's own gt_lat/gt_long."""
@@ -189,14 +196,18 @@ def fit_weights(stack: FieldStack, truth_cell: np.ndarray, progress: Progress = 
     """Ensemble weights maximising the base-grid RvA AUC on the stacked records.
 
     Coordinate ascent: each weight in turn takes the best of ``candidates``, ``sweeps`` times,
-    starting from all ones.
+    starting from all ones. The candidates of one weight are scored together
+    (:meth:`FieldStack.areas_along`), then taken in order exactly as one at a time: a candidate
+    replaces the current weight when its AUC beats the best so far by more than 1e-9.
     """
     w = np.ones(len(stack.ensemble.names))
     best = metrics.rva_auc(stack.base_areas(w, truth_cell))
     steps, done = sweeps * len(w) * len(candidates), 0
     for _ in range(sweeps):
         for i in range(len(w)):
-            for c in candidates:
+            areas = stack.areas_along(w, i, candidates, truth_cell)
+            scores = [metrics.rva_auc(a) for a in areas]
+            for c, score in zip(candidates, scores):
                 done += 1
                 if c == w[i]:
                     continue
@@ -204,7 +215,6 @@ def fit_weights(stack: FieldStack, truth_cell: np.ndarray, progress: Progress = 
                 trial[i] = c
                 if not trial.any():
                     continue
-                score = metrics.rva_auc(stack.base_areas(trial, truth_cell))
                 if score > best + 1e-9:
                     best, w = score, trial
                 progress(done / steps, f"fitting weights: AUC {best:.4f}")
@@ -353,6 +363,98 @@ def _row(name: str, entry: dict) -> dict:
     return r
 
 
+def _plain(e: Expert, cls: type, *methods: str) -> bool:
+    """``e`` is a ``cls`` whose ``methods`` are ``cls``'s own (a subclass may change the density)."""
+    return isinstance(e, cls) and all(getattr(type(e), m) is getattr(cls, m) for m in methods)
+
+
+def _truth_res4(t: np.ndarray) -> np.ndarray:
+    """Position in ``global_grid(LAYER_RESOLUTION)`` of the res-4 ancestor of each truth's finest cell."""
+    g4 = global_grid(LAYER_RESOLUTION)
+    return g4.index_of(cells_to_parents(points_to_cells(t[:, 0], t[:, 1], POINT_RES), LAYER_RESOLUTION))
+
+
+def _plateau_areas(values: np.ndarray, area: np.ndarray, truth_value: np.ndarray) -> np.ndarray:
+    """Area denser than each truth value (ties half) of fields constant on k plateaus, (S,) km².
+
+    Args:
+        values: (S, k) each record's value on each plateau.
+        area: (k,) plateau areas, km².
+        truth_value: (S,) each record's value at its truth (one of its row's values).
+    """
+    above = (values > truth_value[:, None]) @ area
+    tied = (values == truth_value[:, None]) @ area
+    return above + 0.5 * tied
+
+
+def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Areas to truth, modes and bands of a one-expert configuration in closed form, or None.
+
+    The same quantities as :meth:`Ensemble.area_to_truth` and :meth:`Ensemble.peak` compute by
+    refinement, exactly (tests/test_bench.py checks them against each other):
+
+    * a point expert (kernels around one prediction; the floor is monotone): its density falls with
+      the distance from the prediction, so the area denser than the truth is the spherical cap through
+      the truth, and the mode is the prediction;
+    * a prior on the layer grid (constant on res-4 cells): the area of the res-4 cells denser than the
+      truth's, plus half of those equal to it; the mode is the centre of the densest cell (lowest index);
+    * an attribute expert on a dense layer (constant on the layer's cells): the same over the layer's
+      distinct rows (85 strata for the scene layer).
+
+    Args:
+        stack: the stacked records.
+        w: (E,) weights; only one-hot configurations have a closed form.
+        truth: (S, 2) true (lat, lon), degrees, of the stacked records.
+
+    Returns:
+        (areas (S,) km², modes (S, 2) degrees, bands (S,) km²), or None.
+    """
+    ens = stack.ensemble
+    active = np.flatnonzero(w > 0)
+    if len(active) != 1 or ens.hard_experts:
+        return None
+    i = int(active[0])
+    e = ens.soft_experts[i]
+    S = len(stack)
+    bands = np.zeros(S)
+    if _plain(e, PointPredictions, "batch_log_density", "log_density_bounds", "mode_candidates"):
+        assert isinstance(e, PointPredictions)
+        ok = e.present[stack.rows]
+        if not ok.all():
+            return None  # uniform records: the generic path
+        pred = e.latlon[stack.rows]
+        d = metrics.haversine_km(truth[:, 0], truth[:, 1], pred[:, 0], pred[:, 1])
+        return metrics.disc_area_km2(d), pred.copy(), bands
+    g4 = global_grid(LAYER_RESOLUTION)
+    if _plain(e, DensityFieldExpert, "log_density", "batch_log_density", "log_density_bounds") and e.records is None:
+        v = floored(e.log_density(g4) - stack.log_norm[i, 0], ens.floor)
+        uniq, inv = np.unique(v, return_inverse=True)
+        area_u = np.bincount(inv, weights=g4.area_km2, minlength=len(uniq))
+        tv = v[_truth_res4(truth)]
+        u = np.searchsorted(uniq, tv)
+        above = np.cumsum(area_u[::-1])[::-1] - area_u  # area of strictly denser plateaus
+        top = int(np.flatnonzero(v == v.max())[0])
+        modes = np.repeat([[g4.lat[top], g4.lon[top]]], S, axis=0)
+        return above[u] + 0.5 * area_u[u], modes, bands
+    if (_plain(e, AttributePredictions, "batch_log_density", "log_density_bounds") and type(e.layer) is Layer
+            and e.layer.grid.res == e.layer.res == LAYER_RESOLUTION):
+        assert isinstance(e, AttributePredictions)
+        rows_u, inv = np.unique(e.layer.fractions, axis=0, return_inverse=True)
+        inv = inv.ravel()
+        area_u = np.bincount(inv, weights=g4.area_km2, minlength=len(rows_u))
+        first = np.full(len(rows_u), len(g4), dtype=np.int64)
+        np.minimum.at(first, inv, np.arange(len(g4)))
+        tu = inv[_truth_res4(truth)]
+        raw = attribute_log_likelihood(rows_u, e.probs[stack.rows], e.class_prior)
+        raw[~e.present[stack.rows]] = 0.0
+        v = floored(raw - stack.log_norm[i][:, None], ens.floor)
+        tv = v[np.arange(S), tu]
+        areas = _plateau_areas(v, area_u, tv)
+        top = np.where(v == v.max(axis=1, keepdims=True), first[None, :], len(g4)).min(axis=1)
+        return areas, np.stack([g4.lat[top], g4.lon[top]], axis=1), bands
+    return None
+
+
 def evaluate(
     stack: FieldStack,
     truth: pd.DataFrame,
@@ -361,25 +463,38 @@ def evaluate(
     rel_tol: float = 0.01,
     progress: Progress = _null_progress,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Converged areas to truth, modes and open bands of every configuration for every stacked record.
+    """Areas to truth, modes and open bands of every configuration for every stacked record.
+
+    One-expert configurations with a closed form (:func:`closed_form`) take it; the others (the
+    ensemble) run :meth:`Ensemble.area_to_truth` (finest ``refine_to``) and :meth:`Ensemble.peak`
+    (cell search to ``min(refine_to, MODE_SEARCH_RES)``, then the local search) record by record.
 
     Returns:
         (areas, modes, bands) by configuration name: (S,) km², (S, 2) degrees, (S,) km².
     """
     t = truth.iloc[stack.rows][["lat", "lon"]].to_numpy()
     S = len(stack)
-    areas = {n: np.empty(S) for n, _ in configs}
-    bands = {n: np.empty(S) for n, _ in configs}
-    modes = {n: np.empty((S, 2)) for n, _ in configs}
-    for k in range(S):
+    areas: dict[str, np.ndarray] = {}
+    bands: dict[str, np.ndarray] = {}
+    modes: dict[str, np.ndarray] = {}
+    generic = []
+    for name, w in configs:
+        fast = closed_form(stack, w, t)
+        if fast is None:
+            generic.append((name, w))
+            areas[name], bands[name], modes[name] = np.empty(S), np.empty(S), np.empty((S, 2))
+        else:
+            areas[name], modes[name], bands[name] = fast
+    search = min(refine_to, MODE_SEARCH_RES)
+    for k in range(S if generic else 0):
         view = stack.record(k)
-        for name, w in configs:
+        for name, w in generic:
             ta = view.area_to_truth(t[k, 0], t[k, 1], w, finest=refine_to, rel_tol=rel_tol)
             areas[name][k], bands[name][k] = ta.area_km2, ta.band_km2
-            modes[name][k] = view.mode(w, refine_to=refine_to, beam=MODE_CELLS)
+            modes[name][k] = view.mode(w, refine_to=search, beam=MODE_CELLS)
         if k % 16 == 0:
-            progress(k / S, "converged areas to truth")
-    progress(1.0, "converged areas to truth")
+            progress(k / S, "areas to truth")
+    progress(1.0, "areas to truth")
     return areas, modes, bands
 
 
@@ -394,7 +509,7 @@ def run_benchmark(
     max_samples: int | None = None,
     progress: Progress | None = None,
     res: int = DEFAULT_RESOLUTION,
-    refine_to: int = 6,
+    refine_to: int = DEFAULT_REFINE_TO,
     rel_tol: float = 0.01,
     n_boot: int = 1000,
     priors: list[str] | None = None,

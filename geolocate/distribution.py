@@ -7,7 +7,9 @@ highest first; ties are broken by ascending H3 index so that rankings are reprod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -114,6 +116,10 @@ class CellDistribution:
         self.cells = cells
         self.log_mass = log_mass - total
         self._order: np.ndarray | None = None
+        self.peak_finder: Callable[[], Any] | None = None
+        """Set by :meth:`~geolocate.ensemble.Ensemble.distribution`: computes the continuous mode (a
+        :class:`~geolocate.ensemble.Peak`) on the first call of :meth:`mode`."""
+        self._peak: Any = None
 
     @classmethod
     def from_log_density(cls, cells: CellSet, log_density: np.ndarray) -> CellDistribution:
@@ -194,7 +200,21 @@ class CellDistribution:
         return float(area_to_truth(self.log_density, self.cells.area_km2, i))
 
     def mode(self) -> tuple[float, float]:
-        """Centre (lat, lon in degrees) of the densest cell."""
+        """The most likely point (lat, lon in degrees).
+
+        For a distribution made by :meth:`~geolocate.ensemble.Ensemble.distribution`: the mode of the
+        continuous density (:meth:`~geolocate.ensemble.Ensemble.peak`: kernel centres and the densest
+        cells as candidates, then a local search to under a metre), computed once. Otherwise the
+        centre of the densest cell (:meth:`densest_centre`).
+        """
+        if self.peak_finder is None:
+            return self.densest_centre()
+        if self._peak is None:
+            self._peak = self.peak_finder()
+        return float(self._peak.lat), float(self._peak.lon)
+
+    def densest_centre(self) -> tuple[float, float]:
+        """Centre (lat, lon in degrees) of the densest cell (ties: lowest H3 index)."""
         i = self.order()[0]
         return float(self.cells.lat[i]), float(self.cells.lon[i])
 

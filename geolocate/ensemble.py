@@ -28,17 +28,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .distribution import CellDistribution, area_to_truth, area_to_truth_batch, logsumexp
+from .distribution import CellDistribution, area_to_truth_batch, logsumexp
 from .experts.base import Expert
+from .experts.point import PointExpert, PointPredictions, kernel_log_density, kernel_log_density_bounds
 from .grid import (
     DEFAULT_RESOLUTION,
     EARTH_AREA_KM2,
+    EARTH_RADIUS_KM,
     CellSet,
-    cells_to_parents,
-    children,
+    child_cells,
     global_grid,
+    latlon_to_xyz,
     points_to_cells,
 )
+from .metrics import haversine_km
 
 Progress = Callable[[float, str], None]
 
@@ -49,10 +52,21 @@ METHODS = ("log-linear", "linear")
 
 
 def floored(log_density: np.ndarray, floor: float) -> np.ndarray:
-    """log((1 - floor) p + floor / A_earth) for a normalised log density per km²."""
+    """log((1 - floor) p + floor / A_earth) for a normalised log density per km² (float64)."""
     if floor <= 0:
         return log_density
-    return np.logaddexp(np.log1p(-floor) + log_density, np.log(floor / EARTH_AREA_KM2))
+    ld = np.asarray(log_density, dtype=np.float64)
+    # In the linear domain: one exp and one log per value (np.logaddexp costs four times as much).
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.log(np.exp(ld) * (1.0 - floor) + floor / EARTH_AREA_KM2)
+    huge = ld > 700.0  # exp overflows; the floor is negligible there
+    if np.any(huge):
+        out = np.where(huge, np.log1p(-floor) + ld, out)
+    return out
+
+
+NORMALISE_CHUNK_ELEMENTS = 1 << 19
+"""Values normalised at once by :func:`normalise_on_grid` (a few MB: the passes stay in cache)."""
 
 
 def normalise_on_grid(raw: np.ndarray, area_km2: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -67,8 +81,20 @@ def normalise_on_grid(raw: np.ndarray, area_km2: np.ndarray, floor: float) -> tu
         (floored normalised log densities (..., n), log normalisers (...,)) — keep the normalisers to
         evaluate the same experts on refinement cells.
     """
-    z = logsumexp(raw + np.log(area_km2), axis=-1)
-    return floored(raw - z, floor), z[..., 0]
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2:
+        z = logsumexp(raw + np.log(area_km2), axis=-1)
+        return floored(raw - z, floor), z[..., 0]
+    out = np.empty_like(raw)
+    zs = np.empty(len(raw))
+    log_area = np.log(area_km2)
+    step = max(1, NORMALISE_CHUNK_ELEMENTS // max(raw.shape[1], 1))
+    for a in range(0, len(raw), step):  # row chunks keep every pass in cache
+        r = raw[a : a + step]
+        z = logsumexp(r + log_area, axis=-1)
+        out[a : a + step] = floored(r - z, floor)
+        zs[a : a + step] = z[:, 0]
+    return out, zs
 
 
 def weighted_sum(weights: np.ndarray, fields: np.ndarray) -> np.ndarray:
@@ -129,12 +155,12 @@ class ExpertFields:
 
 @dataclass
 class TruthArea:
-    """Converged area to the truth of one record (see :meth:`Ensemble.area_to_truth`).
+    """Area to the truth of one record (see :meth:`Ensemble.area_to_truth`).
 
     Attributes:
-        area_km2: area searched down the density ranking until the truth's cell is included (ties half).
-        band_km2: area of the finest cells whose bounds straddle the truth's density: the area to
-            truth of the limit field (no finest resolution) lies within this of ``area_km2``.
+        area_km2: area where the continuous density exceeds the truth's (ties half).
+        band_km2: area of the cells still unsettled when refinement stopped (their share denser than
+            the truth is estimated from points inside them): the error is at most this.
         cells: cells evaluated.
         capped: refinement stopped early at ``max_cells`` (then ``band_km2`` says how much is open).
     """
@@ -145,37 +171,85 @@ class TruthArea:
     capped: bool = False
 
 
-FAST_CHILDREN_MAX_RES = 5
-"""Children at resolutions up to this are sliced out of the cached global grids (no per-cell calls;
-the res-5 grid holds 2 million cells, 64 MB, built once per machine)."""
+@dataclass(frozen=True)
+class Peak:
+    """The mode of an ensemble's continuous density (see :meth:`Ensemble.peak`).
 
-_PARENT_INDEX: dict[int, np.ndarray] = {}
-_GRIDS: dict[int, CellSet] = {}
+    Attributes:
+        lat: latitude, degrees.
+        lon: longitude, degrees.
+        log_density: pooled log density per km² there (unnormalised, the scale of the ensemble's cells).
+        candidates: points the local search could start from (cell centres and kernel centres).
+    """
+
+    lat: float
+    lon: float
+    log_density: float
+    candidates: int
 
 
-def _grid(res: int) -> CellSet:
-    """global_grid(res), held here too: refinement walks through more resolutions than its LRU keeps."""
-    g = _GRIDS.get(res)
-    if g is None:
-        g = _GRIDS.setdefault(res, global_grid(res))
-    return g
+AREA_FINEST = 10
+"""Default finest resolution of :meth:`Ensemble.area_to_truth` (0.015 km² cells; areas below 1 km² do
+not enter the AUC, so the result no longer depends on it: docs/benchmark.md, convergence)."""
+
+SUBCELL_SAMPLES = 16
+"""Points per unsettled cell for its share denser than the truth (:meth:`Ensemble.area_to_truth`)."""
+
+POLISH_STOP_KM = 1e-3
+"""The mode's local search stops once its lattice spacing is below this (1 m)."""
+
+POLISH_SHRINK = 4.0
+"""The mode's lattice spacing shrinks by this when no lattice point is denser (3 rings cover 3/4 of a step)."""
+
+POINT_RES = 15
+"""Points are looked up in layers through their cell at this (the finest) H3 resolution."""
 
 
-def _children(cells: np.ndarray, res: int) -> CellSet:
-    """Children at ``res`` of cells one resolution coarser (vectorised through the global grid)."""
-    cells = np.asarray(cells, dtype=np.uint64)
-    if res > FAST_CHILDREN_MAX_RES or not len(cells):
-        return children(cells, res)[0]
-    grid = _grid(res)
-    parents = _PARENT_INDEX.get(res)
-    if parents is None:
-        # The grid is sorted by index, so each parent's children are one contiguous run.
-        parents = _PARENT_INDEX.setdefault(res, cells_to_parents(grid.cells, res - 1))
-    start = np.searchsorted(parents, cells, side="left")
-    stop = np.searchsorted(parents, cells, side="right")
-    counts = stop - start
-    idx = np.repeat(start - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
-    return grid.subset(idx)
+def _hex_lattice(rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (x east, y north; unit spacing) of a hexagonal lattice of ``rings`` rings, centre first."""
+    q, r = np.meshgrid(np.arange(-rings, rings + 1), np.arange(-rings, rings + 1))
+    q, r = q.ravel(), r.ravel()
+    keep = np.maximum(np.maximum(np.abs(q), np.abs(r)), np.abs(q + r)) <= rings
+    q, r = q[keep], r[keep]
+    x, y = q + 0.5 * r, r * np.sqrt(3.0) / 2
+    order = np.lexsort((np.arctan2(y, x), np.hypot(x, y)))
+    return x[order], y[order]
+
+
+_HEX_LATTICE = _hex_lattice(3)
+
+
+def _offset_xyz(xyz: np.ndarray, dx_km: np.ndarray, dy_km: np.ndarray) -> np.ndarray:
+    """Unit vectors of points ``dx_km`` east and ``dy_km`` north (along the great circle) of ``xyz``, (m, 3)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    east = np.stack([-xyz[:, 1], xyz[:, 0], np.zeros(len(xyz))], axis=1)
+    norm = np.linalg.norm(east, axis=1, keepdims=True)
+    polar = norm[:, 0] < 1e-12
+    east = np.where(polar[:, None], np.array([[0.0, 1.0, 0.0]]), east / np.where(polar[:, None], 1.0, norm))
+    north = np.cross(xyz, east)
+    d = np.hypot(dx_km, dy_km) / EARTH_RADIUS_KM
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ux, uy = np.where(d > 0, dx_km / EARTH_RADIUS_KM / d, 0.0), np.where(d > 0, dy_km / EARTH_RADIUS_KM / d, 0.0)
+    direction = ux[:, None] * east + uy[:, None] * north
+    return np.cos(d)[:, None] * xyz + np.sin(d)[:, None] * direction
+
+
+def offset_points(lat: float, lon: float, dx_km: np.ndarray, dy_km: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points ``dx_km`` east and ``dy_km`` north of (lat, lon) along great circles, as (lat, lon) degrees."""
+    dx, dy = np.asarray(dx_km, dtype=np.float64), np.asarray(dy_km, dtype=np.float64)
+    xyz = _offset_xyz(np.repeat(latlon_to_xyz(np.array([lat]), np.array([lon])), len(dx), axis=0), dx, dy)
+    return np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0))), np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+
+
+def point_cells(lat: np.ndarray, lon: np.ndarray) -> CellSet:
+    """Points as cells of zero area, to evaluate experts' *continuous* densities.
+
+    Kernels read the exact coordinates (no widening: area 0), layers the point's own cell at
+    :data:`POINT_RES`. Longitudes are wrapped into [-180, 180].
+    """
+    lat = np.clip(np.asarray(lat, dtype=np.float64).ravel(), -90.0, 90.0)
+    lon = (np.asarray(lon, dtype=np.float64).ravel() + 180.0) % 360.0 - 180.0
+    return CellSet(points_to_cells(lat, lon, POINT_RES), lat, lon, np.zeros(len(lat)))
 
 
 def bench_memory_limit_bytes() -> int:
@@ -202,6 +276,7 @@ class Ensemble:
     _log_norm: np.ndarray | None = field(default=None, repr=False)
     _base: ExpertFields | None = field(default=None, repr=False)
     _refine_cache: dict = field(default_factory=dict, repr=False)
+    _kernels: list | None = field(default=None, repr=False)
     # Streamlit's fast reruns let two runs of one session use the same Ensemble at once; every lazy
     # update (base fields, refinement cache) happens under this lock so readers never see half of one.
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -231,7 +306,7 @@ class Ensemble:
     @property
     def grid(self) -> CellSet:
         """The base grid."""
-        return _grid(self.res)
+        return global_grid(self.res)
 
     def weight_vector(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None) -> np.ndarray:
         """Weights aligned with :attr:`names`; a mapping may omit experts (weight 1) and None means all 1."""
@@ -256,9 +331,79 @@ class Ensemble:
         lo, hi = e.log_density_bounds(cells, np.array([self.row or 0]))
         return np.asarray(lo)[0], np.asarray(hi)[0]
 
+    def _kernel_specs(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+        """Per soft expert: (centre xyz (3,), scales (K,), weights (K,)) of a plain kernel mixture, else None.
+
+        Plain: a PointExpert or PointPredictions whose methods are not overridden, present for this
+        record. Kernel experts sharing a scale ladder are evaluated in one call (values, bounds, points).
+        """
+        if self._kernels is None:
+            specs: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = []
+            for e in self.soft_experts:
+                spec = None
+                t = type(e)
+                if isinstance(e, PointExpert) and t.log_density is PointExpert.log_density and t.log_density_bounds is PointExpert.log_density_bounds and e.records is None:
+                    spec = (latlon_to_xyz(np.array([e.lat]), np.array([e.lon]))[0], e.scales_km, e.weights)
+                elif (isinstance(e, PointPredictions) and self.row is not None and t.batch_log_density is PointPredictions.batch_log_density
+                      and t.log_density_bounds is PointPredictions.log_density_bounds and bool(e.present[self.row])):
+                    spec = (e.centres[self.row], e.scales_km, e.weights)
+                specs.append(spec)
+            self._kernels = specs
+        return self._kernels
+
+    def _kernel_groups(self, active: np.ndarray) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+        """Active kernel experts grouped by scale ladder and active scales, and the experts left over.
+
+        Returns:
+            ([(positions, centres (m, 3), scales (K,), weights (m, K))], positions evaluated one by one).
+        """
+        specs = self._kernel_specs()
+        groups: dict = {}
+        rest = []
+        for i in active.tolist():
+            sp = specs[i]
+            if sp is None:
+                rest.append(i)
+                continue
+            key = (tuple(np.asarray(sp[1]).tolist()), tuple((np.asarray(sp[2]) > 0).tolist()))
+            groups.setdefault(key, []).append(i)
+        out = []
+        for idx in groups.values():
+            out.append((np.array(idx), np.stack([specs[i][0] for i in idx]), np.asarray(specs[idx[0]][1]), np.stack([specs[i][2] for i in idx])))  # type: ignore[index]
+        return out, np.array(rest, dtype=np.int64)
+
+    def _soft_raw(self, cells: CellSet, active: np.ndarray) -> np.ndarray:
+        """Raw log densities of the soft experts ``active`` at ``cells``, (len(active), n)."""
+        out = np.empty((len(active), len(cells)))
+        groups, rest = self._kernel_groups(active)
+        pos = {int(i): j for j, i in enumerate(active.tolist())}
+        soft = self.soft_experts
+        for idx, centres, scales, weights in groups:
+            vals = kernel_log_density(cells.xyz, cells.area_km2, centres, scales, weights)
+            for j, i in enumerate(idx.tolist()):
+                out[pos[i]] = vals[j]
+        for i in rest.tolist():
+            out[pos[i]] = self._raw(soft[i], cells)
+        return out
+
+    def _soft_raw_bounds(self, cells: CellSet, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds over finer cells of the soft experts ``active`` at ``cells``, (len(active), n) each."""
+        lo = np.empty((len(active), len(cells)))
+        hi = np.empty_like(lo)
+        groups, rest = self._kernel_groups(active)
+        pos = {int(i): j for j, i in enumerate(active.tolist())}
+        soft = self.soft_experts
+        for idx, centres, scales, weights in groups:
+            glo, ghi = kernel_log_density_bounds(cells.xyz, cells.area_km2, centres, scales, weights)
+            for j, i in enumerate(idx.tolist()):
+                lo[pos[i]], hi[pos[i]] = glo[j], ghi[j]
+        for i in rest.tolist():
+            lo[pos[i]], hi[pos[i]] = self._raw_bounds(soft[i], cells)
+        return lo, hi
+
     def _evaluate(self, cells: CellSet) -> ExpertFields:
         experts = self.soft_experts
-        raw = np.stack([self._raw(e, cells) for e in experts]) if experts else np.zeros((0, len(cells)))
+        raw = self._soft_raw(cells, np.arange(len(experts))) if experts else np.zeros((0, len(cells)))
         if cells is self.grid and self._log_norm is None:
             soft, self._log_norm = normalise_on_grid(raw, cells.area_km2, self.floor)
         else:  # normalisers come from the base grid so refined cells share its scale
@@ -289,11 +434,15 @@ class Ensemble:
     def distribution(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, refine_cells: int = 600) -> CellDistribution:
         """The pooled distribution on the base grid, optionally refined.
 
+        Its :meth:`~geolocate.distribution.CellDistribution.mode` is the continuous mode
+        (:meth:`peak`, computed on first use), not the centre of the densest cell.
+
         Args:
             weights: see :meth:`weight_vector`.
             method: "log-linear" or "linear".
-            refine_to: finest resolution of refinement (e.g. 7), or None for the base grid only.
-            refine_cells: how many of the densest cells are split at each level.
+            refine_to: finest resolution of refinement (e.g. 7, up to 12), or None for the base grid only.
+            refine_cells: how many of the densest cells coarser than ``refine_to`` are split, one
+                resolution down, at each of the ``refine_to - res`` steps.
         """
         if refine_to is not None and not self.res <= refine_to <= 12:
             raise ValueError(f"refine_to must be an H3 resolution from {self.res} to 12, got {refine_to}")
@@ -302,7 +451,9 @@ class Ensemble:
         cells, u = base.cells, pool(base.soft, w, method) + base.hard
         if refine_to is not None and refine_to > self.res:
             cells, u = self._refine(cells, u, w, method, refine_to, refine_cells)
-        return CellDistribution.from_log_density(cells, u)
+        dist = CellDistribution.from_log_density(cells, u)
+        dist.peak_finder = lambda: self.peak(w, method, refine_to)
+        return dist
 
     def expert_distribution(self, name: str, refine_to: int | None = None) -> CellDistribution:
         """One expert's own (floored) distribution, with hard constraints applied."""
@@ -338,18 +489,22 @@ class Ensemble:
         return ExpertFields(cells, cache["soft"][:, pos], cache["hard"][pos])
 
     def _refine(self, cells: CellSet, u: np.ndarray, weights: np.ndarray, method: str, to_res: int, per_level: int) -> tuple[CellSet, np.ndarray]:
-        """Split the densest cells level by level down to ``to_res``, re-evaluating every expert at the children.
+        """Split the densest cells one resolution at a time down to ``to_res``, re-evaluating every expert at the children.
 
-        ``u`` is the pooled log density (per km², unnormalised) of ``cells``; at each level the
-        ``per_level`` densest cells coarser than that level are replaced by their children (kernels at
-        child centres; layers at the child's own or its ancestor's value).
+        ``u`` is the pooled log density (per km², unnormalised) of ``cells``; at each of the
+        ``to_res - res`` steps the ``per_level`` densest cells coarser than ``to_res`` are replaced by
+        their children one resolution finer (kernels at child centres; layers at the child's own or
+        its ancestor's value). A cell never jumps several resolutions at once (at res 10 that would
+        be 7^7 children of a base cell), so the support stays a few thousand cells.
         """
-        for level in range(self.res + 1, to_res + 1):
-            coarse = np.flatnonzero(cells.resolution < level)
+        for _ in range(self.res + 1, to_res + 1):
+            coarse = np.flatnonzero(cells.resolution < to_res)
             if not len(coarse):
                 break
             top = coarse[np.lexsort((cells.cells[coarse], -u[coarse]))][:per_level]
-            kids, _ = children(cells.cells[top], level)
+            parents = cells.subset(top)
+            parts = [child_cells(parents.cells[parents.resolution == r], int(r) + 1) for r in np.unique(parents.resolution).tolist()]
+            kids = CellSet.concat(parts) if len(parts) > 1 else parts[0]
             f = self._cached_fields(kids)
             keep = np.ones(len(cells), bool)
             keep[top] = False
@@ -357,11 +512,61 @@ class Ensemble:
             u = np.concatenate([u[keep], pool(f.soft, weights, method) + f.hard])
         return cells, u
 
-    def mode(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, beam: int = 8) -> tuple[float, float]:
-        """Centre (lat, lon in degrees) of the densest cell, searched down to ``refine_to``.
+    # -- the continuous density: values at points, mode ----------------------------------------------
 
-        Beam search: the ``beam`` densest base cells are split, the ``beam`` densest children kept, and
-        so on to ``refine_to`` (cheap enough to run per image and configuration in benchmarks).
+    def point_density(self, lat: np.ndarray, lon: np.ndarray, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear") -> np.ndarray:
+        """Pooled log density per km² (unnormalised, on the scale of :meth:`distribution`'s cells) at points.
+
+        The *continuous* density: kernels at the exact point (no widening by a cell's spread), layers
+        at the point's own cell (finest H3 resolution).
+
+        Args:
+            lat: latitudes, degrees, (m,).
+            lon: longitudes, degrees, (m,).
+            weights: see :meth:`weight_vector`.
+            method: "log-linear" or "linear".
+
+        Returns:
+            (m,) float64.
+        """
+        return self._pooled_at(point_cells(lat, lon), self.weight_vector(weights), method)
+
+    def _pooled_at(self, cells: CellSet, w: np.ndarray, method: str) -> np.ndarray:
+        """Pooled log density at ``cells`` (their centre values), only the weighted experts evaluated."""
+        active = np.flatnonzero(w > 0)
+        raw = self._soft_raw(cells, active) if len(active) else np.zeros((0, len(cells)))
+        u = pool(floored(raw - self._normalisers()[active][:, None], self.floor), w[active], method)
+        for e in self.hard_experts:
+            u = u + self._raw(e, cells)
+        return u
+
+    def _candidates(self, w: np.ndarray) -> np.ndarray:
+        """Kernel centres (lat, lon) of the weighted experts that expose them (``mode_candidates``), (m, 2)."""
+        out = []
+        for i, e in enumerate(self.soft_experts):
+            fn = getattr(e, "mode_candidates", None)
+            if w[i] <= 0 or fn is None:
+                continue
+            c = np.asarray(fn(None if self.row is None else np.array([self.row])), dtype=np.float64)
+            out.append(c.reshape(-1, 2))
+        c = np.concatenate(out) if out else np.zeros((0, 2))
+        return c[np.isfinite(c).all(axis=1)]
+
+    def peak(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, beam: int = 8, starts: int = 3) -> Peak:
+        """The mode of the continuous density: where to look first, and its coordinates.
+
+        1. Beam search over cells: the ``beam`` densest base cells are split, the ``beam`` densest
+           children kept, and so on down to ``refine_to`` (default: the base resolution).
+        2. Candidates: the centres of those cells and every weighted expert's kernel centres
+           (``mode_candidates``: a point expert's prediction, a model's answers).
+        3. Local search from the ``starts`` densest candidates: a hexagonal lattice of 37 points
+           around the current best, moving to a strictly denser point and shrinking the spacing by 4
+           from half the searched cells' width to under a metre (a derivative-free optimiser; it
+           never leaves a candidate that no nearby point beats, so a point expert's mode is exactly
+           its prediction).
+
+        Returns:
+            the :class:`Peak` (lat, lon in degrees; pooled log density per km² there).
         """
         w = self.weight_vector(weights)
         base = self.base_fields()
@@ -370,34 +575,65 @@ class Ensemble:
         top = np.argpartition(-u, k - 1)[:k]
         cells, u = base.cells.subset(top), u[top]
         for level in range(self.res + 1, (refine_to or self.res) + 1):
-            kids = _children(cells.cells, level)
+            kids = child_cells(cells.cells, level)
             f = self._cached_fields(kids)
             ku = pool(f.soft, w, method) + f.hard
             k = min(beam, len(ku))
             top = np.argpartition(-ku, k - 1)[:k]
             cells, u = kids.subset(top), ku[top]
-        i = int(np.lexsort((cells.cells, -u))[0])
-        return float(cells.lat[i]), float(cells.lon[i])
+        order = np.lexsort((cells.cells, -u))
+        cand = np.concatenate([np.stack([cells.lat[order], cells.lon[order]], axis=1), self._candidates(w)])
+        vals = self._pooled_at(point_cells(cand[:, 0], cand[:, 1]), w, method)
+        best = np.argsort(-vals, kind="stable")
+        step0 = 0.5 * float(np.sqrt(np.max(cells.area_km2)))
+        # Distinct starts (candidates closer than a metre are one), densest first.
+        picked: list[int] = []
+        for i in best.tolist():
+            if len(picked) == starts:
+                break
+            if all(float(haversine_km(cand[i, 0], cand[i, 1], cand[j, 0], cand[j, 1])) > POLISH_STOP_KM for j in picked):
+                picked.append(i)
+        lat, lon, val = self._polish(cand[picked, 0], cand[picked, 1], vals[picked], w, method, step0)
+        j = int(np.argmax(val))  # first of equals: the densest candidate's
+        return Peak(float(lat[j]), float(lon[j]), float(val[j]), len(cand))
+
+    def _polish(self, lat: np.ndarray, lon: np.ndarray, val: np.ndarray, w: np.ndarray, method: str, step_km: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lattice search (see :meth:`peak`) from several points at once; returns their (lat, lon, log density)."""
+        lat, lon, val = lat.astype(np.float64), lon.astype(np.float64), val.astype(np.float64)
+        step = np.full(len(lat), step_km)
+        dx, dy = _HEX_LATTICE
+        m = len(dx)
+        while True:
+            go = np.flatnonzero(step > POLISH_STOP_KM)
+            if not len(go):
+                return lat, lon, val
+            xyz = _offset_xyz(np.repeat(latlon_to_xyz(lat[go], lon[go]), m, axis=0), (step[go, None] * dx).ravel(), (step[go, None] * dy).ravel())
+            plat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+            plon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+            v = self._pooled_at(point_cells(plat, plon), w, method).reshape(len(go), m)
+            j = np.argmax(v, axis=1)
+            vj = v[np.arange(len(go)), j]
+            better = vj > val[go]
+            moved, stay = go[better], go[~better]
+            k = np.arange(len(go))[better] * m + j[better]
+            lat[moved], lon[moved], val[moved] = plat[k], plon[k], vj[better]
+            step[stay] /= POLISH_SHRINK
+
+    def mode(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, beam: int = 8) -> tuple[float, float]:
+        """(lat, lon) in degrees of the continuous mode (:meth:`peak`)."""
+        p = self.peak(weights, method, refine_to, beam)
+        return p.lat, p.lon
 
     # -- converged area to a known point (benchmarks) -------------------------------------------------
 
-    def _pooled_with_bounds(self, cells: CellSet, w: np.ndarray, method: str, bounds: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Pooled log density at ``cells`` (``bounds=False``), or its lower and upper bounds over finer cells.
-
-        Only weighted experts are evaluated. Returns (u, u) or (lo, hi), each (n,).
-        """
+    def _pooled_bounds(self, cells: CellSet, w: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds of the pooled log density over everything inside each cell, (n,) each."""
         active = np.flatnonzero(w > 0)
-        soft = self.soft_experts
         norm = self._normalisers()[active][:, None]
-        if not bounds:
-            raw = np.stack([self._raw(soft[i], cells) for i in active]) if len(active) else np.zeros((0, len(cells)))
-            u = pool(floored(raw - norm, self.floor), w[active], method)
-            for e in self.hard_experts:
-                u = u + self._raw(e, cells)
-            return u, u
-        b = [self._raw_bounds(soft[i], cells) for i in active]
-        lo_raw = np.stack([x[0] for x in b]) if b else np.zeros((0, len(cells)))
-        hi_raw = np.stack([x[1] for x in b]) if b else np.zeros((0, len(cells)))
+        if len(active):
+            lo_raw, hi_raw = self._soft_raw_bounds(cells, active)
+        else:
+            lo_raw = hi_raw = np.zeros((0, len(cells)))
         with np.errstate(invalid="ignore"):
             lo = pool(floored(lo_raw - norm, self.floor), w[active], method)
             hi = pool(floored(hi_raw - norm, self.floor), w[active], method)
@@ -412,87 +648,84 @@ class Ensemble:
         lon: float,
         weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None,
         method: str = "log-linear",
-        finest: int = 7,
+        finest: int = AREA_FINEST,
         rel_tol: float = 0.01,
         max_cells: int = 400_000,
+        samples: int = SUBCELL_SAMPLES,
     ) -> TruthArea:
-        """Area (km²) to search down the density ranking until the truth's cell at ``finest`` is included.
+        """Area (km²) denser than the truth: the super-level set of the continuous density through the truth.
 
-        Adaptive refinement from the 122 resolution-0 cells: a cell whose bounds (over the finer cells
-        inside it, :meth:`Expert.log_density_bounds`) settle it as denser than the truth's cell counts
-        fully, as tied (a constant field equal to the truth's density) half, as less dense not at all,
-        as in :func:`~geolocate.distribution.area_to_truth`, which computes the result on the final
-        support. Unsettled cells are split, level by level, until they reach ``finest`` or until their
-        total area is at most ``rel_tol`` times the area found so far; then they are ranked by their
-        centre value and their area is reported as ``band_km2``, a bound on how far the result can
-        be from the limit of ever finer cells. The truth's own ancestors are always split down to
-        ``finest``. So the area depends on no area threshold, only on ``finest`` (the truth's cell)
-        and the stated tolerance.
+        ``area = |{x : q(x) > q(truth)}| + 1/2 |{x : q(x) = q(truth)}|`` for the pooled density q at
+        points (kernels unwidened; layers piecewise constant), computed by adaptive refinement from
+        the 122 resolution-0 cells: a cell whose bounds (over everything inside it,
+        :meth:`Expert.log_density_bounds`) settle it as denser than the truth counts fully, as tied (a
+        constant field equal to the truth's density, e.g. a prior's plateau) half, as less dense not
+        at all. Unsettled cells are split, level by level, until they reach ``finest`` or until their
+        total area is at most ``rel_tol`` times the area found; each cell still unsettled then counts
+        the fraction of its area denser than the truth, estimated from ``samples`` points spread
+        evenly over a disc of the cell's area around its centre (layers read at the cell). Their
+        total area is ``band_km2``, a bound on the error. The truth's own cell gets no special
+        treatment, so there is no floor at its area: a truth at the mode has area near 0.
 
         Args:
             lat: truth latitude, degrees.
             lon: truth longitude, degrees.
             weights: see :meth:`weight_vector`.
             method: "log-linear" or "linear".
-            finest: finest H3 resolution (e.g. 7).
+            finest: finest H3 resolution of the refinement (default 10: cells of 0.015 km²).
             rel_tol: stop splitting once the unsettled area is at most this fraction of the area found.
-            max_cells: stop splitting (except the truth's own cell) past this many evaluated cells.
+            max_cells: stop splitting past this many evaluated cells (then ``capped``).
+            samples: points per unsettled cell for its fraction denser than the truth (1: its centre).
         """
-        if not self.res <= finest <= 12:
-            raise ValueError(f"finest must be an H3 resolution from {self.res} to 12, got {finest}")
+        if not self.res <= finest <= 15:
+            raise ValueError(f"finest must be an H3 resolution from {self.res} to 15, got {finest}")
         w = self.weight_vector(weights)
-        truth = points_to_cells(np.array([lat]), np.array([lon]), finest)
-        truth_cell = CellSet.from_cells(truth)
-        ut = self._pooled_with_bounds(truth_cell, w, method, bounds=False)[0][0]
-        found_min = float(truth_cell.area_km2[0])
-        cells: CellSet = _grid(0)
-        lo, hi = self._pooled_with_bounds(cells, w, method)
-        keys, areas = [], []
-        truth_pos, offset, band, evaluated, stopped, capped = -1, 0, 0.0, len(cells), False, False
+        ut = float(self._pooled_at(point_cells(np.array([lat]), np.array([lon])), w, method)[0])
+        cells = global_grid(0)
+        lo, hi = self._pooled_bounds(cells, w, method)
         above_area = tied_area = 0.0
-        level = 0
+        level, evaluated, capped = 0, len(cells), False
         while True:
-            on_chain = cells.cells == cells_to_parents(truth, level)[0]
             above, below = lo > ut, hi < ut
             tied = (lo == ut) & (hi == ut)
-            open_ = ~(above | below | tied) & ~on_chain
-            above_area += float(cells.area_km2[above & ~on_chain].sum())
-            tied_area += float(cells.area_km2[tied & ~on_chain].sum())
-            final = level >= finest
-            open_area = float(cells.area_km2[open_].sum())
-            if not stopped and open_area <= rel_tol * (above_area + 0.5 * tied_area + found_min):
-                stopped = True
-            if capped:
-                stopped = True
-            split = on_chain & (not final)
-            if not (final or stopped):
-                split |= open_
-            keep = ~split
-            key = np.where(above, np.inf, np.where(below, -np.inf, ut))
-            ranked = keep & open_
-            if ranked.any():  # unsettled cells that stay whole are ranked by their centre value
-                key[ranked] = self._pooled_with_bounds(cells.subset(ranked), w, method, bounds=False)[0]
-            if final:
-                key[on_chain] = ut  # the truth's own cell, bit-identical to ut
-                hit = np.flatnonzero(on_chain[keep])
-                if len(hit):
-                    truth_pos = offset + int(hit[0])
-            band += float(cells.area_km2[keep & open_].sum())
-            keys.append(key[keep])
-            areas.append(cells.area_km2[keep])
-            offset += int(keep.sum())
-            if not split.any():
+            open_ = ~(above | below | tied)
+            area = cells.area_km2
+            above_area += float(area[above].sum())
+            tied_area += float(area[tied].sum())
+            open_area = float(area[open_].sum())
+            found = above_area + 0.5 * tied_area
+            if level >= finest or open_area <= rel_tol * found or capped or not open_.any():
                 break
-            kids = _children(cells.cells[split], level + 1)
+            kids = child_cells(cells.cells[open_], level + 1)
             level += 1
             evaluated += len(kids)
             capped = evaluated > max_cells
             cells = kids
-            lo, hi = self._pooled_with_bounds(cells, w, method)
-        if truth_pos < 0:  # pragma: no cover - the truth's chain always reaches ``finest``
-            raise RuntimeError("the truth's cell was lost during refinement")
-        area = area_to_truth(np.concatenate(keys), np.concatenate(areas), truth_pos)
-        return TruthArea(float(area), band, evaluated, capped)
+            lo, hi = self._pooled_bounds(cells, w, method)
+        partial = 0.0
+        if open_.any():
+            frac = self._fraction_denser(cells.subset(open_), ut, w, method, samples)
+            partial = float(np.dot(area[open_], frac))
+        return TruthArea(above_area + 0.5 * tied_area + partial, open_area, evaluated, capped)
+
+    def _fraction_denser(self, cells: CellSet, ut: float, w: np.ndarray, method: str, samples: int) -> np.ndarray:
+        """Fraction of each cell's area where the pooled density exceeds ``ut`` (ties half), (n,).
+
+        From ``samples`` points evenly spread (Vogel's spiral) over a disc of the cell's area.
+        """
+        m = max(1, int(samples))
+        j = np.arange(m)
+        r = np.sqrt((j + 0.5) / m) if m > 1 else np.zeros(1)
+        phi = j * np.pi * (3.0 - np.sqrt(5.0))
+        radius = np.sqrt(cells.area_km2 / np.pi)  # km
+        dx = (radius[:, None] * (r * np.cos(phi))[None, :]).ravel()
+        dy = (radius[:, None] * (r * np.sin(phi))[None, :]).ravel()
+        xyz = _offset_xyz(np.repeat(cells.xyz, m, axis=0), dx, dy)
+        lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
+        lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
+        pts = CellSet(np.repeat(cells.cells, m), lat, lon, np.zeros(len(lat)), xyz)
+        v = self._pooled_at(pts, w, method).reshape(len(cells), m)
+        return ((v > ut).sum(axis=1) + 0.5 * (v == ut).sum(axis=1)) / m
 
     # -- batches of records (benchmarks) ---------------------------------------------------------------
 
@@ -594,6 +827,50 @@ class FieldStack:
         for a in range(0, len(self.rows), chunk):
             b = min(len(self.rows), a + chunk)
             out[a:b] = area_to_truth_batch(self.pooled(weights, a, b), area, truth_cell[a:b])
+        return out
+
+    def areas_along(self, weights: np.ndarray, i: int, values: Sequence[float], truth_cell: np.ndarray, chunk: int = 16) -> np.ndarray:
+        """Base-grid areas to truth for weight vectors that differ from ``weights`` in entry ``i`` only.
+
+        One coordinate of :func:`~geolocate.bench.fit_weights` at once: per chunk of records the pool
+        of the other experts is made once, and each value ``c`` adds ``c`` times expert ``i``'s field
+        (the pooled density is linear in each weight). Same convention as :meth:`base_areas`.
+
+        Args:
+            weights: (E,) in :attr:`Ensemble.names` order.
+            i: the entry that takes each of ``values``.
+            values: the weights tried for expert ``i``.
+            truth_cell: (S,) base-grid position of each record's truth.
+            chunk: records at a time (a chunk's float32 scratch stays in cache).
+
+        Returns:
+            (len(values), S) float64 areas in km².
+        """
+        w = np.asarray(weights, dtype=np.float64).copy()
+        w[i] = 0.0
+        area = self.ensemble.grid.area_km2
+        half = (area / 2).astype(np.float32)
+        shared = np.flatnonzero(self.shared_index == i)
+        per = np.flatnonzero(self.per_index == i)
+        out = np.empty((len(values), len(self.rows)))
+        for a in range(0, len(self.rows), chunk):
+            b = min(len(self.rows), a + chunk)
+            idx = np.asarray(truth_cell[a:b])
+            r = np.arange(b - a)
+            d = self.pooled(w, a, b)
+            d -= d[r, idx][:, None]
+            if len(per):
+                g = np.array(self.per_record[per[0], a:b], dtype=np.float32)
+            else:
+                g = np.broadcast_to(self.shared[shared[0]].astype(np.float32), d.shape).copy()
+            g -= g[r, idx][:, None]
+            s = np.empty_like(d)
+            for ci, c in enumerate(values):
+                np.multiply(g, np.float32(c), out=s)
+                s += d
+                np.sign(s, out=s)
+                s += 1  # 2 denser, 1 tied, 0 less dense: non-negative terms (no cancellation in float32)
+                out[ci, a:b] = (s @ half).astype(np.float64) + area[idx] / 2
         return out
 
     def record(self, k: int) -> Ensemble:

@@ -182,3 +182,83 @@ def test_a_new_expert_is_one_class_and_one_line_to_benchmark(tmp_path):
     assert r.areas["hemisphere"] == pytest.approx(np.full(len(r.areas["hemisphere"]), 510_065_621.7 / 4), rel=0.01)
     # With the land prior, the search shrinks to the photo's hemisphere's share of the land.
     assert np.all(r.areas["ensemble"] < 0.8 * r.areas["uniform land"])
+
+
+# -- issue 21: the speed work changes no fitted quantity; closed forms equal refinement ---------------
+
+
+def _toy_benchmark(folder, n=240, seed=7):
+    """A generated benchmark: n photos by n / 4 photographers near ten cities; two point models, one
+    sharp (a third of its errors under a km) and one rough. Returns (ground truth, prediction files)."""
+    rng = np.random.default_rng(seed)
+    cities = np.array([[48.85, 2.35], [40.71, -74.0], [35.68, 139.69], [-33.87, 151.21], [51.51, -0.13], [-22.91, -43.17], [55.75, 37.62], [19.43, -99.13], [1.35, 103.82], [-1.29, 36.82]])
+    c = cities[rng.integers(0, len(cities), n)]
+    lat = np.clip(c[:, 0] + rng.normal(0, 1.5, n), -89, 89)
+    lon = (c[:, 1] + rng.normal(0, 1.5, n) + 180) % 360 - 180
+    folder.mkdir(parents=True, exist_ok=True)
+    gt = folder / "gt.csv"
+    gt.write_text("\n".join(["IMG_ID,AUTHOR,LAT,LON"] + [f"img{k},author{k % (n // 4)},{lat[k]:.6f},{lon[k]:.6f}" for k in range(n)]) + "\n")
+    preds = []
+    for name, scales, probs in (("sharp", [0.5, 20.0, 400.0, 3000.0], [0.3, 0.3, 0.2, 0.2]), ("rough", [5.0, 100.0, 1500.0], [0.2, 0.4, 0.4])):
+        s = np.asarray(scales)[rng.choice(len(scales), n, p=probs)]
+        dist = np.abs(rng.normal(0, 1, (n, 2))) * s[:, None] / 111.2
+        plat = np.clip(lat + dist[:, 0] * rng.choice([-1, 1], n), -89, 89)
+        plon = (lon + dist[:, 1] * rng.choice([-1, 1], n) / np.maximum(np.cos(np.radians(lat)), 0.2) + 180) % 360 - 180
+        p = folder / f"{name}.csv"
+        p.write_text("img_id,predicted_lat,predicted_long\n" + "\n".join(f"img{k},{plat[k]:.6f},{plon[k]:.6f}" for k in range(n)) + "\n")
+        preds.append(p)
+    return gt, preds
+
+
+# Produced by the code before the speed work (commit a40b66c, bench.run_benchmark(..., fit=True)) on the
+# generated benchmark above. They depend on neither the mode nor sub-cell areas, so they must not move.
+_GUARD_WEIGHTS = {"uniform land": 0.0, "population": 0.25, "sharp": 1.0, "rough": 1.0}
+_GUARD_MIXTURES = {
+    "sharp": {"1km": 0.376832, "5km": 0.0, "25km": 0.338607, "100km": 0.0, "300km": 0.121824, "750km": 0.034927, "2500km": 0.127809},
+    "rough": {"1km": 0.001359, "5km": 0.248221, "25km": 0.015293, "100km": 0.438081, "300km": 0.0, "750km": 0.061983, "2500km": 0.235062},
+}
+_GUARD_PRED_ACC = {"sharp": [0.25, 0.477941, 0.617647, 0.779412, 0.838235], "rough": [0.0, 0.147059, 0.580882, 0.654412, 0.852941]}
+_GUARD_PRIOR_AUC = {"uniform land": 0.076858, "population": 0.161962}  # moved by < 1e-5: the truth's cell counts half
+
+
+def test_speed_work_keeps_the_fitted_weights_and_table(tmp_path):
+    gt, preds = _toy_benchmark(tmp_path / "toy")
+    r = run_benchmark(BenchmarkSpec("toy", gt, preds, []), priors=["uniform land", "population"], fit=True, n_boot=0)
+    rep = r.report
+    assert rep["split"]["fit"] == 104 and rep["split"]["eval"] == 136
+    assert rep["weights"] == _GUARD_WEIGHTS
+    assert rep["point_scale_mixtures"] == _GUARD_MIXTURES
+    rows = r.summary.set_index("expert")
+    for name, acc in _GUARD_PRED_ACC.items():
+        got = [rows.loc[name, f"pred_acc@{k}km"] for k in (1, 25, 200, 750, 2500)]
+        assert got == pytest.approx(acc, abs=1e-6)
+        # A point expert's mode is its prediction: the mode's accuracy is the prediction's.
+        assert [rows.loc[name, f"acc@{k}km"] for k in (1, 25, 200, 750, 2500)] == pytest.approx(acc, abs=1e-6)
+    for name, auc in _GUARD_PRIOR_AUC.items():
+        assert rows.loc[name, "auc"] == pytest.approx(auc, abs=1e-5)
+
+
+def test_closed_forms_equal_the_refined_areas_and_modes(tmp_path):
+    """bench.closed_form (caps, plateaus) gives what Ensemble.area_to_truth / peak compute by refinement."""
+    from geolocate.bench import closed_form, load_benchmark
+    from geolocate.metrics import haversine_km
+
+    gt, preds = _toy_benchmark(tmp_path / "toy", n=40)
+    data = load_benchmark(BenchmarkSpec("toy", gt, preds, []), priors=["uniform land", "population"])
+    for e in data.experts:
+        if isinstance(e, PointPredictions):
+            e.fit(np.arange(40), data.truth[["lat", "lon"]].to_numpy())
+    ens = Ensemble(data.experts)
+    rows = np.arange(0, 40, 5)
+    stack = ens.stack(rows)
+    t = data.truth[["lat", "lon"]].to_numpy()[rows]
+    for i, name in enumerate(ens.names):
+        w = np.eye(len(ens.names))[i]
+        areas, modes, bands = closed_form(stack, w, t)
+        for k in range(len(rows)):
+            view = stack.record(k)
+            ref = view.area_to_truth(t[k, 0], t[k, 1], w)
+            assert areas[k] == pytest.approx(ref.area_km2, rel=2e-3, abs=1.0), (name, k)
+            if isinstance(ens.soft_experts[i], PointPredictions):
+                assert haversine_km(*view.mode(w), *modes[k]) < 1e-3
+    assert closed_form(stack, np.ones(len(ens.names)), t) is None  # the ensemble is refined

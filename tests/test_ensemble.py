@@ -136,3 +136,70 @@ def test_overlapping_runs_on_one_ensemble_match_a_fresh_one():
     # The cache stays consistent: a later single-threaded call still matches.
     again = shared.distribution(jobs[0][0], refine_to=jobs[0][1], refine_cells=jobs[0][2])
     assert np.allclose(again.log_mass, fresh[0][1], rtol=0, atol=1e-9)
+
+
+# -- the continuous mode and refinement to res 10 (issue 21) ------------------------------------------
+
+
+@pytest.mark.parametrize("refine_to", [None, 5, 7, 10])
+def test_a_point_experts_mode_is_its_prediction_at_any_resolution(refine_to):
+    from geolocate.metrics import haversine_km
+
+    lat, lon = 48.856613, 2.352222
+    ens = Ensemble([PointExpert(lat, lon, [1.0, 25.0, 300.0], weights=[0.3, 0.4, 0.3], name="p")])
+    m = ens.mode(refine_to=refine_to)
+    assert haversine_km(*m, lat, lon) < 1e-3  # metres, not the ~km of a cell centre
+    # The app's distribution reports the same point; its densest cell's centre is elsewhere.
+    d = ens.distribution(refine_to=refine_to)
+    assert d.mode() == m
+    assert haversine_km(*d.densest_centre(), lat, lon) > 1e-3
+
+
+def test_mode_of_two_kernels_is_their_product_peak():
+    """A log-linear product of two vMF kernels is a vMF whose mean direction is kappa1 mu1 + kappa2 mu2:
+    the lattice search must land on it to the metre, although no candidate sits there."""
+    from geolocate.grid import latlon_to_xyz
+    from geolocate.metrics import haversine_km
+
+    a, b = (35.68, 139.69), (35.70, 139.80)  # ~10 km apart
+    s1, s2 = 3.0, 6.0
+    ens = Ensemble([PointExpert(*a, s1, name="a"), PointExpert(*b, s2, name="b")], floor=0.0)
+    m = ens.mode(refine_to=6)
+    v = latlon_to_xyz(np.array([a[0], b[0]]), np.array([a[1], b[1]]))
+    peak = v[0] / s1**2 + v[1] / s2**2
+    peak /= np.linalg.norm(peak)
+    plat, plon = np.degrees(np.arcsin(peak[2])), np.degrees(np.arctan2(peak[1], peak[0]))
+    assert haversine_km(*m, plat, plon) < 2e-3
+
+
+def test_a_hard_mask_holds_the_mode():
+    ens = Ensemble([PointExpert(48.85, 2.35, 50.0, name="paris"), RegionExpert(include=["ISL"], hard=True, name="in Iceland")])
+    lat, lon = ens.mode()
+    assert 63 < lat < 67 and -25 < lon < -13
+
+
+def test_refinement_to_res_10_splits_one_resolution_at_a_time():
+    """A base cell that enters the top late is split one level, not into 7^7 res-10 children."""
+    import time
+
+    ens = Ensemble([PointExpert(35.0, 139.0, [1.0, 300.0], name="tokyo"), UniformLandPrior()])
+    t = time.perf_counter()
+    d = ens.distribution(refine_to=10, refine_cells=200)
+    assert time.perf_counter() - t < 30
+    assert d.cells.resolution.max() == 10
+    assert len(d) < len(ens.grid) + 7 * 7 * 200
+    assert d.cells.area_km2.sum() == pytest.approx(EARTH_AREA_KM2, rel=1e-3)
+    assert d.prob.sum() == pytest.approx(1.0)
+    assert d.area_to_contain(35.0, 139.0) < 0.1  # the truth's res-10 cell is 0.015 km²
+
+
+def test_point_density_is_the_unwidened_kernel():
+    from geolocate.experts.point import kernel_log_density
+    from geolocate.grid import latlon_to_xyz
+
+    e = PointExpert(10.0, 20.0, 5.0, name="p")
+    ens = Ensemble([e], floor=0.0)
+    lat, lon = np.array([10.0, 10.01, 11.0]), np.array([20.0, 20.0, 20.5])
+    own = kernel_log_density(latlon_to_xyz(lat, lon), None, latlon_to_xyz(np.array([10.0]), np.array([20.0])), np.array([5.0]), np.array([1.0]))[0]
+    z = ens._normalisers()[0]
+    assert np.allclose(ens.point_density(lat, lon), own - z, rtol=0, atol=1e-9)

@@ -37,6 +37,10 @@ def _log_vmf_norm(kappa: np.ndarray) -> np.ndarray:
     return np.log(kappa) - np.log(2 * np.pi * EARTH_RADIUS_KM**2) - np.log(-np.expm1(-2.0 * kappa))
 
 
+KERNEL_CHUNK_ELEMENTS = 1 << 19
+"""Kernel values computed at once (rows x cells): about 4 MB of float64, so the passes of one chunk stay in cache."""
+
+
 def kernel_log_density(
     cell_xyz: np.ndarray,
     cell_area_km2: np.ndarray | None,
@@ -48,7 +52,7 @@ def kernel_log_density(
 
     Args:
         cell_xyz: unit vectors of cell centres, (n, 3).
-        cell_area_km2: cell areas (n,) used to widen kernels; None evaluates at points exactly.
+        cell_area_km2: cell areas (n,) used to widen kernels; None (or zeros) evaluates at points exactly.
         centre_xyz: unit vectors of kernel centres, (S, 3).
         scales_km: (K,) kernel scales sigma in km.
         weights: (K,) mixture weights (sum 1) or (S, K) per centre.
@@ -57,14 +61,27 @@ def kernel_log_density(
         float64 array (S, n).
     """
     scales_km = np.asarray(scales_km, dtype=np.float64)
+    centre_xyz = np.asarray(centre_xyz, dtype=np.float64).reshape(-1, 3)
     weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (len(centre_xyz), len(scales_km)))
+    active = [k for k in range(len(scales_km)) if np.any(weights[:, k] > 0)]
+    if not active:
+        raise ValueError("kernel mixture has no positive weight")
+    n = len(cell_xyz)
+    out = np.empty((len(centre_xyz), n))
+    step = max(1, KERNEL_CHUNK_ELEMENTS // max(n, 1))
+    shared = bool(np.all(weights == weights[:1])) if len(weights) else True
+    for a in range(0, len(centre_xyz), step):  # row chunks: every pass below runs in cache
+        b = min(a + step, len(centre_xyz))
+        out[a:b] = _kernel_chunk(cell_xyz, cell_area_km2, centre_xyz[a:b], scales_km, weights[:1] if shared else weights[a:b], active)
+    return out
+
+
+def _kernel_chunk(cell_xyz: np.ndarray, cell_area_km2: np.ndarray | None, centre_xyz: np.ndarray, scales_km: np.ndarray, weights: np.ndarray, active: list[int]) -> np.ndarray:
+    """:func:`kernel_log_density` of a few rows; ``weights`` (1, K) when every row shares them, else (S, K)."""
     # 1 - cos(theta) straight from the dot product is exact enough in float64 even for 1 km kernels
     # (error ~1e-16 times kappa ~4e7).
     one_minus_cos = np.maximum(1.0 - centre_xyz @ cell_xyz.T, 0.0)
     spread = 0.0 if cell_area_km2 is None else np.asarray(cell_area_km2, dtype=np.float64)[None, :] / (4 * np.pi)
-    active = [k for k in range(len(scales_km)) if np.any(weights[:, k] > 0)]
-    if not active:
-        raise ValueError("kernel mixture has no positive weight")
     broad = max(active, key=lambda k: scales_km[k])
     kappa_b = EARTH_RADIUS_KM**2 / (scales_km[broad] ** 2 + spread)
     with np.errstate(divide="ignore"):
@@ -77,15 +94,17 @@ def kernel_log_density(
     # float32 is plenty for the ratio (it only shifts log densities by < 1e-6) and twice as fast.
     omc32 = one_minus_cos.astype(np.float32)
     ratio = np.ones_like(omc32)
+    expo = np.empty_like(omc32)
     for k in active:
         if k == broad:
             continue
         kappa = EARTH_RADIUS_KM**2 / (scales_km[k] ** 2 + spread)
         rel = np.log(weights[:, k : k + 1] / weights[:, broad : broad + 1]) + _log_vmf_norm(kappa) - _log_vmf_norm(kappa_b)
-        expo = np.asarray(kappa - kappa_b, dtype=np.float32) * omc32
+        np.multiply(np.asarray(kappa - kappa_b, dtype=np.float32), omc32, out=expo)
         np.subtract(np.asarray(rel, dtype=np.float32), expo, out=expo)
         np.minimum(expo, 80.0, out=expo)
-        ratio += np.exp(expo)
+        np.exp(expo, out=expo)
+        ratio += expo
     return log_broad + np.log(ratio, dtype=np.float64)
 
 
@@ -96,41 +115,62 @@ def kernel_log_density_bounds(
     scales_km: np.ndarray,
     weights: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of :func:`kernel_log_density` over every finer cell inside each cell.
+    """Bounds of :func:`kernel_log_density` over every finer cell (and every point) inside each cell.
 
     A finer cell's centre lies within ``DESCENDANT_RADIUS * sqrt(area)`` of the cell's centre and its
     kernels are widened by a spread between 0 and the cell's own, so each component is bounded by its
     value at the nearest / farthest distance and the extreme kappa (log kappa - kappa a is concave in
-    kappa; the (1 - exp(-2 kappa)) term is bounded by its value at the interval's ends).
+    kappa; the (1 - exp(-2 kappa)) term is bounded by its value at the interval's ends). Spread 0 is
+    the kernel at a point, so the bounds hold for the continuous density too.
 
     Returns:
         (lo, hi), float64 arrays (S, n).
     """
     scales_km = np.asarray(scales_km, dtype=np.float64)
+    centre_xyz = np.asarray(centre_xyz, dtype=np.float64).reshape(-1, 3)
     weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (len(centre_xyz), len(scales_km)))
+    keep = np.flatnonzero(np.any(weights > 0, axis=0))
+    if not len(keep):
+        raise ValueError("kernel mixture has no positive weight")
     area = np.asarray(cell_area_km2, dtype=np.float64)
+    lo = np.empty((len(centre_xyz), len(cell_xyz)))
+    hi = np.empty_like(lo)
+    step = max(1, BOUNDS_CHUNK_ELEMENTS // max(1, len(keep) * len(centre_xyz)))
+    for a in range(0, len(cell_xyz), step):  # cell chunks keep the (K, S, chunk) temporaries in cache
+        b = min(a + step, len(cell_xyz))
+        lo[:, a:b], hi[:, a:b] = _bounds_chunk(cell_xyz[a:b], area[a:b], centre_xyz, scales_km[keep], weights[:, keep])
+    return lo, hi
+
+
+BOUNDS_CHUNK_ELEMENTS = 1 << 15
+"""(scale, centre, cell) triples bounded at once by :func:`kernel_log_density_bounds`."""
+
+
+def _bounds_chunk(cell_xyz: np.ndarray, area: np.ndarray, centre_xyz: np.ndarray, scales_km: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kernel_log_density_bounds` of a few cells, the scales with some positive weight only."""
     theta = np.arccos(np.clip(centre_xyz @ cell_xyz.T, -1.0, 1.0))
     rho = DESCENDANT_RADIUS * np.sqrt(area)[None, :] / EARTH_RADIUS_KM
-    a_near = 1.0 - np.cos(np.maximum(theta - rho, 0.0))
-    a_far = 1.0 - np.cos(np.minimum(theta + rho, np.pi))
-    spread = area[None, :] / (4 * np.pi)
-    lo_terms, hi_terms = [], []
-    for k in range(len(scales_km)):
-        if not np.any(weights[:, k] > 0):
-            continue
-        k_hi = EARTH_RADIUS_KM**2 / scales_km[k] ** 2  # no widening: the sharpest kernel
-        k_lo = EARTH_RADIUS_KM**2 / (scales_km[k] ** 2 + spread)
-        with np.errstate(divide="ignore"):
-            logw = np.log(weights[:, k : k + 1])
-        low = np.minimum(np.log(k_lo) - k_lo * a_far, np.log(k_hi) - k_hi * a_far) - np.log(-np.expm1(-2 * k_hi))
-        k_star = np.clip(1.0 / np.maximum(a_near, 1e-300), k_lo, k_hi)
-        high = np.log(k_star) - k_star * a_near - np.log(-np.expm1(-2 * k_lo))
-        lo_terms.append(logw + low)
-        hi_terms.append(logw + high)
-    if not lo_terms:
-        raise ValueError("kernel mixture has no positive weight")
+    a_near = (1.0 - np.cos(np.maximum(theta - rho, 0.0)))[None]
+    a_far = (1.0 - np.cos(np.minimum(theta + rho, np.pi)))[None]
+    # All components at once: axis 0 is the scale, (K, S, n).
+    s2 = scales_km[:, None, None] ** 2
+    k_hi = EARTH_RADIUS_KM**2 / s2  # no widening: the sharpest kernel
+    k_lo = EARTH_RADIUS_KM**2 / (s2 + area[None, None, :] / (4 * np.pi))
+    with np.errstate(divide="ignore"):
+        logw = np.log(weights.T)[:, :, None]
+    low = np.minimum(np.log(k_lo) - k_lo * a_far, np.log(k_hi) - k_hi * a_far) - np.log(-np.expm1(-2 * k_hi))
+    k_star = np.clip(1.0 / np.maximum(a_near, 1e-300), k_lo, k_hi)
+    high = np.log(k_star) - k_star * a_near - np.log(-np.expm1(-2 * k_lo))
     norm = np.log(2 * np.pi * EARTH_RADIUS_KM**2)
-    return np.logaddexp.reduce(lo_terms, axis=0) - norm, np.logaddexp.reduce(hi_terms, axis=0) - norm
+    return _logsumexp0(logw + low) - norm, _logsumexp0(logw + high) - norm
+
+
+def _logsumexp0(x: np.ndarray) -> np.ndarray:
+    """log(sum(exp(x))) over axis 0 (-inf entries allowed)."""
+    m = np.max(x, axis=0)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(x - m), axis=0)) + m
 
 
 def fit_scale_mixture(errors_km: ArrayLike, scales_km: ArrayLike = DEFAULT_SCALES_KM, iterations: int = 200) -> np.ndarray:
@@ -203,6 +243,11 @@ class PointExpert(Expert):
         lo, hi = kernel_log_density_bounds(cells.xyz, cells.area_km2, centre, self.scales_km, self.weights)
         return (lo[0], hi[0]) if rows is None else (lo, hi)
 
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Where the density peaks: the kernel centre, (1, 2) lat/lon degrees ((len(rows), 1, 2) for rows)."""
+        c = np.array([[self.lat, self.lon]])
+        return c if rows is None else np.repeat(c[None], len(np.asarray(rows)), axis=0)
+
     def describe(self) -> str:
         """Name, centre and the range of kernel scales."""
         return f"{self.kind}: {self.name} at ({self.lat:.4f}, {self.lon:.4f}), sigma {self.scales_km.min():g}-{self.scales_km.max():g} km"
@@ -253,6 +298,14 @@ class PointPredictions(BatchExpert):
     def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
         """Kernel mixtures at each record's prediction, (len(rows), n)."""
         return kernel_log_density(cells.xyz, cells.area_km2, self.centres[rows], self.scales_km, self.weights)
+
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Each record's prediction (the kernels' centre), (len(rows), 1, 2) lat/lon degrees; NaN where none.
+
+        The ensemble's mode search starts from these (:meth:`~geolocate.ensemble.Ensemble.peak`).
+        """
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        return np.where(self.present[rows][:, None], self.latlon[rows], np.nan)[:, None, :]
 
     def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells, (len(rows), n) each (see :func:`kernel_log_density_bounds`)."""
