@@ -204,7 +204,8 @@ def nearest_places(lat: np.ndarray, lon: np.ndarray, min_population: int = 100_0
     """The nearest GeoNames place to each point (offline).
 
     Args:
-        lat, lon: points in degrees, shape (n,).
+        lat: latitudes of the points, degrees, shape (n,).
+        lon: longitudes of the points, degrees, shape (n,).
         min_population: smallest place considered.
 
     Returns:

@@ -32,6 +32,7 @@ def context_resolution(zoom: float, min_px: float = 7.0, finest: int = 3) -> int
 
 
 def unwrap_lon(lon: np.ndarray, centre: float) -> np.ndarray:
+    """Longitudes (degrees) shifted by whole turns into [centre - 180, centre + 180)."""
     return (lon - centre + 180.0) % 360.0 - 180.0 + centre
 
 

@@ -99,7 +99,8 @@ def density_colours(log_density: np.ndarray, lo: float | None = None, hi: float 
 
     Args:
         log_density: natural-log densities per km², shape (n,).
-        lo, hi: natural-log densities at the ramp's ends (default: 2nd percentile and maximum).
+        lo: natural-log density at the ramp's dark end (default: the 2nd percentile).
+        hi: natural-log density at the ramp's bright end (default: the maximum).
     """
     x = np.asarray(log_density, dtype=np.float64)
     if not len(x):
@@ -351,8 +352,9 @@ def budget_outline(regions: RankedRegions) -> list[list[list[float]]]:
 
 
 def border_paths_near(view: Mapping[str, float], pad: float = 0.5) -> list[list[list[float]]]:
-    """The offline border paths whose bounding box meets the camera's view widened by ``pad`` of its size
-    on each side; all of them when that spans the globe.
+    """The offline border paths whose bounding box meets the camera's view widened by ``pad`` of its size on each side.
+
+    All of them when that spans the globe.
 
     Every path in the deck is sent and parsed again on each slider move (the browser's JSON parser and
     deck.gl's path tessellation cost ~0.8 s per move on a loaded 2-core machine for the 13,600 vertices of
@@ -380,8 +382,10 @@ def border_paths_near(view: Mapping[str, float], pad: float = 0.5) -> list[list[
 
 
 def legend_html(scale: ColourScale, budget_km2: float | None = None) -> str:
-    """A colour legend (HTML, app-generated numbers only): the ramp with powers of ten per km², near zero,
-    not drawn, and the budget outline."""
+    """A colour legend (HTML, app-generated numbers only).
+
+    The ramp with powers of ten per km², near zero, not drawn, and the budget outline.
+    """
     stops = ", ".join(f"rgb({r:.0f},{g:.0f},{b:.0f}) {100 * i / (len(_RAMP) - 1):.0f}%" for i, (r, g, b) in enumerate(_RAMP))
     ticks = "".join(
         f'<span style="position:absolute;left:{100 * pos:.1f}%;transform:translateX(-50%);font-size:11px">10<sup>{int(v)}</sup></span>'

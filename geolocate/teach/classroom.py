@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,8 +89,11 @@ def default_path() -> Path:
 
 @dataclass(frozen=True)
 class Round:
-    """A round as stored. ``cases`` holds, per case, image_id, lat, lon (the truth: server side only),
-    photo_url, scene and models (area to truth in km² by model name)."""
+    """A round as stored.
+
+    ``cases`` holds, per case, image_id, lat, lon (the truth: server side only), photo_url, scene and
+    models (area to truth in km² by model name).
+    """
 
     code: str
     title: str
@@ -106,6 +110,8 @@ class Round:
 
 @dataclass(frozen=True)
 class Guess:
+    """One student's guess of one case, scored on the server (distance km, area to truth km², points)."""
+
     name: str
     case_no: int
     lat: float
@@ -205,7 +211,9 @@ class Classroom:
 
         Args:
             cases: per case image_id, lat, lon (degrees), and optionally photo_url, scene, models
-                (see :meth:`geolocate.cases.Case.summary`).
+                (see :meth:`geolocate.teach.cases.Case.summary`).
+            title: the teacher's title (plain text).
+            benchmark: the benchmark the cases come from.
         """
         if not cases:
             raise ClassroomError("a round needs at least one case")
@@ -229,6 +237,7 @@ class Classroom:
         raise ClassroomError("could not allocate a round code")  # pragma: no cover - 32^6 codes
 
     def is_teacher(self, code: str, key: str | None) -> bool:
+        """Whether ``key`` is the teacher key of round ``code`` (compared in constant time)."""
         with self._read() as con:
             row = con.execute("SELECT teacher_key FROM rounds WHERE code = ?", (code,)).fetchone()
         return bool(row and key and secrets.compare_digest(row[0], str(key)))
@@ -243,6 +252,7 @@ class Classroom:
     # ---------------------------------------------------------------------------------------- students
 
     def get_round(self, code: str) -> Round:
+        """The round with this code (case-insensitive); ClassroomError when there is none."""
         code = str(code or "").strip().upper()
         with self._read() as con:
             row = con.execute("SELECT code, title, benchmark, cases, created, revealed FROM rounds WHERE code = ?", (code,)).fetchone()
@@ -251,8 +261,10 @@ class Classroom:
         return Round(row[0], row[1], row[2], json.loads(row[3]), row[4], bool(row[5]))
 
     def join(self, code: str, name: str, token: str | None = None) -> tuple[str, str]:
-        """Join a round; returns (clean name, session token). A taken name can only be re-joined with its
-        token (the same browser session)."""
+        """Join a round; returns (clean name, session token).
+
+        A taken name can only be re-joined with its token (the same browser session).
+        """
         rnd = self.get_round(code)
         name = clean_name(name)
         with self._write() as con:
@@ -316,12 +328,14 @@ class Classroom:
         return [_guess(r) for r in rows]
 
     def students(self, code: str) -> list[str]:
+        """Names of the round's students, in joining order."""
         with self._read() as con:
             return [r[0] for r in con.execute("SELECT name FROM students WHERE code = ? ORDER BY joined, name", (code,))]
 
     def leaderboard(self, code: str, by: str = "area") -> list[dict]:
-        """Every student who has guessed, ranked by median area to truth (``by="area"``, smallest first)
-        or by median distance (``by="distance"``); ties by more cases guessed, then by name.
+        """Every student who has guessed, ranked by median area to truth or by median distance.
+
+        ``by="area"`` (smallest first) or ``by="distance"``; ties by more cases guessed, then by name.
 
         Returns:
             dicts with rank, name, guessed (cases), median_area_km2, median_distance_km, points (mean).
@@ -333,7 +347,7 @@ class Classroom:
         per: dict[str, list] = {}
         for name, d, a, p in rows:
             per.setdefault(name, []).append((d, a, p))
-        out = []
+        out: list[dict[str, Any]] = []
         for name, vals in per.items():
             v = np.asarray(vals, dtype=np.float64)
             out.append({"name": name, "guessed": len(v), "median_area_km2": float(np.median(v[:, 1])), "median_distance_km": float(np.median(v[:, 0])), "points": float(v[:, 2].mean())})

@@ -109,7 +109,7 @@ def test_threads_and_processes_write_one_round(tmp_path):
         for k in range(2):
             room.submit(code, name, tok, k, (0.0, float(i % 5)))
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-c", STUDENT, str(path), code, str(i)], cwd=repo, env=dict(os.environ, PYTHONPATH=str(repo))) for i in range(6)]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(thread_student, range(24)))
