@@ -1216,6 +1216,10 @@ class CandidateMixture(Expert):
         lo1, hi1 = _logsumexp(lo, lw), _logsumexp(hi, lw)
         return (lo1, hi1) if rows is None else (lo1[None, :], hi1[None, :])
 
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The candidates (where the density may peak), (S, 2) lat/lon degrees ((len(rows), S, 2) for rows)."""
+        return self.latlon.copy() if rows is None else np.repeat(self.latlon[None], len(np.asarray(rows)), axis=0)
+
     def describe(self) -> str:
         """Candidates, the top one and its weight."""
         i = int(np.argmax(self.weights))
@@ -1600,6 +1604,19 @@ class SampledPointPredictions(PointPredictions):
         w = prune_weights(self.weights)  # weights set by the benchmark (apply_fitted) may be unpruned
         return self._mix(lambda c: kernel_log_density(cells.xyz, cells.area_km2, c, self.scales_km, w), rows, len(cells))
 
+    def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """The same as :meth:`batch_log_density` (records without answers: 0)."""
+        return self.batch_log_density(cells, rows)
+
+    def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same as :meth:`log_density_bounds`."""
+        return self.log_density_bounds(cells, rows)
+
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Every answer of each record, (len(rows), S, 2) lat/lon degrees; NaN where absent."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        return np.where(self.sample_ok[rows][..., None], self.samples[rows], np.nan)
+
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells, (len(rows), n) each (sums of the kernels' bounds)."""
         rows = np.arange(self.records) if rows is None else np.asarray(rows)
@@ -1785,6 +1802,7 @@ class StatedRadiusPredictions(Expert):
         radius_km = np.asarray(radius_km, dtype=np.float64)
         self.name, self.source = name, source
         self.records: int = len(samples)
+        self.samples = np.where((np.isfinite(samples).all(axis=2) & (weights > 0))[..., None], samples, np.nan)
         self._mixtures: list[CandidateMixture | None] = []
         for i in range(len(samples)):
             ok = np.isfinite(samples[i]).all(axis=1) & (weights[i] > 0)
@@ -1808,6 +1826,11 @@ class StatedRadiusPredictions(Expert):
             if m is not None:
                 out[j] = m.log_density(cells)
         return out
+
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Every candidate of each record, (len(rows), C, 2) lat/lon degrees; NaN where absent."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        return self.samples[rows]
 
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bounds over finer cells, (len(rows), n) each."""

@@ -469,6 +469,8 @@ def test_ask_many_is_bounded_and_a_bench_run_on_scripted_answers_reports_the_mod
     assert me["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"] + 0.2
     assert me["prediction_gcd_accuracy"]["750"]["value"] == 1.0
     assert rep["ensemble"]["rva"]["auc"]["value"] > rep["experts"]["uniform land"]["rva"]["auc"]["value"]
+    # every answer is a mode candidate (the mode is near the image's most weighted answer, not only the first)
+    assert expert.mode_candidates(np.array([0])).shape == (1, 4, 2) and experts[1].mode_candidates(np.array([0])).shape == (1, 4, 2)
     # the shards' records give the same expert as the CSV
     from_shards, _ = vlm.answers_batch_expert(vlm.answers_frame(json.loads(json.dumps([x.record() for x in results]))), [f"img{k}" for k in range(len(CITIES))], name="s")
     np.testing.assert_allclose(np.nan_to_num(from_shards.samples), np.nan_to_num(expert.samples), atol=1e-9)
@@ -597,6 +599,9 @@ def test_repeated_candidates_merge_into_one_kernel_and_one_listing():
     (pts, _), _ = vlm.answers_experts([ans], "m")
     assert len(pts.weights) == 2 and pts.weights == pytest.approx([0.7 * 2 / 3 + 1 / 3, 0.3 * 2 / 3])
     assert "top (48.857, 2.352) 80%" in pts.describe()
+    assert pts.mode_candidates().shape == (2, 2)
+    peak = Ensemble([pts]).peak(refine_to=5)
+    assert haversine_km(peak.lat, peak.lon, *PARIS) < 1.0, "the mode is the most weighted candidate"
     lines = vlm.answer_lines(ans)
     assert "— samples 1, 2 (the same answer)" in lines and "— sample 3" in lines
 
