@@ -1,0 +1,528 @@
+"""Read the text in a photo, in memory: PP-OCRv4 for detection, Latin and Chinese; Tesseract for other scripts.
+
+PP-OCRv4 (``rapidocr-onnxruntime``) finds the lines and reads Latin and Chinese; Tesseract (``tesserocr``,
+Debian's script models) reads the lines PP-OCR cannot.
+
+Which lines go to Tesseract is decided per detected box: a line whose PP-OCR reading is unsure (score
+under :data:`PP_TRUST`), empty, mixes cases inside a word the way misread Cyrillic or Greek does
+("MocKBa"), or holds letters of a script PP-OCR does not read, is read again by Tesseract with every
+installed script model at once; Tesseract picks the script per word (its own script detection), and the
+line keeps whichever reading is surer, in a non-Latin script preferring Tesseract's. Lines neither reader
+reads are shown to Tesseract's orientation-and-script detection, so the analyst learns which script pack
+to install.
+
+Models load once per process (behind a lock) and are shared read-only; each reader runs behind its own
+lock, so concurrent sessions queue instead of racing. Results are kept in a small process-wide LRU keyed
+by the photo's pixel hash (:func:`pixel_key`), so the page and the experts never read one photo twice.
+Nothing is written to disk and no text is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..evidence.base import Message
+from .clues import clean_text, dominant_script, script_counts
+
+PP_TRUST = 0.93
+"""PP-OCR line score at or above which a line in Latin or Han script is taken as read."""
+
+MIN_SCORE = 0.5
+"""Lines read with a lower score by every reader are dropped."""
+
+MAX_LINES = 60
+"""Lines kept per photo (the most confident); a newspaper page says so in a message."""
+
+MAX_TESSERACT_LINES = 12
+"""Unsure lines re-read by Tesseract per photo (the largest first), bounding the time on busy photos."""
+
+DETECT_MAX_SIDE = 1280
+"""Longest side, px, of the image the text detector sees (the photo is 1,024 px on its short side)."""
+
+CACHE_SIZE = 16
+"""Photos whose reading is kept in the process-wide LRU."""
+
+PP_SCRIPTS = frozenset({"Latin", "Han", "Common"})
+"""Scripts PP-OCRv4's Chinese model reads well (Latin letters, digits, Chinese)."""
+
+TESSERACT_SCRIPTS: dict[str, tuple[str, str]] = {
+    "Cyrillic": ("Cyrillic", "cyrl"), "Greek": ("Greek", "grek"), "Arabic": ("Arabic", "arab"), "Hebrew": ("Hebrew", "hebr"),
+    "Devanagari": ("Devanagari", "deva"), "Bengali": ("Bengali", "beng"), "Gurmukhi": ("Gurmukhi", "guru"),
+    "Gujarati": ("Gujarati", "gujr"), "Oriya": ("Oriya", "orya"), "Tamil": ("Tamil", "taml"), "Telugu": ("Telugu", "telu"),
+    "Kannada": ("Kannada", "knda"), "Malayalam": ("Malayalam", "mlym"), "Sinhala": ("Sinhala", "sinh"), "Thai": ("Thai", "thai"),
+    "Lao": ("Lao", "laoo"), "Khmer": ("Khmer", "khmr"), "Myanmar": ("Myanmar", "mymr"), "Tibetan": ("Tibetan", "tibt"),
+    "Hangul": ("Hangul", "hang"), "Japanese": ("Japanese", "jpan"), "Georgian": ("Georgian", "geor"),
+    "Armenian": ("Armenian", "armn"), "Ethiopic": ("Ethiopic", "ethi"), "Thaana": ("Thaana", "thaa"), "Syriac": ("Syriac", "syrc"),
+    "Canadian_Aboriginal": ("Canadian_Aboriginal", "cans"), "Cherokee": ("Cherokee", "cher"),
+}
+"""Script -> (Tesseract model name, Debian package suffix: ``tesseract-ocr-script-<suffix>``)."""
+
+_OSD_NAMES = {"Korean": "Hangul", "Hangul": "Hangul", "Katakana": "Japanese", "Hiragana": "Japanese", "Japanese": "Japanese", "Han": "Han", "Latin": "Latin", "Fraktur": "Latin"}
+
+TESSDATA_DIRS = (
+    "/usr/share/tesseract-ocr/5/tessdata", "/usr/share/tesseract-ocr/4.00/tessdata", "/usr/share/tessdata",
+    "/usr/local/share/tessdata", "/opt/homebrew/share/tessdata",
+)
+"""Where Tesseract's models are looked for (after ``TESSDATA_PREFIX``)."""
+
+INSTALL_PP = "pip install rapidocr-onnxruntime==1.4.4"
+INSTALL_TESSERACT = "pip install tesserocr==2.13.0; apt-get install tesseract-ocr tesseract-ocr-osd"
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One line of text read in a photo.
+
+    Attributes:
+        text: what was read (plain text: never render it as Markdown or HTML).
+        box: the line's four corners (x, y) in the photo's pixels, clockwise from top-left.
+        confidence: the reader's confidence, 0..1.
+        script: the line's dominant Unicode script ("Latin", "Cyrillic", "Han", "Japanese", ...).
+        reader: "pp-ocr" or "tesseract".
+    """
+
+    text: str
+    box: tuple[tuple[float, float], ...]
+    confidence: float
+    script: str
+    reader: str
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What was read in one photo.
+
+    Attributes:
+        lines: lines, top to bottom.
+        messages: what could not be read and why (plain text).
+        seconds: wall time of the reading (0 for a cached result's later uses is not tracked: the first run's).
+        size: (width, height) of the image read, px (the boxes' frame).
+        dropped: lines left out by :data:`MAX_LINES`.
+    """
+
+    lines: tuple[TextLine, ...] = ()
+    messages: tuple[Message, ...] = ()
+    seconds: float = 0.0
+    size: tuple[int, int] = (0, 0)
+    dropped: int = 0
+
+
+@dataclass
+class _Engines:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    pp: Any = None
+    pp_error: str = ""
+    pp_lock: threading.Lock = field(default_factory=threading.Lock)
+    tess: Any = None
+    tess_langs: tuple[str, ...] = ()
+    tess_error: str = ""
+    tess_lock: threading.Lock = field(default_factory=threading.Lock)
+    osd: Any = None
+    single: dict[str, Any] = field(default_factory=dict)
+    tried_tess: bool = False
+
+
+_ENGINES = _Engines()
+_CACHE: OrderedDict[str, ReadResult] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+
+
+# ------------------------------------------------------------------------------------------ install
+def tessdata_dir() -> Path | None:
+    """The folder holding Tesseract's ``*.traineddata`` models (``TESSDATA_PREFIX`` first), or None."""
+    env = os.environ.get("TESSDATA_PREFIX")
+    cands = [Path(env), Path(env) / "tessdata"] if env else []
+    cands += [Path(p) for p in TESSDATA_DIRS]
+    for p in cands:
+        try:
+            if p.is_dir() and any(p.glob("*.traineddata")):
+                return p
+        except OSError:
+            continue
+    return None
+
+
+def installed_models() -> dict[str, str]:
+    """Installed Tesseract models: name -> language argument ("Cyrillic" or "script/Cyrillic", "eng", "osd")."""
+    d = tessdata_dir()
+    if d is None:
+        return {}
+    out = {p.name.removesuffix(".traineddata"): p.name.removesuffix(".traineddata") for p in d.glob("*.traineddata")}
+    if (d / "script").is_dir():
+        for p in (d / "script").glob("*.traineddata"):
+            out.setdefault(p.name.removesuffix(".traineddata"), "script/" + p.name.removesuffix(".traineddata"))
+    return out
+
+
+def missing_pack(script: str) -> str:
+    """The Debian package that adds Tesseract's model for ``script`` ("" when none is known)."""
+    s = TESSERACT_SCRIPTS.get(script)
+    return f"tesseract-ocr-script-{s[1]}" if s else ""
+
+
+def reader_status() -> dict[str, Any]:
+    """What can read text here: {"pp_ocr": bool, "tesseract": bool, "scripts": [scripts Tesseract reads], "osd": bool}."""
+    try:
+        import rapidocr_onnxruntime  # noqa: F401
+
+        pp = True
+    except ImportError:
+        pp = False
+    try:
+        import tesserocr  # noqa: F401
+
+        tess = tessdata_dir() is not None
+    except ImportError:
+        tess = False
+    models = installed_models() if tess else {}
+    scripts = sorted(s for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models)
+    return {"pp_ocr": pp, "tesseract": tess, "scripts": scripts, "osd": "osd" in models}
+
+
+# ------------------------------------------------------------------------------------------ engines
+def _pp_engine() -> Any:
+    """The PP-OCRv4 engine (loaded once; None with ``_ENGINES.pp_error`` set when not installed)."""
+    if _ENGINES.pp is None and not _ENGINES.pp_error:
+        with _ENGINES.lock:
+            if _ENGINES.pp is None and not _ENGINES.pp_error:
+                try:
+                    from rapidocr_onnxruntime import RapidOCR
+                    from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+                except ImportError:
+                    _ENGINES.pp_error = f"The text reader is not installed ({INSTALL_PP})."
+                    return None
+                eng = RapidOCR()
+                eng.text_score = 0.0  # keep every box: unsure ones go to Tesseract
+                det = eng.text_det
+                # detect on an image whose longest side is at most DETECT_MAX_SIDE (the default scales the
+                # short side up to 736 and never down)
+                det.get_preprocess = lambda max_wh: DetPreProcess(DETECT_MAX_SIDE, "max", det.mean, det.std)
+                _ENGINES.pp = eng
+    return _ENGINES.pp
+
+
+def _tess_engines() -> tuple[Any, Any]:
+    """(line reader with every installed script model, orientation-and-script detector), loaded once; (None, None) when absent."""
+    if not _ENGINES.tried_tess:
+        with _ENGINES.lock:
+            if not _ENGINES.tried_tess:
+                _ENGINES.tried_tess = True
+                try:
+                    import tesserocr
+                except ImportError:
+                    _ENGINES.tess_error = f"Tesseract is not installed ({INSTALL_TESSERACT})."
+                    return None, None
+                d = tessdata_dir()
+                models = installed_models()
+                if d is None:
+                    _ENGINES.tess_error = f"Tesseract's models are not installed ({INSTALL_TESSERACT})."
+                    return None, None
+                scripts = [models[m] for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models]
+                latin = [models[m] for m in ("eng", "Latin") if m in models][:1]
+                langs = latin + scripts
+                path = str(d) + os.sep
+                if langs:
+                    try:
+                        _ENGINES.tess = tesserocr.PyTessBaseAPI(path=path, lang="+".join(langs), psm=tesserocr.PSM.SINGLE_LINE)
+                        _ENGINES.tess_langs = tuple(langs)
+                    except RuntimeError as err:
+                        _ENGINES.tess_error = f"Tesseract could not load its models: {err}"
+                if "osd" in models:
+                    try:
+                        _ENGINES.osd = tesserocr.PyTessBaseAPI(path=path, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
+                    except RuntimeError:
+                        _ENGINES.osd = None
+    return _ENGINES.tess, _ENGINES.osd
+
+
+def warm_up() -> None:
+    """Load the readers now (the app calls it at start so the first photo does not wait)."""
+    _pp_engine()
+    _tess_engines()
+
+
+# -------------------------------------------------------------------------------------------- pixels
+def pixel_key(image: Any) -> str:
+    """A hash of the image's pixels, size and mode (the cache key): equal pixels, equal key."""
+    arr = np.asarray(image)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{arr.shape}{arr.dtype}".encode())
+    h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()
+
+
+def _rgb_array(image: Any) -> np.ndarray:
+    if hasattr(image, "convert"):
+        image = image.convert("RGB")
+    arr = np.asarray(image)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(arr[:, :, :3], dtype=np.uint8)
+
+
+def _crop_line(rgb: np.ndarray, box: np.ndarray, height: int = 48, pad: int = 8) -> Any:
+    """The line inside ``box`` (4x2 corners), straightened, grey, ``height`` px tall plus a border (a PIL image)."""
+    import cv2
+    from PIL import Image
+
+    w = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
+    h = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
+    w, h = max(w, 2), max(h, 2)
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(box.astype(np.float32), dst)
+    crop = cv2.warpPerspective(rgb, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    if h >= 1.5 * w:
+        crop = np.rot90(crop)
+        w, h = h, w
+    grey = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2GRAY)
+    scale = height / h
+    grey = cv2.resize(grey, (max(2, int(round(w * scale))), height), interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return Image.fromarray(grey)
+
+
+_MIXED_CASE = re.compile(r"\b[^\W\d_]*[a-z][A-Z][^\W\d_]*[a-z][^\W\d_]*\b")
+"""A word with a capital between small letters and more small letters after it ("MocKBa", "AnTeKa")."""
+
+
+def _unsure(text: str, score: float) -> bool:
+    """True when a PP-OCR reading needs a second reader."""
+    if not text.strip() or score < PP_TRUST:
+        return True
+    scripts = set(script_counts(text))
+    if scripts - PP_SCRIPTS:
+        return True
+    return bool(_MIXED_CASE.search(text))
+
+
+def _tesseract_line(api: Any, rgb: np.ndarray, box: np.ndarray) -> tuple[str, float, str, Any]:
+    """(text, confidence 0..1, dominant script, line image) of one box read by Tesseract.
+
+    Read at 32 px a line (Tesseract's sweet spot; Arabic fails above it), again at 44 px when unsure.
+    """
+    best: tuple[str, float, str, Any] = ("", 0.0, "Common", None)
+    for height in (32, 44):
+        image = _crop_line(rgb, box, height=height)
+        api.SetImage(image)
+        text = _tidy(api.GetUTF8Text())  # the line in logical order (word by word, right-to-left words come out reversed)
+        conf = max(0.0, float(api.MeanTextConf()) / 100.0) if text else 0.0
+        if best[3] is None or conf > best[1]:
+            best = (text, conf, dominant_script(text), image)
+        if conf >= 0.75:
+            break
+    return best
+
+
+_NO_SPACE = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff"
+_SPLIT = re.compile(f"(?<=[{_NO_SPACE}]) (?=[{_NO_SPACE}])")
+"""A space Tesseract puts between two letters of scripts written without spaces (Thai, Lao, Khmer, Myanmar, Han, kana)."""
+
+
+def _tidy(text: str) -> str:
+    """One line: controls and bidi marks removed, whitespace collapsed, no space inside Thai or Japanese words.
+
+    Nor before a combining mark (Tesseract splits Thai "ร ้าน").
+    """
+    text = " ".join(clean_text(text, 2000).split())
+    text = "".join(ch for i, ch in enumerate(text) if not (ch == " " and i + 1 < len(text) and unicodedata.category(text[i + 1]) == "Mn"))
+    return _SPLIT.sub("", text)
+
+
+def _purity(text: str, script: str) -> float:
+    """Share of the letters of ``text`` in ``script`` (kana and Han together for "Japanese")."""
+    counts = script_counts(text)
+    total = sum(counts.values())
+    if not total:
+        return 0.0
+    mine = counts.get(script, 0) + (sum(counts.get(k, 0) for k in ("Hiragana", "Katakana", "Han")) if script == "Japanese" else 0)
+    return mine / total
+
+
+def _single_script_api(script: str) -> Any:
+    """A Tesseract reader with one script's model only (loaded on first use, kept; call under the Tesseract lock)."""
+    if script in _ENGINES.single:
+        return _ENGINES.single[script]
+    import tesserocr
+
+    models = installed_models()
+    name = TESSERACT_SCRIPTS.get(script, ("", ""))[0]
+    api = None
+    d = tessdata_dir()
+    if name in models and d is not None:
+        try:
+            api = tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE)
+        except RuntimeError:
+            api = None
+    _ENGINES.single[script] = api
+    return api
+
+
+def _osd_script(osd: Any, images: Sequence[Any]) -> str:
+    """The script Tesseract's orientation-and-script detection sees in a mosaic of line images ("" if unsure)."""
+    from PIL import Image
+
+    if osd is None or not images:
+        return ""
+    tiles = list(images)[:6] * 4  # OSD needs dozens of characters: repeat the lines
+    w = max(t.width for t in tiles)
+    mosaic = Image.new("L", (w + 20, sum(t.height + 6 for t in tiles) + 20), 255)
+    y = 10
+    for t in tiles:
+        mosaic.paste(t, (10, y))
+        y += t.height + 6
+    osd.SetImage(mosaic)
+    try:
+        r = osd.DetectOrientationScript()
+    except RuntimeError:
+        return ""
+    if not r or float(r.get("script_conf", 0.0)) < 1.0:
+        return ""
+    name = str(r.get("script_name", ""))
+    return _OSD_NAMES.get(name, name)
+
+
+# ------------------------------------------------------------------------------------------- reading
+def read_image(image: Any, max_lines: int = MAX_LINES) -> ReadResult:
+    """Read the text in an image (PIL image or RGB array), cached by pixel hash.
+
+    Args:
+        image: the photo, in memory (``Photo.image``: RGB, 1,024 px on the short side).
+        max_lines: lines kept (most confident first).
+
+    Returns:
+        A :class:`ReadResult`; never raises for an image it cannot read (the reason is a message).
+    """
+    key = f"{pixel_key(image)}:{max_lines}"
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    result = _read(image, max_lines)
+    if _ENGINES.pp is not None:  # a missing reader is not cached: installing it must take effect
+        with _CACHE_LOCK:
+            _CACHE[key] = result
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return result
+
+
+def read_photo(photo: Any, max_lines: int = MAX_LINES) -> ReadResult:
+    """:func:`read_image` of a :class:`~geolocate.image.photo.Photo` (its in-memory ``image``)."""
+    return read_image(photo.image, max_lines)
+
+
+def cached(image: Any, max_lines: int = MAX_LINES) -> ReadResult | None:
+    """The cached reading of ``image`` if it was read already, else None (never reads)."""
+    with _CACHE_LOCK:
+        return _CACHE.get(f"{pixel_key(image)}:{max_lines}")
+
+
+def clear_cache() -> None:
+    """Forget every cached reading."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _read(image: Any, max_lines: int) -> ReadResult:
+    t0 = time.perf_counter()
+    eng = _pp_engine()
+    rgb = _rgb_array(image)
+    size = (int(rgb.shape[1]), int(rgb.shape[0]))
+    if eng is None:
+        return ReadResult(messages=(Message("warning", _ENGINES.pp_error or "The text reader is not available."),), size=size)
+    if rgb.shape[0] < 8 or rgb.shape[1] < 8:
+        return ReadResult(messages=(Message("info", "No text found in the photo."),), seconds=time.perf_counter() - t0, size=size)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    with _ENGINES.pp_lock:
+        raw, _ = eng(bgr)
+    raw = raw or []
+    boxes = [np.asarray(b, dtype=np.float32).reshape(4, 2) for b, _, _ in raw]
+    texts = [str(t) for _, t, _ in raw]
+    scores = [float(s) for _, _, s in raw]
+    keep = [i for i, b in enumerate(boxes) if min(np.linalg.norm(b[0] - b[3]), np.linalg.norm(b[1] - b[2])) >= 6]
+    messages: list[Message] = []
+    readings: dict[int, tuple[str, float, str, str]] = {i: (texts[i].strip(), scores[i], dominant_script(texts[i]), "pp-ocr") for i in keep}
+    unsure = [i for i in keep if _unsure(texts[i], scores[i])]
+    if unsure:
+        api, osd = _tess_engines()
+        area = {i: float(np.linalg.norm(boxes[i][0] - boxes[i][1]) * np.linalg.norm(boxes[i][0] - boxes[i][3])) for i in unsure}
+        unsure.sort(key=lambda i: -area[i])
+        if api is None:
+            non_latin = [i for i in unsure if scores[i] < PP_TRUST]
+            if non_latin:
+                messages.append(Message("warning", f"{len(non_latin)} line(s) may be in a script other than Latin or Chinese and could not be checked: {_ENGINES.tess_error or INSTALL_TESSERACT}"))
+        else:
+            crops: dict[int, Any] = {}
+            unread: list[int] = []
+            with _ENGINES.tess_lock:
+                for i in unsure[:MAX_TESSERACT_LINES]:
+                    t_text, t_conf, t_script, crops[i] = _tesseract_line(api, rgb, boxes[i])
+                    p_text, p_conf, p_script, _ = readings[i]
+                    pp_doubtful = p_conf < 0.9 or not p_text or bool(set(script_counts(p_text)) - PP_SCRIPTS) or bool(_MIXED_CASE.search(p_text))
+                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and 0.5 <= t_conf < 0.8 or (t_text and t_script not in PP_SCRIPTS and pp_doubtful and _purity(t_text, t_script) < 0.8):
+                        # words of the line went to different models: read it again with the line's script alone
+                        one = _single_script_api(t_script)
+                        if one is not None:
+                            o_text, o_conf, o_script, _img = _tesseract_line(one, rgb, boxes[i])
+                            if o_text and o_conf >= t_conf - 0.05 and _purity(o_text, t_script) > _purity(t_text, t_script):
+                                t_text, t_conf, t_script = o_text, o_conf, o_script
+                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and t_conf >= 0.6 and _purity(t_text, t_script) >= 0.8:
+                        readings[i] = (t_text, t_conf, t_script, "tesseract")
+                    elif t_text and t_conf > p_conf + 0.1 and t_conf >= 0.7 and t_script in PP_SCRIPTS:
+                        readings[i] = (t_text, t_conf, t_script, "tesseract")
+                    elif max(p_conf, t_conf) < PP_TRUST and p_script in PP_SCRIPTS:
+                        unread.append(i)
+                if unread:
+                    seen = _osd_script(osd, [crops[i] for i in unread])
+                    if seen and seen not in PP_SCRIPTS:
+                        if seen in TESSERACT_SCRIPTS and TESSERACT_SCRIPTS[seen][0] not in _ENGINES.tess_langs:
+                            messages.append(Message("warning", f"Text in {seen} script could not be read: install {missing_pack(seen)}."))
+                            for i in unread:  # what PP-OCR made of it is Latin look-alikes, not text
+                                p_text, _, p_script, r = readings[i]
+                                readings[i] = (p_text, min(readings[i][1], MIN_SCORE - 0.01), p_script, r)
+            if len(unsure) > MAX_TESSERACT_LINES:
+                messages.append(Message("info", f"Only the {MAX_TESSERACT_LINES} largest of {len(unsure)} unsure lines were checked with Tesseract."))
+    lines = [
+        TextLine(text=t[:500], box=tuple((float(x), float(y)) for x, y in boxes[i]), confidence=round(float(c), 4), script=s, reader=r)
+        for i, (t, c, s, r) in readings.items()
+        if t and c >= MIN_SCORE
+    ]
+    dropped = 0
+    if len(lines) > max_lines:
+        dropped = len(lines) - max_lines
+        best = sorted(range(len(lines)), key=lambda k: -lines[k].confidence)[:max_lines]
+        lines = [lines[k] for k in sorted(best)]
+        messages.append(Message("info", f"Read {len(lines) + dropped} lines; kept the {max_lines} most confident."))
+    if not lines:
+        messages.append(Message("info", "No text found in the photo."))
+    _trim_heap()
+    return ReadResult(tuple(lines), tuple(messages), time.perf_counter() - t0, size, dropped)
+
+
+def _trim_heap() -> None:
+    """Give the detector's freed activations (~200 MB) back to the OS (glibc keeps them otherwise)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+__all__ = [
+    "CACHE_SIZE", "MAX_LINES", "PP_TRUST", "ReadResult", "TESSERACT_SCRIPTS", "TextLine", "cached", "clear_cache",
+    "installed_models", "missing_pack", "pixel_key", "read_image", "read_photo", "reader_status", "tessdata_dir", "warm_up",
+]
