@@ -31,6 +31,7 @@ import re
 import shutil
 import tempfile
 import time
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,7 +426,7 @@ def import_extract(
             # pass 1: multipolygon relations that match, and their member ways
             report(0.0, "reading relations")
             relations: list[tuple[int, dict[str, str], str | None, list[str], list[int]]] = []
-            member_ways: dict[int, list[tuple[float, float]] | None] = {}
+            member_ways: dict[int, tuple[array, array] | None] = {}  # way id -> (lat, lon), 16 bytes a point
             rel: Any
             for rel in osmium.FileProcessor(pbf, osmium.osm.RELATION):
                 if rel.tags.get("type") not in ("multipolygon", "boundary"):
@@ -465,7 +466,7 @@ def import_extract(
                 if lat:
                     writer.feature("w", obj.id, nm, terms, [(lat, lon)])
                     if obj.id in member_ways:
-                        member_ways[obj.id] = list(zip(lat, lon))
+                        member_ways[obj.id] = (array("d", lat), array("d", lon))
             # pass 3: the member ways of kept multipolygons not read yet (untagged outers, mostly)
             missing = [w for w, v in member_ways.items() if v is None]
             if missing:
@@ -475,14 +476,14 @@ def import_extract(
                 for obj in fp3:
                     lat, lon = _way_coords(obj)
                     if lat:
-                        member_ways[obj.id] = list(zip(lat, lon))
+                        member_ways[obj.id] = (array("d", lat), array("d", lon))
             report(0.96, "multipolygons")
             for rid, _tags_r, nm, terms, ways in relations:
                 runs = []
                 for w in ways:
                     pts = member_ways.get(w)
-                    if pts:
-                        runs.append(([p[0] for p in pts], [p[1] for p in pts]))
+                    if pts is not None and len(pts[0]):
+                        runs.append((pts[0].tolist(), pts[1].tolist()))
                 if runs:
                     writer.feature("r", rid, nm, terms, runs)
             writer.close()

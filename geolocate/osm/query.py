@@ -257,7 +257,12 @@ PAIR_BLOCK = 2_000_000
 """Candidate pairs whose distances are computed at once."""
 
 
-def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_RES) -> tuple[np.ndarray, np.ndarray]:
+DISK_CELLS_MAX = 20_000
+"""Above this many distinct cells on the smaller side, :func:`within` joins 3-D bins instead of H3 disks
+(each disk is one call into h3; the bin join has no Python loop at all)."""
+
+
+def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_RES, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """For each point of ``a``: is some point of ``b`` within ``distance_m``, and the nearest such distance.
 
     Args:
@@ -265,6 +270,8 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
         b: points sorted by cell.
         distance_m: the distance, m.
         finest: resolution of the points' cells.
+        method: "h3" (grid disks around the smaller side's distinct cells), "bins" (:func:`within_bins`)
+            or "auto" (bins when the smaller side has over :data:`DISK_CELLS_MAX` distinct cells).
 
     Returns:
         (hit bool (len(a),), nearest distance in m (len(a),), inf where no hit).
@@ -273,10 +280,14 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
     best = np.full(len(a), np.inf)
     if not len(a) or not len(b):
         return hit, best
+    if method == "bins":
+        return within_bins(a, b, distance_m)
     res, k = search_plan(distance_m, finest)
     pa_, pb = cells_to_parents(a.cell, res), cells_to_parents(b.cell, res)
     # expand disks around the side with fewer distinct cells
     ua, ub = np.unique(pa_), np.unique(pb)
+    if method == "auto" and min(len(ua), len(ub)) > DISK_CELLS_MAX:
+        return within_bins(a, b, distance_m)
     swap = len(ub) < len(ua)
     src_par, dst_par, src_u = (pb, pa_, ub) if swap else (pa_, pb, ua)
     src_start = np.searchsorted(src_par, src_u, side="left")
@@ -307,6 +318,56 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
         dst_rep = np.repeat(dst_idx, sc)
         src_idx = np.repeat(src_start[dst_own] - np.r_[0, np.cumsum(sc)[:-1]], sc) + np.arange(sc.sum())
         ai, bi = (dst_rep, src_idx) if swap else (src_idx, dst_rep)
+        d = haversine_m(a.lat[ai], a.lon[ai], b.lat[bi], b.lon[bi])
+        ok = d <= distance_m
+        hit[ai[ok]] = True
+        np.minimum.at(best, ai[ok], d[ok])
+    return hit, best
+
+
+_BIN_BITS = 21
+_BIN_MIN_M = 2 * EARTH_RADIUS_M / (1 << _BIN_BITS) * 1.01
+_OFFSETS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)], dtype=np.int64)
+
+
+def _bin_keys(lat: np.ndarray, lon: np.ndarray, size_m: float) -> np.ndarray:
+    """(n, 3) integer bin coordinates of points on the sphere (Earth-centred, ``size_m`` cubes)."""
+    from ..grid import latlon_to_xyz
+
+    return np.floor(latlon_to_xyz(lat, lon) * (EARTH_RADIUS_M / size_m)).astype(np.int64) + (1 << (_BIN_BITS - 1))
+
+
+def _pack(ijk: np.ndarray) -> np.ndarray:
+    return (ijk[:, 0] << (2 * _BIN_BITS)) | (ijk[:, 1] << _BIN_BITS) | ijk[:, 2]
+
+
+def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`within` by a join of 3-D bins, fully vectorised.
+
+    Points fall in Earth-centred cubes at least ``distance_m`` wide; a chord is never longer than its
+    arc, so every neighbour lies in one of the 27 cubes around a point. Candidates are found by binary
+    search on the packed cube keys and checked by exact haversine.
+    """
+    hit = np.zeros(len(a), bool)
+    best = np.full(len(a), np.inf)
+    if not len(a) or not len(b):
+        return hit, best
+    size = max(float(distance_m), _BIN_MIN_M)
+    kb = _pack(_bin_keys(b.lat, b.lon, size))
+    order = np.argsort(kb, kind="stable")
+    kb = kb[order]
+    ka = _bin_keys(a.lat, a.lon, size)
+    step = max(1, PAIR_BLOCK // 27 // 8)
+    for s0 in range(0, len(a), step):
+        blk = ka[s0 : s0 + step]
+        keys = _pack((blk[:, None, :] + _OFFSETS[None, :, :]).reshape(-1, 3))
+        lo = np.searchsorted(kb, keys, side="left")
+        cnt = np.searchsorted(kb, keys, side="right") - lo
+        owner = np.repeat(np.arange(s0, s0 + len(blk)), 27)
+        nz = cnt > 0
+        lo, cnt, owner = lo[nz], cnt[nz], owner[nz]
+        bi = order[np.repeat(lo - np.r_[0, np.cumsum(cnt)[:-1]], cnt) + np.arange(cnt.sum())]
+        ai = np.repeat(owner, cnt)
         d = haversine_m(a.lat[ai], a.lon[ai], b.lat[bi], b.lon[bi])
         ok = d <= distance_m
         hit[ai[ok]] = True
@@ -354,5 +415,5 @@ def preset_names() -> list[str]:
 
 __all__ = [
     "MAX_DISTANCE_M", "Clause", "Query", "QueryError", "QueryResult", "check_terms", "evaluate", "haversine_m",
-    "normalise_name", "parse_query", "preset_names", "run_query", "search_plan", "within",
+    "normalise_name", "parse_query", "preset_names", "run_query", "search_plan", "within", "within_bins",
 ]

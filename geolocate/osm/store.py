@@ -214,6 +214,17 @@ class FeatureStore:
             self._term_points[term] = tp
         return tp
 
+    def coverage_geojson(self) -> dict:
+        """The extracts' coverages as one GeoJSON FeatureCollection (one feature per extract, for the Layers page)."""
+        feats = []
+        for m in self.extracts:
+            path = self.folder / "extracts" / str(m["name"]) / "coverage.geojson"
+            if path.is_file():
+                f = json.loads(path.read_text())
+                f["properties"] = {"extract": m["name"], "features": m.get("features", 0), "coverage_km2": m.get("coverage_km2", 0.0)}
+                feats.append(f)
+        return {"type": "FeatureCollection", "features": feats}
+
     def url(self, fid: int) -> str:
         """The feature's page on openstreetmap.org."""
         kind = {"n": "node", "w": "way", "r": "relation"}[str(self.osm_type[fid])]

@@ -110,11 +110,12 @@ def test_each_clause_must_hold_and_the_anchor_is_what_is_listed(store):
     assert all(store.osm_type[f] == "n" for f in one.fids)
 
 
+@pytest.mark.parametrize("method", ["h3", "bins"])
 @pytest.mark.parametrize(("a", "b", "d"), [("restaurant", "tram line", 5.0), ("restaurant", "tram line", 30.0), ("bank", "tram stop", 60.0), ("bus stop", "traffic signals", 100.0), ("cafe", "bus stop", 150.0), ("tram stop", "railway", 700.0), ("bar", "tram stop", 2000.0), ("church", "water", 250.0)])
-def test_disk_search_equals_brute_force(store, a, b, d):
+def test_disk_search_equals_brute_force(store, a, b, d, method):
     pa, pb = store.points_of(a), store.points_of(b)
     dist = haversine_m(pa.lat[:, None], pa.lon[:, None], pb.lat[None, :], pb.lon[None, :])
-    hit, best = within(pa, pb, d)
+    hit, best = within(pa, pb, d, method=method)
     np.testing.assert_array_equal(hit, (dist <= d).any(axis=1))
     np.testing.assert_allclose(best[hit], dist[hit].min(axis=1))
 
@@ -242,6 +243,10 @@ def test_imports_merge_and_reimport_replaces(tmp_path, helsinki_pbf, test_pbf):
     import_extract(test_pbf, store)
     b = load_store(store)
     assert [m["name"] for m in b.extracts] == ["Helsinki", "test"]
+    geo = b.coverage_geojson()
+    assert [f["properties"]["extract"] for f in geo["features"]] == ["Helsinki", "test"]
+    lon, lat = geo["features"][0]["geometry"]["coordinates"][0][0]
+    assert 24.93 < lon < 24.96 and 60.16 < lat < 60.18  # GeoJSON order: lon, lat
     assert b.coverage.area_km2 == pytest.approx(a.coverage.area_km2 + b.extracts[1]["coverage_km2"], rel=1e-9)  # disjoint
     assert len(b.features_of("pharmacy")) >= len(a.features_of("pharmacy"))
     # re-import Helsinki keeping kiosks too: replaced, not duplicated
