@@ -25,3 +25,5 @@ __all__ = [
     "attribute_layers", "kinds", "parse_latlon", "register",
 ]
 from .model import ModelEvidence  # noqa: E402,F401  (registers the "model" kind, after analyst and sunclock)
+from .osm import OsmEvidence  # noqa: E402,F401  (registers the osm kind)
+from .text import TextEvidence  # noqa: E402,F401  (registers the "text" kind)
