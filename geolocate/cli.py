@@ -76,6 +76,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
             extra, lines = bench_experts(args.embeddings, truth["id"].astype(str).tolist()[: args.max_samples or None])
             for line in lines:
                 print(f"  read: {line}")
+        for answers_csv in args.vlm_answers or []:  # a vision-language model's sampled answers (docs/vlm.md)
+            from .experts.vlm import vlm_bench_experts
+
+            found, notes = vlm_bench_experts(answers_csv, spec, max_samples=args.max_samples, on_error="skip" if args.skip_bad_rows else "raise")
+            extra = extra + found
+            for line in notes:
+                print(f"  read: {line}")
         result = run_benchmark(
             spec,
             experts=args.experts.split(",") if args.experts else None,
@@ -188,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--truth", help="ground-truth CSV (id, lat, lon columns)")
     b.add_argument("--embeddings", metavar="DIR", help="image experts (GeoCLIP, zero-shot) from an `embed` output folder whose ids are the truth's")
     b.add_argument("--predictions", nargs="*", help="point-prediction CSVs (GeoEstimation format)")
+    b.add_argument("--vlm-answers", nargs="*", metavar="CSV", help="a vision-language model's answers (id, sample, lat, lon, confidence[, radius_km]) as experts (docs/vlm.md)")
     b.add_argument("--attributes", nargs="*", help="attribute-probability CSVs (Prob_indoor/natural/urban)")
     b.add_argument("--priors", default=None, help="comma-separated priors (default: uniform land,population,photo density; '' for none)")
     b.add_argument("--experts", help="comma-separated expert names to keep")

@@ -58,6 +58,16 @@ def _term(text: str) -> str:
     return text
 
 
+def _samples(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of samples") from None
+    if not 1 <= n <= 20:
+        raise argparse.ArgumentTypeError(f"samples must be 1..20, got {n}")
+    return n
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, sep, value = text.rpartition("=")
     if not sep or not name.strip():
@@ -123,9 +133,31 @@ def _title(photos: list) -> str:
     return f"album of {len(photos)} photos ({', '.join(p.name for p in photos[:4])}{'...' if len(photos) > 4 else ''})"
 
 
+def _ask_model(photos: list, args: argparse.Namespace, out) -> Any:
+    """Send each photo to the vision-language model (the flag is the analyst's explicit ask) and print its answers.
+
+    Returns:
+        The model evidence that reads those answers back from the in-memory cache (as the page's panel does).
+    """
+    from .evidence.model import ModelEvidence
+    from .experts import vlm
+
+    config = vlm.VLMConfig(vlm.normalise_endpoint(args.vlm_endpoint), args.vlm_model, samples=args.vlm_samples, temperature=args.vlm_temperature)
+    print(f"  asking {args.vlm_model} at {vlm.endpoint_host(config.endpoint)} ({config.samples} samples per photo; the photo is sent there)", file=out)
+    for photo in photos:
+        _experts, messages, answers = vlm.ask_photo_experts(photo, config)
+        for m in messages:
+            _print_message(m, out)
+        for line in vlm.answer_lines(answers):
+            print(f"    {line}", file=out)
+    return ModelEvidence(model=args.vlm_model, samples=config.samples, endpoint=config.endpoint, temperature=config.temperature)
+
+
 def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse.Namespace, out=None) -> dict:
     out = out or sys.stdout
     print(f"\n== {_title(photos)}", file=out)
+    if photos and args.vlm_endpoint:
+        evidence = evidence.replace(_ask_model(photos, args, out))
     progress = None if args.quiet or not photos else ProgressBar()
     priors: list | None = [] if args.no_priors else None
     located: Located = build(photos, evidence, priors=priors, backbone=args.backbone, progress=progress)
@@ -196,6 +228,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         "refine": args.refine_to if args.refine_to is not None else (link_view.refine if link_view else DEFAULT_PRESET.refine),
         "show": link_view.show if link_view else "ensemble",
     }
+    if args.vlm_endpoint and not args.vlm_model:
+        print("error: --vlm-endpoint needs --vlm-model NAME (the model's name on that server)", file=sys.stderr)
+        return 2
     photos, errors = collect_photos(args.photos)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
@@ -272,4 +307,9 @@ def add_subcommand(subparsers) -> None:
     ev.add_argument("--utc-offset", type=utc_offset, metavar="+HH:MM", help="the clock's UTC offset (clock evidence; needs --local-time)")
     ev.add_argument("--local-time", type=iso_time, metavar="ISO8601", help="the local clock time the --utc-offset was read at (naive)")
     ev.add_argument("--no-exif-time", action="store_true", help="ignore the photo's EXIF time and offset")
+    vm = p.add_argument_group("a vision-language model (docs/vlm.md): the photo is sent to the endpoint's host")
+    vm.add_argument("--vlm-endpoint", metavar="URL", help="base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1); key from GEOLOCATE_VLM_API_KEY or OPENAI_API_KEY")
+    vm.add_argument("--vlm-model", metavar="NAME", help="the model's name on that server (needed with --vlm-endpoint)")
+    vm.add_argument("--vlm-samples", type=_samples, default=5, metavar="N", help="answers sampled per photo (1..20, default 5)")
+    vm.add_argument("--vlm-temperature", type=bounded_float("temperature", 0.0, 2.0), default=1.0, metavar="T", help="sampling temperature (default 1.0)")
     p.set_defaults(func=cmd_predict)

@@ -140,7 +140,7 @@ def _optional_panels() -> None:
         if hasattr(text, "photo_view"):
             PHOTO_VIEWS["text"] = text.photo_view
     if (model := load("_panel_model")) is not None:
-        PANELS["model"] = lambda ev, ctx: model.panel(ev, ctx.photos, ctx.privacy)
+        PANELS["model"] = model.model_panel
     if (osm := load("_panel_osm")) is not None:
         PANELS["osm"] = lambda ev, ctx: osm.panel(ev)
 
