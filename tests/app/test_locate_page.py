@@ -55,7 +55,7 @@ def _with_guess(at: AppTest, text="48.85, 2.35", radius=100.0) -> AppTest:
 
 
 def test_defaults_show_priors_map_and_regions(at):
-    labels = [s.label for s in at.slider]
+    labels = [s.label for s in at.main.slider]
     assert labels == ["uniform land · prior", "population · prior", "photo density · prior"]
     m = _metrics(at)
     assert int(m["Regions in budget"].replace(",", "")) > 0
@@ -104,13 +104,13 @@ def test_top_regions_list_names_places(at):
 def test_terms_are_explained_and_labels_do_not_repeat(at):
     at.multiselect(key="attributes").select("forest")
     _run(at)
-    labels = [s.label for s in at.slider]
+    labels = [s.label for s in at.main.slider]
     assert "analyst: forest" in labels and not any("analyst: analyst" in lbl for lbl in labels)
     assert "**regions**" in at.caption[0].value and "H3 cells" in at.caption[0].value
 
 
 def test_all_weights_zero_gives_one_message(at):
-    for s in at.slider:
+    for s in at.main.slider:
         s.set_value(0.0)
     _run(at)
     assert [i.value for i in at.info] == ["All weights are 0: no expert has a say, so every place is equally likely. Raise a slider to rank regions."]
@@ -189,7 +189,7 @@ def test_analyst_evidence_works_without_image_models(at):
     at.sidebar.multiselect(key="include").select("AUS")
     at.sidebar.multiselect(key="attributes").select("urban")
     _run(at)
-    names = [s.label for s in at.slider]
+    names = [s.label for s in at.main.slider]
     assert names[-3:] == ["analyst guess", "analyst region", "analyst: urban"]
     lat, lon = _mode(at)
     assert abs(lat + 33.87) < 1.5 and abs(lon - 151.21) < 1.5
@@ -357,7 +357,7 @@ def test_photo_with_tiny_random_backbone_adds_labelled_image_experts(at):
     pytest.importorskip("geolocate.image.suite")
     at.file_uploader(key="photos").set_value([("a.jpg", jpeg_bytes(), "image/jpeg"), ("b.jpg", jpeg_bytes(colour=(200, 200, 220)), "image/jpeg")])
     _run(at)
-    names = [s.label for s in at.slider]
+    names = [s.label for s in at.main.slider]
     image_names = [n for n in names if "RANDOM" in n]
     assert image_names, names  # clearly labelled random experts
     assert any("random" in w.value.lower() for w in at.warning)

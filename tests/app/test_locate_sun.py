@@ -46,14 +46,14 @@ def test_shadow_and_time_add_a_sun_expert_and_move_the_regions():
     at.sidebar.text_input(key="sun_time").input("2024-03-20T12:00Z")
     at.sidebar.number_input(key="sun_time_unc").set_value(5.0)
     _run(at)
-    assert "sun · analyst" in [s.label for s in at.slider]
+    assert "sun · analyst" in [s.label for s in at.main.slider]
     after = _mode(at)
     # The most likely region lies on the 45-degree ring around the subsolar point (priors pick where on it).
     assert abs(_ring_arc(*after, "2024-03-20T12:00Z") - 45.0) < 2.0
     # Bad input: a message, not a traceback, and the sun expert is gone.
     at.sidebar.text_input(key="sun_shadow").input("1:x")
     _run(at)
-    assert "not a number" in _texts(at) and "sun · analyst" not in [s.label for s in at.slider]
+    assert "not a number" in _texts(at) and "sun · analyst" not in [s.label for s in at.main.slider]
 
 
 def _exif_jpeg(when: str, offset: str | None) -> bytes:
@@ -72,19 +72,19 @@ def test_photo_exif_time_and_offset_give_clock_evidence_and_the_shadow_its_time(
     at = _run(AppTest.from_file(PAGE, default_timeout=180))
     at.file_uploader(key="photos").set_value(("ist.jpg", _exif_jpeg("2024:07:01 09:00:00", "+05:30"), "image/jpeg"))
     _run(at)
-    assert "clock · analyst" in [s.label for s in at.slider]
+    assert "clock · analyst" in [s.label for s in at.main.slider]
     assert "UTC+05:30" in _texts(at)
     lat, lon = _mode(at)
     assert 5 < lat < 36 and 68 < lon < 98  # India / Sri Lanka
     # A shadow without a typed time takes the EXIF time (03:30 UTC): the sun expert joins.
     at.sidebar.text_input(key="sun_shadow").input("1:1")
     _run(at)
-    assert "sun · analyst" in [s.label for s in at.slider]
+    assert "sun · analyst" in [s.label for s in at.main.slider]
     assert "EXIF time (2024-07-01 03:30 UTC" in _texts(at)
     # Switching the EXIF clock off removes both (the shadow has no time then, which is said).
     at.sidebar.checkbox(key="sun_exif").uncheck()
     _run(at)
-    labels = [s.label for s in at.slider]
+    labels = [s.label for s in at.main.slider]
     assert "clock · analyst" not in labels and "sun · analyst" not in labels and "needs a time" in _texts(at)
 
 
@@ -92,7 +92,7 @@ def test_photo_exif_time_without_offset_says_why_there_is_no_clock():
     at = _run(AppTest.from_file(PAGE, default_timeout=180))
     at.file_uploader(key="photos").set_value(("local.jpg", _exif_jpeg("2024:07:01 09:00:00", None), "image/jpeg"))
     _run(at)
-    assert "clock · analyst" not in [s.label for s in at.slider]
+    assert "clock · analyst" not in [s.label for s in at.main.slider]
     assert "OffsetTimeOriginal" in _texts(at)
 
 
@@ -103,7 +103,7 @@ def test_shareable_link_restores_the_sun_and_clock_evidence():
     _run(at)
     assert at.sidebar.text_input(key="sun_shadow").value == "1:1"
     assert at.sidebar.text_input(key="clock_offset").value == "+01:00"
-    labels = [s.label for s in at.slider]
+    labels = [s.label for s in at.main.slider]
     assert "sun · analyst" in labels and "clock · analyst" in labels
     lat, lon = _mode(at)
     assert abs(_ring_arc(lat, lon, "2024-03-20T12:00Z") - 45.0) < 2.0 and -25 < lon < 30  # the ring within UTC+01:00
@@ -116,4 +116,4 @@ def test_an_exif_time_out_of_range_is_a_note_and_the_page_carries_on():
     at.file_uploader(key="photos").set_value(("old.jpg", _exif_jpeg("0001:01:01 00:00:00", "+14:00"), "image/jpeg"))
     _run(at)  # no OverflowError
     assert "the year must be 1900-2100" in _texts(at)
-    assert "clock · analyst" not in [s.label for s in at.slider] and at.metric
+    assert "clock · analyst" not in [s.label for s in at.main.slider] and at.metric
