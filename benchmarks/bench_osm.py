@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -61,6 +62,7 @@ def replicate_pbf(src: Path, dst: Path, copies: int) -> dict[str, int]:
     n_id = 10**10
     counts = {"n": 0, "w": 0, "r": 0}
     nodes, ways, rels = [], [], []  # tiny extract: keep it in memory (objects die after each step)
+    o: Any
     for o in osmium.FileProcessor(str(src)):
         if o.is_node():
             nodes.append((o.id, o.location.lat, o.location.lon, dict(o.tags)))

@@ -155,7 +155,12 @@ class OsmEvidence:
                 continue
             n = len(e.result)
             level = "info" if n else "warning"
-            text = f"{n} places match in the {e.covered_km2:,.1f} km² the extracts cover" + ("" if n else "; elsewhere the query says nothing")
+            if n:
+                text = f"{n} places match in the {e.covered_km2:,.1f} km² the extracts cover."
+            elif self.hard:
+                text = f"No place matches in the {e.covered_km2:,.1f} km² the extracts cover: that area is ruled out (certain), the rest of the world is not."
+            else:
+                text = f"No place matches in the {e.covered_km2:,.1f} km² the extracts cover, so this query changes nothing."
             messages.append(Message(level, text, q))
             experts.append(e)
         return experts, messages

@@ -279,7 +279,7 @@ def test_evidence_round_trip_and_experts(store_dir, tmp_path):
     experts, msgs = ev.experts(EvidenceContext(extras={"osm_store": str(store_dir)}))
     assert [x.name for x in experts] == ["osm: pharmacy; tram stop within 60 m", "osm: church; tram stop within 150 m"]
     assert all(str(x.kind) == "map" for x in experts)
-    assert msgs[0].text.startswith("1 places match")
+    assert msgs[0].text.startswith("1 places match") and msgs[0].detail == "pharmacy; tram stop within 60 m"
     none, msgs = ev.experts(EvidenceContext(extras={"osm_store": str(tmp_path / "empty")}))
     assert none == [] and msgs[0].level == "warning" and "osm import" in msgs[0].text
 
