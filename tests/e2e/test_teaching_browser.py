@@ -14,11 +14,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher
 
 from serverproc import need_browser, streamlit_server  # noqa: E402
-from workbench_helpers import map_drawn_js  # noqa: E402
+from workbench_helpers import MAP, map_drawn_js  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 R = 6371.0088
+# Pixel position (in the map's iframe) of [lon, lat] on the main deck, from its current camera.
+PROJECT_JS = (
+    "(body, ll) => { const v = window.geolocateMap.views().main; const c = document.querySelector('#main .map');"
+    " return new deck.WebMercatorViewport(Object.assign({}, v, {width: c.clientWidth, height: c.clientHeight})).project(ll); }"
+)
 TIMEOUT_MS = 120_000  # the first visit builds the priors and scores the photos (about 10 s on a quiet machine)
 
 
@@ -148,6 +153,21 @@ def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
             east, km = want[r[1]]
             assert float(r[4]) == pytest.approx(km, abs=1e-6)
             assert float(r[3]) == pytest.approx(2 * math.pi * R**2 * (1 - math.cos(math.radians(east))), rel=1e-9)  # the disc's area
+
+        # The reveal opens every guess on the teacher's map (the deck.gl component): a pink dot per student,
+        # the name on hover.
+        teacher.get_by_role("button", name="Reveal the round to everyone").click()
+        expect(teacher.get_by_text("Revealed: students see the leaderboard")).to_be_visible(timeout=TIMEOUT_MS)
+        frame = teacher.frame_locator(MAP)
+        teacher.wait_for_function(map_drawn_js(), timeout=TIMEOUT_MS)
+        assert frame.locator("#err").evaluate("e => e.style.display") != "block"
+        teacher.locator(MAP).scroll_into_view_if_needed()
+        box = teacher.locator(MAP).bounding_box()
+        for name, (east, _) in want.items():
+            x, y = frame.locator("body").evaluate(PROJECT_JS, [10 + east, 0.0])
+            teacher.mouse.move(box["x"] + x, box["y"] + y)
+            tip = frame.locator(".deck-tooltip")
+            expect(tip).to_have_text(name, timeout=30_000)  # plain text: a name is never HTML
     finally:
         for ctx in students:
             ctx.close()
