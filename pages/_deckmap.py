@@ -121,20 +121,8 @@ def draw(
 
     The deck.gl component when it can be served (with this session's next sequence number), else the
     pydeck fallback (:func:`geolocate.maps.deck.build_deck` in ``st.pydeck_chart``, small multiples as
-    separate small decks). Arguments are those of :func:`geolocate.maps.spec.map_spec`.
-
-    Args:
-        data: the main map's cells (:func:`~geolocate.maps.data.map_records` or ``category_map``).
-        camera: latitude, longitude (degrees) and zoom.
-        camera_key: the component moves its camera only when this changes.
-        key: the element's key (unique on the page).
-        height: map height (px).
-        tiles: raster tile URL template (:data:`geolocate.maps.basemap.TILE_URL`), None in privacy mode.
-        marker: a known position (EXIF GPS, the truth), (lat, lon) degrees.
-        guess: a person's guess, (lat, lon) degrees.
-        click: report clicks (component only).
-        multiples: (title, MapData) small linked maps under the main one.
-        points: (lat, lon, label) named places, a plain-text label on hover (e.g. students' guesses).
+    separate small decks, no click). ``key`` is the element's key (unique on the page); every other
+    argument is :func:`geolocate.maps.spec.map_spec`'s (``points``: named places, a plain-text label on hover).
 
     Returns:
         The last click as {"lat", "lon", "n"} when ``click`` and the component is served, else None.

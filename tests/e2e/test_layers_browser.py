@@ -13,16 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher
 
 from serverproc import need_browser, streamlit_server  # noqa: E402
-from workbench_helpers import MAP, map_drawn_js  # noqa: E402
+from workbench_helpers import MAP, map_drawn_js, project_js  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 TIMEOUT_MS = 120_000
-# Pixel position (in the map's iframe) of [lon, lat] on the main deck, from its current camera.
-PROJECT_JS = (
-    "(body, ll) => { const v = window.geolocateMap.views().main; const c = document.querySelector('#main .map');"
-    " return new deck.WebMercatorViewport(Object.assign({}, v, {width: c.clientWidth, height: c.clientHeight})).project(ll); }"
-)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +39,7 @@ def test_layer_map_is_the_component_with_class_tooltips(server, browser):
         page.locator(MAP).scroll_into_view_if_needed()
         box = page.locator(MAP).bounding_box()
         # The Congo basin (0.5°N, 23°E) on the land-cover layer: evergreen broadleaf forest.
-        x, y = frame.locator("body").evaluate(PROJECT_JS, [23.0, 0.5])
+        x, y = frame.locator("body").evaluate(project_js(), [23.0, 0.5])
         page.mouse.move(box["x"] + x, box["y"] + y)
         tip = frame.locator(".deck-tooltip")
         tip.wait_for(state="visible", timeout=30_000)

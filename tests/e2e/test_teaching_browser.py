@@ -14,16 +14,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))  # the shared server launcher
 
 from serverproc import need_browser, streamlit_server  # noqa: E402
-from workbench_helpers import MAP, map_drawn_js  # noqa: E402
+from workbench_helpers import MAP, map_drawn_js, project_js  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 R = 6371.0088
-# Pixel position (in the map's iframe) of [lon, lat] on the main deck, from its current camera.
-PROJECT_JS = (
-    "(body, ll) => { const v = window.geolocateMap.views().main; const c = document.querySelector('#main .map');"
-    " return new deck.WebMercatorViewport(Object.assign({}, v, {width: c.clientWidth, height: c.clientHeight})).project(ll); }"
-)
 TIMEOUT_MS = 120_000  # the first visit builds the priors and scores the photos (about 10 s on a quiet machine)
 
 
@@ -164,7 +159,7 @@ def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
         teacher.locator(MAP).scroll_into_view_if_needed()
         box = teacher.locator(MAP).bounding_box()
         for name, (east, _) in want.items():
-            x, y = frame.locator("body").evaluate(PROJECT_JS, [10 + east, 0.0])
+            x, y = frame.locator("body").evaluate(project_js(), [10 + east, 0.0])
             teacher.mouse.move(box["x"] + x, box["y"] + y)
             tip = frame.locator(".deck-tooltip")
             expect(tip).to_have_text(name, timeout=30_000)  # plain text: a name is never HTML

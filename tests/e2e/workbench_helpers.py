@@ -76,3 +76,12 @@ def map_drawn_js() -> str:
 def deck_ready_js() -> str:
     """JS that is true once the map has drawn a spec."""
     return f"() => !!({map_drawn_js()})()"
+
+
+def project_js() -> str:
+    """JS for ``frame_locator(MAP).locator("body").evaluate(js, [lon, lat])``: the point's pixel position
+    in the map's iframe on the main deck, from its current camera."""
+    return (
+        "(body, ll) => { const v = window.geolocateMap.views().main; const c = document.querySelector('#main .map');"
+        " return new deck.WebMercatorViewport(Object.assign({}, v, {width: c.clientWidth, height: c.clientHeight})).project(ll); }"
+    )
