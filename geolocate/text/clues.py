@@ -294,6 +294,8 @@ def _script_shares() -> dict[str, dict[str, float]]:
 
 SCRIPT_FLOOR = {"Latin": 0.3}
 """Likelihood of a script outside the countries that write in it (Latin: brands and English are everywhere)."""
+DEFAULT_SCRIPT_FLOOR = 0.002
+"""Likelihood of any other script outside its countries (a Chinatown, a synagogue: rare per place)."""
 LANGUAGE_FLOOR = {"en": 0.3, "fr": 0.03, "es": 0.03, "de": 0.03, "ar": 0.03, "ru": 0.03, "zh": 0.03, "pt": 0.03}
 """Likelihood of a language outside the countries that speak it (English is on signs everywhere)."""
 DEFAULT_LANGUAGE_FLOOR = 0.01
@@ -368,10 +370,10 @@ def language_clues(lines: Sequence[str]) -> list[Clue]:
         text = " ".join(w for _, w in members)
         letters = sum(ch.isalpha() for ch in text)
         # a Han, kana, Hangul or Thai letter carries about as much as a word of three Latin letters
-        damp = min(1.0, letters * (3.0 if _is_cjk(text) else 1.0) / 30.0)
+        damp = min(1.0, letters * (3.0 if _is_cjk(text) else 1.0) / 20.0)
         for iso, conf in detect_languages(text, top=2):
             p = conf * damp
-            if p < 0.25 or iso not in _language_shares():
+            if p < 0.4 or iso not in _language_shares():
                 continue
             old = presence.get(iso)
             if old is None or p > old[0]:
@@ -399,7 +401,8 @@ def script_clues(lines: Sequence[str]) -> list[Clue]:
         for s, n in script_counts(_strip_non_words(line)).items():
             s = "Japanese" if s in KANA else s
             letters[s] = letters.get(s, 0) + n
-            where.setdefault(s, []).append(i)
+            if i not in where.setdefault(s, []):
+                where[s].append(i)
     total = sum(letters.values())
     clues = []
     for s, n in sorted(letters.items(), key=lambda kv: -kv[1]):
@@ -409,7 +412,7 @@ def script_clues(lines: Sequence[str]) -> list[Clue]:
         if not shares:
             clues.append(Clue("script", s, f"script:{s}", (), 1.0, implication=f"{s} script: no country known", lines=tuple(where[s])))
             continue
-        floor = SCRIPT_FLOOR.get(s, 0.01)
+        floor = SCRIPT_FLOOR.get(s, DEFAULT_SCRIPT_FLOOR)
         raw = {c: max(floor, v) for c, v in shares.items()}
         lik = _lik(raw, floor / max(raw.values()))
         clues.append(Clue("script", s, f"script:{s}", lik, floor / max(raw.values()), implication=f"{s} script: {_top_names(dict(lik))}", lines=tuple(where[s])))
