@@ -15,9 +15,9 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -103,37 +103,21 @@ def next_seq() -> int:
     return seq
 
 
-def draw(
-    data: MapData,
-    camera: Mapping[str, float],
-    camera_key: str,
-    key: str,
-    *,
-    height: int = 540,
-    tiles: str | None = None,
-    marker: tuple[float, float] | None = None,
-    guess: tuple[float, float] | None = None,
-    click: bool = False,
-    multiples: Sequence[tuple[str, MapData]] = (),
-    points: Sequence[tuple[float, float, str]] = (),
-) -> dict | None:
+def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, **options: Unpack[mapspec.MapOptions]) -> dict | None:
     """Draw one map over the offline basemap (every border, the camera's city labels): the only map call of the pages.
 
     The deck.gl component when it can be served (with this session's next sequence number), else the
     pydeck fallback (:func:`geolocate.maps.deck.build_deck` in ``st.pydeck_chart``, small multiples as
-    separate small decks, no click). ``key`` is the element's key (unique on the page); every other
-    argument is :func:`geolocate.maps.spec.map_spec`'s (``points``: named places, a plain-text label on hover).
+    separate small decks, no click). ``key`` is the element's key (unique on the page); ``options`` are
+    :class:`geolocate.maps.spec.MapOptions` (height, tiles, marker, guess, click, multiples, points).
 
     Returns:
         The last click as {"lat", "lon", "n"} when ``click`` and the component is served, else None.
     """
     if not available():
-        _draw_pydeck(data, camera, key, height, tiles, marker, guess, multiples, points)
+        _draw_pydeck(data, camera, key, options)
         return None
-    spec = mapspec.map_spec(
-        data, camera, camera_key, seq=next_seq(), height=height, borders=mapspec.world_borders(), cities=basemap.view_city_labels(camera),
-        tiles=tiles, marker=marker, guess=guess, click=click, multiples=multiples, points=points,
-    )
+    spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=basemap.view_city_labels(camera), **options)
     return deck_map(spec, key)
 
 
@@ -141,20 +125,13 @@ SMALL_HEIGHT = 230
 """Height (px) of a small multiple in the pydeck fallback."""
 
 
-def _draw_pydeck(
-    data: MapData,
-    camera: Mapping[str, float],
-    key: str,
-    height: int,
-    tiles: str | None,
-    marker: tuple[float, float] | None,
-    guess: tuple[float, float] | None,
-    multiples: Sequence[tuple[str, MapData]],
-    points: Sequence[tuple[float, float, str]],
-) -> None:
+def _draw_pydeck(data: MapData, camera: Mapping[str, float], key: str, options: mapspec.MapOptions) -> None:
     """The fallback: the same map as a pydeck deck (tiles only outside privacy mode, as the component)."""
-    style = basemap.TILE_STYLE if tiles else None
-    st.pydeck_chart(deck.build_deck(data, camera, truth=marker, map_style=style, guess=guess, points=points), key=key, height=height)
+    style = basemap.TILE_STYLE if options.get("tiles") else None
+    marker = options.get("marker")
+    main = deck.build_deck(data, camera, truth=marker, map_style=style, guess=options.get("guess"), points=options.get("points", ()))
+    st.pydeck_chart(main, key=key, height=options.get("height", 540))
+    multiples = options.get("multiples", ())
     cols = st.columns(3) if multiples else []
     for i, (title, small) in enumerate(multiples):
         with cols[i % 3]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -103,41 +103,53 @@ def _cells_of(data: MapData) -> tuple[dict, dict]:
     )
 
 
-def map_spec(
-    data: MapData,
-    camera: Mapping[str, float],
-    camera_key: str,
-    *,
-    seq: int = 0,
-    height: int = 540,
-    borders: Mapping[str, Any] | None = None,
-    cities: Sequence[Mapping[str, Any]] = (),
-    tiles: str | None = None,
-    marker: tuple[float, float] | None = None,
-    guess: tuple[float, float] | None = None,
-    click: bool = False,
-    multiples: Sequence[tuple[str, MapData]] = (),
-    points: Sequence[tuple[float, float, str]] = (),
-) -> dict:
-    """The spec of one map (see the module docstring).
+class MapOptions(TypedDict, total=False):
+    """What a map shows besides its cells, all optional (:func:`map_spec`, ``pages._deckmap.draw``).
 
-    Args:
-        data: the main map's cells (from :func:`geolocate.mapview.map_records`).
-        camera: latitude, longitude (degrees) and zoom the camera is fitted to.
-        camera_key: the browser moves its camera only when this changes (a new view, not a slider move).
-        seq: a number that changes on every call (the browser writes it on its body once drawn).
-        height: map height (px).
-        borders: border and coastline paths (:func:`paths_spec` plus a "key"; e.g. :func:`world_borders`);
-            the browser rebuilds the layer only when the key changes. None draws none.
-        cities: place labels, dicts with name, lat, lon.
-        tiles: raster tile URL template (``{z}/{x}/{y}``) drawn under everything; None in privacy mode.
-        marker: a known position (EXIF GPS), (lat, lon) degrees, drawn as a fixed-size dot.
+    Attributes:
+        height: map height (px), default 540.
+        tiles: raster tile URL template (``{z}/{x}/{y}``) drawn under everything; None (default) in privacy mode.
+        marker: a known position (EXIF GPS, the truth), (lat, lon) degrees, drawn as a fixed-size dot.
         guess: the user's guess, (lat, lon) degrees.
         click: report clicks on the map back to the app (as {"lat", "lon", "n"}).
         multiples: (title, MapData) of small linked maps drawn under the main one.
         points: (lat, lon, label) of places drawn as pink dots whose plain-text label shows on hover
             (e.g. every student's guess).
     """
+
+    height: int
+    tiles: str | None
+    marker: tuple[float, float] | None
+    guess: tuple[float, float] | None
+    click: bool
+    multiples: Sequence[tuple[str, MapData]]
+    points: Sequence[tuple[float, float, str]]
+
+
+def map_spec(
+    data: MapData,
+    camera: Mapping[str, float],
+    camera_key: str,
+    *,
+    seq: int = 0,
+    borders: Mapping[str, Any] | None = None,
+    cities: Sequence[Mapping[str, Any]] = (),
+    **options: Unpack[MapOptions],
+) -> dict:
+    """The spec of one map (see the module docstring).
+
+    Args:
+        data: the main map's cells (from :func:`geolocate.maps.data.map_records` or ``category_map``).
+        camera: latitude, longitude (degrees) and zoom the camera is fitted to.
+        camera_key: the browser moves its camera only when this changes (a new view, not a slider move).
+        seq: a number that changes on every call (the browser writes it on its body once drawn).
+        borders: border and coastline paths (:func:`paths_spec` plus a "key"; e.g. :func:`world_borders`);
+            the browser rebuilds the layer only when the key changes. None draws none.
+        cities: place labels, dicts with name, lat, lon.
+        **options: see :class:`MapOptions`.
+    """
+    marker, guess = options.get("marker"), options.get("guess")
+    multiples, points = options.get("multiples", ()), options.get("points", ())
     context, density = _cells_of(data)
     small = []
     for title, d in multiples:
@@ -146,9 +158,9 @@ def map_spec(
     return {
         "schema": SCHEMA,
         "seq": int(seq),
-        "height": int(height),
+        "height": int(options.get("height", 540)),
         "camera": {"key": str(camera_key), "latitude": float(camera["latitude"]), "longitude": float(camera["longitude"]), "zoom": float(camera["zoom"])},
-        "tiles": tiles,
+        "tiles": options.get("tiles"),
         "context": context,
         "density": density,
         "outline": paths_spec(budget_outline(data.budget)),
@@ -156,7 +168,7 @@ def map_spec(
         "cities": [[str(c["name"]), round(float(c["lat"]), 4), round(float(c["lon"]), 4)] for c in cities],
         "marker": [float(marker[0]), float(marker[1])] if marker is not None else None,
         "guess": [float(guess[0]), float(guess[1])] if guess is not None else None,
-        "click": bool(click),
+        "click": bool(options.get("click", False)),
         "multiples": small,
         "points": [[str(t), round(float(la), 5), round(float(lo), 5)] for la, lo, t in points],
     }
