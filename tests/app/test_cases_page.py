@@ -7,27 +7,20 @@ import math
 
 import numpy as np
 import pytest
-from apphelpers import PAGES, map_spec
+from apphelpers import PAGES, map_layers, map_spec
 from streamlit.testing.v1 import AppTest
-
-from geolocate.maps import spec as mapspec
 
 R = 6371.0088
 
 
 @pytest.fixture
-def toy_env(toy_bench, tmp_path_factory, monkeypatch):
+def toy_env(toy_bench, monkeypatch):
     """The toy benchmark (tests/data/toy: case 0 at (0, 10), case 1 at (45, 7), "off" 5° south) as the
     server's data folder; one cache folder for the module, so the page's process-wide caches are shared."""
     monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(toy_bench.root))
     monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(toy_bench.root.parent / "cases_page_cache"))
     monkeypatch.setenv("GEOLOCATE_OFFLINE", "1")
     return toy_bench
-
-
-def map_layers(at: AppTest) -> dict:
-    """The page's one map decoded into layers."""
-    return mapspec.decode(map_spec(at))
 
 
 def _run(at: AppTest) -> AppTest:

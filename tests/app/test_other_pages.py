@@ -133,14 +133,12 @@ def test_layers_page_draws_each_layer(layer):
     at = _run(AppTest.from_file(str(PAGES / "layers.py"), default_timeout=180))
     at.radio[0].set_value(layer)
     _run(at)
-    from apphelpers import map_spec
-
-    from geolocate.maps import spec as mapspec
+    from apphelpers import map_layers, map_spec
 
     assert not at.warning, [w.value for w in at.warning]  # the shipped layers are in the repository: each must draw
     assert not at.get("deck_gl_json_chart")  # one map backend: the deck.gl component
     spec = map_spec(at)
-    layers = {layer["id"]: layer["data"] for layer in mapspec.decode(spec)["layers"]}
+    layers = {layer["id"]: layer["data"] for layer in map_layers(at)["layers"]}
     data = layers["density"]
     assert 500 < len(data) < 6000  # res 2, land cells only
     assert len(layers["borders"]) > 100 and layers["city_labels"]  # the offline basemap under the layer
