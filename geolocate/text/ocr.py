@@ -229,7 +229,8 @@ def _tess_engines() -> tuple[Any, Any]:
                 if d is None:
                     _ENGINES.tess_error = f"Tesseract's models are not installed ({INSTALL_TESSERACT})."
                     return None, None
-                scripts = [models[m] for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models]
+                wanted = tesseract_scripts_wanted()
+                scripts = [models[m] for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models and (wanted is None or s in wanted)]
                 latin = [models[m] for m in ("eng", "Latin") if m in models][:1]
                 langs = latin + scripts
                 path = str(d) + os.sep
@@ -245,6 +246,18 @@ def _tess_engines() -> tuple[Any, Any]:
                     except RuntimeError:
                         _ENGINES.osd = None
     return _ENGINES.tess, _ENGINES.osd
+
+
+def tesseract_scripts_wanted() -> frozenset[str] | None:
+    """Scripts named in ``GEOLOCATE_TEXT_SCRIPTS`` (comma-separated, e.g. "Cyrillic,Arabic"), or None for every installed one.
+
+    Each script model costs ~20 MB resident (11 models and OSD: ~270 MB); a deployment that only sees
+    some scripts loads only those.
+    """
+    raw = os.environ.get("GEOLOCATE_TEXT_SCRIPTS", "").strip()
+    if not raw:
+        return None
+    return frozenset(s.strip() for s in raw.split(",") if s.strip())
 
 
 def warm_up() -> None:
@@ -523,6 +536,6 @@ def _trim_heap() -> None:
 
 
 __all__ = [
-    "CACHE_SIZE", "MAX_LINES", "PP_TRUST", "ReadResult", "TESSERACT_SCRIPTS", "TextLine", "cached", "clear_cache",
+    "CACHE_SIZE", "MAX_LINES", "tesseract_scripts_wanted", "PP_TRUST", "ReadResult", "TESSERACT_SCRIPTS", "TextLine", "cached", "clear_cache",
     "installed_models", "missing_pack", "pixel_key", "read_image", "read_photo", "reader_status", "tessdata_dir", "warm_up",
 ]
