@@ -1,17 +1,18 @@
 """Import an OpenStreetMap extract (``.osm.pbf``) into the H3-indexed feature store.
 
-The importer streams the file twice with pyosmium: once for the multipolygon relations (only their
-member way ids are kept), once for nodes and ways with node locations. It keeps the objects that match
-a preset (:mod:`.presets`) or a ``key=value`` tag asked for, and writes one folder per extract under
-``store_dir/extracts/NAME/``:
+The importer streams the file with pyosmium: pass 1 reads the multipolygon relations (their tags and
+member way ids), pass 2 the nodes and ways with node locations through osmium's C++ tag filter (only
+objects carrying a preset's first tag reach Python), pass 3, when a kept multipolygon has member ways
+not read yet, those ways by id. It keeps the objects that match a preset (:mod:`.presets`) or a
+``key=value`` tag asked for, and writes one folder per extract under ``store_dir/extracts/NAME/``:
 
 * ``features.parquet``: one row per OSM object: ``fid``, ``osm_type`` (n, w, r), ``osm_id``, ``name``,
   a representative point ``lat``/``lon`` and ``terms`` (the presets it matches and its stored
   ``key=value`` tags);
 * ``points.parquet``: the geometry as points: nodes as themselves, ways and multipolygon outlines as
-  their vertices densified to at most :data:`SPACING_M` apart, each with its H3 res-12 ``cell`` (its res-10 ancestor is bit arithmetic);
+  their vertices densified to at most :data:`SPACING_M` apart, each with its H3 res-12 ``cell``;
 * ``coverage.parquet`` (H3 cells, compacted) and ``coverage.geojson``: where the extract has data
-  (cells holding its ways' ends and features, dilated by one ring and clipped to the header's box);
+  (cells holding kept features, grown by about :data:`COVERAGE_REACH_M` and clipped to the header's box);
 * ``meta.json``: source, counts, tags asked for, the coverage resolution.
 
 Memory stays bounded: features are written in row groups of :data:`CHUNK_POINTS` points; what grows
@@ -275,14 +276,6 @@ class _Writer:
             self.v_lon += lon
         if len(self.v_run) >= CHUNK_POINTS:
             self.flush()
-
-    def sample(self, lat: float, lon: float) -> None:
-        """A location with data (for the coverage)."""
-        self.s_lat.append(lat)
-        self.s_lon.append(lon)
-        if len(self.s_lat) >= CHUNK_POINTS:
-            self.flush_samples(np.asarray(self.s_lat), np.asarray(self.s_lon))
-            self.s_lat, self.s_lon = [], []
 
     def flush_samples(self, lat: np.ndarray, lon: np.ndarray) -> None:
         """Add the coverage cells of locations (quantised first, so H3 sees few distinct points)."""

@@ -248,7 +248,7 @@ def search_plan(distance_m: float, finest: int = POINT_RES) -> tuple[int, int]:
     return res, max(k, 1)
 
 
-@functools.lru_cache(maxsize=200_000)
+@functools.lru_cache(maxsize=50_000)  # about 1 KB a disk
 def _disk(cell: int, k: int) -> np.ndarray:
     return np.asarray(h3n.grid_disk(cell, k), dtype=np.uint64)
 

@@ -347,3 +347,32 @@ def _children(cell: int, res: int) -> list[int]:
 
     return list(h3n.cell_to_children(cell, res))
 
+
+
+def _segment_distance_m(lat: float, lon: float, ring: np.ndarray) -> float:
+    """Exact-enough distance from a point to a polyline (local equirectangular plane, < 1 km apart)."""
+    k = np.cos(np.radians(lat)) * 6_371_008.8 * np.pi / 180
+    xy = np.stack([(ring[:, 1] - lon) * k, (ring[:, 0] - lat) * 6_371_008.8 * np.pi / 180], axis=1)
+    a, b = xy[:-1], xy[1:]
+    ab = b - a
+    t = np.clip(-(a * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0, 1)
+    return float(np.hypot(*(a + t[:, None] * ab).T).min())
+
+
+def test_distances_to_church_outlines_match_exact_segment_distances(store, helsinki_pbf):
+    # churches are building outlines (ways); tram stops are nodes: read both from the raw file
+    stops, churches = [], {}
+    for o in osmium.FileProcessor(str(helsinki_pbf), osmium.osm.NODE | osmium.osm.WAY).with_locations():
+        if o.is_node() and o.tags.get("railway") == "tram_stop":
+            stops.append((o.location.lat, o.location.lon))
+        elif o.is_way() and o.tags.get("amenity") == "place_of_worship" and o.tags.get("religion") == "christian":
+            churches[o.id] = np.array([(n.location.lat, n.location.lon) for n in o.nodes])
+    assert len(churches) == 4  # Kampin kappeli 66.1 m, Tuomiokirkko 113.6, Pyhän Kolminaisuuden 123.6, Vanha kirkko 143.5
+    r = run_query("church; tram stop within 400 m", store)
+    got = {int(store.osm_id[f]): float(r.nearest_m[k, 0]) for k, f in enumerate(r.fids) if store.osm_type[f] == "w"}
+    for wid, ring in churches.items():
+        exact = min(_segment_distance_m(la, lo, ring) for la, lo in stops)
+        if exact <= 395:
+            assert got[wid] == pytest.approx(exact, abs=5.0)  # outlines densified to 10 m: within 5 m
+        elif exact > 405:
+            assert wid not in got
