@@ -26,10 +26,11 @@ benchmark folder for the kinds it already reads); see docs/architecture.md.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,9 @@ MODE_CELLS = 8
 MODE_SEARCH_RES = 6
 """Finest resolution of the mode's cell search (:meth:`Ensemble.peak`); the local search goes on to 1 m."""
 
+EVAL_CHUNK = 256
+"""Eval-half records stacked and evaluated at once (bounds the memory of their base-grid fields)."""
+
 DEFAULT_REFINE_TO = AREA_FINEST
 """Finest resolution of the areas to truth (res 10; the results no longer depend on it)."""
 
@@ -77,6 +81,41 @@ TRUTH_TOLERANCE_KM = 1.0
 
 def _null_progress(fraction: float, message: str) -> None:
     pass
+
+
+_BLAS_THREAD_CALLS = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"), ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                      ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"), ("openblas_get_num_threads", "openblas_set_num_threads"))
+
+
+@contextlib.contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with OpenBLAS on one thread (then restore), where the loaded library allows it.
+
+    The benchmark's matrix products are small (3 coordinates, 7 experts); OpenBLAS's worker threads
+    spin-wait between them and, measured on 2 shared cores, multiplied the CPU time of weight fitting
+    by 5 and of the expert fields by 2 for no gain in wall time. Results do not change: each output
+    element is computed by one thread either way. Without OpenBLAS this does nothing.
+    """
+    calls = []
+    try:
+        import ctypes
+
+        libs = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "openblas" in line.lower() and line.split()[-1].startswith("/")}
+        for path in libs:
+            lib = ctypes.CDLL(path)
+            for get, set_ in _BLAS_THREAD_CALLS:
+                if hasattr(lib, get) and hasattr(lib, set_):
+                    calls.append((getattr(lib, set_), int(getattr(lib, get)())))
+                    break
+    except OSError:
+        calls = []
+    for set_, _ in calls:
+        set_(1)
+    try:
+        yield
+    finally:
+        for set_, n in calls:
+            set_(n)
 
 
 @dataclass
@@ -387,6 +426,11 @@ def _plateau_areas(values: np.ndarray, area: np.ndarray, truth_value: np.ndarray
     return above + 0.5 * tied
 
 
+_PLATEAUS: dict = {}
+"""Plateaus of the one-expert closed forms (a prior's values, a dense layer's distinct rows), kept
+across chunks of records; each entry holds its source so a recycled id() is never trusted."""
+
+
 def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Areas to truth, modes and bands of a one-expert configuration in closed form, or None.
 
@@ -427,23 +471,27 @@ def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np
         return metrics.disc_area_km2(d), pred.copy(), bands
     g4 = global_grid(LAYER_RESOLUTION)
     if _plain(e, DensityFieldExpert, "log_density", "batch_log_density", "log_density_bounds") and e.records is None:
-        v = floored(e.log_density(g4) - stack.log_norm[i, 0], ens.floor)
-        uniq, inv = np.unique(v, return_inverse=True)
-        area_u = np.bincount(inv, weights=g4.area_km2, minlength=len(uniq))
-        tv = v[_truth_res4(truth)]
-        u = np.searchsorted(uniq, tv)
-        above = np.cumsum(area_u[::-1])[::-1] - area_u  # area of strictly denser plateaus
-        top = int(np.flatnonzero(v == v.max())[0])
+        key = (id(e), float(stack.log_norm[i, 0]), ens.floor)
+        if _PLATEAUS.get(key, (None,))[0] is not e:  # the same for every chunk of records
+            v = floored(e.log_density(g4) - stack.log_norm[i, 0], ens.floor)
+            uniq, inv = np.unique(v, return_inverse=True)
+            area_u = np.bincount(inv, weights=g4.area_km2, minlength=len(uniq))
+            above = np.cumsum(area_u[::-1])[::-1] - area_u  # area of strictly denser plateaus
+            _PLATEAUS[key] = (e, v, uniq, area_u, above, int(np.flatnonzero(v == v.max())[0]))
+        _, v, uniq, area_u, above, top = _PLATEAUS[key]
+        u = np.searchsorted(uniq, v[_truth_res4(truth)])
         modes = np.repeat([[g4.lat[top], g4.lon[top]]], S, axis=0)
         return above[u] + 0.5 * area_u[u], modes, bands
-    if (_plain(e, AttributePredictions, "batch_log_density", "log_density_bounds") and type(e.layer) is Layer
-            and e.layer.grid.res == e.layer.res == LAYER_RESOLUTION):
-        assert isinstance(e, AttributePredictions)
-        rows_u, inv = np.unique(e.layer.fractions, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        area_u = np.bincount(inv, weights=g4.area_km2, minlength=len(rows_u))
-        first = np.full(len(rows_u), len(g4), dtype=np.int64)
-        np.minimum.at(first, inv, np.arange(len(g4)))
+    if (isinstance(e, AttributePredictions) and _plain(e, AttributePredictions, "batch_log_density", "log_density_bounds")
+            and type(e.layer) is Layer and e.layer.grid.res == e.layer.res == LAYER_RESOLUTION):
+        hit = _PLATEAUS.get(id(e.layer.fractions))
+        if hit is None or hit[0] is not e.layer.fractions:  # the layer's distinct rows, once
+            rows_u, inv = np.unique(e.layer.fractions, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            first = np.full(len(rows_u), len(g4), dtype=np.int64)
+            np.minimum.at(first, inv, np.arange(len(g4)))
+            hit = _PLATEAUS[id(e.layer.fractions)] = (e.layer.fractions, rows_u, inv, np.bincount(inv, weights=g4.area_km2, minlength=len(rows_u)), first)
+        _, rows_u, inv, area_u, first = hit
         tu = inv[_truth_res4(truth)]
         raw = attribute_log_likelihood(rows_u, e.probs[stack.rows], e.class_prior)
         raw[~e.present[stack.rows]] = 0.0
@@ -498,6 +546,7 @@ def evaluate(
     return areas, modes, bands
 
 
+@single_threaded_blas()
 def run_benchmark(
     spec: BenchmarkSpec,
     *,
@@ -589,11 +638,25 @@ def run_benchmark(
         split = {"method": "sha1 of AUTHOR (stripped, case-folded; else image id), first bit", "fit": int(len(fit_rows)), "eval": int(len(eval_rows))}
         objective = fitted.provenance["weights"] if fit else None
     ens = Ensemble(data.experts, floor, res)
-    stack = ens.stack(eval_rows, progress=lambda f, m: progress(0.5 + 0.1 * f, m))
     order = ens.names
     w_ens = np.array([weights_by_name[n] for n in order])
     configs = [(n, np.eye(len(order))[i]) for i, n in enumerate(order)] + [("ensemble", w_ens)]
-    areas_by, modes_by, bands_by = evaluate(stack, data.truth, configs, refine_to, rel_tol, lambda f, m: progress(0.6 + 0.38 * f, m))
+    # The eval half is stacked and evaluated a chunk of records at a time: its fields are needed only
+    # while those records are evaluated, so memory stays that of the fit half's stack.
+    parts: list[tuple[dict, dict, dict]] = []
+    for start in range(0, len(eval_rows), EVAL_CHUNK):
+        f0, f1 = start / len(eval_rows), min(start + EVAL_CHUNK, len(eval_rows)) / len(eval_rows)
+
+        def stage(f: float, m: str, f0: float = f0, f1: float = f1) -> None:
+            progress(0.5 + 0.48 * (f0 + (f1 - f0) * f), m)
+
+        def stacking(f: float, m: str, f0: float = f0) -> None:
+            progress(0.5 + 0.48 * f0, m)
+
+        stack = ens.stack(eval_rows[start : start + EVAL_CHUNK], progress=stacking)
+        parts.append(evaluate(stack, data.truth, configs, refine_to, rel_tol, stage))
+        del stack
+    areas_by, modes_by, bands_by = ({n: np.concatenate([p[j][n] for p in parts]) for n, _ in configs} for j in range(3))
     groups = data.groups[eval_rows] if data.groups is not None else None
     truth = data.truth[["lat", "lon"]].to_numpy()[eval_rows]
     entries, curves = {}, []

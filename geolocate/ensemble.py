@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -192,14 +192,21 @@ AREA_FINEST = 10
 """Default finest resolution of :meth:`Ensemble.area_to_truth` (0.015 km² cells; areas below 1 km² do
 not enter the AUC, so the result no longer depends on it: docs/benchmark.md, convergence)."""
 
+MAX_BAND_SHARE = 0.2
+"""Refinement also goes on while the unsettled cells hold more than this share of the area found."""
+
 SUBCELL_SAMPLES = 16
 """Points per unsettled cell for its share denser than the truth (:meth:`Ensemble.area_to_truth`)."""
 
-POLISH_STOP_KM = 1e-3
-"""The mode's local search stops once its lattice spacing is below this (1 m)."""
+POLISH_STOP_KM = 2e-3
+"""The mode's local search stops once its lattice spacing is below this (2 m)."""
 
-POLISH_SHRINK = 4.0
-"""The mode's lattice spacing shrinks by this when no lattice point is denser (3 rings cover 3/4 of a step)."""
+POLISH_SHRINK = 5.0
+"""The mode's lattice spacing shrinks by this when no lattice point is denser (4 rings cover 4/5 of a step)."""
+
+SAMPLE_OWN_CELL_RES = 7
+"""Sample points inside unsettled cells this fine read the layers at that cell (every shipped layer is
+constant inside a res-7 cell); inside coarser cells each point reads its own finest cell."""
 
 POINT_RES = 15
 """Points are looked up in layers through their cell at this (the finest) H3 resolution."""
@@ -207,8 +214,8 @@ POINT_RES = 15
 
 def _hex_lattice(rings: int) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (x east, y north; unit spacing) of a hexagonal lattice of ``rings`` rings, centre first."""
-    q, r = np.meshgrid(np.arange(-rings, rings + 1), np.arange(-rings, rings + 1))
-    q, r = q.ravel(), r.ravel()
+    qq, rr = np.meshgrid(np.arange(-rings, rings + 1), np.arange(-rings, rings + 1))
+    q, r = qq.ravel(), rr.ravel()
     keep = np.maximum(np.maximum(np.abs(q), np.abs(r)), np.abs(q + r)) <= rings
     q, r = q[keep], r[keep]
     x, y = q + 0.5 * r, r * np.sqrt(3.0) / 2
@@ -216,7 +223,7 @@ def _hex_lattice(rings: int) -> tuple[np.ndarray, np.ndarray]:
     return x[order], y[order]
 
 
-_HEX_LATTICE = _hex_lattice(3)
+_HEX_LATTICE = _hex_lattice(4)
 
 
 def _offset_xyz(xyz: np.ndarray, dx_km: np.ndarray, dy_km: np.ndarray) -> np.ndarray:
@@ -250,6 +257,26 @@ def point_cells(lat: np.ndarray, lon: np.ndarray) -> CellSet:
     lat = np.clip(np.asarray(lat, dtype=np.float64).ravel(), -90.0, 90.0)
     lon = (np.asarray(lon, dtype=np.float64).ravel() + 180.0) % 360.0 - 180.0
     return CellSet(points_to_cells(lat, lon, POINT_RES), lat, lon, np.zeros(len(lat)))
+
+
+def worker_threads() -> int:
+    """Threads for the benchmark's numpy-heavy loops (``GEOLOCATE_THREADS``, default: the CPUs, at most 2)."""
+    return max(1, int(os.environ.get("GEOLOCATE_THREADS", min(2, os.cpu_count() or 1))))
+
+
+def map_threads(fn: Callable, items: Sequence) -> Iterator:
+    """``map(fn, items)`` in :func:`worker_threads` threads, results in order.
+
+    numpy releases the GIL in its loops, so chunks of array work overlap; one thread is plain ``map``.
+    """
+    n = worker_threads()
+    if n <= 1 or len(items) <= 1:
+        yield from map(fn, items)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(n) as ex:
+        yield from ex.map(fn, items)
 
 
 def bench_memory_limit_bytes() -> int:
@@ -369,7 +396,7 @@ class Ensemble:
             groups.setdefault(key, []).append(i)
         out = []
         for idx in groups.values():
-            out.append((np.array(idx), np.stack([specs[i][0] for i in idx]), np.asarray(specs[idx[0]][1]), np.stack([specs[i][2] for i in idx])))  # type: ignore[index]
+            out.append((np.array(idx), np.stack([specs[i][0] for i in idx]), np.asarray(specs[idx[0]][1]), np.stack([specs[i][2] for i in idx])))
         return out, np.array(rest, dtype=np.int64)
 
     def _soft_raw(self, cells: CellSet, active: np.ndarray) -> np.ndarray:
@@ -552,16 +579,16 @@ class Ensemble:
         c = np.concatenate(out) if out else np.zeros((0, 2))
         return c[np.isfinite(c).all(axis=1)]
 
-    def peak(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, beam: int = 8, starts: int = 3) -> Peak:
+    def peak(self, weights: Mapping[str, float] | Sequence[float] | np.ndarray | None = None, method: str = "log-linear", refine_to: int | None = None, beam: int = 8, starts: int = 2) -> Peak:
         """The mode of the continuous density: where to look first, and its coordinates.
 
         1. Beam search over cells: the ``beam`` densest base cells are split, the ``beam`` densest
            children kept, and so on down to ``refine_to`` (default: the base resolution).
         2. Candidates: the centres of those cells and every weighted expert's kernel centres
            (``mode_candidates``: a point expert's prediction, a model's answers).
-        3. Local search from the ``starts`` densest candidates: a hexagonal lattice of 37 points
-           around the current best, moving to a strictly denser point and shrinking the spacing by 4
-           from half the searched cells' width to under a metre (a derivative-free optimiser; it
+        3. Local search from the ``starts`` densest candidates: a hexagonal lattice of 61 points
+           around the current best, moving to a strictly denser point and shrinking the spacing by 5
+           from half the searched cells' width to 2 m (a derivative-free optimiser; it
            never leaves a candidate that no nearby point beats, so a point expert's mode is exactly
            its prediction).
 
@@ -660,11 +687,14 @@ class Ensemble:
         the 122 resolution-0 cells: a cell whose bounds (over everything inside it,
         :meth:`Expert.log_density_bounds`) settle it as denser than the truth counts fully, as tied (a
         constant field equal to the truth's density, e.g. a prior's plateau) half, as less dense not
-        at all. Unsettled cells are split, level by level, until they reach ``finest`` or until their
-        total area is at most ``rel_tol`` times the area found; each cell still unsettled then counts
-        the fraction of its area denser than the truth, estimated from ``samples`` points spread
-        evenly over a disc of the cell's area around its centre (layers read at the cell). Their
-        total area is ``band_km2``, a bound on the error. The truth's own cell gets no special
+        at all. Unsettled cells are split, level by level, until they reach ``finest`` or until the
+        error of their estimated shares is at most ``rel_tol`` times the area found; each cell still
+        unsettled then counts the fraction of its area denser than the truth, estimated from
+        ``samples`` points spread evenly over a disc of the cell's area around its centre (layers
+        read at the cell from res 7 on, at each point's own cell in coarser cells). The error estimate is sqrt(sum of their squared areas) / (2 sqrt(samples))
+        (each share off by at most half its cell, sampling errors independent between cells); their
+        total area is ``band_km2``, a hard bound on the error, kept under :data:`MAX_BAND_SHARE` of
+        the area found. The truth's own cell gets no special
         treatment, so there is no floor at its area: a truth at the mode has area near 0.
 
         Args:
@@ -673,7 +703,8 @@ class Ensemble:
             weights: see :meth:`weight_vector`.
             method: "log-linear" or "linear".
             finest: finest H3 resolution of the refinement (default 10: cells of 0.015 km²).
-            rel_tol: stop splitting once the unsettled area is at most this fraction of the area found.
+            rel_tol: stop splitting once the unsettled cells' estimated error is at most this fraction of
+                the area found (0: refine every unsettled cell to ``finest``).
             max_cells: stop splitting past this many evaluated cells (then ``capped``).
             samples: points per unsettled cell for its fraction denser than the truth (1: its centre).
         """
@@ -681,7 +712,7 @@ class Ensemble:
             raise ValueError(f"finest must be an H3 resolution from {self.res} to 15, got {finest}")
         w = self.weight_vector(weights)
         ut = float(self._pooled_at(point_cells(np.array([lat]), np.array([lon])), w, method)[0])
-        cells = global_grid(0)
+        cells: CellSet = global_grid(0)
         lo, hi = self._pooled_bounds(cells, w, method)
         above_area = tied_area = 0.0
         level, evaluated, capped = 0, len(cells), False
@@ -694,7 +725,11 @@ class Ensemble:
             tied_area += float(area[tied].sum())
             open_area = float(area[open_].sum())
             found = above_area + 0.5 * tied_area
-            if level >= finest or open_area <= rel_tol * found or capped or not open_.any():
+            # Sampling error of the unsettled cells' shares: at most half a cell each, over sqrt(samples)
+            # points, independent between cells (the cells straddle different stretches of the level set).
+            error = float(np.sqrt(np.sum(area[open_] ** 2)) / (2.0 * np.sqrt(max(1, samples))))
+            settled = error <= rel_tol * found and open_area <= MAX_BAND_SHARE * found
+            if level >= finest or settled or capped or not open_.any():
                 break
             kids = child_cells(cells.cells[open_], level + 1)
             level += 1
@@ -723,7 +758,11 @@ class Ensemble:
         xyz = _offset_xyz(np.repeat(cells.xyz, m, axis=0), dx, dy)
         lat = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1.0, 1.0)))
         lon = np.degrees(np.arctan2(xyz[:, 1], xyz[:, 0]))
-        pts = CellSet(np.repeat(cells.cells, m), lat, lon, np.zeros(len(lat)), xyz)
+        ids = np.repeat(cells.cells, m)
+        coarse = np.repeat(cells.resolution < SAMPLE_OWN_CELL_RES, m)
+        if coarse.any():  # layers vary inside coarse cells: each point reads its own finest cell
+            ids[coarse] = points_to_cells(lat[coarse], lon[coarse], POINT_RES)
+        pts = CellSet(ids, lat, lon, np.zeros(len(lat)), xyz)
         v = self._pooled_at(pts, w, method).reshape(len(cells), m)
         return ((v > ut).sum(axis=1) + 0.5 * (v == ut).sum(axis=1)) / m
 
@@ -760,14 +799,16 @@ class Ensemble:
             shared_fields[j], z = normalise_on_grid(self._raw_shared(soft[i], grid), grid.area_km2, self.floor)
             norm[i] = z
         fields = np.empty((len(per), len(rows), len(grid)), dtype=np.float32)
-        steps = max(1, len(per) * ((len(rows) + chunk - 1) // chunk))
-        done = 0
-        for j, i in enumerate(per):
-            for a in range(0, len(rows), chunk):
-                r = rows[a : a + chunk]
-                fields[j, a : a + len(r)], norm[i, a : a + len(r)] = normalise_on_grid(soft[i].batch_log_density(grid, r), grid.area_km2, self.floor)
-                done += 1
-                progress(done / steps, f"expert fields: {soft[i].name}")
+        tasks = [(j, i, a) for j, i in enumerate(per) for a in range(0, len(rows), chunk)]
+
+        def work(task: tuple[int, int, int]) -> str:
+            j, i, a = task  # each task writes its own slice
+            r = rows[a : a + chunk]
+            fields[j, a : a + len(r)], norm[i, a : a + len(r)] = normalise_on_grid(soft[i].batch_log_density(grid, r), grid.area_km2, self.floor)
+            return soft[i].name
+
+        for done, name in enumerate(map_threads(work, tasks), 1):
+            progress(done / max(1, len(tasks)), f"expert fields: {name}")
         return FieldStack(self, rows, np.array(shared, dtype=np.int64), shared_fields, np.array(per, dtype=np.int64), fields, norm)
 
     @staticmethod
@@ -853,7 +894,8 @@ class FieldStack:
         shared = np.flatnonzero(self.shared_index == i)
         per = np.flatnonzero(self.per_index == i)
         out = np.empty((len(values), len(self.rows)))
-        for a in range(0, len(self.rows), chunk):
+
+        def work(a: int) -> None:  # one chunk of records; writes its own columns of ``out``
             b = min(len(self.rows), a + chunk)
             idx = np.asarray(truth_cell[a:b])
             r = np.arange(b - a)
@@ -871,6 +913,9 @@ class FieldStack:
                 np.sign(s, out=s)
                 s += 1  # 2 denser, 1 tied, 0 less dense: non-negative terms (no cancellation in float32)
                 out[ci, a:b] = (s @ half).astype(np.float64) + area[idx] / 2
+
+        for _ in map_threads(work, range(0, len(self.rows), chunk)):
+            pass
         return out
 
     def record(self, k: int) -> Ensemble:

@@ -65,3 +65,12 @@ def test_paired_comparison_identity_and_direction():
     better = M.paired_comparison(a / 100, a, n_boot=100)
     assert better["auc_difference"]["lo"] > 0 and better["area_at_50pct_ratio"]["hi"] < 1
     assert better["area_at_50pct_ratio"]["value"] == pytest.approx(0.01)
+
+
+def test_areas_below_a_square_km_count_as_one():
+    """With the continuous density a truth at the mode has area near 0 (no floor at its cell's area):
+    the AUC counts it as found within 1 km², and such areas never raise recall above 1."""
+    assert M.rva_auc(np.array([0.0, 1e-6, 0.9])) == 1.0
+    assert M.rva_auc(np.array([0.0, 5.1e8])) == pytest.approx(0.5)
+    assert M.recall_at_area(np.array([0.0, 0.5, 1e4]), [1.0, 1e4]).tolist() == [pytest.approx(2 / 3), 1.0]
+    assert M.area_at_recall(np.array([0.0, 3.0, 1e4]), [0.3, 1.0]).tolist() == [0.0, 1e4]
