@@ -121,3 +121,10 @@ def test_installed_scripts_are_listed():
     assert st["pp_ocr"] is True
     if st["tesseract"]:
         assert set(st["scripts"]) <= set(ocr.TESSERACT_SCRIPTS)
+
+
+def test_spaces_pp_ocr_drops_are_restored(readings):
+    if not TESSERACT or "spanish" not in readings:
+        pytest.skip("needs Tesseract and the Noto fonts")
+    read = [ln.text for ln in readings["spanish"].lines]
+    assert any("todos los" in t for t in read), read  # PP-OCR alone reads "Abiertotodoslosdias"
