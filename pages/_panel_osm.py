@@ -36,9 +36,22 @@ def _init(key: str, value: Any, restored: bool) -> None:
         st.session_state[key] = value
 
 
-@st.cache_resource(show_spinner=False)
 def _store(folder: str | None) -> FeatureStore:
+    """The store (load_store memoises it per process and sees a new import by the extracts' mtimes)."""
     return load_store(folder)
+
+
+_COUNTS: dict[tuple, int] = {}
+
+
+def _count(store: FeatureStore, text: str) -> int:
+    """Matching places of a query, memoised per store and text (the live count reruns on every widget move)."""
+    key = (str(store.folder), tuple((m.get("name"), m.get("imported_at")) for m in store.extracts), text)
+    if key not in _COUNTS:
+        if len(_COUNTS) > 256:
+            _COUNTS.clear()
+        _COUNTS[key] = len(run_query(text, store))
+    return _COUNTS[key]
 
 
 def _built_query() -> str:
@@ -104,7 +117,7 @@ def panel(evidence: OsmEvidence, privacy: bool = True, *, restored: bool = False
     text = (st.session_state.get(TEXT) or "").strip() or _built_query()
     if text:
         try:
-            n = len(run_query(text, store)) if not store.is_empty else 0
+            n = _count(store, text) if not store.is_empty else 0
             st.text(f"{n} places match: {text}")
         except QueryError as err:
             show_message(Message("warning", "This query cannot be used:", str(err)))
