@@ -363,6 +363,16 @@ def _purity(text: str, script: str) -> float:
     return mine / total
 
 
+def _other_script(text: str) -> str:
+    """The most frequent script of ``text`` that PP-OCR does not read (kana as "Japanese"), or ""."""
+    counts: dict[str, int] = {}
+    for sc, n in script_counts(text).items():
+        sc = "Japanese" if sc in ("Hiragana", "Katakana") else sc
+        if sc not in PP_SCRIPTS:
+            counts[sc] = counts.get(sc, 0) + n
+    return max(counts, key=lambda k: counts[k]) if counts else ""
+
+
 def _single_script_api(script: str) -> Any:
     """A Tesseract reader with one script's model only (loaded on first use, kept; call under the Tesseract lock)."""
     if script in _ENGINES.single:
@@ -485,14 +495,18 @@ def _read(image: Any, max_lines: int) -> ReadResult:
                     t_text, t_conf, t_script, crops[i] = _tesseract_line(api, rgb, boxes[i])
                     p_text, p_conf, p_script, _ = readings[i]
                     pp_doubtful = p_conf < 0.9 or not p_text or bool(set(script_counts(p_text)) - PP_SCRIPTS) or bool(_MIXED_CASE.search(p_text))
-                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and 0.5 <= t_conf < 0.8 or (t_text and t_script not in PP_SCRIPTS and pp_doubtful and _purity(t_text, t_script) < 0.8):
-                        # words of the line went to different models: read it again with the line's script alone
-                        one = _single_script_api(t_script)
+                    other = _other_script(t_text)
+                    flipped = False
+                    if t_text and pp_doubtful and other and (t_script in PP_SCRIPTS or _purity(t_text, other) < 0.8 or 0.5 <= t_conf < 0.8):
+                        # words of the line went to different models: read it again with its non-Latin script alone
+                        one = _single_script_api(other)
                         if one is not None:
                             o_text, o_conf, o_script, _img = _tesseract_line(one, rgb, boxes[i])
-                            if o_text and o_conf >= t_conf - 0.05 and _purity(o_text, t_script) > _purity(t_text, t_script):
+                            if o_text and o_conf >= t_conf - 0.05 and _purity(o_text, other) > _purity(t_text, other):
+                                flipped = t_script in PP_SCRIPTS
                                 t_text, t_conf, t_script = o_text, o_conf, o_script
-                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and t_conf >= 0.6 and _purity(t_text, t_script) >= 0.8:
+                    need = 0.7 if flipped else 0.6
+                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and t_conf >= need and _purity(t_text, t_script) >= 0.8:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")
                     elif t_text and t_conf > p_conf + 0.1 and t_conf >= 0.7 and t_script in PP_SCRIPTS:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")

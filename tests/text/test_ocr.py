@@ -21,8 +21,8 @@ SIZE = (896, 560)
 TESSERACT = ocr.reader_status()["tesseract"]
 # (sign, largest normalised edit distance of its main line, of its worst line)
 LIMITS = {"french": (0.1, 0.2), "portuguese": (0.1, 0.25), "german": (0.15, 0.2), "spanish": (0.1, 0.15), "chinese": (0.1, 0.2),
-          "russian": (0.1, 0.4), "greek": (0.15, 0.25), "arabic": (0.2, 0.2), "hebrew": (0.15, 1.0), "hindi": (0.15, 0.15),
-          "thai": (0.15, 0.15), "korean": (0.15, 0.5), "japanese": (0.15, 0.5), "georgian": (0.15, 0.15)}
+          "russian": (0.1, 0.4), "greek": (0.15, 0.25), "arabic": (0.2, 0.2), "hebrew": (0.15, 0.2), "hindi": (0.15, 0.15),
+          "thai": (0.15, 0.15), "korean": (0.15, 0.2), "japanese": (0.15, 0.2), "georgian": (0.15, 0.15)}
 PP_ONLY = {"french", "portuguese", "german", "spanish", "chinese"}
 
 
