@@ -27,7 +27,8 @@ import numpy as np
 from h3.api import numpy_int as h3n
 
 from ..experts.base import Expert, ExpertKind
-from ..grid import CellSet
+from ..grid import CellSet, cell_resolutions, cells_to_parents, points_to_cells
+from .importer import MATCH_RES
 from .query import Query, QueryResult, evaluate, parse_query
 from .store import CellArea, FeatureStore
 
@@ -92,13 +93,33 @@ class OsmExpert(Expert):
             self.d_match, self.d_rest = 1.0, (HARD_MISS_RATE if hard else 1.0)
 
     def _parts(self, cells: CellSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        a = np.asarray(cells.area_km2, dtype=np.float64)
-        in_c = self.store.coverage.overlap_km2(cells.cells, a)
-        in_m = np.minimum(self.matches.overlap_km2(cells.cells, a), in_c) if len(self.matches) else np.zeros(len(a))
+        """Area of each cell in M, in the rest of C, outside C (km²); a point (area 0) is a unit weight on its own res-10 cell."""
+        a = np.asarray(cells.area_km2, dtype=np.float64).copy()
+        ids = np.asarray(cells.cells, dtype=np.uint64).copy()
+        point = ~(a > 0)
+        if point.any():  # points (Ensemble.point_cells, area samples): the pure density where they lie
+            own = cells_to_parents(ids[point], MATCH_RES)
+            coarse = cell_resolutions(own) < MATCH_RES
+            if coarse.any():
+                own[coarse] = points_to_cells(np.asarray(cells.lat)[point][coarse], np.asarray(cells.lon)[point][coarse], MATCH_RES)
+            ids[point], a[point] = own, 1.0
+        in_c = np.where(point, self.store.coverage.contains(ids).astype(np.float64), 0.0)
+        if (~point).any():
+            in_c[~point] = self.store.coverage.overlap_km2(ids[~point], a[~point])
+        if len(self.matches):
+            in_m = np.where(point, self.matches.contains(ids).astype(np.float64), 0.0)
+            if (~point).any():
+                in_m[~point] = self.matches.overlap_km2(ids[~point], a[~point])
+            in_m = np.minimum(in_m, in_c)
+        else:
+            in_m = np.zeros(len(a))
         return in_m, in_c - in_m, np.maximum(a - in_c, 0.0)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
-        """Log of the area-weighted mean density over each cell (see the module docstring), shape (n,)."""
+        """Log of the area-weighted mean density over each cell (see the module docstring), shape (n,).
+
+        A cell of zero area is a point (``Ensemble.point_cells``): the density where it lies.
+        """
         in_m, rest, out = self._parts(cells)
         total = in_m + rest + out
         mean = (in_m * self.d_match + rest * self.d_rest + out) / np.where(total > 0, total, 1.0)
@@ -107,8 +128,7 @@ class OsmExpert(Expert):
     def log_density_bounds(self, cells: CellSet, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact bounds over finer cells: the least and greatest of the pure densities a cell contains."""
         in_m, rest, out = self._parts(cells)
-        a = np.asarray(cells.area_km2, dtype=np.float64)
-        tol = 1e-9 * a
+        tol = 1e-9 * (in_m + rest + out)
         vals = np.stack([np.where(in_m > tol, self.d_match, np.nan), np.where(rest > tol, self.d_rest, np.nan), np.where(out > tol, 1.0, np.nan)])
         allnan = np.isnan(vals).all(axis=0)
         vals[:, allnan] = 1.0

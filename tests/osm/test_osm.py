@@ -376,3 +376,16 @@ def test_distances_to_church_outlines_match_exact_segment_distances(store, helsi
             assert got[wid] == pytest.approx(exact, abs=5.0)  # outlines densified to 10 m: within 5 m
         elif exact > 405:
             assert wid not in got
+
+
+def test_points_of_zero_area_and_the_converged_area_to_truth(store):
+    from geolocate.ensemble import Ensemble, point_cells
+
+    e = OsmExpert(store, "pharmacy; tram stop within 60 m")
+    C, M = store.coverage.area_km2, e.match_km2
+    v = e.log_density(point_cells(np.array([60.1680374, 60.1755, 48.85]), np.array([24.9423205, 24.9510, 2.35])))
+    np.testing.assert_allclose(v, [np.log(0.9 * C / M), np.log(0.1 * C / (C - M)), 0.0])
+    ens = Ensemble([e])
+    at_match = ens.area_to_truth(60.1680374, 24.9423205, finest=10)
+    assert at_match.area_km2 == pytest.approx(M / 2, rel=1e-6)  # the matches tie: half of them
+    assert ens.area_to_truth(60.1755, 24.9510, finest=10).area_km2 == pytest.approx(EARTH_AREA_KM2 - (C - M), rel=1e-6)
