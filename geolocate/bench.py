@@ -15,10 +15,12 @@ Pipeline (``run_benchmark``):
        With ``fitted`` (weights and mixtures from elsewhere) there is no split: every image is evaluated.
     3. Fit on the fit half: each point expert's kernel scale mixture (EM on its errors) and, with
        ``fit=True``, the ensemble weights by coordinate ascent on the base-grid RvA AUC.
-    4. Evaluate on the eval half: for every expert alone and for the ensemble, the converged area to
-       truth of each image (:meth:`Ensemble.area_to_truth`: adaptive refinement to ``refine_to``), the
-       GCD error of the mode (densest cell after refining the top cells to ``refine_to``) and of the raw
-       prediction for point experts; RvA summaries with author-clustered bootstrap intervals.
+    4. Evaluate on the eval half (256 records at a time): for every expert alone and for the ensemble,
+       each image's area to truth under the continuous density (closed forms for one expert,
+       :func:`closed_form`; else :meth:`Ensemble.area_to_truth`, adaptive refinement to ``refine_to``
+       with sub-cell shares), the GCD error of the mode (:meth:`Ensemble.peak`; a point model's mode
+       is its prediction) and of the raw prediction for point experts; RvA summaries with
+       author-clustered bootstrap intervals.
 
 Adding an expert to the benchmark is one line in :func:`load_benchmark` (or one more file in a
 benchmark folder for the kinds it already reads); see docs/architecture.md.
@@ -682,7 +684,7 @@ def run_benchmark(
         "n_images": int(len(data.truth)),
         "split": split,
         "resolution": res,
-        "refinement": {"method": "adaptive: unsettled cells split until settled, at refine_to, or within rel_tol", "refine_to": refine_to, "rel_tol": rel_tol},
+        "refinement": {"method": "continuous density: one-expert configurations in closed form; else adaptive refinement, unsettled cells split until settled, at refine_to, or their sampled shares within rel_tol", "refine_to": refine_to, "rel_tol": rel_tol, "mode": "Ensemble.peak: kernel centres and densest cells, lattice search to 2 m"},
         "floor": floor,
         "objective": objective,
         "weights": weights_by_name,

@@ -768,7 +768,7 @@ class Ensemble:
 
     # -- batches of records (benchmarks) ---------------------------------------------------------------
 
-    def stack(self, rows: np.ndarray, progress: Progress | None = None, chunk: int = 128, max_bytes: int | None = None) -> FieldStack:
+    def stack(self, rows: np.ndarray, progress: Progress | None = None, chunk: int = 32, max_bytes: int | None = None) -> FieldStack:
         """Evaluate every expert for records ``rows`` on the base grid (the expensive, weight-free step).
 
         Shared experts (``records is None``) are evaluated once; batch experts per record, in float32.
@@ -855,13 +855,14 @@ class FieldStack:
             out = np.repeat(prior[None, :], stop - start, axis=0)
         return out
 
-    def base_areas(self, weights: np.ndarray, truth_cell: np.ndarray, chunk: int = 256) -> np.ndarray:
+    def base_areas(self, weights: np.ndarray, truth_cell: np.ndarray, chunk: int = 32) -> np.ndarray:
         """Area to truth (km², ties half) on the base grid of every record, log-linear pooling.
 
         Args:
             weights: (E,) in :attr:`Ensemble.names` order.
             truth_cell: (S,) base-grid position of each record's truth.
-            chunk: records pooled at a time (bounds the float32 scratch: chunk x n cells).
+            chunk: records pooled at a time (bounds the float32 scratch, chunk x n cells, and the copy of the
+                weighted fields the product reads, experts x chunk x n).
         """
         area = self.ensemble.grid.area_km2
         out = np.empty(len(self.rows))
