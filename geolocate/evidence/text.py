@@ -226,4 +226,13 @@ def analyse(evidence: TextEvidence, photos: Sequence[Any] = ()) -> TextAnalysis:
     return TextAnalysis(tuple(out), tuple(clues), tuple(messages), seconds)
 
 
-__all__ = ["AnalysedLine", "MAX_TYPED_CHARS", "TextAnalysis", "TextEvidence", "analyse"]
+def clue_report(analysis: TextAnalysis) -> list[tuple[str, str]]:
+    """(clue text, what it implies) pairs in plain text, one per distinct clue, for the CLI and the HTML report.
+
+    Example: ``("+351 21 346 2917", "Portugal, Lisbon (phone)")``. Values quote the photo or the analyst:
+    escape before HTML.
+    """
+    return [(c.text, f"{c.implication or 'says nothing'} ({c.kind})") for c in analysis.clues]
+
+
+__all__ = ["AnalysedLine", "MAX_TYPED_CHARS", "TextAnalysis", "TextEvidence", "analyse", "clue_report"]

@@ -8,7 +8,7 @@ pytest.importorskip("phonenumbers")
 
 from geolocate.evidence import EvidenceContext, EvidenceSet  # noqa: E402
 from geolocate.evidence.base import kind  # noqa: E402
-from geolocate.evidence.text import TextEvidence, analyse  # noqa: E402
+from geolocate.evidence.text import TextEvidence, analyse, clue_report  # noqa: E402
 from geolocate.experts.base import ExpertKind  # noqa: E402
 
 from .signs import SIGNS, font_missing, render  # noqa: E402
@@ -42,6 +42,7 @@ def test_typed_text_without_photo():
     assert all(e.kind == ExpertKind.TEXT for e in experts)
     a = analyse(ev)
     assert "Portugal, Lisbon (phone)" in a.lines[0].clues
+    assert ("+351 21 346 2917", "Portugal, Lisbon (phone)") in clue_report(a)
 
 
 def test_nothing_and_hostile():
