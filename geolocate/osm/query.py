@@ -327,6 +327,9 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
     return hit, best
 
 
+BIN_CACHE_SIZES = 4
+"""Bin sizes whose sorted keys are kept per term (about 32 bytes a point each)."""
+
 _BIN_BITS = 21
 _BIN_MIN_M = 2 * EARTH_RADIUS_M / (1 << _BIN_BITS) * 1.01
 _OFFSETS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)], dtype=np.int64)
@@ -355,16 +358,26 @@ def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.nda
     if not len(a) or not len(b):
         return hit, best
     size = max(float(distance_m), _BIN_MIN_M)
-    kb = _pack(_bin_keys(b.lat, b.lon, size))
-    order = np.argsort(kb, kind="stable")
-    kb = kb[order]
+    prep = b.cache.get(("bins", size))
+    if prep is None:  # sorted keys of b, and each distinct bin's run (kept with b: its term's points are cached)
+        kb = _pack(_bin_keys(b.lat, b.lon, size))
+        order = np.argsort(kb, kind="stable")
+        kb = kb[order]
+        starts = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
+        prep = (order, kb[starts], starts, np.diff(np.r_[starts, len(kb)]))
+        for old in [k for k in b.cache if k[0] == "bins"][: -BIN_CACHE_SIZES + 1 or None]:
+            b.cache.pop(old, None)  # keep the last few distances (a slider must not fill memory)
+        b.cache[("bins", size)] = prep
+    order, ub, ustart, ucount = prep
     ka = _bin_keys(a.lat, a.lon, size)
     step = max(1, PAIR_BLOCK // 27 // 8)
     for s0 in range(0, len(a), step):
         blk = ka[s0 : s0 + step]
         keys = _pack((blk[:, None, :] + _OFFSETS[None, :, :]).reshape(-1, 3))
-        lo = np.searchsorted(kb, keys, side="left")
-        cnt = np.searchsorted(kb, keys, side="right") - lo
+        pos = np.clip(np.searchsorted(ub, keys), 0, len(ub) - 1)
+        found = ub[pos] == keys
+        lo = ustart[pos]
+        cnt = np.where(found, ucount[pos], 0)
         owner = np.repeat(np.arange(s0, s0 + len(blk)), 27)
         nz = cnt > 0
         lo, cnt, owner = lo[nz], cnt[nz], owner[nz]

@@ -136,6 +136,8 @@ class TermPoints:
     lat: np.ndarray
     lon: np.ndarray
     fid: np.ndarray
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
+    """Search structures derived from these points (e.g. sorted bin keys per bin size), kept with them."""
 
     def __len__(self) -> int:
         return len(self.cell)
