@@ -248,6 +248,25 @@ def search_plan(distance_m: float, finest: int = POINT_RES) -> tuple[int, int]:
     return res, max(k, 1)
 
 
+def _parents(tp: TermPoints, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ancestor at ``res`` of every point's cell, the distinct ones), kept with the points."""
+    hit = tp.cache.get(("parents", res))
+    if hit is None:
+        par = cells_to_parents(tp.cell, res)  # sorted, as the cells are
+        distinct = par[np.flatnonzero(np.r_[True, par[1:] != par[:-1]])] if len(par) else par
+        hit = _remember(tp, ("parents", res), (par, distinct), BIN_CACHE_SIZES)
+    return hit
+
+
+def _remember(tp: TermPoints, key: tuple, value: tuple, keep: int = 4) -> tuple:
+    """Keep ``value`` with the points under ``key``, dropping the oldest of the same kind beyond ``keep``."""
+    same = [k for k in tp.cache if k[0] == key[0]]
+    for old in same[: max(0, len(same) - keep + 1)]:
+        tp.cache.pop(old, None)
+    tp.cache[key] = value
+    return value
+
+
 @functools.lru_cache(maxsize=50_000)  # about 1 KB a disk
 def _disk(cell: int, k: int) -> np.ndarray:
     return np.asarray(h3n.grid_disk(cell, k), dtype=np.uint64)
@@ -285,9 +304,8 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
     if method == "bins":
         return within_bins(a, b, distance_m)
     res, k = search_plan(distance_m, finest)
-    pa_, pb = cells_to_parents(a.cell, res), cells_to_parents(b.cell, res)
+    (pa_, ua), (pb, ub) = _parents(a, res), _parents(b, res)
     # expand disks around the side with fewer distinct cells
-    ua, ub = np.unique(pa_), np.unique(pb)
     if method == "auto" and min(len(ua), len(ub)) > DISK_CELLS_MAX:
         return within_bins(a, b, distance_m)
     swap = len(ub) < len(ua)
@@ -328,7 +346,7 @@ def within(a: TermPoints, b: TermPoints, distance_m: float, finest: int = POINT_
 
 
 BIN_CACHE_SIZES = 4
-"""Bin sizes whose sorted keys are kept per term (about 32 bytes a point each)."""
+"""Bin sizes (and H3 resolutions) whose search structures are kept per term (8-32 bytes a point each)."""
 
 _BIN_BITS = 21
 _BIN_MIN_M = 2 * EARTH_RADIUS_M / (1 << _BIN_BITS) * 1.01
@@ -364,10 +382,8 @@ def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.nda
         order = np.argsort(kb, kind="stable")
         kb = kb[order]
         starts = np.flatnonzero(np.r_[True, kb[1:] != kb[:-1]])
-        prep = (order, kb[starts], starts, np.diff(np.r_[starts, len(kb)]))
-        for old in [k for k in b.cache if k[0] == "bins"][: -BIN_CACHE_SIZES + 1 or None]:
-            b.cache.pop(old, None)  # keep the last few distances (a slider must not fill memory)
-        b.cache[("bins", size)] = prep
+        # kept for the last few distances (a slider must not fill memory)
+        prep = _remember(b, ("bins", size), (order, kb[starts], starts, np.diff(np.r_[starts, len(kb)])), BIN_CACHE_SIZES)
     order, ub, ustart, ucount = prep
     ka = _bin_keys(a.lat, a.lon, size)
     step = max(1, PAIR_BLOCK // 27 // 8)
