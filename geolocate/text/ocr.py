@@ -48,6 +48,9 @@ MAX_LINES = 60
 MAX_TESSERACT_LINES = 12
 """Unsure lines re-read by Tesseract per photo (the largest first), bounding the time on busy photos."""
 
+TESSERACT_BUDGET_S = 3.0
+"""Wall time Tesseract may spend on one photo's unsure lines; the rest keep PP-OCR's reading (with a message)."""
+
 DETECT_MAX_SIDE = 1280
 """Longest side, px, of the image the text detector sees (the photo is 1,024 px on its short side)."""
 
@@ -491,7 +494,12 @@ def _read(image: Any, max_lines: int) -> ReadResult:
             crops: dict[int, Any] = {}
             unread: list[int] = []
             with _ENGINES.tess_lock:
+                t_start = time.perf_counter()
+                skipped = 0
                 for i in unsure[:MAX_TESSERACT_LINES]:
+                    if time.perf_counter() - t_start > TESSERACT_BUDGET_S:
+                        skipped += 1
+                        continue
                     t_text, t_conf, t_script, crops[i] = _tesseract_line(api, rgb, boxes[i])
                     p_text, p_conf, p_script, _ = readings[i]
                     pp_doubtful = p_conf < 0.9 or not p_text or bool(set(script_counts(p_text)) - PP_SCRIPTS) or bool(_MIXED_CASE.search(p_text))
@@ -520,6 +528,8 @@ def _read(image: Any, max_lines: int) -> ReadResult:
                             for i in unread:  # what PP-OCR made of it is Latin look-alikes, not text
                                 p_text, _, p_script, r = readings[i]
                                 readings[i] = (p_text, min(readings[i][1], MIN_SCORE - 0.01), p_script, r)
+            if skipped:
+                messages.append(Message("info", f"{skipped} unsure line(s) were not re-read: Tesseract's {TESSERACT_BUDGET_S:g} s for this photo were spent."))
             if len(unsure) > MAX_TESSERACT_LINES:
                 messages.append(Message("info", f"Only the {MAX_TESSERACT_LINES} largest of {len(unsure)} unsure lines were checked with Tesseract."))
     _respace(readings, rgb, boxes)

@@ -45,3 +45,40 @@ def test_panel_states_typed_text_and_renders_it_plain():
     assert any("Czechia" in t.value for t in at.text)
     at.sidebar.checkbox[0].uncheck().run()
     assert at.session_state["out"].ocr is False and at.session_state["out"].to_query() == {"text": "120 Kč", "ocr": "0"}
+
+
+def _photo_script():
+    import streamlit as st
+
+    from geolocate.evidence.text import TextEvidence
+    from pages._panel_text import panel, photo_view
+    from tests.text.signs import SIGNS, render
+
+    photos = [render(SIGNS[1], (768, 480), seed=21)]  # portuguese: PP-OCR alone
+    with st.sidebar:
+        ev = panel(TextEvidence(), photos)
+    photo_view(ev, photos)
+    st.session_state["out"] = ev
+
+
+def test_photo_view_lists_lines_and_unticking_drops_their_clues():
+    pytest.importorskip("rapidocr_onnxruntime", reason="the text reader is not installed")
+    at = AppTest.from_function(_photo_script, default_timeout=180)
+    at.run()
+    assert not at.exception
+    assert sum(getattr(e, "type", "") == "image" for e in _walk(at.main)) == 1  # the photo with its boxes drawn
+    boxes = [c for c in at.checkbox if c.key and c.key.startswith("text::use::")]
+    phone = [c for c in boxes if "351" in c.label]
+    assert phone and phone[0].value is True
+    assert "\\+351" in phone[0].label  # the label is escaped: Markdown never forms
+    assert any("Portugal, Lisbon (phone)" in t.value for t in at.text)
+    phone[0].uncheck().run()
+    ev = at.session_state["out"]
+    assert len(ev.unticked) == 1 and "351" in ev.unticked[0] and ev.to_query() == {}
+    assert not any("Portugal, Lisbon (phone)" in t.value for t in at.text)
+
+
+def _walk(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _walk(child)
