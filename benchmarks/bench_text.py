@@ -47,7 +47,7 @@ def main() -> None:
     load = time.perf_counter() - t
     tess_mb = rss_mb() - base - pp_mb
     print(f"RSS loaded: PP-OCRv4 (onnxruntime, OpenCV, 3 models) +{pp_mb:.0f} MB  [{verdict(pp_mb, 300)} 300 MB];"
-          f" Tesseract ({len(ocr._ENGINES.tess_langs)} models{' + OSD' if ocr._ENGINES.osd is not None else ''}) +{tess_mb:.0f} MB"
+          f" Tesseract ({len(ocr._ENGINES.tess_langs)} models; OSD +32 MB more, loaded only for unreadable lines) +{tess_mb:.0f} MB"
           " (GEOLOCATE_TEXT_SCRIPTS limits the models)")
     latin = Sign("bench-latin", ("BOULANGERIE DU PORT", "Tél. +33 4 91 54 12 30", "www.marseille-tourisme.fr", "Ouvert 7 jours", "Croissant 1,20 €"),
                  ("latin-bold", "latin", "latin", "latin", "latin"), "FRA")

@@ -133,6 +133,7 @@ class _Engines:
     tess_error: str = ""
     tess_lock: threading.Lock = field(default_factory=threading.Lock)
     osd: Any = None
+    osd_tried: bool = False
     single: dict[str, Any] = field(default_factory=dict)
     tried_tess: bool = False
 
@@ -217,7 +218,10 @@ def _pp_engine() -> Any:
 
 
 def _tess_engines() -> tuple[Any, Any]:
-    """(line reader with every installed script model, orientation-and-script detector), loaded once; (None, None) when absent."""
+    """(line reader with every installed script model, a function giving the orientation-and-script detector).
+
+    The reader loads once; (None, None) when Tesseract or its models are absent.
+    """
     if not _ENGINES.tried_tess:
         with _ENGINES.lock:
             if not _ENGINES.tried_tess:
@@ -243,12 +247,22 @@ def _tess_engines() -> tuple[Any, Any]:
                         _ENGINES.tess_langs = tuple(langs)
                     except RuntimeError as err:
                         _ENGINES.tess_error = f"Tesseract could not load its models: {err}"
-                if "osd" in models:
-                    try:
-                        _ENGINES.osd = tesserocr.PyTessBaseAPI(path=path, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
-                    except RuntimeError:
-                        _ENGINES.osd = None
-    return _ENGINES.tess, _ENGINES.osd
+    return _ENGINES.tess, _osd_engine
+
+
+def _osd_engine() -> Any:
+    """Tesseract's orientation-and-script detector (32 MB; loaded on first use, under the Tesseract lock), or None."""
+    if _ENGINES.osd is None and not _ENGINES.osd_tried:
+        _ENGINES.osd_tried = True
+        d = tessdata_dir()
+        if d is not None and "osd" in installed_models():
+            import tesserocr
+
+            try:
+                _ENGINES.osd = tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang="osd", psm=tesserocr.PSM.OSD_ONLY)
+            except RuntimeError:
+                _ENGINES.osd = None
+    return _ENGINES.osd
 
 
 def tesseract_scripts_wanted() -> frozenset[str] | None:
@@ -395,10 +409,11 @@ def _single_script_api(script: str) -> Any:
     return api
 
 
-def _osd_script(osd: Any, images: Sequence[Any]) -> str:
+def _osd_script(get_osd: Any, images: Sequence[Any]) -> str:
     """The script Tesseract's orientation-and-script detection sees in a mosaic of line images ("" if unsure)."""
     from PIL import Image
 
+    osd = get_osd() if callable(get_osd) and images else None
     if osd is None or not images:
         return ""
     tiles = list(images)[:6] * 4  # OSD needs dozens of characters: repeat the lines
