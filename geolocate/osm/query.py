@@ -29,7 +29,7 @@ import h3
 import numpy as np
 from h3.api import numpy_int as h3n
 
-from ..grid import cells_to_parents
+from ..grid import cells_to_parents, latlon_to_xyz
 from .importer import EARTH_RADIUS_M, MATCH_RES, POINT_RES
 from .presets import BY_NAME, closest_presets, normalise_name, preset
 from .store import FeatureStore, TermPoints
@@ -355,8 +355,6 @@ _OFFSETS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for 
 
 def _bin_keys(lat: np.ndarray, lon: np.ndarray, size_m: float) -> np.ndarray:
     """(n, 3) integer bin coordinates of points on the sphere (Earth-centred, ``size_m`` cubes)."""
-    from ..grid import latlon_to_xyz
-
     return np.floor(latlon_to_xyz(lat, lon) * (EARTH_RADIUS_M / size_m)).astype(np.int64) + (1 << (_BIN_BITS - 1))
 
 
@@ -369,7 +367,8 @@ def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.nda
 
     Points fall in Earth-centred cubes at least ``distance_m`` wide; a chord is never longer than its
     arc, so every neighbour lies in one of the 27 cubes around a point. Candidates are found by binary
-    search on the packed cube keys and checked by exact haversine.
+    search on the packed cube keys and checked by their chord (a monotonic function of the
+    great-circle distance on the sphere, so the test is exact; the nearest chord becomes a distance).
     """
     hit = np.zeros(len(a), bool)
     best = np.full(len(a), np.inf)
@@ -385,6 +384,13 @@ def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.nda
         # kept for the last few distances (a slider must not fill memory)
         prep = _remember(b, ("bins", size), (order, kb[starts], starts, np.diff(np.r_[starts, len(kb)])), BIN_CACHE_SIZES)
     order, ub, ustart, ucount = prep
+    xb = b.cache.get(("xyz",))
+    if xb is None:
+        xb = b.cache[("xyz",)] = latlon_to_xyz(b.lat, b.lon) * EARTH_RADIUS_M
+    xa = latlon_to_xyz(a.lat, a.lon) * EARTH_RADIUS_M
+    # the chord is a monotonic function of the arc: compare chords, convert the nearest one at the end
+    chord_max2 = (2 * EARTH_RADIUS_M * np.sin(min(float(distance_m), np.pi * EARTH_RADIUS_M) / (2 * EARTH_RADIUS_M))) ** 2
+    best2 = np.full(len(a), np.inf)
     ka = _bin_keys(a.lat, a.lon, size)
     step = max(1, PAIR_BLOCK // 27 // 8)
     for s0 in range(0, len(a), step):
@@ -399,10 +405,12 @@ def within_bins(a: TermPoints, b: TermPoints, distance_m: float) -> tuple[np.nda
         lo, cnt, owner = lo[nz], cnt[nz], owner[nz]
         bi = order[np.repeat(lo - np.r_[0, np.cumsum(cnt)[:-1]], cnt) + np.arange(cnt.sum())]
         ai = np.repeat(owner, cnt)
-        d = haversine_m(a.lat[ai], a.lon[ai], b.lat[bi], b.lon[bi])
-        ok = d <= distance_m
+        diff = xa[ai] - xb[bi]
+        d2 = np.einsum("ij,ij->i", diff, diff)
+        ok = d2 <= chord_max2
         hit[ai[ok]] = True
-        np.minimum.at(best, ai[ok], d[ok])
+        np.minimum.at(best2, ai[ok], d2[ok])
+    best[hit] = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(np.sqrt(best2[hit]) / (2 * EARTH_RADIUS_M), 1.0))
     return hit, best
 
 
