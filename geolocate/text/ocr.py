@@ -72,6 +72,9 @@ TESSERACT_SCRIPTS: dict[str, tuple[str, str]] = {
 }
 """Script -> (Tesseract model name, Debian package suffix: ``tesseract-ocr-script-<suffix>``)."""
 
+COMMON_SCRIPTS = ("Cyrillic", "Arabic", "Devanagari", "Hangul", "Japanese", "Thai", "Greek", "Hebrew", "Bengali", "Tamil", "Georgian", "Armenian", "Ethiopic")
+"""Scripts whose missing model is named when lines cannot be read (most used on signs first)."""
+
 _OSD_NAMES = {"Korean": "Hangul", "Hangul": "Hangul", "Katakana": "Japanese", "Hiragana": "Japanese", "Japanese": "Japanese", "Han": "Han", "Latin": "Latin", "Fraktur": "Latin"}
 
 TESSDATA_DIRS = (
@@ -533,16 +536,27 @@ def _read(image: Any, max_lines: int) -> ReadResult:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")
                     elif t_text and t_conf > p_conf + 0.1 and t_conf >= 0.7 and t_script in PP_SCRIPTS:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")
-                    elif max(p_conf, t_conf) < PP_TRUST and p_script in PP_SCRIPTS:
+                    elif pp_doubtful and p_script in PP_SCRIPTS and (p_conf < MIN_SCORE or _MIXED_CASE.search(p_text) or max(p_conf, t_conf) < PP_TRUST):
                         unread.append(i)
                 if unread:
-                    seen = _osd_script(osd, [crops[i] for i in unread])
-                    if seen and seen not in PP_SCRIPTS:
-                        if seen in TESSERACT_SCRIPTS and TESSERACT_SCRIPTS[seen][0] not in _ENGINES.tess_langs:
-                            messages.append(Message("warning", f"Text in {seen} script could not be read: install {missing_pack(seen)}."))
-                            for i in unread:  # what PP-OCR made of it is Latin look-alikes, not text
-                                p_text, _, p_script, r = readings[i]
-                                readings[i] = (p_text, min(readings[i][1], MIN_SCORE - 0.01), p_script, r)
+                    seen = _osd_script(osd, [crops[i] for i in unread if crops.get(i) is not None])
+                    loaded = {m.split("/")[-1] for m in _ENGINES.tess_langs}
+                    if seen and seen not in PP_SCRIPTS and seen in TESSERACT_SCRIPTS and TESSERACT_SCRIPTS[seen][0] not in loaded:
+                        messages.append(Message("warning", f"Text in {seen} script could not be read: install {missing_pack(seen)}."))
+                        for i in unread:  # what PP-OCR made of it is Latin look-alikes, not text
+                            p_text, _, p_script, r = readings[i]
+                            readings[i] = (p_text, min(readings[i][1], MIN_SCORE - 0.01), p_script, r)
+                    else:
+                        missing = [s for s in COMMON_SCRIPTS if TESSERACT_SCRIPTS[s][0] not in loaded]
+                        # a confident Latin reading with an odd capital ("McDonald") is no reason to ask for packs
+                        unread = [i for i in unread if not readings[i][0] or readings[i][1] < 0.8 or (readings[i][1] < 0.9 and _MIXED_CASE.search(readings[i][0]))]
+                        if missing and unread:
+                            packs = " ".join(missing_pack(s) for s in missing[:6])
+                            messages.append(Message(
+                                "warning",
+                                f"{len(unread)} line(s) could not be read with confidence. If they are in a script with no model here "
+                                f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}), install it: apt-get install {packs}",
+                            ))
             if skipped:
                 messages.append(Message("info", f"{skipped} unsure line(s) were not re-read: Tesseract's {TESSERACT_BUDGET_S:g} s for this photo were spent."))
             if len(unsure) > MAX_TESSERACT_LINES:

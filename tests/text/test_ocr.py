@@ -128,3 +128,14 @@ def test_spaces_pp_ocr_drops_are_restored(readings):
         pytest.skip("needs Tesseract and the Noto fonts")
     read = [ln.text for ln in readings["spanish"].lines]
     assert any("todos los" in t for t in read), read  # PP-OCR alone reads "Abiertotodoslosdias"
+
+
+def test_missing_script_pack_is_named(monkeypatch):
+    """With only the Greek model loaded, an Arabic sign cannot be read and the message names the pack."""
+    if not TESSERACT or font_missing(SIGNS[5]):
+        pytest.skip("needs Tesseract and the Arabic font")
+    monkeypatch.setenv("GEOLOCATE_TEXT_SCRIPTS", "Greek")
+    monkeypatch.setattr(ocr, "_ENGINES", ocr._Engines())  # fresh readers that load only what the variable allows
+    r = ocr._read(render(SIGNS[5], SIZE, seed=9), ocr.MAX_LINES)
+    assert not any(ln.script == "Arabic" for ln in r.lines)
+    assert any("tesseract-ocr-script-arab" in m.text for m in r.messages), r.messages
