@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from geolocate.teach.classroom import Classroom, ClassroomError, clean_name, default_path
+from geolocate.teach import classroom as classroom_mod
+from geolocate.teach.classroom import UNAVAILABLE, Classroom, ClassroomError, StoreUnavailable, clean_name, default_path, name_skeleton
 
 # Two cases with hand-solved scores: 1° of longitude on the equator is 111.195 km (cap 38,842.75 km²);
 # 1° of latitude anywhere is the same 111.195 km.
@@ -66,7 +67,11 @@ def test_round_scoring_and_visibility(room):
     with pytest.raises(ClassroomError, match="teacher"):
         room.reveal(code, "not the key")
     room.reveal(code, key)
-    assert room.can_see_leaderboard(code, "Bob", tok_b) and len(room.all_guesses(code)) == 3
+    assert room.can_see_leaderboard(code, "Bob", tok_b) and len(room.all_guesses(code, key)) == 3
+    # After the reveal a case's guesses (and so its truth) reach only those who guessed it.
+    assert room.all_guesses(code) == []
+    assert {(g.name, g.case_no) for g in room.all_guesses(code, name="Bob", token=tok_b)} == {("Ann", 0), ("Bob", 0)}
+    assert len(room.all_guesses(code, name="Ann", token=tok_a)) == 3
     by_area = room.leaderboard(code)
     assert [r["name"] for r in by_area] == ["Bob", "Ann"] and [r["rank"] for r in by_area] == [1, 2]
     assert by_area[0]["median_distance_km"] == pytest.approx(111.195 / 2, abs=1e-3)
@@ -75,7 +80,7 @@ def test_round_scoring_and_visibility(room):
 
 
 def test_names_and_codes_are_checked(room):
-    assert clean_name("Ann\x00\u200b Lee\n") == "Ann Lee"
+    assert clean_name("Ann\x00 Lee\n") == "Ann Lee"
     with pytest.raises(ClassroomError, match="enter a name"):
         clean_name(" \t ")
     with pytest.raises(ClassroomError, match="at most 40"):
@@ -142,3 +147,108 @@ def test_connections_are_pooled_and_a_refused_request_leaves_no_transaction(tmp_
     assert len(room.students(code)) == 41 and room.my_guesses(code, name, tok)[0].lon == 1.0
     room.close()
     assert room._pool.qsize() == 0 and len(Classroom(path).leaderboard(code)) == 1
+
+
+def test_invisible_and_lookalike_names_are_refused(room):
+    for bad in ("Alice2\u034f", "\u3164\u3164", "Ann\u200bLee", "Bob\u202e", "\u0301\u0301"):
+        with pytest.raises(ClassroomError):
+            clean_name(bad)
+    assert clean_name("Ｂｏｂ２") == "Bob2"  # NFKC: full-width letters are the plain ones
+    assert name_skeleton("Аlice2") == name_skeleton("alice2") == name_skeleton("ALICE2")  # Cyrillic А
+    assert name_skeleton("B0b1") == name_skeleton("Bobl")
+    code, key = room.create_round(CASES)
+    room.join(code, "Alice2")
+    for lookalike in ("Аlice2", "alice2", "Alicé2", "Ａlice2"):
+        with pytest.raises(ClassroomError, match="looks like|taken"):
+            room.join(code, lookalike)
+    name, tok = room.join(code, "Bob")
+    with pytest.raises(ClassroomError, match="taken"):
+        room.rename(code, key, "Bob", "ALICE2")
+    assert room.rename(code, key, "Bob", "Robert") == "Robert" and room.resume(code, tok) == "Robert"
+
+
+def test_resume_token_one_identity_per_browser_release_and_rename(room):
+    code, key = room.create_round(CASES)
+    name, tok = room.join(code, "Bob2", browser="browser-1")
+    room.submit(code, name, tok, 0, (0.0, 1.0))
+    # A reload or a restarted server: the browser still has its token.
+    assert Classroom(room.path).resume(code, tok) == "Bob2" and room.resume(code, "forged") is None
+    # The same browser joining again under another name gets its first identity back.
+    assert room.join(code, "Throwaway", browser="browser-1") == ("Bob2", tok)
+    assert room.students(code) == ["Bob2"]
+    # Another browser cannot take the name; after the teacher releases it, the next join gets it with its score.
+    with pytest.raises(ClassroomError, match="taken"):
+        room.join(code, "Bob2", browser="browser-2")
+    with pytest.raises(ClassroomError, match="teacher"):
+        room.release(code, "not the key", "Bob2")
+    room.release(code, key, "Bob2")
+    assert room.resume(code, tok) is None
+    name2, tok2 = room.join(code, "Bob2", browser="browser-2")
+    assert name2 == "Bob2" and tok2 != tok and list(room.my_guesses(code, name2, tok2)) == [0]
+    room.rename(code, key, "Bob2", "Bob")
+    assert room.leaderboard(code)[0]["name"] == "Bob" and room.resume(code, tok2) == "Bob"
+
+
+def test_approval_rate_limit_and_late_joiners_are_flagged(room, monkeypatch):
+    code, key = room.create_round(CASES, approval=True)
+    name, tok = room.join(code, "Ann", client="10.0.0.1")
+    assert room.pending(code, key) == ["Ann"] and not room.is_approved(code, "Ann")
+    with pytest.raises(ClassroomError, match="not approved"):
+        room.submit(code, name, tok, 0, (0.0, 1.0))
+    room.approve(code, key, "Ann")
+    room.submit(code, name, tok, 0, (0.0, 1.0))  # case 1's truth is now revealed to Ann
+    late, tok_l = room.join(code, "Late", client="10.0.0.2")
+    room.approve(code, key, "Late")
+    room.submit(code, late, tok_l, 0, (0.0, 0.0))
+    board = {r["name"]: r["late"] for r in room.leaderboard(code)}
+    assert board == {"Ann": False, "Late": True}
+    monkeypatch.setattr(classroom_mod, "JOINS_PER_MINUTE", 3)
+    for i in range(3):
+        room.join(code, f"n{i}", client="10.0.0.9")
+    with pytest.raises(ClassroomError, match="too many new names"):
+        room.join(code, "n9", client="10.0.0.9")
+    room.join(code, "other", client="10.0.0.8")  # another address is not limited
+    assert name_skeleton("n9") not in {name_skeleton(n) for n in room.students(code)}
+
+
+def test_store_fails_politely_on_a_lock_a_corrupt_file_a_bad_path_and_a_deleted_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(classroom_mod, "RETRY_S", 0.5)
+    monkeypatch.setattr(classroom_mod, "BUSY_TIMEOUT_S", 0.1)
+    path = tmp_path / "c.sqlite3"
+    room = Classroom(path)
+    code, _ = room.create_round(CASES)
+    name, tok = room.join(code, "Ann")
+    # Another program holds the write lock: the write is retried, then a plain message (no path).
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreUnavailable) as err:
+        room.submit(code, name, tok, 0, (0.0, 1.0))
+    assert str(err.value) == UNAVAILABLE and str(path) not in str(err.value) and "locked" in err.value.detail
+    assert room.problem is not None and "locked" in room.problem[1]
+    locker.execute("ROLLBACK")
+    locker.close()
+    room.submit(code, name, tok, 0, (0.0, 1.0))  # the same guess, retried once the lock is gone
+    # A lock released within the retry time is waited out.
+    locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    locker.execute("BEGIN EXCLUSIVE")
+    import threading
+
+    threading.Timer(0.2, lambda: locker.execute("ROLLBACK")).start()
+    room.submit(code, name, tok, 1, (45.0, 7.0))
+    locker.close()
+    # A deleted file is noticed on the next use, not silently kept open.
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    with pytest.raises(StoreUnavailable) as err:
+        room.get_round(code)
+    assert "deleted" in err.value.detail and room._pool.qsize() == 0
+    # A corrupt file: refused at start with what to do.
+    bad = tmp_path / "bad.sqlite3"
+    bad.write_bytes(b"this is not a database" * 200)
+    with pytest.raises(StoreUnavailable) as err:
+        Classroom(bad)
+    assert str(err.value) == UNAVAILABLE and "move the file" in err.value.detail
+    # An impossible path: a folder that cannot be made.
+    with pytest.raises(StoreUnavailable) as err:
+        Classroom("/proc/nope/rounds.sqlite3")
+    assert "GEOLOCATE_CLASSROOM_DB" in err.value.detail
