@@ -232,6 +232,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_predict(sub)
 
+    from .osm.cli import add_subcommands as add_osm
+
+    add_osm(sub)
+
     try:
         from .image.cli import add_subcommands
     except ImportError as err:  # the image extras are optional for the core

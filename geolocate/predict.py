@@ -160,7 +160,8 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
         evidence = evidence.replace(_ask_model(photos, args, out))
     progress = None if args.quiet or not photos else ProgressBar()
     priors: list | None = [] if args.no_priors else None
-    located: Located = build(photos, evidence, priors=priors, backbone=args.backbone, progress=progress)
+    extras = {"osm_store": args.osm_store} if args.osm_store else {}
+    located: Located = build(photos, evidence, priors=priors, backbone=args.backbone, progress=progress, extras=extras)
     if progress is not None:
         progress.done()
     for m in located.messages:
@@ -217,11 +218,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"warning: {m}", file=sys.stderr)
     else:
         link_evidence, link_view, link_msgs = EvidenceSet.of(), None, []
-    evidence = EvidenceSet.of(
-        _analyst(args, link_evidence.get("analyst")),
-        _sunclock(args, link_evidence.get("sunclock")),
-        *[e for e in link_evidence.items if type(e).kind not in ("analyst", "sunclock")],
-    )
+    given = [_analyst(args, link_evidence.get("analyst")), _sunclock(args, link_evidence.get("sunclock"))]
+    if args.osm:
+        from .evidence.osm import OsmEvidence
+
+        osm_ev, osm_problems = OsmEvidence.of(*args.osm)
+        for problem in osm_problems:
+            print(f"error: --osm: {problem}", file=sys.stderr)
+        if osm_problems:
+            return 2
+        given.append(osm_ev)
+    evidence = EvidenceSet.of(*given, *[e for e in link_evidence.items if type(e).kind not in {type(g).kind for g in given}])
     view = {
         "weights": {**(dict(link_view.weights) if link_view else {}), **dict(args.weight or [])},
         "budget": args.budget if args.budget is not None else (link_view.budget_km2 if link_view else DEFAULT_PRESET.budget_km2),
@@ -307,6 +314,9 @@ def add_subcommand(subparsers) -> None:
     ev.add_argument("--utc-offset", type=utc_offset, metavar="+HH:MM", help="the clock's UTC offset (clock evidence; needs --local-time)")
     ev.add_argument("--local-time", type=iso_time, metavar="ISO8601", help="the local clock time the --utc-offset was read at (naive)")
     ev.add_argument("--no-exif-time", action="store_true", help="ignore the photo's EXIF time and offset")
+    om = p.add_argument_group("what is visible: OpenStreetMap features (docs/osm.md; import an extract first with `osm import`)")
+    om.add_argument("--osm", action="append", metavar="QUERY", help="e.g. 'amenity=pharmacy; railway=tram_stop within 60 m' (repeatable)")
+    om.add_argument("--osm-store", metavar="DIR", help="feature store folder (default: the one `osm import` writes)")
     vm = p.add_argument_group("a vision-language model (docs/vlm.md): the photo is sent to the endpoint's host")
     vm.add_argument("--vlm-endpoint", metavar="URL", help="base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1); key from GEOLOCATE_VLM_API_KEY or OPENAI_API_KEY")
     vm.add_argument("--vlm-model", metavar="NAME", help="the model's name on that server (needed with --vlm-endpoint)")

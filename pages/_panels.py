@@ -142,7 +142,7 @@ def _optional_panels() -> None:
     if (model := load("_panel_model")) is not None:
         PANELS["model"] = model.model_panel
     if (osm := load("_panel_osm")) is not None:
-        PANELS["osm"] = lambda ev, ctx: osm.panel(ev)
+        PANELS["osm"] = osm.osm_panel
 
 
 _optional_panels()

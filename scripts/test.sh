@@ -17,10 +17,14 @@ if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 # deck.gl's own browser bundle for the map (2 MB, sha512-checked; without it the map uses pydeck's 4.2 MB one).
 .venv/bin/python scripts/fetch_deckgl.py
 # The end-to-end browser test drives Debian's chromium (playwright cannot download its own browser here).
-# The proxy test (scripts/serve.sh) needs nginx; both are Debian packages.
+# The proxy test (scripts/serve.sh) needs nginx; all are Debian packages.
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+# The OpenStreetMap PostGIS parity test starts its own PostgreSQL with PostGIS and imports with osm2pgsql.
+command -v osm2pgsql >/dev/null || missing="$missing osm2pgsql"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || missing="$missing postgis"
 if [ -n "$missing" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) || echo "warning: could not install$missing; the tests that need them will skip"
 fi
