@@ -42,18 +42,13 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
     t = time.perf_counter()
     ocr._pp_engine()
-    pp_mb = rss_mb() - base
-    ocr._tess_engines()
     load = time.perf_counter() - t
-    tess_mb = rss_mb() - base - pp_mb
-    print(f"RSS loaded: PP-OCRv4 (onnxruntime, OpenCV, 3 models) +{pp_mb:.0f} MB  [{verdict(pp_mb, 300)} 300 MB];"
-          f" Tesseract ({len(ocr._ENGINES.tess_langs)} models; OSD +32 MB more, loaded only for unreadable lines) +{tess_mb:.0f} MB"
-          " (GEOLOCATE_TEXT_SCRIPTS limits the models)")
+    pp_mb = rss_mb() - base
+    print(f"PP-OCRv4 loaded in {load:.2f} s: RSS +{pp_mb:.0f} MB (onnxruntime, OpenCV, 3 models)  [{verdict(pp_mb, 300)} 300 MB]")
     latin = Sign("bench-latin", ("BOULANGERIE DU PORT", "Tél. +33 4 91 54 12 30", "www.marseille-tourisme.fr", "Ouvert 7 jours", "Croissant 1,20 €"),
                  ("latin-bold", "latin", "latin", "latin", "latin"), "FRA")
     cyr = SIGNS[3]
     photos = {"Latin (PP-OCR only)": render(latin, (1365, 1024)), "Cyrillic (PP-OCR + Tesseract)": render(cyr, (1365, 1024))}
-    print(f"readers loaded in {load:.2f} s (PP-OCRv4 + Tesseract with {len(ocr._ENGINES.tess_langs)} models)")
     lines = []
     for name, im in photos.items():
         runs, cpu = [], []
@@ -70,7 +65,8 @@ def main() -> None:
         lines += [ln.text for ln in r.lines]
         t = time.perf_counter()
         ocr.read_image(im)
-        print(f"  cached second read: {1000 * (time.perf_counter() - t):.1f} ms (pixel hash)")
+        print(f"  cached second read: {1000 * (time.perf_counter() - t):.1f} ms (pixel hash); RSS now +{rss_mb() - base:.0f} MB over the bare process"
+              + (f" (Tesseract: {len(ocr._ENGINES.tess_langs)} models loaded)" if ocr._ENGINES.tess is not None else " (PP-OCR + Tesseract's English model for spacing)"))
     readers = rss_mb() - base
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"RSS of all loaded readers after reading (heap trimmed): +{readers:.0f} MB over the bare process ({rss_mb():.0f} MB now, peak {peak:.0f} MB during detection)  [{verdict(readers, 300)} 300 MB]")

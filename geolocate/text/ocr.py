@@ -595,7 +595,7 @@ def _respace(readings: dict[int, tuple[str, float, str, str]], rgb: np.ndarray, 
     todo = [i for i, (t, _c, scr, r) in readings.items() if r == "pp-ocr" and scr == "Latin" and _RUN.search(t)][:MAX_RESPACED]
     if not todo:
         return
-    api, _ = _tess_engines()
+    api = _latin_api()
     if api is None:
         return
     from difflib import SequenceMatcher
@@ -631,6 +631,29 @@ def _respace(readings: dict[int, tuple[str, float, str, str]], rgb: np.ndarray, 
                 out.append(ch)
                 n += 1
             readings[i] = ("".join(out).strip(), conf, scr, r)
+
+
+def _latin_api() -> Any:
+    """A Tesseract reader with the English model alone (14 MB; for spacing Latin lines), loaded on first use, or None."""
+    if "Latin" in _ENGINES.single:
+        return _ENGINES.single["Latin"]
+    with _ENGINES.lock:
+        if "Latin" not in _ENGINES.single:
+            api = None
+            try:
+                import tesserocr
+            except ImportError:
+                tesserocr = None
+            d = tessdata_dir()
+            models = installed_models() if d is not None else {}
+            name = next((m for m in ("eng", "Latin") if m in models), "")
+            if tesserocr is not None and d is not None and name:
+                try:
+                    api = tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE)
+                except RuntimeError:
+                    api = None
+            _ENGINES.single["Latin"] = api
+    return _ENGINES.single["Latin"]
 
 
 def _trim_heap() -> None:
