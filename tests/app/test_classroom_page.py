@@ -143,3 +143,112 @@ def test_bad_case_list_is_a_message(db, toy_bench, monkeypatch):
     _run(at)
     assert at.error and "cannot be used" in at.error[0].value
     assert "not in toy" in at.code[0].value
+
+
+@pytest.fixture
+def browser_cookies(monkeypatch):
+    """The cookies the page's browser sends (AppTest has no browser): a dict the test fills."""
+    from streamlit.runtime.context import ContextProxy, StreamlitCookies
+
+    jar: dict[str, str] = {}
+    monkeypatch.setattr(ContextProxy, "cookies", property(lambda self: StreamlitCookies(dict(jar))))
+    return jar
+
+
+def _cookie_scripts(at: AppTest) -> str:
+    return "\n".join(h.proto.body for h in at.get("html"))
+
+
+def test_a_reload_or_a_restart_brings_the_student_back(db, browser_cookies):
+    code, key = db.create_round(CASES)
+    at = _student(code)
+    bid = at.session_state["_browser_id"]
+    assert f"geolocate_browser={bid}" in _cookie_scripts(at)  # a browser id, kept for a year
+    _join(at, "Bob2")
+    token = db._run(lambda con: con.execute("SELECT token FROM students WHERE name = 'Bob2'").fetchone()[0])
+    assert f"geolocate_round_{code}={token}" in _cookie_scripts(at)  # the resume token is kept in the browser, for this round
+    _guess(at, 0, "0, 1")
+    # A reload (a new session of the same browser; after a server restart too): back to the name and score.
+    browser_cookies.update({f"geolocate_round_{code}": token, "geolocate_browser": bid})
+    again = _student(code)
+    assert any(t.value == "Joined as Bob2" for t in again.text) and "join_name" not in [t.key for t in again.text_input]
+    assert "Photo 2 of 2" in [s.value for s in again.subheader]  # on the next photo to guess
+    assert "1 of 2 photos guessed" in again.metric[0].label
+    # The teacher releases the name: the old browser gets the join form again.
+    db.release(code, key, "Bob2")
+    _run(again)
+    assert "join_name" in [t.key for t in again.text_input]
+
+
+def test_the_same_browser_joining_again_resumes_its_first_name(db, browser_cookies):
+    code, _ = db.create_round(CASES)
+    at = _student(code)
+    _join(at, "Real")
+    browser_cookies["geolocate_browser"] = at.session_state["_browser_id"]  # the round cookie was cleared, the browser id not
+    other = _student(code)
+    _join(other, "Throwaway")
+    assert any(t.value == "Joined as Real" for t in other.text) and db.students(code) == ["Real"]
+
+
+def test_the_teacher_key_is_never_on_the_projected_board(db):
+    code, key = db.create_round(CASES)
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    at.query_params.update({"round": code, "teacher": key})
+    _run(at)
+    assert at.metric[0].label == "Students joined"
+    shown = [c.value for c in at.code] + [t.value for t in at.text] + [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert not any(key in v for v in shown)
+    link = at.text_input(key="teacher_link")
+    assert link.proto.type == link.proto.PASSWORD and key in link.value  # hidden field, for copying
+    assert "teacher" not in at.query_params  # nor in the projected address bar
+
+
+def test_a_locked_store_keeps_the_guess_and_sends_it_later(db, monkeypatch):
+    import sqlite3
+
+    from geolocate.teach import classroom as classroom_mod
+
+    monkeypatch.setattr(classroom_mod, "RETRY_S", 0.3)
+    monkeypatch.setattr(classroom_mod, "BUSY_TIMEOUT_S", 0.1)
+    code, _ = db.create_round(CASES)
+    at = _student(code)
+    _join(at, "Lee")
+    locker = sqlite3.connect(db.path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        at.text_input(key="g_text_0").input("0, 1")
+        next(b for b in at.button if b.label == "Submit guess").click()
+        _run(at)
+        assert [w.value for w in at.warning] == [classroom_mod.UNAVAILABLE]
+        assert any("is kept" in t.value for t in at.text) and not at.exception
+        assert str(db.path) not in repr([e.value for e in at.error] + [t.value for t in at.text])
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    _run(at)  # the fragment's next tick
+    assert {m.label: m for m in at.metric}["Distance"].value == "111.2 km"
+    assert len(db.my_guesses(code, "Lee", db._run(lambda con: con.execute("SELECT token FROM students").fetchone()[0]))) == 1
+
+
+def test_a_corrupt_store_is_a_plain_message(tmp_path, monkeypatch):
+    bad = tmp_path / "rounds.sqlite3"
+    bad.write_bytes(b"not a database" * 500)
+    monkeypatch.setenv("GEOLOCATE_CLASSROOM_DB", str(bad))
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    at.query_params["round"] = "ABCDEF"
+    _run(at)
+    assert [e.value for e in at.error] == ["the classroom store is unavailable: the teacher has been told"]
+    assert str(bad) not in repr([t.value for t in at.text])
+
+
+def test_a_page_moved_to_another_process_is_told_it_was_reset(db, browser_cookies):
+    from pages import _reset
+
+    code, _ = db.create_round(CASES)
+    assert not _student(code).warning  # a first visit: no notice
+    browser_cookies[_reset.COOKIE] = _reset.PROCESS_ID
+    assert not _student(code).warning  # a reload on the same process: no notice
+    browser_cookies[_reset.COOKIE] = "another-process"
+    at = _student(code)
+    assert [w.value for w in at.warning] == [_reset.NOTICE]
+    assert f"{_reset.COOKIE}={_reset.PROCESS_ID}" in _cookie_scripts(at)
