@@ -153,6 +153,22 @@ def _ask_model(photos: list, args: argparse.Namespace, out) -> Any:
     return ModelEvidence(model=args.vlm_model, samples=config.samples, endpoint=config.endpoint, temperature=config.temperature)
 
 
+def _print_text_clues(photos: list, evidence: EvidenceSet, out) -> None:
+    """What was read in the photo (or typed) and what each clue implies, as plain text (cached: no second read)."""
+    try:
+        from .evidence.text import analyse, clue_report
+    except ImportError:  # the text reader is optional
+        return
+    ev = evidence.get("text")
+    if not ev.typed and not (photos and ev.ocr):
+        return
+    report = clue_report(analyse(ev, photos))
+    if report:
+        print("  text clues:", file=out)
+        for text, why in report:
+            print(f"    {text} -> {why}", file=out)
+
+
 def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse.Namespace, out=None) -> dict:
     out = out or sys.stdout
     print(f"\n== {_title(photos)}", file=out)
@@ -168,6 +184,7 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
         _print_message(m, out)
     if located.evidence_errors:
         return {"name": _title(photos), "regions": None, "error": True}
+    _print_text_clues(photos, located.evidence, out)
     ens = located.ensemble
     if not ens.experts:
         print("  nothing to combine: no image experts or evidence, and --no-priors", file=out)
@@ -219,6 +236,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         link_evidence, link_view, link_msgs = EvidenceSet.of(), None, []
     given = [_analyst(args, link_evidence.get("analyst")), _sunclock(args, link_evidence.get("sunclock"))]
+    if args.text or args.no_ocr:
+        from .evidence.text import TextEvidence
+
+        text_ev, text_problems = TextEvidence.from_typed("\n".join(args.text or []), ocr=not args.no_ocr)
+        for problem in text_problems:
+            print(f"warning: --text: {problem}", file=sys.stderr)
+        given.append(text_ev)
     if args.osm:
         from .evidence.osm import OsmEvidence
 
@@ -314,6 +338,9 @@ def add_subcommand(subparsers) -> None:
     ev.add_argument("--utc-offset", type=utc_offset, metavar="+HH:MM", help="the clock's UTC offset (clock evidence; needs --local-time)")
     ev.add_argument("--local-time", type=iso_time, metavar="ISO8601", help="the local clock time the --utc-offset was read at (naive)")
     ev.add_argument("--no-exif-time", action="store_true", help="ignore the photo's EXIF time and offset")
+    tx = p.add_argument_group("text in the photo (docs/text.md): read with OCR when the reader is installed, or typed")
+    tx.add_argument("--text", action="append", metavar="TEXT", help="text seen in the photo, e.g. 'Tel. +33 4 91 54 12 30' (repeatable; works without a photo)")
+    tx.add_argument("--no-ocr", action="store_true", help="do not read text in the photos")
     om = p.add_argument_group("what is visible: OpenStreetMap features (docs/osm.md; import an extract first with `osm import`)")
     om.add_argument("--osm", action="append", metavar="QUERY", help="e.g. 'amenity=pharmacy; railway=tram_stop within 60 m' (repeatable)")
     om.add_argument("--osm-store", metavar="DIR", help="feature store folder (default: the one `osm import` writes)")

@@ -25,6 +25,14 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx
 command -v osm2pgsql >/dev/null || missing="$missing osm2pgsql"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
 ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 || missing="$missing postgis"
+# Text in the photo: Tesseract's models for the scripts PP-OCR cannot read, orientation/script detection,
+# OpenCV's system libraries (rapidocr), and the fonts the rendered-sign tests draw with.
+for pkg in tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-script-cyrl tesseract-ocr-script-grek \
+    tesseract-ocr-script-arab tesseract-ocr-script-hebr tesseract-ocr-script-deva tesseract-ocr-script-thai \
+    tesseract-ocr-script-hang tesseract-ocr-script-jpan tesseract-ocr-script-geor tesseract-ocr-script-armn \
+    tesseract-ocr-script-ethi fonts-noto-core fonts-noto-cjk fonts-dejavu-core libgl1 libglib2.0-0; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
 if [ -n "$missing" ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null) || echo "warning: could not install$missing; the tests that need them will skip"
 fi

@@ -45,7 +45,8 @@ def test_clock_flags_select_the_zone(tmp_path, capsys):
     assert "America/Los_Angeles" in out or "America/" in out
     rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
     lons = [float(r["lon"]) for r in rows]
-    assert all(-140 < x < -95 for x in lons)  # Pacific daylight / Arizona / nautical -7 band, not Denver's region only
+    # Pacific daylight / Arizona / Yukon (UTC-7 all year; its border is 141 W) / the nautical -7 band, not Denver's region only
+    assert all(-142 < x < -95 for x in lons) and min(lons) < -120
 
 
 def test_two_shadows_each_with_its_time(capsys):
