@@ -227,7 +227,16 @@ def photo_and_scene(rnd, current: int) -> None:
 @st.fragment
 def guesses(rnd, name: str, token: str, current: int) -> None:
     """The student's score, then the guess form for photo ``current`` or its reveal (or the end of the round)."""
-    mine = room().my_guesses(rnd.code, name, token)
+    if st.session_state.get("_pending_guess", {}).get((rnd.code, current)) is not None:
+        retry_pending(rnd.code, name, token, current)  # a guess the store could not take yet
+        return
+    try:
+        mine = room().my_guesses(rnd.code, name, token)
+    except StoreUnavailable:
+        st.warning(UNAVAILABLE)  # a fragment's rerun: the page's own handler does not see it
+        if st.button("Try again"):
+            st.rerun()
+        return
     n = len(rnd.cases)
     # The session score; also makes the browser load the metric element's code before the first reveal.
     st.metric(f"Your mean points ({len(mine)} of {n} photos guessed)", f"{sum(g.points for g in mine.values()) / len(mine):.0f} / 100" if mine else "–")
@@ -252,10 +261,6 @@ def guesses(rnd, name: str, token: str, current: int) -> None:
                 return
             send_guess(rnd.code, name, token, current, guess, budget)
 
-        pending = st.session_state.get("_pending_guess", {}).get((rnd.code, current))
-        if pending is not None:
-            retry_pending(rnd.code, name, token, current)
-            return
 
         with st.form(f"guess_{current}"):
             st.text_input("Your guess: latitude, longitude", key=f"g_text_{current}", placeholder="e.g. 48.85, 2.35")
@@ -335,6 +340,13 @@ def teacher_view(rnd, key: str) -> None:
 
     @st.fragment(run_every=5)
     def live():
+        try:
+            live_board()
+        except StoreUnavailable as err:
+            st.error(UNAVAILABLE)
+            st.text(err.detail)
+
+    def live_board():
         problem = room().problem
         if problem is not None and time.time() - problem[0] < 600:
             st.error(f"The classroom store reported a problem at {time.strftime('%H:%M:%S', time.localtime(problem[0]))}:")
