@@ -404,9 +404,13 @@ def _row(name: str, entry: dict) -> dict:
     return r
 
 
+_DENSITY_METHODS = ("log_density", "batch_log_density", "log_density_bounds", "record_log_density", "record_log_density_bounds")
+"""Methods a subclass must not override for a closed form to hold (it may change the density)."""
+
+
 def _plain(e: Expert, cls: type, *methods: str) -> bool:
     """``e`` is a ``cls`` whose ``methods`` are ``cls``'s own (a subclass may change the density)."""
-    return isinstance(e, cls) and all(getattr(type(e), m) is getattr(cls, m) for m in methods)
+    return isinstance(e, cls) and all(getattr(type(e), m, None) is getattr(cls, m, None) for m in methods)
 
 
 def _truth_res4(t: np.ndarray) -> np.ndarray:
@@ -463,7 +467,7 @@ def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np
     e = ens.soft_experts[i]
     S = len(stack)
     bands = np.zeros(S)
-    if _plain(e, PointPredictions, "batch_log_density", "log_density_bounds", "mode_candidates"):
+    if _plain(e, PointPredictions, *_DENSITY_METHODS, "mode_candidates"):
         assert isinstance(e, PointPredictions)
         ok = e.present[stack.rows]
         if not ok.all():
@@ -472,7 +476,7 @@ def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np
         d = metrics.haversine_km(truth[:, 0], truth[:, 1], pred[:, 0], pred[:, 1])
         return metrics.disc_area_km2(d), pred.copy(), bands
     g4 = global_grid(LAYER_RESOLUTION)
-    if _plain(e, DensityFieldExpert, "log_density", "batch_log_density", "log_density_bounds") and e.records is None:
+    if _plain(e, DensityFieldExpert, *_DENSITY_METHODS) and e.records is None:
         key = (id(e), float(stack.log_norm[i, 0]), ens.floor)
         if _PLATEAUS.get(key, (None,))[0] is not e:  # the same for every chunk of records
             v = floored(e.log_density(g4) - stack.log_norm[i, 0], ens.floor)
@@ -484,7 +488,7 @@ def closed_form(stack: FieldStack, w: np.ndarray, truth: np.ndarray) -> tuple[np
         u = np.searchsorted(uniq, v[_truth_res4(truth)])
         modes = np.repeat([[g4.lat[top], g4.lon[top]]], S, axis=0)
         return above[u] + 0.5 * area_u[u], modes, bands
-    if (isinstance(e, AttributePredictions) and _plain(e, AttributePredictions, "batch_log_density", "log_density_bounds")
+    if (isinstance(e, AttributePredictions) and _plain(e, AttributePredictions, *_DENSITY_METHODS)
             and type(e.layer) is Layer and e.layer.grid.res == e.layer.res == LAYER_RESOLUTION):
         hit = _PLATEAUS.get(id(e.layer.fractions))
         if hit is None or hit[0] is not e.layer.fractions:  # the layer's distinct rows, once

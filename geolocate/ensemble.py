@@ -259,6 +259,14 @@ def point_cells(lat: np.ndarray, lon: np.ndarray) -> CellSet:
     return CellSet(points_to_cells(lat, lon, POINT_RES), lat, lon, np.zeros(len(lat)))
 
 
+_DENSITY_METHODS = ("log_density", "batch_log_density", "log_density_bounds", "record_log_density", "record_log_density_bounds")
+
+
+def _own_methods(t: type, cls: type) -> bool:
+    """``t`` (a subclass of ``cls``) keeps ``cls``'s density methods, so ``cls``'s kernels describe it."""
+    return all(getattr(t, m, None) is getattr(cls, m, None) for m in _DENSITY_METHODS)
+
+
 def worker_threads() -> int:
     """Threads for the benchmark's numpy-heavy loops (``GEOLOCATE_THREADS``, default: the CPUs, at most 2)."""
     return max(1, int(os.environ.get("GEOLOCATE_THREADS", min(2, os.cpu_count() or 1))))
@@ -369,10 +377,9 @@ class Ensemble:
             for e in self.soft_experts:
                 spec = None
                 t = type(e)
-                if isinstance(e, PointExpert) and t.log_density is PointExpert.log_density and t.log_density_bounds is PointExpert.log_density_bounds and e.records is None:
+                if isinstance(e, PointExpert) and _own_methods(t, PointExpert) and e.records is None:
                     spec = (latlon_to_xyz(np.array([e.lat]), np.array([e.lon]))[0], e.scales_km, e.weights)
-                elif (isinstance(e, PointPredictions) and self.row is not None and t.batch_log_density is PointPredictions.batch_log_density
-                      and t.log_density_bounds is PointPredictions.log_density_bounds and bool(e.present[self.row])):
+                elif isinstance(e, PointPredictions) and self.row is not None and _own_methods(t, PointPredictions) and bool(e.present[self.row]):
                     spec = (e.centres[self.row], e.scales_km, e.weights)
                 specs.append(spec)
             self._kernels = specs

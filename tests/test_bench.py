@@ -262,3 +262,19 @@ def test_closed_forms_equal_the_refined_areas_and_modes(tmp_path):
             if isinstance(ens.soft_experts[i], PointPredictions):
                 assert haversine_km(*view.mode(w), *modes[k]) < 1e-3
     assert closed_form(stack, np.ones(len(ens.names)), t) is None  # the ensemble is refined
+
+
+def test_a_subclass_that_changes_the_density_gets_no_closed_form():
+    """A model that mixes several answers (vlm.SampledPointPredictions overrides record_log_density) is
+    not a single radial kernel: it must go through refinement, not the cap formula."""
+    from geolocate.bench import closed_form
+
+    class Doubled(PointPredictions):
+        def record_log_density(self, cells, rows):
+            return super().record_log_density(cells, rows) * 2.0
+
+    preds = np.array([[48.85, 2.35], [40.7, -74.0]])
+    for cls, expect_closed in ((PointPredictions, True), (Doubled, False)):
+        stack = Ensemble([cls("m", preds)]).stack(np.arange(2))
+        got = closed_form(stack, np.array([1.0]), np.array([[48.0, 2.0], [41.0, -73.0]]))
+        assert (got is not None) == expect_closed
