@@ -134,7 +134,7 @@ def _title(photos: list) -> str:
 
 
 def _ask_model(photos: list, args: argparse.Namespace, out) -> Any:
-    """Send each photo to the vision-language model (the flag is the analyst's explicit ask) and print its answers.
+    """Send each photo to the vision-language model (the flag is the analyst's explicit ask); its answers are cached.
 
     Returns:
         The model evidence that reads those answers back from the in-memory cache (as the page's panel does).
@@ -145,28 +145,21 @@ def _ask_model(photos: list, args: argparse.Namespace, out) -> Any:
     config = vlm.VLMConfig(vlm.normalise_endpoint(args.vlm_endpoint), args.vlm_model, samples=args.vlm_samples, temperature=args.vlm_temperature)
     print(f"  asking {args.vlm_model} at {vlm.endpoint_host(config.endpoint)} ({config.samples} samples per photo; the photo is sent there)", file=out)
     for photo in photos:
-        _experts, messages, answers = vlm.ask_photo_experts(photo, config)
+        _experts, messages, _answers = vlm.ask_photo_experts(photo, config)
         for m in messages:
             _print_message(m, out)
-        for line in vlm.answer_lines(answers):
-            print(f"    {line}", file=out)
     return ModelEvidence(model=args.vlm_model, samples=config.samples, endpoint=config.endpoint, temperature=config.temperature)
 
 
-def _print_text_clues(photos: list, evidence: EvidenceSet, out) -> None:
-    """What was read in the photo (or typed) and what each clue implies, as plain text (cached: no second read)."""
-    try:
-        from .evidence.text import analyse, clue_report
-    except ImportError:  # the text reader is optional
-        return
-    ev = evidence.get("text")
-    if not ev.typed and not (photos and ev.ocr):
-        return
-    report = clue_report(analyse(ev, photos))
-    if report:
-        print("  text clues:", file=out)
-        for text, why in report:
-            print(f"    {text} -> {why}", file=out)
+def _print_details(photos: list, evidence: EvidenceSet, out) -> None:
+    """What the evidence kinds found (text read, a model's answers), as plain text: the report's list."""
+    from .evidence import EvidenceContext
+
+    pairs = evidence.details(EvidenceContext(photos=tuple(photos)))
+    if pairs:
+        print("  found:", file=out)
+        for what, value in pairs:
+            print(f"    {what} -> {value}", file=out)
 
 
 def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse.Namespace, out=None) -> dict:
@@ -184,7 +177,7 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
         _print_message(m, out)
     if located.evidence_errors:
         return {"name": _title(photos), "regions": None, "error": True}
-    _print_text_clues(photos, located.evidence, out)
+    _print_details(photos, located.evidence, out)
     ens = located.ensemble
     if not ens.experts:
         print("  nothing to combine: no image experts or evidence, and --no-priors", file=out)

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from geolocate import locate, report, share
-from geolocate.evidence import ATTRIBUTE_TERMS, EvidenceSet, Message, kinds
+from geolocate.evidence import ATTRIBUTE_TERMS, EvidenceContext, EvidenceSet, Message, kinds
 from geolocate.experts.base import ExpertKind
 from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
 from geolocate.maps import basemap, camera, fmt
@@ -405,7 +405,7 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
             view_name=labels.get(show, show),
             weights={labels[n]: w for n, w in weights.items()},
             experts=[(labels[e.name], e.describe()) for e in ensemble.experts],
-            evidence=evidence.summary(),
+            evidence=evidence.summary() + evidence.details(EvidenceContext(photos=tuple(photos), privacy=ctx.privacy)),
             regions=regions,
             places=places,
             budget_km2=budget,

@@ -109,6 +109,16 @@ class Evidence(Protocol):
         ...
 
 
+def details_of(evidence: Any, context: EvidenceContext) -> list[tuple[str, str]]:
+    """What an evidence kind found beyond what was stated (text read, a model's answers), as plain-text pairs.
+
+    Optional part of the protocol: a kind with findings implements ``details(context)``; the report and
+    the CLI list them. Kinds without it have none.
+    """
+    fn = getattr(evidence, "details", None)
+    return list(fn(context)) if callable(fn) else []
+
+
 _KINDS: dict[str, Any] = {}
 """kind -> evidence class (typed Any: each class has the protocol's class attributes, which ``type`` lacks)."""
 
@@ -197,6 +207,10 @@ class EvidenceSet:
     def summary(self) -> list[tuple[str, str]]:
         """Every kind's (statement, value) pairs, in plain text."""
         return [pair for e in self.items for pair in e.summary()]
+
+    def details(self, context: EvidenceContext) -> list[tuple[str, str]]:
+        """Every kind's findings (see :func:`details_of`), in registration order."""
+        return [pair for e in self.items for pair in details_of(e, context)]
 
     def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
         """Every kind's experts and messages, in registration order."""

@@ -139,6 +139,14 @@ class ModelEvidence:
                 found.append(hit)
         return found
 
+    def details(self, context: EvidenceContext) -> list[tuple[str, str]]:
+        """The model's answers (clues, reasoning, countries, candidates) as plain-text lines, from the cache."""
+        from ..experts.vlm import answer_lines
+
+        if self.is_empty or not context.photos:
+            return []
+        return [("model answer", line) for answers in self.cached_answers(context) for line in answer_lines(answers)]
+
     def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
         """The model's experts from answers already asked for (never sends anything).
 

@@ -114,6 +114,12 @@ class TextEvidence:
                 problems.append(f"ocr: {clip_text(v, 12)!r} is not 0 or 1; reading stays on")
         return cls(typed=typed, ocr=ocr), problems
 
+    def details(self, context: EvidenceContext) -> list[tuple[str, str]]:
+        """The clues read or typed and what each implies (plain text; cached reads, no second OCR)."""
+        if not self.typed and not (context.photos and self.ocr):
+            return []
+        return [(f"text: {text}", why) for text, why in clue_report(analyse(self, context.photos))]
+
     def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
         """One ``text`` expert per clue type found in the typed lines and (when on) the photos' text."""
         from ..text.experts import clue_experts

@@ -56,3 +56,13 @@ def test_replace_swaps_one_kind_only():
     ev = EvidenceSet.of(AnalystEvidence(include=("FRA",)), SunClockEvidence(sun_altitude_deg=30.0))
     new = ev.replace(AnalystEvidence(include=("ITA",)))
     assert new.get("analyst").include == ("ITA",) and new.get("sunclock") == ev.get("sunclock")
+
+
+def test_details_list_what_the_kinds_found_for_the_report():
+    from geolocate.evidence.text import TextEvidence
+
+    text, _ = TextEvidence.from_typed("Tel. +33 4 91 54 12 30")
+    ev = EvidenceSet.of(AnalystEvidence(point=(1.0, 2.0)), text)
+    pairs = ev.details(EvidenceContext())
+    assert any(k == "text: +33 4 91 54 12 30" and "France" in v and "(phone)" in v for k, v in pairs), pairs
+    assert EvidenceSet.of(AnalystEvidence(point=(1.0, 2.0))).details(EvidenceContext()) == []  # a kind without findings has none

@@ -14,7 +14,7 @@ def test_typed_phone_number_puts_marseille_first(tmp_path, capsys):
     rc = main(["predict", "--text", "Tel. +33 4 91 54 12 30", "--text", "www.marseille-tourisme.fr", "--quiet", "--budget", "5000", "--csv", str(out)])
     cap = capsys.readouterr()
     assert rc == 0, cap.err
-    assert "text clues:" in cap.out and "+33 4 91 54 12 30 -> " in cap.out and "(phone)" in cap.out
+    assert "found:" in cap.out and "text: +33 4 91 54 12 30 -> " in cap.out and "(phone)" in cap.out
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert haversine_km(float(rows[0]["lat"]), float(rows[0]["lon"]), 43.2965, 5.3698) < 60  # Marseille
 
