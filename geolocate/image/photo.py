@@ -19,6 +19,7 @@ so a burst of 80-megapixel uploads from many sessions peaks at a known bound
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -100,6 +101,7 @@ class Photo:
         exif_time: EXIF ``DateTimeOriginal`` as written (``"YYYY:MM:DD HH:MM:SS"``, camera local time), or None.
         exif_offset: EXIF ``OffsetTimeOriginal`` (``"+HH:MM"``, the camera clock's UTC offset), or None.
         camera: EXIF make and model (``"Canon EOS 5D"``), or "".
+        notes: what was left out while decoding (e.g. "metadata too large": a PNG's text chunks skipped).
     """
 
     image: Image.Image
@@ -111,6 +113,7 @@ class Photo:
     exif_time: str | None = None
     exif_offset: str | None = None
     camera: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:
@@ -295,7 +298,73 @@ def _bomb_message(name: str, err: Exception) -> str:
     return f"{name}: refused: the image {claimed}over the {MAX_PIXELS / 1e6:.0f}-megapixel limit (possible decompression bomb)"
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+METADATA_TOO_LARGE = "metadata too large: the file's text metadata (PNG text chunks) was skipped; the photo itself was decoded"
+
+
+def _metadata_bomb(err: Exception) -> bool:
+    """Whether Pillow refused a text/metadata chunk for its size (not the image data)."""
+    text = str(err)
+    return "MAX_TEXT_CHUNK" in text or "MAX_TEXT_MEMORY" in text or "Too much memory used in text chunks" in text
+
+
+def _png_without_text(data: bytes) -> bytes | None:
+    """The PNG's bytes without its tEXt/zTXt/iTXt chunks (None when the chunk structure is broken)."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    out: list[bytes | memoryview] = [_PNG_SIGNATURE]
+    i, view = len(_PNG_SIGNATURE), memoryview(data)
+    while i + 12 <= len(data):
+        length = int.from_bytes(data[i : i + 4], "big")
+        end = i + 12 + length
+        if end > len(data):
+            return None
+        if data[i + 4 : i + 8] not in _PNG_TEXT_CHUNKS:
+            out.append(view[i:end])
+        if data[i + 4 : i + 8] == b"IEND":
+            break
+        i = end
+    return b"".join(out)
+
+
 def load_photo(data: bytes, name: str = "photo") -> Photo:
+    """Decode a photo from bytes, in memory, and keep a copy downscaled for the experts.
+
+    A PNG whose text metadata is too large for Pillow (a "metadata bomb": a 100 MB zTXt chunk) is decoded
+    without its text chunks, with :data:`METADATA_TOO_LARGE` in ``notes``; other metadata bombs are
+    refused as "metadata too large", never as "corrupt".
+
+    Args:
+        data: the file's bytes.
+        name: display name used in messages.
+
+    Returns:
+        A :class:`Photo` (see :func:`_load_photo`).
+
+    Raises:
+        PhotoError: empty, not an image, corrupt or truncated, too large, or a decompression bomb.
+    """
+    try:
+        return _load_photo(data, name)
+    except _MetadataBomb as bomb:
+        stripped = _png_without_text(data)
+        if stripped is None:
+            raise PhotoError(f"{name}: metadata too large: the file's metadata is over Pillow's safety limit ({bomb}); the image was not decoded") from None
+        try:
+            photo = _load_photo(stripped, name)
+        except _MetadataBomb:
+            raise PhotoError(f"{name}: metadata too large ({bomb})") from None
+        finally:
+            del stripped
+        return dataclasses.replace(photo, notes=(*photo.notes, METADATA_TOO_LARGE))
+
+
+class _MetadataBomb(Exception):
+    """Pillow refused a metadata chunk for its size (internal: :func:`load_photo` retries without it)."""
+
+
+def _load_photo(data: bytes, name: str = "photo") -> Photo:
     """Decode a photo from bytes, in memory, and keep a copy downscaled for the experts.
 
     Args:
@@ -373,6 +442,8 @@ def load_photo(data: bytes, name: str = "photo") -> Photo:
     except MemoryError:
         raise PhotoError(f"{name}: not enough memory to decode this image now; try a smaller copy") from None
     except (OSError, SyntaxError, ValueError, EOFError) as err:
+        if _metadata_bomb(err):
+            raise _MetadataBomb(str(err)[:200]) from None
         reason = "truncated" if "truncated" in str(err).lower() else "corrupt or truncated"
         raise PhotoError(f"{name}: the image is {reason} and cannot be decoded ({type(err).__name__}: {err})") from None
     return Photo(

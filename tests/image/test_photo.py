@@ -193,3 +193,24 @@ def test_nothing_written_to_disk(tmp_path, monkeypatch):
     gradient().convert("RGBA").save(buf, "PNG")
     load_photo(buf.getvalue(), "b.png")
     assert writes == [] and list(tmp_path.iterdir()) == []
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def test_a_png_metadata_bomb_is_metadata_too_large_and_the_photo_still_decodes():
+    from PIL import PngImagePlugin
+
+    from geolocate.image.photo import METADATA_TOO_LARGE
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 40)).save(buf, "PNG")
+    png = buf.getvalue()
+    # A zTXt chunk that inflates past Pillow's MAX_TEXT_CHUNK (1 MB by default), before the image data.
+    bomb = _png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * (PngImagePlugin.MAX_TEXT_CHUNK * 4), 9))
+    ihdr_end = 8 + 25
+    data = png[:ihdr_end] + bomb + png[ihdr_end:]
+    photo = load_photo(data, "bomb.png")
+    assert (photo.width, photo.height) == (64, 48) and photo.image.getpixel((3, 3)) == (200, 30, 40)
+    assert photo.notes == (METADATA_TOO_LARGE,) and "metadata too large" in photo.notes[0]
