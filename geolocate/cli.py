@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         print("error: give --truth CSV or --benchmark NAME", file=sys.stderr)
         return 2
+    # Output paths are checked before the run (which can take minutes), and each write again after it.
+    outputs = [(flag, Path(p)) for flag, p in (("--json", args.json), ("--curves", args.curves), ("--plot", args.plot)) if p]
+    for flag, out_path in outputs:
+        folder = out_path.parent if str(out_path.parent) else Path(".")
+        if out_path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK) or (out_path.exists() and not os.access(out_path, os.W_OK)):
+            why = "is a folder" if out_path.is_dir() else "its folder does not exist" if not folder.is_dir() else "is not writable"
+            print(f"error: {flag}: cannot write {out_path}: {why}", file=sys.stderr)
+            return 2
     bar = ProgressBar()
     try:
         fitted = Fitted.from_report(args.fitted) if args.fitted else None
@@ -116,17 +125,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     d, r = vs["auc_difference"], vs["area_at_50pct_ratio"]
     print(f"ensemble vs best single expert ({vs['best_single_expert']}), paired bootstrap 95%: "
           f"AUC {d['value']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]; area at 50% recall x{r['value']:.2f} [{r['lo']:.2f}, {r['hi']:.2f}]")
-    if args.json:
-        result.to_json(args.json)
-        print(f"wrote {args.json}")
-    if args.curves:
-        result.curves.to_csv(args.curves, index=False)
-        print(f"wrote {args.curves}")
-    if args.plot:
-        from .plots import rva_chart
+    try:
+        if args.json:
+            result.to_json(args.json)
+            print(f"wrote {args.json}")
+        if args.curves:
+            result.curves.to_csv(args.curves, index=False)
+            print(f"wrote {args.curves}")
+        if args.plot:
+            from .plots import rva_chart
 
-        rva_chart(result.curves).save(str(args.plot))
-        print(f"wrote {args.plot}")
+            rva_chart(result.curves).save(str(args.plot))
+            print(f"wrote {args.plot}")
+    except OSError as err:
+        print(f"error: cannot write {err.filename or 'an output file'}: {err.strerror or err}", file=sys.stderr)
+        return 2
     return 0
 
 

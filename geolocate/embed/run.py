@@ -239,8 +239,55 @@ def default_workers() -> int:
     return max(1, min(16, (os.cpu_count() or 2) - 1))
 
 
+LOCK_FILE = ".embed.lock"
+
+
+def lock_out_folder(out: Path) -> TextIO:
+    """Create ``out`` and take its lock (an exclusive ``flock`` on ``out/.embed.lock``, held while open).
+
+    The kernel drops the lock when the process ends, killed or not, so a killed run never blocks its resume.
+
+    Raises:
+        InputError: the folder cannot be made or written, or another run holds its lock.
+    """
+    import fcntl
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fh = open(out / LOCK_FILE, "a+")
+    except OSError as err:
+        raise InputError(f"cannot write to the --out folder {out}: {err.strerror or err}") from None
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip()[:20]
+        fh.close()
+        raise InputError(f"another embed run{f' (pid {holder})' if holder.isdigit() else ''} is writing to {out}: "
+                         "wait for it to finish (rerun then to resume), or choose another --out folder") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
 def embed_collection(items: list[Item], out: str | Path, config: EmbedConfig, progress: TextIO | None = sys.stderr,
                      scorer=None, on_shard: Callable[[int], None] | None = None) -> EmbedReport:
+    """Score every photo of ``items`` into ``out``, holding the folder's lock (see :func:`_embed_collection`).
+
+    Raises:
+        InputError: ``out`` cannot be written, another run holds its lock, or it holds a different job.
+    """
+    lock = lock_out_folder(Path(out))
+    try:
+        return _embed_collection(items, Path(out), config, progress, scorer, on_shard)
+    finally:
+        lock.close()
+
+
+def _embed_collection(items: list[Item], out: str | Path, config: EmbedConfig, progress: TextIO | None = sys.stderr,
+                      scorer=None, on_shard: Callable[[int], None] | None = None) -> EmbedReport:
     """Score every photo of ``items`` into Parquet shards under ``out`` (resumable; see :mod:`geolocate.embed.store`).
 
     Args:

@@ -223,3 +223,30 @@ def test_device_jpeg_decode_route_keeps_rows_and_reasons(tmp_path, small_scorer)
     ea = np.asarray(a.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False), np.float32)
     eb = np.asarray(b.column("embedding").combine_chunks().values.to_numpy(zero_copy_only=False), np.float32)
     np.testing.assert_allclose(ea, eb, atol=0.05)  # decoders may differ by one grey level
+
+
+def test_a_second_run_into_one_out_folder_is_refused_and_resume_still_verifies(tmp_path, small_scorer, photo_items, capsys):
+    from geolocate.embed.run import lock_out_folder
+
+    out = tmp_path / "o"
+    held = lock_out_folder(out)  # another run holds the folder
+    try:
+        with pytest.raises(InputError, match=r"another embed run \(pid \d+\) is writing to"):
+            embed_collection(photo_items, out, config(experts=SMALL), progress=None, scorer=small_scorer)
+        write_photos(tmp_path / "p", 2)
+        assert main(["embed", str(tmp_path / "p"), "--out", str(out), "--backbone", "tiny-random"]) == 2
+        assert "another embed run" in capsys.readouterr().err
+        assert not list(out.glob("shard-*"))  # the refused run wrote nothing
+    finally:
+        held.close()
+    first = embed_collection(photo_items, out, config(experts=SMALL), progress=None, scorer=small_scorer)
+    again = embed_collection(photo_items, out, config(experts=SMALL), progress=None, scorer=small_scorer)  # the lock was released
+    assert (first.shards_written, again.shards_skipped, again.shards_written) == (2, 2, 0)
+
+
+def test_an_unwritable_out_folder_is_a_message(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    write_photos(tmp_path / "p", 2)
+    assert main(["embed", str(tmp_path / "p"), "--out", str(tmp_path / "file" / "o"), "--backbone", "tiny-random"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to the --out folder" in err and "Traceback" not in err
