@@ -100,20 +100,27 @@ class UploadStore:
         files = list(files or [])
         messages: list[str] = []
         if len(files) > self.max_photos:
-            messages.append(album_cap_message([_name_and_bytes(f)[0] for f in files], self.max_photos))
+            messages.append(album_cap_message([str(f[0]) if isinstance(f, tuple) else str(getattr(f, 'name', 'photo')) for f in files], self.max_photos))
             files = files[: self.max_photos]
-        wanted: list[tuple[str, str, bytes]] = []
+        # Keys first, without copying any file's bytes when the uploader gives an id (Streamlit's
+        # getvalue() copies the whole file); then each new file is fetched, decoded (load_photo shrinks it
+        # at once) and its bytes dropped before the next one: one encoded file in memory at a time.
+        wanted: list[tuple[str, str, Any]] = []
         for f in files:
-            name, data, file_id = _name_and_bytes(f)
-            key = file_id or hashlib.sha256(data).hexdigest()
-            wanted.append((key, name, data))
+            if isinstance(f, tuple):
+                name, key = str(f[0]), hashlib.sha256(f[1]).hexdigest()
+            else:
+                name, key = str(getattr(f, "name", "photo")), getattr(f, "file_id", None) or hashlib.sha256(f.getvalue()).hexdigest()
+            wanted.append((key, name, f))
         with self._lock:
             keep = {k for k, _, _ in wanted}
             for k in [k for k in self._entries if k not in keep]:
                 del self._entries[k]  # removed from the uploader: its photo is freed here
-            for key, name, data in wanted:
+            for key, name, f in wanted:
                 if key not in self._entries:
+                    data = _name_and_bytes(f)[1]
                     photo, msg = decode_one(name, data, self.loader, self.max_bytes)
+                    del data  # the encoded bytes go before the next file is read
                     self._entries[key] = _Entry(name, photo, msg)
             entries = [(k, self._entries[k]) for k, _, _ in wanted]
         photos = [e.photo for _, e in entries if e.photo is not None]
