@@ -22,13 +22,12 @@ from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
 from geolocate.maps import basemap, camera, fmt
 from geolocate.maps import data as mapdata
 from geolocate.presets import DEFAULT_PRESET, WEIGHT_MAX
-from geolocate.uploads import load_uploads
+from geolocate.uploads import UploadStore
 from pages import _deckmap
 from pages import _state as K
 from pages._panels import PANELS, PHOTO_VIEWS, PanelContext
 from pages._shared import (
     IMAGE_SUITE_ERROR,
-    digest,
     load_photo,
     network_status,
     session_located,
@@ -85,7 +84,7 @@ with st.sidebar:
         help="Photos stay in memory and are never written to disk. Size limit per file: see server.maxUploadSize.",
     )
 
-# ---- photos: decoded once per upload set, kept in session memory only ------------------------------------
+# ---- photos: decoded once per upload, one file at a time, kept in session memory only ------------------
 photos: list[Any] = []
 upload_msgs: list[Message] = []
 photo_key: tuple = ()
@@ -93,18 +92,16 @@ if uploads:
     if load_photo is None:
         upload_msgs.append(Message("error", "Photo loading is unavailable in this install.", IMAGE_SUITE_ERROR or ""))
     else:
-        # Keyed by Streamlit's upload id (or the bytes' hash), never by name alone.
-        upload_key = tuple(getattr(f, "file_id", None) or digest(f.getvalue()) for f in uploads)
-        decoded = st.session_state.get(K.DECODED)
-        if decoded is None or decoded[0] != upload_key:
-            decoded = (upload_key, load_uploads([(f.name, f.getvalue()) for f in uploads], load_photo))
-            st.session_state[K.DECODED] = decoded
-        photos, bad = decoded[1]
+        # Keyed by Streamlit's upload id (or the bytes' hash), never by name alone; each file's bytes are
+        # read only when it is decoded and dropped before the next (uploads.UploadStore).
+        store = st.session_state.get(K.UPLOADS)
+        if store is None:
+            store = st.session_state[K.UPLOADS] = UploadStore(loader=load_photo)
+        photos, bad, photo_key = store.sync(uploads)
         upload_msgs += [Message("error", "", m) for m in bad]
-        photo_key = tuple(k for k, f in zip(upload_key, uploads) if any(p.name == f.name for p in photos))
 else:
     # Removing the uploads frees what was derived from them (decoded photos, image experts, ensembles).
-    for k in (K.DECODED, K.IMAGE_EXPERTS):
+    for k in (K.UPLOADS, K.IMAGE_EXPERTS):
         st.session_state.pop(k, None)
 
 layers = shared_layers()
