@@ -19,8 +19,11 @@ from geolocate import evidence, share
 from geolocate.maps import camera, fmt
 from geolocate.maps import data as mapdata
 from geolocate.teach.classroom import UNAVAILABLE, Classroom, ClassroomError, StoreUnavailable
-from pages import _deckmap, _reset
-from pages._teach import offline
+
+# pages._teach as a module, its functions looked up when called: ten sessions that open the page at once
+# import it concurrently, and a name imported from it by another thread can find it half-initialised
+# (ImportError "cannot import name 'offline'", seen with 10 browsers on a fresh process).
+from pages import _deckmap, _reset, _teach
 
 BUDGETS = share.log_budget_options()
 
@@ -212,8 +215,9 @@ def photo_and_scene(rnd, current: int) -> None:
     st.subheader(f"Photo {current + 1} of {len(rnd.cases)}")
     left, right = st.columns([1, 1])
     with left:
-        if offline() or not c.get("photo_url"):
-            st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on; your teacher shows the photos." if offline() else "No photo address for this case.")
+        offline = _teach.offline()
+        if offline or not c.get("photo_url"):
+            st.info("No photo here: this server runs offline (GEOLOCATE_OFFLINE=1) or privacy mode is on; your teacher shows the photos." if offline else "No photo address for this case.")
         else:
             st.image(c["photo_url"], caption="Loaded by your browser from Flickr.", width="stretch")
     with right:
