@@ -4,11 +4,13 @@ file the whole server shares (geolocate.teach.classroom)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import random
 import secrets
 import time
+from types import ModuleType
 from urllib.parse import urlencode
 
 import numpy as np
@@ -20,12 +22,19 @@ from geolocate.maps import camera, fmt
 from geolocate.maps import data as mapdata
 from geolocate.teach.classroom import UNAVAILABLE, Classroom, ClassroomError, StoreUnavailable
 
-# pages._teach as a module, its functions looked up when called: ten sessions that open the page at once
-# import it concurrently, and a name imported from it by another thread can find it half-initialised
-# (ImportError "cannot import name 'offline'", seen with 10 browsers on a fresh process).
-from pages import _deckmap, _reset, _teach
-
 BUDGETS = share.log_budget_options()
+
+
+# The helper modules are imported by one thread at a time (cache_resource computes a key once while
+# others wait): ten sessions opening this page at once on a fresh process imported them concurrently, and
+# some got "cannot import name 'offline' from 'pages._teach'" or "cannot import name '_teach' from 'pages'
+# (unknown location)" (pages/ is a namespace package) in the fault-injection run.
+@st.cache_resource(show_spinner=False)
+def _helpers() -> tuple[ModuleType, ModuleType, ModuleType]:
+    return tuple(importlib.import_module(f"pages.{m}") for m in ("_deckmap", "_reset", "_teach"))  # type: ignore[return-value]
+
+
+_deckmap, _reset, _teach = _helpers()
 
 
 @st.cache_resource(show_spinner=False)
