@@ -11,6 +11,14 @@ experts get the same split, fitting, converged RvA and clustered intervals as pr
   class probabilities and the class prior the in-process expert uses.
 
 Records without a stored result (absent id, or a bad photo) get the uniform density, and are counted.
+
+When the folder holds the post-pass stages (:mod:`geolocate.embed.stages`):
+
+* ``text.parquet`` becomes :class:`TextPredictions` ("text"): per record the product of that photo's
+  text clue experts (:func:`geolocate.text.experts.clue_experts` of the stored clues, not read again);
+  photos without text, or without a clue, are uniform;
+* ``vlm.parquet`` becomes the model's :class:`~geolocate.experts.vlm.SampledPointPredictions`
+  (:func:`~geolocate.experts.vlm.answers_batch_expert` of the stored candidates), named as in the app.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import numpy as np
 import torch
 
 from ..distribution import logsumexp
-from ..experts.base import Expert, ExpertKind
+from ..experts.base import BatchExpert, Expert, ExpertKind
 from ..grid import CellSet, cells_to_parents, children, global_grid
 
 
@@ -109,6 +117,90 @@ class GeoCLIPPredictions(Expert):
         return self.batch_log_density(cells, np.array([0]))[0]
 
 
+class TextPredictions(BatchExpert):
+    """The text clues of N records: per record the product of its clue-type experts (proper densities).
+
+    Args:
+        name: label.
+        experts: per record its text experts (from :func:`geolocate.text.experts.clue_experts`), or an empty list (uniform).
+        source: where the clues came from.
+    """
+
+    kind = ExpertKind.TEXT
+
+    def __init__(self, name: str, experts: list[list[Expert]], source: str = ""):
+        self.name, self.source = name, source
+        self._experts = [list(e) for e in experts]
+        self.records = len(self._experts)
+        self.present = np.array([bool(e) for e in self._experts], dtype=bool)
+        places = [[(p.lat, p.lon) for e in es for c in getattr(e, "clues", ()) for p in c.places] for es in self._experts]
+        width = max((len(p) for p in places), default=0) or 1
+        self._modes = np.full((self.records, width, 2), np.nan)
+        for r, p in enumerate(places):
+            if p:
+                self._modes[r, : len(p)] = np.asarray(p, dtype=np.float64)
+
+    def record_log_density(self, cells: CellSet, rows: np.ndarray) -> np.ndarray:
+        """Sum of the record's experts' log densities, (len(rows), n); 0 for records without clues."""
+        out = np.zeros((len(rows), len(cells)))
+        for j, r in enumerate(np.asarray(rows, dtype=np.int64)):
+            for e in self._experts[r]:
+                out[j] += np.asarray(e.log_density(cells), dtype=np.float64)
+        return out
+
+    def record_log_density_bounds(self, cells: CellSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums of the experts' bounds (a product's log is the sum), (len(rows), n) each."""
+        lo, hi = np.zeros((len(rows), len(cells))), np.zeros((len(rows), len(cells)))
+        for j, r in enumerate(np.asarray(rows, dtype=np.int64)):
+            for e in self._experts[r]:
+                a, b = e.log_density_bounds(cells)
+                lo[j] += np.asarray(a, dtype=np.float64)
+                hi[j] += np.asarray(b, dtype=np.float64)
+        return lo, hi
+
+    def mode_candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The places the clues name, (len(rows), P, 2) lat/lon degrees; NaN where none."""
+        rows = np.arange(self.records) if rows is None else np.asarray(rows)
+        return self._modes[rows]
+
+    def describe(self) -> str:
+        """One line."""
+        return f"{self.kind}: {self.name} ({int(self.present.sum())} of {self.records} records with text clues)"
+
+
+def stage_experts(out: str | Path, ids: list[str]) -> tuple[list[Expert], list[str]]:
+    """Batch experts of the text and model stages of an output folder, records in ``ids`` order (none when absent).
+
+    Returns:
+        (experts, report lines).
+    """
+    from ..experts.vlm import answers_batch_expert, answers_frame, expert_name
+    from ..text.experts import clue_experts
+    from .stages import clues_of, read_stage, stage_meta
+
+    experts: list[Expert] = []
+    reports: list[str] = []
+    text = read_stage(out, "text")
+    if text is not None:
+        by_id = {r["id"]: r for r in text.to_pylist() if r["ok"]}
+        per: list[list[Expert]] = []
+        for i in ids:
+            clues = clues_of(by_id[i]) if i in by_id else []
+            per.append(clue_experts(clues) if clues else [])
+        n_clues = sum(1 for p in per if p)
+        n_read = sum(1 for i in ids if i in by_id)
+        reports.append(f"text: {n_clues} of {len(ids)} images have text clues ({n_read} read; uniform for the others)")
+        experts.append(TextPredictions("text", per, source=str(Path(out) / "text.parquet")))
+    vlm = read_stage(out, "vlm")
+    if vlm is not None:
+        meta = stage_meta(vlm)
+        records = [r for r in vlm.to_pylist() if r["ok"]]
+        expert, lines = answers_batch_expert(answers_frame(records), ids, name=expert_name(str(meta.get("model", "vlm"))), source=str(Path(out) / "vlm.parquet"))
+        experts.append(expert)
+        reports += lines
+    return experts, reports
+
+
 def bench_experts(out: str | Path, ids: list[str]) -> tuple[list[Expert], list[str]]:
     """Batch experts for benchmark records ``ids`` (in ground-truth order) from an ``embed`` output folder.
 
@@ -142,4 +234,5 @@ def bench_experts(out: str | Path, ids: list[str]) -> tuple[list[Expert], list[s
         experts.append(GeoCLIPPredictions(gname, head, aligned(rows.geoclip_features), res, float(rows.manifest["models"]["encoder_mix"]), source=str(out)))
     for _task, col, layer, prior, name in tasks:
         experts.append(AttributePredictions(name, layer, aligned(rows.probs[col]), prior, source=str(out)))
-    return experts, reports
+    more, lines = stage_experts(out, ids)
+    return experts + more, reports + lines

@@ -47,6 +47,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
             items = items[: args.limit]
         print(f"embed: {len(items):,} rows from {args.input}; engine {config.engine}; backbone {config.backbone}", file=sys.stderr)
         report = embed_collection(items, args.out, config, progress=None if args.quiet else sys.stderr)
+        from .stages import run_requested  # post-pass stages (--text, --vlm-endpoint): local, after either engine
+
+        stage_lines, stage_failed = run_requested(args, None if args.quiet else sys.stderr)
+        report.messages += stage_lines
     except (InputError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -57,7 +61,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(report.summary())
-    return 1 if report.bad else 0
+    return 1 if report.bad or stage_failed else 0
 
 
 def add_subcommand(subparsers) -> None:
@@ -87,4 +91,7 @@ def add_subcommand(subparsers) -> None:
     p.add_argument("--limit", type=_positive_int, help="only the first N rows (quick looks)")
     p.add_argument("--overwrite", action="store_true", help="replace results of a different job in --out instead of refusing")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    from .stages import add_stage_arguments
+
+    add_stage_arguments(p)
     p.set_defaults(func=cmd_embed)
