@@ -108,7 +108,11 @@ def photo_view(evidence: TextEvidence, photos: list) -> None:
                 texts[key] = ln.text
                 if key not in st.session_state:
                     st.session_state[key] = ln.used
-                st.checkbox(escape_markdown(f"{ln.text}   ({ln.script}, {ln.confidence:.0%})"), key=key)
+                # The line itself as plain text beside a label-less tick box: a widget label is Markdown,
+                # where even escaped text turns "www.…" into a link.
+                tick, line = st.columns([1, 24], vertical_alignment="center")
+                tick.checkbox(f"use line {shown}", key=key, label_visibility="collapsed")
+                line.text(f"{ln.text}   ({ln.script}, {ln.confidence:.0%})")
             for c in ln.clues:
                 if "(script)" in c or "(language)" in c:
                     continue  # shown once below, not on every line

@@ -223,7 +223,12 @@ def escape_markdown(text: str) -> str:
     """
     import re
 
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+    # GitHub-flavoured Markdown still turns escaped "www.x", "http://x" and "a@b.c" into links: a zero-width
+    # non-joiner inside each trigger keeps them text (what shows is unchanged).
+    escaped = re.sub(r"(?i)(ww)(w\\\.)", "\\1\u200c\\2", escaped)
+    escaped = re.sub(r"(?i)(https?|ftp|mailto)(\\:)", "\\1\u200c\\2", escaped)
+    return escaped.replace("\\@", "\\@\u200c")
 
 
 def freeze_long_lived_objects() -> None:

@@ -68,9 +68,13 @@ def test_photo_view_lists_lines_and_unticking_drops_their_clues():
     assert not at.exception
     assert sum(getattr(e, "type", "") == "image" for e in _walk(at.main)) == 1  # the photo with its boxes drawn
     boxes = [c for c in at.checkbox if c.key and c.key.startswith("text::use::")]
-    phone = [c for c in boxes if "351" in c.label]
+    from pages._panel_text import LINES
+
+    texts = at.session_state[LINES]  # tick-box key -> the line it stands for
+    phone = [c for c in boxes if "351" in texts[c.key]]
     assert phone and phone[0].value is True
-    assert "\\+351" in phone[0].label  # the label is escaped: Markdown never forms
+    # The line is plain text beside a label-less tick box (a label is Markdown: "www." would become a link).
+    assert phone[0].label.startswith("use line ") and any(t.value.startswith(texts[phone[0].key]) for t in at.text)
     assert any("Portugal, Lisbon (phone)" in t.value for t in at.text)
     phone[0].uncheck().run()
     ev = at.session_state["out"]
