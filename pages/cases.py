@@ -328,8 +328,8 @@ st.caption(
 st.subheader("Area to truth, per expert")
 show_table(_fmt_table())
 st.caption(
-    f"*Area to truth*: converged, as the Benchmark page computes it (hexagons split until each is surely denser or "
-    f"less dense than the truth's res-{case.refine_to} hexagon). *Rank*: of the truth's hexagon on the drawn map "
+    "*Area to truth*: the area denser than the truth under each map's continuous density, as the Benchmark page "
+    f"computes it (converged: hexagons split until settled). *Rank*: of the truth's hexagon on the drawn map "
     f"(refined to res {case.refine_to} around the densest hexagons). *Distance*: a point model's own prediction, "
     "or the densest hexagon's centre, to the truth. *Points*: 100 = within 1 km², 0 = the whole Earth (the RvA AUC scale)."
 )

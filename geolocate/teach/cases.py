@@ -31,7 +31,7 @@ import pandas as pd
 
 from ..data import BenchmarkSpec
 from ..distribution import CellDistribution
-from ..ensemble import Ensemble
+from ..ensemble import AREA_FINEST, Ensemble
 from ..experts.attribute import AttributePredictions
 from ..experts.base import Expert
 from ..experts.point import PointPredictions, haversine_km
@@ -50,8 +50,8 @@ class AreaMethod(StrEnum):
     """How an area to truth is computed (km² searched down the density ranking until the truth's cell)."""
 
     CONVERGED = "converged"
-    """:meth:`Ensemble.area_to_truth`: adaptive refinement until every cell is settled against the
-    truth's cell at ``finest`` (the benchmark's number; independent of how a map was drawn)."""
+    """:meth:`Ensemble.area_to_truth`: the area denser than the truth under the continuous density, by
+    adaptive refinement (the benchmark's number, at its finest resolution; independent of how a map was drawn)."""
     MAP = "map"
     """On a drawn map's cells (the densest refined to ``finest``): depends on the drawing's refinement."""
     BASE_GRID = "base grid"
@@ -64,7 +64,7 @@ def area_to_truth(
     lon: float,
     weights: Weights = None,
     method: AreaMethod = AreaMethod.CONVERGED,
-    finest: int = CASE_REFINE_TO,
+    finest: int | None = None,
 ) -> float:
     """Area to truth (km², ties half) of one record's pooled map, by an explicit method.
 
@@ -74,12 +74,13 @@ def area_to_truth(
         lon: truth longitude, degrees.
         weights: expert weights (see :meth:`Ensemble.weight_vector`).
         method: see :class:`AreaMethod`.
-        finest: the truth's cell resolution (CONVERGED) or the refinement of the map (MAP); unused on BASE_GRID.
+        finest: the finest refinement: CONVERGED's (default :data:`geolocate.ensemble.AREA_FINEST`, as the
+            benchmark) or the map's (MAP, default :data:`CASE_REFINE_TO`); unused on BASE_GRID.
     """
     method = AreaMethod(method)
     if method is AreaMethod.CONVERGED:
-        return float(ensemble.area_to_truth(lat, lon, weights, finest=finest).area_km2)
-    refine = finest if method is AreaMethod.MAP else None
+        return float(ensemble.area_to_truth(lat, lon, weights, finest=AREA_FINEST if finest is None else finest).area_km2)
+    refine = (CASE_REFINE_TO if finest is None else finest) if method is AreaMethod.MAP else None
     return float(ensemble.distribution(weights, refine_to=refine).area_to_contain(lat, lon))
 
 _FLICKR = re.compile(r"^(?P<id>\d+)_(?P<secret>[0-9a-f]+)_(?P<server>\d+)(?:_(?P<owner>[^/]+?))?\.jpe?g$", re.IGNORECASE)
@@ -258,7 +259,7 @@ class Case:
         ensemble: the image's ensemble.
         weights: ensemble weights by expert name.
         table: one row per expert and the ensemble: expert, kind, weight, area_km2 (the converged area to
-            truth, :data:`AreaMethod.CONVERGED` at ``refine_to``, as the benchmark reports it), rank (of the
+            truth, :data:`AreaMethod.CONVERGED`, as the benchmark reports it), rank (of the
             truth's cell in the drawn map), cells (in the map), distance_km (a point model's prediction,
             else the map's densest cell, to the truth), points (0-100, of area_km2).
             ``table.attrs["area_method"]`` names the method.
@@ -320,7 +321,7 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
     rows, dists = [], {}
     for name, w in configs:
         d = dists[name] = ens.distribution(w, refine_to=refine_to)
-        area = area_to_truth(ens, lat, lon, w, AreaMethod.CONVERGED, finest=refine_to)
+        area = area_to_truth(ens, lat, lon, w, AreaMethod.CONVERGED)
         e = by_name.get(name)
         if isinstance(e, PointPredictions) and e.present[k]:
             dist_km = float(haversine_km(e.latlon[k, 0], e.latlon[k, 1], lat, lon))
@@ -338,11 +339,11 @@ def evaluate_case(book: CaseBook, image_id: str, refine_to: int = CASE_REFINE_TO
 # --------------------------------------------------------------------------------------------- all cases
 
 
-def _table_key(book: CaseBook, res: int, method: AreaMethod = AreaMethod.BASE_GRID) -> str:
+def _table_key(book: CaseBook, res: int, method: AreaMethod = AreaMethod.BASE_GRID, finest: int | None = None) -> str:
     h = hashlib.sha1()
     key: list = [book.name, len(book), book.ids[:3], book.ids[-3:], sorted(book.weights.items()), res, 2]
     if method is not AreaMethod.BASE_GRID:  # base-grid tables keep the key they were stored under
-        key.append(str(method))
+        key += [str(method), finest]
     h.update(json.dumps(key).encode())
     for e in book.experts:
         h.update(e.name.encode())
@@ -360,7 +361,7 @@ def case_table(
     cache: bool = True,
     only_cached: bool = False,
     method: AreaMethod = AreaMethod.BASE_GRID,
-    finest: int = CASE_REFINE_TO,
+    finest: int | None = None,
 ) -> pd.DataFrame | None:
     """Area to truth (km²) of every image for each expert alone and for the ensemble, plus ``gain``.
 
@@ -379,7 +380,7 @@ def case_table(
         cache: read and write the disk cache.
         only_cached: return None instead of computing when the table is not on disk yet.
         method: :data:`AreaMethod.BASE_GRID` or :data:`AreaMethod.CONVERGED` (at ``finest``).
-        finest: the truth's cell resolution of converged areas.
+        finest: the finest refinement of converged areas (default: the benchmark's).
 
     Returns:
         DataFrame indexed by image id with one column per expert, "ensemble" and "gain"; ``attrs`` hold
@@ -393,7 +394,8 @@ def case_table(
         raise ValueError("case_table computes base-grid or converged areas; a map's area needs its drawing (evaluate_case)")
     res = DEFAULT_RESOLUTION if res is None else res
     report: Progress = progress or (lambda f, m: None)
-    path = cache_dir() / f"cases_{book.name}_{_table_key(book, res, method)}.npz" if cache else None
+    finest = AREA_FINEST if finest is None else finest
+    path = cache_dir() / f"cases_{book.name}_{_table_key(book, res, method, finest)}.npz" if cache else None
     if path is not None and path.exists():
         z = np.load(path, allow_pickle=False)
         areas, names = z["areas"], [str(n) for n in z["names"]]
