@@ -56,6 +56,7 @@ from .experts.point import PointPredictions
 from .experts.priors import PRIORS, DensityFieldExpert, get_prior
 from .grid import DEFAULT_RESOLUTION, LAYER_RESOLUTION, cells_to_parents, global_grid, points_to_cells
 from .layers import Layer
+from .presets import get_preset
 
 Progress = Callable[[float, str], None]
 
@@ -76,6 +77,8 @@ EVAL_CHUNK = 256
 
 DEFAULT_REFINE_TO = AREA_FINEST
 """Finest resolution of the areas to truth (res 10; the results no longer depend on it)."""
+BENCH_PRESET = get_preset("equal")
+"""Weights of an unfitted run: every expert at 1 (the "equal" preset of :mod:`geolocate.presets`)."""
 
 TRUTH_TOLERANCE_KM = 1.0
 """Largest allowed distance between the ground truth and a prediction file's own gt_lat/gt_long."""
@@ -328,8 +331,8 @@ def fit_on(data: BenchData, rows: np.ndarray, fit: bool, res: int, floor: float,
         weights = dict(zip(ens.names, w.tolist()))
         provenance["weights"] = f"coordinate ascent on the base-grid RvA AUC over {list(FIT_GRID)}, {label}"
     else:
-        weights = {n: 1.0 for n in names}
-        provenance["weights"] = "all 1 (not fitted)"
+        weights = BENCH_PRESET.weights_for(names)
+        provenance["weights"] = f"preset {BENCH_PRESET.name!r}: all 1 (not fitted)"
     return Fitted(weights, mixtures, provenance)
 
 
@@ -638,8 +641,8 @@ def run_benchmark(
         label = f"the {data.name} fit half ({len(fit_rows):,} images)"
         fitted = fit_on(data, fit_rows, fit, res, floor, label, lambda f, m: progress(0.1 + 0.4 * f, m))
         if not fit:
-            fitted.weights = {e.name: float((weights or {}).get(e.name, 1.0)) for e in data.experts}
-            fitted.provenance["weights"] = "given" if weights else "all 1 (not fitted)"
+            fitted.weights = BENCH_PRESET.weights_for([e.name for e in data.experts], weights)
+            fitted.provenance["weights"] = "given" if weights else f"preset {BENCH_PRESET.name!r}: all 1 (not fitted)"
         weights_by_name = fitted.weights
         split = {"method": "sha1 of AUTHOR (stripped, case-folded; else image id), first bit", "fit": int(len(fit_rows)), "eval": int(len(eval_rows))}
         objective = fitted.provenance["weights"] if fit else None
