@@ -1,0 +1,174 @@
+"""Peak memory of decoding an album: 12 uploads of about 21 MB JPEGs through UploadStore.sync.
+
+The uploads are held as Streamlit holds them (one bytes object per file, before the store runs); the
+script measures the process's resident memory (RSS) just before sync and its peak during sync (Linux
+VmHWM, reset through /proc/self/clear_refs), and the RSS after, when only the downscaled photos remain.
+Target: peak <= +250 MB over the uploads already in memory.
+
+``--server``: the same album uploaded by headless Chromium to the Locate page of a real
+``streamlit run app.py`` (127.0.0.1, offline, tiny backbone); the server's RSS is sampled every 50 ms from
+/proc from before the upload until the page has shown its photos and gone idle, and the peak over the
+warm page's RSS is printed (what a session with an album costs the server, Streamlit's copies included).
+
+    .venv/bin/python benchmarks/bench_upload_memory.py [--photos 12] [--mb 21] [--server]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import io
+import sys
+
+import numpy as np
+from _common import verdict
+from PIL import Image
+
+from geolocate.uploads import UploadStore
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(field)
+
+
+def big_jpeg(min_mb: float) -> bytes:
+    """A camera-sized JPEG of at least ``min_mb`` MB: smooth gradients plus noise (slow to compress away)."""
+    rng = np.random.default_rng(0)
+    w, h = 6000, 4000
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([(x * 255 // w), (y * 255 // h), ((x + y) * 255 // (w + h))], axis=-1).astype(np.int16)
+    q = 90
+    while True:
+        arr = np.clip(base + rng.integers(-60, 60, size=base.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=q)
+        if buf.tell() >= min_mb * 1e6 or q >= 100:
+            return buf.getvalue()
+        q += 3
+
+
+class Upload:
+    """Like Streamlit's UploadedFile: name, file_id, getvalue() returning a copy of its bytes."""
+
+    def __init__(self, name: str, data: bytes):
+        self.name, self.file_id, self._buf = name, f"id-{name}", io.BytesIO(data)
+
+    def getvalue(self) -> bytes:
+        return self._buf.getvalue()
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
+    """Upload the album to a real server's Locate page; print its RSS before, at peak and after."""
+    import os
+    import socket
+    import subprocess
+    import tempfile
+    import threading
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from _common import REPO
+    from playwright.sync_api import sync_playwright
+
+    tmp = Path(tempfile.mkdtemp(prefix="geolocate-upmem-"))  # generated test fixtures only (noise, not photos)
+    one = big_jpeg(mb)
+    files = []
+    for i in range(photos):
+        f = tmp / f"p{i:02d}.jpg"
+        f.write_bytes(one + bytes([i]) * 16)
+        files.append(str(f))
+    del one
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    env = dict(os.environ, GEOLOCATE_BACKBONE="tiny-random", GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"])
+            page = browser.new_context().new_page()
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_text("Locate a photo").wait_for(timeout=timeout_s * 1000)
+            page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
+            warm = proc_rss_mb(proc.pid)
+            peak = [warm]
+            stop = threading.Event()
+
+            def sample() -> None:
+                while not stop.is_set():
+                    peak[0] = max(peak[0], proc_rss_mb(proc.pid))
+                    time.sleep(0.05)
+
+            t = threading.Thread(target=sample, daemon=True)
+            t.start()
+            page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)
+            page.get_by_text(f"p{photos - 1:02d}.jpg").first.wait_for(timeout=timeout_s * 1000)
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_s * 1000)
+            page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
+            held = proc_rss_mb(proc.pid)
+            stop.set()
+            t.join()
+            browser.close()
+        print(f"server: {photos} uploads of {mb:.0f}+ MB to the Locate page: RSS warm {warm:.0f} MB, peak {peak[0]:.0f} MB (+{peak[0] - warm:.0f} MB), "
+              f"with the album shown {held:.0f} MB (+{held - warm:.0f} MB)")
+        return 0 if peak[0] - warm <= 250 else 1
+    finally:
+        proc.terminate()
+        proc.wait(20)
+        for f in files:
+            Path(f).unlink(missing_ok=True)
+        tmp.rmdir()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--photos", type=int, default=12)
+    ap.add_argument("--mb", type=float, default=21.0)
+    ap.add_argument("--server", action="store_true", help="through a real server's Locate page (Chromium)")
+    args = ap.parse_args()
+    if args.server:
+        return server_run(args.photos, args.mb)
+    one = big_jpeg(args.mb)
+    # Distinct files (different bytes after the end-of-image marker, so different hashes), as an album has.
+    uploads = [Upload(f"p{i:02d}.jpg", one + bytes([i]) * 16) for i in range(args.photos)]
+    del one
+    store = UploadStore()
+    store.sync([Upload("warm.jpg", uploads[0].getvalue()[: 2**20] + b"")])  # imports and decoder warm-up (a refused truncated file)
+    store.clear()
+    gc.collect()
+    before = rss_mb()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    photos, messages, _ = store.sync(uploads)
+    peak = rss_mb("VmHWM")
+    gc.collect()
+    after = rss_mb()
+    print(f"{len(uploads)} uploads of {len(uploads[0].getvalue()) / 1e6:.1f} MB ({sum(len(u.getvalue()) for u in uploads) / 1e6:.0f} MB in memory before): "
+          f"{len(photos)} decoded, {len(messages)} messages")
+    print(f"RSS before sync {before:.0f} MB, peak during sync {peak:.0f} MB (+{peak - before:.0f} MB), after {after:.0f} MB (+{after - before:.0f} MB: the kept photos)")
+    print(f"peak <= +250 MB: {verdict(peak - before, 250)}")
+    return 0 if peak - before <= 250 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
