@@ -41,6 +41,10 @@ KERNEL_CHUNK_ELEMENTS = 1 << 19
 """Kernel values computed at once (rows x cells): about 4 MB of float64, so the passes of one chunk stay in cache."""
 
 
+NEGLIGIBLE_WEIGHT = 1e-12
+"""Mixture components below this fraction of a kernel's largest weight are dropped (see kernel_log_density)."""
+
+
 def kernel_log_density(
     cell_xyz: np.ndarray,
     cell_area_km2: np.ndarray | None,
@@ -63,6 +67,10 @@ def kernel_log_density(
     scales_km = np.asarray(scales_km, dtype=np.float64)
     centre_xyz = np.asarray(centre_xyz, dtype=np.float64).reshape(-1, 3)
     weights = np.broadcast_to(np.asarray(weights, dtype=np.float64), (len(centre_xyz), len(scales_km)))
+    # Components carrying under 1e-12 of a row's largest weight change no density by more than 1e-12
+    # relatively, but one such as the 2,500 km kernel at 1e-307 (EM on near-exact errors) would be taken as
+    # the mixture's reference and cap the narrow kernels' ratio to it (e^80): a plateau instead of a peak.
+    weights = np.where(weights >= NEGLIGIBLE_WEIGHT * weights.max(axis=1, keepdims=True), weights, 0.0)
     active = [k for k in range(len(scales_km)) if np.any(weights[:, k] > 0)]
     if not active:
         raise ValueError("kernel mixture has no positive weight")
@@ -88,6 +96,22 @@ def _kernel_chunk(cell_xyz: np.ndarray, cell_area_km2: np.ndarray | None, centre
         log_broad = np.log(weights[:, broad : broad + 1]) + _log_vmf_norm(kappa_b) - kappa_b * one_minus_cos
     if len(active) == 1:
         return log_broad
+    missing = np.flatnonzero(weights[:, broad] <= 0) if len(weights) > 1 else np.zeros(0, np.int64)
+    if len(missing):  # rows without the reference component: a plain log-sum-exp over their own components
+        out = _kernel_chunk_fast(one_minus_cos, spread, scales_km, weights, active, broad, kappa_b, log_broad)
+        comps = []
+        for k in active:
+            kappa = EARTH_RADIUS_KM**2 / (scales_km[k] ** 2 + spread)
+            with np.errstate(divide="ignore"):
+                comps.append(np.log(weights[missing, k : k + 1]) + _log_vmf_norm(kappa) - kappa * one_minus_cos[missing])
+        out[missing] = np.logaddexp.reduce(np.stack(comps), axis=0)
+        return out
+    return _kernel_chunk_fast(one_minus_cos, spread, scales_km, weights, active, broad, kappa_b, log_broad)
+
+
+def _kernel_chunk_fast(one_minus_cos: np.ndarray, spread, scales_km: np.ndarray, weights: np.ndarray, active: list[int], broad: int,
+                       kappa_b, log_broad: np.ndarray) -> np.ndarray:
+    """The mixture relative to its broadest component (rows whose weight for it is 0 give -inf: see the caller)."""
     # Sum the mixture in the linear domain relative to the broadest component (one exp per component
     # instead of a log-add-exp); where that ratio overflows the narrow kernels dominate, and where
     # they underflow the broad one alone is exact.
@@ -99,7 +123,8 @@ def _kernel_chunk(cell_xyz: np.ndarray, cell_area_km2: np.ndarray | None, centre
         if k == broad:
             continue
         kappa = EARTH_RADIUS_KM**2 / (scales_km[k] ** 2 + spread)
-        rel = np.log(weights[:, k : k + 1] / weights[:, broad : broad + 1]) + _log_vmf_norm(kappa) - _log_vmf_norm(kappa_b)
+        with np.errstate(divide="ignore", invalid="ignore"):  # rows without the broad component: fixed by the caller
+            rel = np.log(weights[:, k : k + 1] / weights[:, broad : broad + 1]) + _log_vmf_norm(kappa) - _log_vmf_norm(kappa_b)
         np.multiply(np.asarray(kappa - kappa_b, dtype=np.float32), omc32, out=expo)
         np.subtract(np.asarray(rel, dtype=np.float32), expo, out=expo)
         np.minimum(expo, 80.0, out=expo)

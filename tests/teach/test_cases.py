@@ -105,10 +105,6 @@ def test_one_area_api_with_an_explicit_method(toy):
         cases.area_to_truth(ens, lat[k], lon[k], one["exact"], "nearest")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "geolocate.experts.point.kernel_log_density clamps the narrow/broad kernel ratio at e^80; EM on zero errors "
-    "leaves the 2,500 km component at ~1e-307, so the 1 km peak is capped into a plateau and the converged area "
-    "is ~3,000 km² (a kernel with that weight at 1e-30 gives 0)"))
 def test_converged_area_of_an_exact_model_is_about_zero(toy):
     book, ids, lat, lon = toy
     ens = book.ensemble(ids[4])
