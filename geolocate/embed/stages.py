@@ -22,6 +22,7 @@ The key is never stored: records hold the host only, and messages pass the clien
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import shutil
@@ -29,13 +30,27 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .inputs import InputError, read_source
-from .store import read_manifest, read_results, write_atomic
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+else:
+
+    class _Lazy:
+        """A module imported on first attribute use (``embed --help`` must not import pyarrow and torch)."""
+
+        def __init__(self, name: str):
+            self._name = name
+
+        def __getattr__(self, attr: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module(self._name), attr)
+
+    pa, pq = _Lazy("pyarrow"), _Lazy("pyarrow.parquet")
 
 TEXT_FILE = "text.parquet"
 VLM_FILE = "vlm.parquet"
@@ -45,26 +60,28 @@ CHUNK_SECONDS = 30.0
 """A part is written at least this often while photos finish."""
 _META_KEY = b"geolocate_stage"
 
-_LINE = pa.struct([("text", pa.string()), ("box", pa.list_(pa.float64())), ("confidence", pa.float64()), ("script", pa.string()), ("reader", pa.string())])
-_PLACE = pa.struct([("name", pa.string()), ("country", pa.string()), ("lat", pa.float64()), ("lon", pa.float64()), ("scale_km", pa.float64()), ("weight", pa.float64())])
-_CLUE = pa.struct([
-    ("kind", pa.string()), ("text", pa.string()), ("key", pa.string()), ("implication", pa.string()), ("countries", pa.list_(pa.string())),
-    ("likelihood", pa.list_(pa.struct([("country", pa.string()), ("value", pa.float64())]))), ("floor", pa.float64()),
-    ("places", pa.list_(_PLACE)), ("place_weight", pa.float64()), ("lines", pa.list_(pa.int64())),
-])
-_MESSAGE = pa.struct([("level", pa.string()), ("text", pa.string()), ("detail", pa.string())])
-_ROW = pa.struct([("id", pa.string()), ("sample", pa.int64()), ("lat", pa.float64()), ("lon", pa.float64()), ("confidence", pa.float64()), ("radius_km", pa.float64())])
+@functools.cache
+def schemas() -> dict[str, pa.Schema]:
+    """Arrow schemas of ``text.parquet`` ("text") and ``vlm.parquet`` ("vlm") (pyarrow imported on first use)."""
+    _LINE = pa.struct([("text", pa.string()), ("box", pa.list_(pa.float64())), ("confidence", pa.float64()), ("script", pa.string()), ("reader", pa.string())])
+    _PLACE = pa.struct([("name", pa.string()), ("country", pa.string()), ("lat", pa.float64()), ("lon", pa.float64()), ("scale_km", pa.float64()), ("weight", pa.float64())])
+    _CLUE = pa.struct([
+        ("kind", pa.string()), ("text", pa.string()), ("key", pa.string()), ("implication", pa.string()), ("countries", pa.list_(pa.string())),
+        ("likelihood", pa.list_(pa.struct([("country", pa.string()), ("value", pa.float64())]))), ("floor", pa.float64()),
+        ("places", pa.list_(_PLACE)), ("place_weight", pa.float64()), ("lines", pa.list_(pa.int64())),
+    ])
+    _MESSAGE = pa.struct([("level", pa.string()), ("text", pa.string()), ("detail", pa.string())])
+    _ROW = pa.struct([("id", pa.string()), ("sample", pa.int64()), ("lat", pa.float64()), ("lon", pa.float64()), ("confidence", pa.float64()), ("radius_km", pa.float64())])
 
-TEXT_SCHEMA = pa.schema([
-    ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()), ("lines", pa.list_(_LINE)), ("clues", pa.list_(_CLUE)),
-    ("messages", pa.list_(_MESSAGE)), ("seconds", pa.float64()), ("width", pa.int64()), ("height", pa.int64()),
-])
-"""Columns of ``text.parquet``."""
-VLM_SCHEMA = pa.schema([
-    ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()), ("model", pa.string()), ("host", pa.string()), ("samples", pa.int64()),
-    ("temperature", pa.float64()), ("raw", pa.list_(pa.string())), ("rows", pa.list_(_ROW)), ("messages", pa.list_(_MESSAGE)), ("seconds", pa.float64()),
-])
-"""Columns of ``vlm.parquet``."""
+    TEXT_SCHEMA = pa.schema([
+        ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()), ("lines", pa.list_(_LINE)), ("clues", pa.list_(_CLUE)),
+        ("messages", pa.list_(_MESSAGE)), ("seconds", pa.float64()), ("width", pa.int64()), ("height", pa.int64()),
+    ])
+    VLM_SCHEMA = pa.schema([
+        ("id", pa.string()), ("ok", pa.bool_()), ("error", pa.string()), ("model", pa.string()), ("host", pa.string()), ("samples", pa.int64()),
+        ("temperature", pa.float64()), ("raw", pa.list_(pa.string())), ("rows", pa.list_(_ROW)), ("messages", pa.list_(_MESSAGE)), ("seconds", pa.float64()),
+    ])
+    return {"text": TEXT_SCHEMA, "vlm": VLM_SCHEMA}
 
 
 @dataclass
@@ -126,6 +143,8 @@ def _meta(path: Path) -> dict[str, Any]:
 
 
 def _write(rows: list[dict[str, Any]], schema: pa.Schema, meta: dict[str, Any], path: Path) -> None:
+    from .store import write_atomic
+
     table = pa.Table.from_pylist(rows, schema=schema.with_metadata({_META_KEY: json.dumps(meta).encode()}))
     write_atomic(table, path)
 
@@ -227,6 +246,8 @@ class _Chunks:
 
 def _todo(out: Path, name: str) -> tuple[list[str], list[tuple[str, str]], dict[str, Any]]:
     """(every id in input order, (id, source) of the photos the image stage decoded, the manifest)."""
+    from .store import read_manifest, read_results
+
     man = read_manifest(out)
     t = read_results(out, columns=["id", "source", "ok"])
     ids = t.column("id").to_pylist()
@@ -266,6 +287,7 @@ def _progress(stream: TextIO | None, stage: str, total: int) -> Callable[[int], 
 def _locked(out: Path) -> Iterator[None]:
     """Hold the output folder's lock (the image stage's, :func:`geolocate.embed.run.lock_out_folder`) while a stage writes."""
     from .run import lock_out_folder
+    from .store import read_manifest
 
     if not (out / "manifest.json").is_file():
         read_manifest(out)  # the folder must be an embed output: say so instead of creating it
@@ -354,7 +376,7 @@ def _text_stage(out: Path, overwrite: bool, progress: TextIO | None, chunk_rows:
     todo_all = [(i, s) for i, s in eligible if i not in done]
     todo = todo_all[: limit if limit is not None else None]
     rep = StageReport("text", eligible=len(eligible), skipped=len(eligible) - len(todo_all), path=str(out / TEXT_FILE))
-    chunks = _Chunks(out, TEXT_FILE, TEXT_SCHEMA, meta, chunk_rows, chunk_seconds)
+    chunks = _Chunks(out, TEXT_FILE, schemas()["text"], meta, chunk_rows, chunk_seconds)
     tick = _progress(progress, "text", len(todo))
 
     def failed(pid: str, why: str) -> None:
@@ -378,7 +400,7 @@ def _text_stage(out: Path, overwrite: bool, progress: TextIO | None, chunk_rows:
     finally:
         chunks.flush()
         rep.seconds = time.perf_counter() - t0
-    rep.stored = _consolidate(out, TEXT_FILE, TEXT_SCHEMA, meta, order)
+    rep.stored = _consolidate(out, TEXT_FILE, schemas()["text"], meta, order)
     t = pq.read_table(out / TEXT_FILE, columns=["ok", "clues"]) if (out / TEXT_FILE).is_file() else None
     if t is not None:
         rep.found = sum(1 for ok, c in zip(t.column("ok").to_pylist(), t.column("clues").to_pylist()) if ok and c)
@@ -419,7 +441,7 @@ def _vlm_stage(out: Path, config: Any, concurrency: int, overwrite: bool, progre
     todo_all = [(i, s) for i, s in eligible if i not in done]
     todo = todo_all[: limit if limit is not None else None]
     rep = StageReport("vlm", eligible=len(eligible), skipped=len(eligible) - len(todo_all), path=str(out / VLM_FILE))
-    chunks = _Chunks(out, VLM_FILE, VLM_SCHEMA, meta, chunk_rows, chunk_seconds)
+    chunks = _Chunks(out, VLM_FILE, schemas()["vlm"], meta, chunk_rows, chunk_seconds)
     tick = _progress(progress, "vlm", len(todo))
     base = {"model": config.model, "host": meta["host"], "samples": int(config.samples), "temperature": float(config.temperature)}
 
@@ -453,7 +475,7 @@ def _vlm_stage(out: Path, config: Any, concurrency: int, overwrite: bool, progre
         rep.seconds = time.perf_counter() - t0
         if own:
             client.close()
-    rep.stored = _consolidate(out, VLM_FILE, VLM_SCHEMA, meta, order)
+    rep.stored = _consolidate(out, VLM_FILE, schemas()["vlm"], meta, order)
     t = pq.read_table(out / VLM_FILE, columns=["ok"]) if (out / VLM_FILE).is_file() else None
     rep.found = sum(bool(v) for v in t.column("ok").to_pylist()) if t is not None else 0
     return rep
@@ -467,7 +489,7 @@ def read_stage(out: str | Path, stage: str) -> pa.Table | None:
     if not _files(out, name):
         return None
     rows = _stored_rows(out, name)
-    schema = TEXT_SCHEMA if stage == "text" else VLM_SCHEMA
+    schema = schemas()[stage]
     meta = _meta(_files(out, name)[0])
     return pa.Table.from_pylist(list(rows.values()), schema=schema.with_metadata({_META_KEY: json.dumps(meta).encode()}))
 
@@ -494,7 +516,7 @@ def clues_of(record: dict[str, Any]) -> list[Any]:
 # ------------------------------------------------------------------------------------------------ cli
 def add_stage_arguments(p: Any) -> None:
     """Register the stages' flags on the ``embed`` argument parser."""
-    from ..experts.vlm import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_SAMPLES, MAX_SAMPLES
+    DEFAULT_SAMPLES, MAX_SAMPLES, DEFAULT_REQUESTS_PER_MINUTE = 5, 20, 30  # geolocate.experts.vlm's (a test checks): not imported for --help
 
     def whole(lo: int, hi: int) -> Callable[[str], int]:
         def parse(text: str) -> int:
@@ -547,6 +569,6 @@ def run_requested(args: Any, progress: TextIO | None) -> tuple[list[str], int]:
 
 
 __all__ = [
-    "CHUNK_ROWS", "StageReport", "TEXT_FILE", "TEXT_SCHEMA", "VLM_FILE", "VLM_SCHEMA", "clues_of", "read_stage", "read_text_row",
+    "CHUNK_ROWS", "StageReport", "TEXT_FILE", "VLM_FILE", "clues_of", "schemas", "read_stage", "read_text_row",
     "add_stage_arguments", "run_requested", "run_text_stage", "run_vlm_stage", "stage_meta", "text_reader_installed",
 ]

@@ -227,8 +227,9 @@ def test_embed_and_bench_cli_with_both_stages(embedded, tmp_path, monkeypatch, c
     _no_key_anywhere(out)
     ok = _ok_ids(out)
     pd.DataFrame({"IMG_ID": ok, "LAT": [MARSEILLE[0]] * len(ok), "LON": [MARSEILLE[1]] * len(ok)}).to_csv(tmp_path / "gt.csv", index=False)
+    # only the stage experts: the random GeoCLIP's refinement around the model's sharp answers takes minutes on 2 cores
     code = main(["bench", "--truth", str(tmp_path / "gt.csv"), "--embeddings", str(out), "--priors", "", "--bootstrap", "20",
-                 "--refine-to", "4", "--json", str(tmp_path / "r.json")])
+                 "--refine-to", "4", "--experts", "text,model: geo-model", "--json", str(tmp_path / "r.json")])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "text: 1 of 4 images have text clues" in text
@@ -236,8 +237,7 @@ def test_embed_and_bench_cli_with_both_stages(embedded, tmp_path, monkeypatch, c
     for name in ("text", "model: geo-model"):
         assert name in rep["experts"], sorted(rep["experts"])
         assert 0.0 < rep["experts"][name]["rva"]["auc"]["value"] <= 1.0
-    auc = {k: v["rva"]["auc"]["value"] for k, v in rep["experts"].items()}
-    assert auc["model: geo-model"] > auc["GeoCLIP [RANDOM backbone]"]
+    assert rep["experts"]["model: geo-model"]["rva"]["auc"]["value"] > 0.9  # every scripted answer is at the truth
 
 
 def test_stage_flags_are_checked():
@@ -256,3 +256,21 @@ def test_a_stage_refuses_a_folder_another_run_holds(fresh, monkeypatch):
     finally:
         held.close()
     assert not (fresh / "text.parquet").exists()
+
+
+def test_flag_defaults_are_the_clients_and_help_stays_light():
+    import subprocess
+    import sys
+
+    from geolocate.experts import vlm
+
+    code = "import sys, geolocate.embed.stages as s, argparse; p = argparse.ArgumentParser(); s.add_stage_arguments(p); a = p.parse_args([]); " \
+           "print(a.vlm_samples, a.vlm_requests_per_minute, 'torch' in sys.modules, 'pyarrow' in sys.modules)"
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert got == [str(vlm.DEFAULT_SAMPLES), str(vlm.DEFAULT_REQUESTS_PER_MINUTE), "False", "False"]
+    with pytest.raises(SystemExit):
+        import argparse
+
+        p = argparse.ArgumentParser()
+        stages.add_stage_arguments(p)
+        p.parse_args(["--vlm-samples", str(vlm.MAX_SAMPLES + 1)])
