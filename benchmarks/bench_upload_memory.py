@@ -106,32 +106,41 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
                 time.sleep(0.3)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"])
-            page = browser.new_context().new_page()
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_text("Locate a photo").wait_for(timeout=timeout_s * 1000)
-            page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
-            warm = proc_rss_mb(proc.pid)
-            peak = [warm]
-            stop = threading.Event()
+            results = []
+            for session in ("first", "second"):  # the first album also builds the process-wide image caches
+                page = browser.new_context().new_page()
+                page.goto(url, wait_until="domcontentloaded")
+                page.get_by_text("Locate a photo").wait_for(timeout=timeout_s * 1000)
+                page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
+                warm = proc_rss_mb(proc.pid)
+                peak = [warm]
+                stop = threading.Event()
 
-            def sample() -> None:
-                while not stop.is_set():
-                    peak[0] = max(peak[0], proc_rss_mb(proc.pid))
-                    time.sleep(0.05)
+                def sample(peak=peak, stop=stop) -> None:
+                    while not stop.is_set():
+                        peak[0] = max(peak[0], proc_rss_mb(proc.pid))
+                        time.sleep(0.05)
 
-            t = threading.Thread(target=sample, daemon=True)
-            t.start()
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)
-            page.get_by_text(f"p{photos - 1:02d}.jpg").first.wait_for(timeout=timeout_s * 1000)
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_s * 1000)
-            page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
-            held = proc_rss_mb(proc.pid)
-            stop.set()
-            t.join()
+                t = threading.Thread(target=sample, daemon=True)
+                t.start()
+                page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)
+                page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)  # every upload sent
+                # Then the reruns that decode the album and score it: done when no script has run for 5 s.
+                quiet, end = 0, time.monotonic() + timeout_s
+                while quiet < 10 and time.monotonic() < end:
+                    running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+                    quiet = 0 if running else quiet + 1
+                    page.wait_for_timeout(500)
+                held = proc_rss_mb(proc.pid)
+                stop.set()
+                t.join()
+                results.append((session, warm, peak[0], held))
+                print(f"server, {session} session: {photos} uploads of {mb:.0f}+ MB to the Locate page: RSS before {warm:.0f} MB, "
+                      f"peak {peak[0]:.0f} MB (+{peak[0] - warm:.0f} MB), after {held:.0f} MB (+{held - warm:.0f} MB)")
             browser.close()
-        print(f"server: {photos} uploads of {mb:.0f}+ MB to the Locate page: RSS warm {warm:.0f} MB, peak {peak[0]:.0f} MB (+{peak[0] - warm:.0f} MB), "
-              f"with the album shown {held:.0f} MB (+{held - warm:.0f} MB)")
-        return 0 if peak[0] - warm <= 250 else 1
+        _, warm, top, _ = results[-1]
+        print(f"second session peak <= +250 MB: {verdict(top - warm, 250)}")
+        return 0 if top - warm <= 250 else 1
     finally:
         proc.terminate()
         proc.wait(20)
