@@ -58,6 +58,8 @@ CHUNK_ROWS = 64
 """Photos per part file at most (a killed run loses at most these, or :data:`CHUNK_SECONDS` of work)."""
 CHUNK_SECONDS = 30.0
 """A part is written at least this often while photos finish."""
+GIVE_UP_AFTER = 20
+"""The model stage stops after this many photos in a row got no answer at all (the server is down): rerun to resume."""
 _META_KEY = b"geolocate_stage"
 
 @functools.cache
@@ -99,6 +101,7 @@ class StageReport:
         stored: photos stored in the stage's file after this run.
         failures: (id, reason) of this run's failed photos (the first 20).
         path: the stage's file.
+        stopped: why the stage stopped before the end ("" when it did not).
     """
 
     stage: str
@@ -111,6 +114,7 @@ class StageReport:
     stored: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     path: str = ""
+    stopped: str = ""
 
     @property
     def photos_per_s(self) -> float:
@@ -126,6 +130,8 @@ class StageReport:
             lines.append(f"  {self.stage} failed: {pid}: {why}")
         if self.failed > 5:
             lines.append(f"  ... and {self.failed - 5} more (ok = false in {Path(self.path).name}; a rerun tries them again)")
+        if self.stopped:
+            lines.append(f"  {self.stage} stage stopped early: {self.stopped}")
         return lines
 
 
@@ -409,7 +415,8 @@ def _text_stage(out: Path, overwrite: bool, progress: TextIO | None, chunk_rows:
 
 # ----------------------------------------------------------------------------------------------- vlm
 def run_vlm_stage(out: str | Path, config: Any, *, concurrency: int = 4, overwrite: bool = False, progress: TextIO | None = None,
-                  client: Any = None, chunk_rows: int = CHUNK_ROWS, chunk_seconds: float = CHUNK_SECONDS, limit: int | None = None) -> StageReport:
+                  client: Any = None, chunk_rows: int = CHUNK_ROWS, chunk_seconds: float = CHUNK_SECONDS, limit: int | None = None,
+                  give_up_after: int = GIVE_UP_AFTER) -> StageReport:
     """Ask a vision-language model about every decoded photo of an output folder into ``vlm.parquet`` (resumable; holds the folder's lock).
 
     Args:
@@ -422,16 +429,17 @@ def run_vlm_stage(out: str | Path, config: Any, *, concurrency: int = 4, overwri
         chunk_rows: photos per part file.
         chunk_seconds: a part is written at least this often.
         limit: ask about at most this many photos in this run.
+        give_up_after: stop after this many photos in a row got no answer at all (the rest stay to do).
 
     Raises:
         InputError: the folder holds answers of another model or sample count (and not ``overwrite``), or another run holds its lock.
     """
     with _locked(Path(out)):
-        return _vlm_stage(Path(out), config, concurrency, overwrite, progress, client, chunk_rows, chunk_seconds, limit)
+        return _vlm_stage(Path(out), config, concurrency, overwrite, progress, client, chunk_rows, chunk_seconds, limit, give_up_after)
 
 
 def _vlm_stage(out: Path, config: Any, concurrency: int, overwrite: bool, progress: TextIO | None, client: Any, chunk_rows: int,
-               chunk_seconds: float, limit: int | None) -> StageReport:
+               chunk_seconds: float, limit: int | None, give_up_after: int) -> StageReport:
     from ..experts.vlm import VLMClient, ask_many, endpoint_host
 
     order, eligible, man = _todo(out, VLM_FILE)
@@ -455,8 +463,10 @@ def _vlm_stage(out: Path, config: Any, concurrency: int, overwrite: bool, progre
     own = client is None
     client = client or VLMClient(config)
     t0 = time.perf_counter()
+    silent = 0
+    answers = ask_many(client, _decoded(todo, failed), concurrency=concurrency)
     try:
-        for pa_ in ask_many(client, _decoded(todo, failed), concurrency=concurrency):
+        for pa_ in answers:
             rec = pa_.record()
             usable = bool(pa_.answers.usable)
             why = "" if usable else ("; ".join(m["text"] for m in rec["messages"]) or "no usable answer")
@@ -470,7 +480,14 @@ def _vlm_stage(out: Path, config: Any, concurrency: int, overwrite: bool, progre
                         "temperature": float(rec["temperature"]), "raw": [str(x) for x in rec["raw"]], "rows": rows,
                         "messages": rec["messages"], "seconds": float(pa_.answers.seconds)})
             tick(rep.done)
+            silent = 0 if pa_.answers.answers else silent + 1
+            if silent >= give_up_after:
+                rep.stopped = f"{silent} photos in a row got no answer ({why}); the server looks down. Rerun to resume"
+                break
     finally:
+        close = getattr(answers, "close", None)  # a generator: closing waits for the requests in flight; their photos stay to do
+        if close is not None:
+            close()
         chunks.flush()
         rep.seconds = time.perf_counter() - t0
         if own:

@@ -274,3 +274,20 @@ def test_flag_defaults_are_the_clients_and_help_stays_light():
         p = argparse.ArgumentParser()
         stages.add_stage_arguments(p)
         p.parse_args(["--vlm-samples", str(vlm.MAX_SAMPLES + 1)])
+
+
+def test_vlm_stage_stops_when_the_server_is_down_and_resumes_later(fresh):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    s.close()  # nothing listens there now
+    rep = stages.run_vlm_stage(fresh, VLMConfig(dead, "geo-model", samples=1), client=VLMClient(VLMConfig(dead, "geo-model", samples=1, retries=0), api_key=KEY),
+                               concurrency=1, give_up_after=2)
+    assert rep.stopped and "server looks down" in rep.summary()[-1] and rep.failed == rep.done and rep.done < 4
+    assert "Could not reach" in rep.failures[0][1]
+    with ScriptedServer(ANSWER) as srv:
+        rep = stages.run_vlm_stage(fresh, VLMConfig(srv.url, "geo-model", samples=1), client=_client(srv, 1))
+        assert (rep.skipped, rep.done, rep.failed, rep.found, rep.stopped) == (0, 4, 0, 4, "")
+    _no_key_anywhere(fresh)
