@@ -45,6 +45,11 @@ from .metrics import haversine_km
 
 Progress = Callable[[float, str], None]
 
+MAX_SAMPLE_POINTS = 65_536
+"""Most sample points one area to truth reads for its unsettled cells (an even subset of them beyond)."""
+SAMPLE_POINTS_PER_CHUNK = 131_072
+"""Sample points evaluated at once when measuring how much of a cell is denser than the truth."""
+
 DEFAULT_FLOOR = 1e-3
 """Mixing weight of the uniform floor."""
 
@@ -746,16 +751,32 @@ class Ensemble:
             lo, hi = self._pooled_bounds(cells, w, method)
         partial = 0.0
         if open_.any():
-            frac = self._fraction_denser(cells.subset(open_), ut, w, method, samples)
-            partial = float(np.dot(area[open_], frac))
+            idx = np.flatnonzero(open_)
+            m = max(1, int(samples))
+            if len(idx) * m > MAX_SAMPLE_POINTS:
+                # A capped refinement of a flat field (every cell tied within its bounds) leaves hundreds of
+                # thousands of cells open: estimate their share from an even subset of them (area-weighted)
+                # instead of sampling all (millions of layer reads per image).
+                pick = idx[np.linspace(0, len(idx) - 1, max(1, MAX_SAMPLE_POINTS // m)).astype(np.int64)]
+                frac = self._fraction_denser(cells.subset(pick), ut, w, method, m)
+                partial = open_area * float(np.dot(area[pick], frac) / max(float(area[pick].sum()), 1e-300))
+            else:
+                frac = self._fraction_denser(cells.subset(idx), ut, w, method, m)
+                partial = float(np.dot(area[idx], frac))
         return TruthArea(above_area + 0.5 * tied_area + partial, open_area, evaluated, capped)
 
     def _fraction_denser(self, cells: CellSet, ut: float, w: np.ndarray, method: str, samples: int) -> np.ndarray:
         """Fraction of each cell's area where the pooled density exceeds ``ut`` (ties half), (n,).
 
-        From ``samples`` points evenly spread (Vogel's spiral) over a disc of the cell's area.
+        From ``samples`` points evenly spread (Vogel's spiral) over a disc of the cell's area. Evaluated in
+        chunks of at most :data:`SAMPLE_POINTS_PER_CHUNK` points: a wide class layer (the 246 countries) read
+        at millions of points at once would need gigabytes.
         """
         m = max(1, int(samples))
+        step = max(1, SAMPLE_POINTS_PER_CHUNK // m)
+        if len(cells) > step:
+            return np.concatenate([self._fraction_denser(cells.subset(np.arange(a, min(a + step, len(cells)))), ut, w, method, m)
+                                   for a in range(0, len(cells), step)])
         j = np.arange(m)
         r = np.sqrt((j + 0.5) / m) if m > 1 else np.zeros(1)
         phi = j * np.pi * (3.0 - np.sqrt(5.0))

@@ -231,6 +231,28 @@ def escape_markdown(text: str) -> str:
     return escaped.replace("\\@", "\\@\u200c")
 
 
+def keep_library_files_out_of_tmp() -> None:
+    """Let no library write into the temp folder while a photo is being handled.
+
+    Uploads must never touch the disk, and the test that checks it watches the temp folder during an
+    upload. Two libraries write there on first use: torch (``torchinductor_<user>``, on importing
+    open_clip) and onnxruntime (``.ses``, on import). torch's cache goes to the user cache folder instead,
+    and onnxruntime (the text reader's engine) is imported once here, at the process's start.
+    """
+    import os
+
+    from geolocate.grid import cache_dir
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
+    try:
+        import onnxruntime  # noqa: F401
+    except Exception:  # noqa: BLE001 - the text reader is optional
+        pass
+
+
+keep_library_files_out_of_tmp()
+
+
 def freeze_long_lived_objects() -> None:
     """Move every object that exists now to the garbage collector's permanent generation.
 
