@@ -88,8 +88,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for answers_csv in args.vlm_answers or []:  # a vision-language model's sampled answers (docs/vlm.md)
             from .experts.vlm import vlm_bench_experts
 
-            found, notes = vlm_bench_experts(answers_csv, spec, max_samples=args.max_samples, on_error="skip" if args.skip_bad_rows else "raise")
-            extra = extra + found
+            vlm_experts, notes = vlm_bench_experts(answers_csv, spec, max_samples=args.max_samples, on_error="skip" if args.skip_bad_rows else "raise")
+            extra = extra + vlm_experts
             for line in notes:
                 print(f"  read: {line}")
         result = run_benchmark(

@@ -228,7 +228,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"warning: {m}", file=sys.stderr)
     else:
         link_evidence, link_view, link_msgs = EvidenceSet.of(), None, []
-    given = [_analyst(args, link_evidence.get("analyst")), _sunclock(args, link_evidence.get("sunclock"))]
+    given: list[Any] = [_analyst(args, link_evidence.get("analyst")), _sunclock(args, link_evidence.get("sunclock"))]
     if args.text or args.no_ocr:
         from .evidence.text import TextEvidence
 
@@ -245,7 +245,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if osm_problems:
             return 2
         given.append(osm_ev)
-    evidence = EvidenceSet.of(*given, *[e for e in link_evidence.items if type(e).kind not in {type(g).kind for g in given}])
+    given_kinds: set[str] = {g.kind for g in given}
+    evidence = EvidenceSet.of(*given, *[e for e in link_evidence.items if e.kind not in given_kinds])
     view = {
         "weights": {**(dict(link_view.weights) if link_view else {}), **dict(args.weight or [])},
         "budget": args.budget if args.budget is not None else (link_view.budget_km2 if link_view else DEFAULT_PRESET.budget_km2),
@@ -273,13 +274,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if res["regions"] is None:
             continue
         tag = f"{i + 1:02d}_{Path(groups[i][0].name).stem}" if groups[i] else "evidence"
-        for target, render in ((args.geojson, lambda r: json.dumps(regions_to_geojson(r))), (args.csv, regions_to_csv), (args.kml, regions_to_kml)):
+        outputs: list[tuple[str | None, Any]] = [(args.geojson, lambda r: json.dumps(regions_to_geojson(r))), (args.csv, regions_to_csv), (args.kml, regions_to_kml)]
+        for target, render in outputs:
             if not target:
                 continue
             path = _suffixed(Path(target), tag, many)
-            problem = _write(path, render(res["regions"]))
-            if problem:
-                print(f"error: {problem}", file=sys.stderr)
+            failure = _write(path, render(res["regions"]))
+            if failure:
+                print(f"error: {failure}", file=sys.stderr)
                 failed = True
             else:
                 print(f"wrote {path}")
