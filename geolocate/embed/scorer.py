@@ -176,6 +176,8 @@ class Scorer:
         """Results for a batch of uint8 crops (B, 3, 224, 224) (on any device): column -> (B, width) array."""
         from ..image.zeroshot import zero_shot_probs
 
+        if len(pixels) == 0:  # a micro-batch whose photos were all bad: nothing for the model to see
+            return {name: np.zeros((0, width), dtype=np.dtype(dtype)) for name, (dtype, width) in self.columns().items()}
         t0 = time.perf_counter()
         x = normalize(pixels.to(self.device, non_blocking=True))
         with self._autocast:
