@@ -150,6 +150,19 @@ def build(photos: Sequence[Any] = (), evidence: EvidenceSet | None = None, *, pr
     return Located(ensemble, preset, messages, evidence, len(photos), list(img_experts), errors)
 
 
+def build_record(experts: Sequence[Expert], row: int, *, preset: Preset = DEFAULT_PRESET) -> Located:
+    """Experts and ensemble for one benchmark record (the Cases and Classroom pages' photo).
+
+    Args:
+        experts: the benchmark's experts (batch experts hold every record; shared ones, e.g. priors, none).
+        row: the record's row in the batch experts.
+        preset: starting weights, refinement, pooling and floor (as for an uploaded photo).
+    """
+    ensemble = Ensemble(list(experts), floor=preset.floor, row=int(row))
+    ensemble.base_fields()
+    return Located(ensemble, preset, image_experts=[e for e in experts if e.kind == ExpertKind.IMAGE])
+
+
 @dataclass(frozen=True)
 class View:
     """What a shareable link restores besides the evidence.

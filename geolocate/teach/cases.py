@@ -218,9 +218,11 @@ class CaseBook:
 
         ``priors`` replace the book's shared experts of the same name (e.g. process-wide warmed ones).
         """
+        from ..locate import build_record
+
         by_name = {p.name: p for p in priors or []}
         experts = [by_name.get(e.name, e) if e.records is None else e for e in self.experts]
-        return Ensemble(experts, row=self.row(image_id))
+        return build_record(experts, self.row(image_id)).ensemble
 
 
 def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = None, priors: list[str] | None = None, max_samples: int | None = None) -> CaseBook:
