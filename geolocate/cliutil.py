@@ -49,19 +49,24 @@ def positive_km2(text: str) -> float:
     return value
 
 
-def h3_resolution(lowest: int = 0, highest: int = 9) -> Callable[[str], int]:
-    """Argparse type: an H3 resolution within [lowest, highest]."""
+def whole_number(what: str, lowest: int, highest: int) -> Callable[[str], int]:
+    """Argparse type: a whole number within [lowest, highest]; the message names ``what``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an H3 resolution (a whole number)") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an' if what[:1] in 'aeiouH' else 'a'} {what} (a whole number)") from None
         if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"H3 resolution must be {lowest}..{highest}, got {value}")
+            raise argparse.ArgumentTypeError(f"{what} must be {lowest}..{highest}, got {value}")
         return value
 
     return parse
+
+
+def h3_resolution(lowest: int = 0, highest: int = 9) -> Callable[[str], int]:
+    """Argparse type: an H3 resolution within [lowest, highest]."""
+    return whole_number("H3 resolution", lowest, highest)
 
 
 def finite_float(what: str):

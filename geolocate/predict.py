@@ -27,6 +27,7 @@ from .cliutil import (
     shadow_pair,
     sun_altitude,
     utc_offset,
+    whole_number,
 )
 from .evidence import AnalystEvidence, EvidenceSet, Message, SunClockEvidence
 from .evidence.analyst import ATTRIBUTE_TERMS, RADIUS_MAX_KM, RADIUS_MIN_KM, parse_latlon
@@ -56,16 +57,6 @@ def _term(text: str) -> str:
     if text not in ATTRIBUTE_TERMS:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(ATTRIBUTE_TERMS)}")
     return text
-
-
-def _samples(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of samples") from None
-    if not 1 <= n <= 20:
-        raise argparse.ArgumentTypeError(f"samples must be 1..20, got {n}")
-    return n
 
 
 def _weight(text: str) -> tuple[str, float]:
@@ -342,6 +333,6 @@ def add_subcommand(subparsers) -> None:
     vm = p.add_argument_group("a vision-language model (docs/vlm.md): the photo is sent to the endpoint's host")
     vm.add_argument("--vlm-endpoint", metavar="URL", help="base URL of an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1); key from GEOLOCATE_VLM_API_KEY or OPENAI_API_KEY")
     vm.add_argument("--vlm-model", metavar="NAME", help="the model's name on that server (needed with --vlm-endpoint)")
-    vm.add_argument("--vlm-samples", type=_samples, default=5, metavar="N", help="answers sampled per photo (1..20, default 5)")
+    vm.add_argument("--vlm-samples", type=whole_number("number of samples", 1, 20), default=5, metavar="N", help="answers sampled per photo (1..20, default 5)")
     vm.add_argument("--vlm-temperature", type=bounded_float("temperature", 0.0, 2.0), default=1.0, metavar="T", help="sampling temperature (default 1.0)")
     p.set_defaults(func=cmd_predict)

@@ -535,19 +535,10 @@ def add_stage_arguments(p: Any) -> None:
     """Register the stages' flags on the ``embed`` argument parser."""
     DEFAULT_SAMPLES, MAX_SAMPLES, DEFAULT_REQUESTS_PER_MINUTE = 5, 20, 30  # geolocate.experts.vlm's (a test checks): not imported for --help
 
+    from ..cliutil import whole_number
+
     def whole(lo: int, hi: int) -> Callable[[str], int]:
-        def parse(text: str) -> int:
-            import argparse
-
-            try:
-                v = int(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-            if not lo <= v <= hi:
-                raise argparse.ArgumentTypeError(f"must be {lo}..{hi}, got {v}")
-            return v
-
-        return parse
+        return whole_number("value", lo, hi)
 
     g = p.add_argument_group("post-pass stages (docs/scale.md): run after the image stage, resumable, into text.parquet / vlm.parquet")
     g.add_argument("--text", action="store_true", help="read the text in each photo (OCR, about 1 s a photo on 2 cores) and store its lines and clues")

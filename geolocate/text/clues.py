@@ -233,23 +233,30 @@ def _populations() -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------- languages
-@functools.lru_cache(maxsize=1)
-def _language_shares() -> dict[str, dict[str, float]]:
-    """CLDR: language code (ISO 639-1/3, script variants merged) -> {ISO-3: share of the country's people}."""
+def _territory_languages() -> list[tuple[str, str, float]]:
+    """CLDR: (ISO-3, language tag, share of the country's people) for every country and language it lists."""
     from babel.languages import get_territory_language_info
 
-    out: dict[str, dict[str, float]] = {}
+    out = []
     for iso2 in _countries():
         code = iso3(iso2)
         if code is None:
             continue
         for lang, info in get_territory_language_info(iso2).items():
-            base = lang.split("_")[0]
             share = float(info.get("population_percent") or 0.0) / 100.0
             if info.get("official_status") and share < 0.05:
                 share = 0.05  # an official language is on signs even where few speak it at home
-            cur = out.setdefault(base, {})
-            cur[code] = min(1.0, max(cur.get(code, 0.0), share))
+            out.append((code, lang, share))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _language_shares() -> dict[str, dict[str, float]]:
+    """CLDR: language code (ISO 639-1/3, script variants merged) -> {ISO-3: share of the country's people}."""
+    out: dict[str, dict[str, float]] = {}
+    for code, lang, share in _territory_languages():
+        cur = out.setdefault(lang.split("_")[0], {})
+        cur[code] = min(1.0, max(cur.get(code, 0.0), share))
     return out
 
 
@@ -267,28 +274,20 @@ _ISO15924 = {
 def _script_shares() -> dict[str, dict[str, float]]:
     """CLDR: script name -> {ISO-3: share of the country's people whose language is written in it}."""
     from babel.core import get_global
-    from babel.languages import get_territory_language_info
 
     likely = get_global("likely_subtags")
     out: dict[str, dict[str, float]] = {}
-    for iso2 in _countries():
-        code = iso3(iso2)
-        if code is None:
-            continue
-        for lang, info in get_territory_language_info(iso2).items():
-            parts = lang.split("_")
-            script = parts[1] if len(parts) > 1 and len(parts[1]) == 4 else ""
-            if not script:
-                sub = likely.get(parts[0], "")
-                sp = sub.split("_")
-                script = sp[1] if len(sp) > 1 and len(sp[1]) == 4 else ""
-            names = _LIKELY.get(script) or ((_ISO15924[script],) if script in _ISO15924 else ())
-            share = float(info.get("population_percent") or 0.0) / 100.0
-            if info.get("official_status") and share < 0.05:
-                share = 0.05
-            for name in names:
-                cur = out.setdefault(name, {})
-                cur[code] = min(1.0, cur.get(code, 0.0) + share)
+    for code, lang, share in _territory_languages():
+        parts = lang.split("_")
+        script = parts[1] if len(parts) > 1 and len(parts[1]) == 4 else ""
+        if not script:
+            sub = likely.get(parts[0], "")
+            sp = sub.split("_")
+            script = sp[1] if len(sp) > 1 and len(sp[1]) == 4 else ""
+        names = _LIKELY.get(script) or ((_ISO15924[script],) if script in _ISO15924 else ())
+        for name in names:
+            cur = out.setdefault(name, {})
+            cur[code] = min(1.0, cur.get(code, 0.0) + share)
     return out
 
 
