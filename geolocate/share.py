@@ -25,7 +25,7 @@ from .presets import DEFAULT_PRESET, WEIGHT_MAX
 BUDGET_MIN_KM2, BUDGET_MAX_KM2 = 1.0, 1e7
 DEFAULT_BUDGET_KM2 = DEFAULT_PRESET.budget_km2
 DEFAULT_REFINE = DEFAULT_PRESET.refine
-REFINE_RANGE = (3, 7)
+REFINE_RANGE = (3, 10)
 VIEW_KEYS = ("w", "budget", "res", "show")
 """The view's own URL keys; every other key belongs to an evidence kind."""
 IGNORED_KEYS = ("embed", "embed_options")

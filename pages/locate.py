@@ -39,7 +39,8 @@ from pages._shared import (
     show_message,
 )
 
-REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)"}
+REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)",
+                 8: "res 8 (~0.7 km²)", 9: "res 9 (~0.1 km²)", 10: "res 10 (~0.015 km², street level)"}
 BUDGETS = share.log_budget_options()
 TOP_REGIONS = locate.TOP_REGIONS
 PRESET = DEFAULT_PRESET
@@ -158,7 +159,7 @@ labels = located.labels
 # Priors alone say where photos are taken, not where this one was.
 no_evidence = not any(e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE) for e in ensemble.experts)
 
-for m in located.messages:
+for m in dict.fromkeys(located.messages):  # once each (two kinds may say the same thing)
     show_message(m)
 
 # ---- status: what analysed the photo -------------------------------------------------------------------
