@@ -96,3 +96,42 @@ if len(present) <= 25:
         legend.style.apply(lambda col: [f"background-color: {v}; color: {v}" for v in col], subset=["colour"]),
         hide_index=True,
     )
+
+
+def osm_extracts() -> None:
+    """The OpenStreetMap extracts imported for 'What is visible' queries, and their coverage on a map."""
+    st.subheader("OpenStreetMap extracts (for 'What is visible')")
+    try:
+        from geolocate.osm.store import default_store_dir, load_store
+
+        store = load_store(default_store_dir())
+    except Exception as err:  # noqa: BLE001 - no store (or no pyosmium) is a caption, not a traceback
+        st.caption(f"No feature store could be read ({type(err).__name__}).")
+        return
+    if store.is_empty:
+        st.caption("No extract imported. Import one with: python -m geolocate osm import EXTRACT.osm.pbf (any Geofabrik region, country or the planet).")
+        return
+    st.dataframe(
+        {
+            "extract": [str(m.get("name", "")) for m in store.extracts],
+            "features": [int(m.get("features", 0)) for m in store.extracts],
+            "coverage (km²)": [round(float(m.get("coverage_km2", 0.0)), 1) for m in store.extracts],
+        },
+        hide_index=True,
+    )
+    cells = store.coverage.cells
+    if len(cells):
+        from geolocate.grid import cell_centers, cell_resolutions, cells_to_parents
+
+        while len(cells) > 20_000:  # a country's coverage: drawn at a coarser resolution
+            cells = np.unique(cells_to_parents(cells, int(cell_resolutions(cells).max()) - 1))
+
+        lat, lon = cell_centers(cells)
+        rgba = np.tile(np.array([[0, 200, 255, 140]], dtype=np.uint8), (len(cells), 1))
+        cover = mapdata.category_map(cells, rgba, ["covered by an imported extract"] * len(cells))
+        cam = camera.fit_view(lat, lon, pad_deg=0.05)
+        _deckmap.draw(cover, cam, "layers-osm", key="osm_coverage", height=360)
+        st.caption(f"Covered area: {store.coverage.area_km2:,.1f} km². Outside it a map-feature query is unknown, never ruled out.")
+
+
+osm_extracts()
