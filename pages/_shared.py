@@ -236,18 +236,27 @@ def keep_library_files_out_of_tmp() -> None:
 
     Uploads must never touch the disk, and the test that checks it watches the temp folder during an
     upload. Two libraries write there on first use: torch (``torchinductor_<user>``, on importing
-    open_clip) and onnxruntime (``.ses``, on import). torch's cache goes to the user cache folder instead,
-    and onnxruntime (the text reader's engine) is imported once here, at the process's start.
+    open_clip) and onnxruntime (``.ses``, on import). Both go to the user cache folder instead; onnxruntime
+    (the text reader's engine) is imported once here, at the process's start.
     """
     import os
 
     from geolocate.grid import cache_dir
 
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir() / "torchinductor"))
+    # onnxruntime's native code writes a session id file (.ses) into $TMPDIR when it is imported: point
+    # $TMPDIR at the cache folder for that import only.
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = str(cache_dir())
     try:
         import onnxruntime  # noqa: F401
     except Exception:  # noqa: BLE001 - the text reader is optional
         pass
+    finally:
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
 
 
 keep_library_files_out_of_tmp()
