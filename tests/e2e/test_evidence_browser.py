@@ -384,18 +384,18 @@ def test_osm_query_puts_the_top_region_at_the_pharmacy(osm_server, browser):
     places = sidebar.locator('[data-testid="stDataFrame"]').first
     places.wait_for(timeout=RUN_MS)
     expect(places).to_contain_text("Erottajan Apteekki", timeout=RUN_MS)  # the grid fills its cells after its first frame
-    # Finest resolution: res 7 (~5 km² regions), the slider's top stop.
+    # Finest resolution: res 10 (~0.015 km² regions, street level), the slider's top stop.
     refine = _slider(page, "Finest resolution")
     current = refine.locator('[data-testid="stSliderThumbValue"]')
-    if not current.inner_text().startswith("res 7"):
+    if not current.inner_text().startswith("res 10"):
         before = _drawn(page)
         handle = refine.get_by_role("slider")
         handle.focus()
         handle.press("End")
-        expect(current).to_have_text(re.compile(r"^res 7 "), timeout=RUN_MS)
+        expect(current).to_have_text(re.compile(r"^res 10 "), timeout=RUN_MS)
         _wait_redrawn(page, before)
     wait_idle(page, RUN_MS)
-    expect(_top_regions(page)).to_contain_text(re.compile(r"\d\.\d{5}, -?\d.*?%\d(\.\d+)? km²"), timeout=RUN_MS)  # res 7 rows: ~4 km² each
+    expect(_top_regions(page)).to_contain_text(re.compile(r"\d\.\d{5}, -?\d.*?%"), timeout=RUN_MS)
     ml = metric_value(page, "Most likely region")
     assert _haversine_km(_latlon(ml), PHARMACY) < 2, ml  # two decimals on the metric
     top = _top_row_latlon(page)
