@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from workbench_helpers import CHROMIUM, CHROMIUM_ARGS, MAP, REPO, deck_ready_js, map_drawn_js, metric_value, start_server, stop, wait_idle
+from workbench_helpers import CHROMIUM, MAP, REPO, deck_ready_js, map_drawn_js, metric_value, start_server, stop, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -50,20 +50,6 @@ def _need_browser() -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium (Playwright, Debian's executable), launched only after the skip checks."""
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
