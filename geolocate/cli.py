@@ -1,4 +1,4 @@
-"""Command line: ``python -m geolocate {bench,accuracy,layers,predict,embed,weights} ...``.
+"""Command line: ``python -m geolocate {bench,accuracy,layers,predict,embed,cases,weights} ...``.
 
 ``predict`` is :mod:`geolocate.predict` (the locate service); ``weights`` comes from
 :mod:`geolocate.image.cli` when the image extras import.
@@ -248,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .osm.cli import add_subcommands as add_osm
 
     add_osm(sub)
+
+    from .teach.cli import add_subcommand as add_cases  # `cases photos DIR`: the classroom's photo folder
+
+    add_cases(sub)
 
     try:
         from .image.cli import add_subcommands

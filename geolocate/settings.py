@@ -7,6 +7,10 @@ Environment variables:
     GEOLOCATE_DATA_DIR: the Benchmark page's default folder (always allowed: the operator set it).
     GEOLOCATE_WORKSHOP: "1" turns on workshop mode: heavy benchmark runs are capped (no weight fitting,
         at most ``GEOLOCATE_WORKSHOP_MAX_SAMPLES`` photos, default 300).
+    GEOLOCATE_CASE_PHOTOS: a folder of the benchmarks' image files (Im2GPS3k, YFCC), matched to image ids
+        by relative path, file name or Flickr photo id; the Cases and Classroom pages then send each photo
+        from the app's own host, shrunk and without metadata (``python -m geolocate cases photos DIR``
+        checks a folder). Unset: the pages link to Flickr when online, or say how to provide the photos.
 
 A shared server runs at most one heavy job (a benchmark run) at a time: :data:`HEAVY_RUN` is a process-wide
 slot taken without waiting, so a second visitor is told to come back instead of queueing behind the first.
@@ -98,6 +102,12 @@ def workshop_max_samples() -> int:
     except ValueError:
         n = WORKSHOP_DEFAULT_MAX_SAMPLES
     return max(n, 1)
+
+
+def case_photos_dir() -> Path | None:
+    """The folder of case photos (``GEOLOCATE_CASE_PHOTOS``), or None when unset or empty."""
+    text = os.environ.get("GEOLOCATE_CASE_PHOTOS", "").strip()
+    return Path(text).expanduser() if text and "\x00" not in text else None
 
 
 class RunSlot:
