@@ -1,9 +1,10 @@
 """What an analyst states about a photo, as experts (pure Python: no Streamlit here).
 
 :class:`AnalystEvidence` holds the statements (a point guess with a radius, countries in or out,
-plain-language attributes such as "snow" or "forest"); it is the ``analyst`` kind of the evidence
-protocol (:mod:`geolocate.evidence.base`): URL keys ``guess``, ``radius``, ``in``, ``out``, ``hard``,
-``attr``. :func:`analyst_experts` turns it into experts.
+circles drawn in or out, plain-language attributes such as "snow" or "forest"); it is the ``analyst``
+kind of the evidence protocol (:mod:`geolocate.evidence.base`): URL keys ``guess``, ``radius``, ``in``,
+``out``, ``hard``, ``attr``, ``area``. :func:`analyst_experts` turns it into experts, :func:`map_shapes`
+into outlines for the map, :func:`match_countries` finds countries by name or group for the pickers.
 """
 
 from __future__ import annotations
@@ -44,6 +45,84 @@ RADIUS_MIN_KM, RADIUS_MAX_KM = 1.0, 5000.0
 
 POINT_EXPERT = "analyst guess"
 REGION_EXPERT = "analyst region"
+AREA_EXPERT = "analyst areas"
+"""The expert of the circles drawn in or out (its own weight, apart from the countries')."""
+
+AREA_MIN_KM, AREA_MAX_KM = 0.1, 5000.0
+"""Accepted range of an area's radius (km): a street block up to a continent."""
+MAX_AREAS = 50
+"""Areas read from a link or the panel; the rest are ignored."""
+
+
+@dataclass(frozen=True)
+class Area:
+    """A circle the analyst drew: the photo is inside it (``include``) or not.
+
+    Attributes:
+        include: True: the photo is in this circle (or another included one); False: it is not in it.
+        lat: centre latitude, degrees.
+        lon: centre longitude, degrees.
+        radius_km: radius, km.
+    """
+
+    include: bool
+    lat: float
+    lon: float
+    radius_km: float
+
+    @property
+    def word(self) -> str:
+        """"in" or "out"."""
+        return "in" if self.include else "out"
+
+    def text(self) -> str:
+        """The panel's line for this area: ``in 48.85, 2.35, 50`` (parsed back by :func:`parse_area`)."""
+        return f"{self.word} {_num(self.lat)}, {_num(self.lon)}, {_num(self.radius_km)}"
+
+    def query(self) -> str:
+        """The link's item for this area: ``in:48.85,2.35,50``."""
+        return f"{self.word}:{_num(self.lat)},{_num(self.lon)},{_num(self.radius_km)}"
+
+
+def parse_area(text: str) -> Area:
+    """Parse one area: "in 48.85, 2.35, 50" or "out:40,3,20" (in/out, then lat, lon in degrees and the radius in km).
+
+    Raises:
+        ValueError: with a message for the user when the text is not an area.
+    """
+    m = re.match(r"\s*(in|out|include|exclude)\s*[:\s]\s*(.*)$", text, flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(f"{clip_text(text.strip())!r}: start with 'in' or 'out', then lat, lon, radius km (e.g. 'in 48.85, 2.35, 50')")
+    parts = [q for q in re.split(r"[,;\s]+", m.group(2).strip()) if q]
+    if len(parts) != 3:
+        raise ValueError(f"{clip_text(text.strip())!r}: give lat, lon and a radius in km after '{m.group(1)}' (e.g. 'in 48.85, 2.35, 50')")
+    try:
+        lat, lon = parse_latlon(f"{parts[0]} {parts[1]}")
+    except ValueError as err:
+        raise ValueError(f"{clip_text(text.strip())!r}: {err}") from None
+    try:
+        r = float(parts[2].lower().removesuffix("km"))
+    except ValueError:
+        r = float("nan")
+    if not (math.isfinite(r) and AREA_MIN_KM <= r <= AREA_MAX_KM):
+        raise ValueError(f"{clip_text(text.strip())!r}: the radius must be {AREA_MIN_KM:g} to {AREA_MAX_KM:g} km")
+    return Area(m.group(1).lower() in ("in", "include"), lat, lon, r)
+
+
+def parse_areas(text: str, sep: str = "\n") -> tuple[tuple[Area, ...], list[str]]:
+    """Areas from lines (the panel) or ``;``-separated items (a link); bad ones are dropped and described."""
+    areas: list[Area] = []
+    problems: list[str] = []
+    items = [t for t in text.split(sep) if t.strip()]
+    if len(items) > MAX_AREAS:
+        problems.append(f"area: only the first {MAX_AREAS} of {len(items)} areas were read")
+        items = items[:MAX_AREAS]
+    for item in items:
+        try:
+            areas.append(parse_area(item))
+        except ValueError as err:
+            problems.append(f"area {err}")
+    return tuple(dict.fromkeys(areas)), problems
 
 
 MAX_LINK_ITEMS = 200
@@ -71,11 +150,12 @@ class AnalystEvidence:
         exclude: ISO-3 codes the photo is not in.
         hard: exclude the rest of the world outright instead of down-weighting it.
         attributes: terms from :data:`ATTRIBUTE_TERMS`.
+        areas: circles the photo is in or not in (certain when ``hard``).
     """
 
     kind: ClassVar[str] = "analyst"
     label: ClassVar[str] = "What you know"
-    query_keys: ClassVar[tuple[str, ...]] = ("guess", "radius", "in", "out", "hard", "attr", "include", "exclude")
+    query_keys: ClassVar[tuple[str, ...]] = ("guess", "radius", "in", "out", "hard", "attr", "include", "exclude", "area")
     """``include``/``exclude`` are read as aliases of ``in``/``out`` (links are written with the short keys)."""
 
     point: tuple[float, float] | None = None
@@ -84,6 +164,7 @@ class AnalystEvidence:
     exclude: tuple[str, ...] = ()
     hard: bool = False
     attributes: tuple[str, ...] = ()
+    areas: tuple[Area, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -102,6 +183,8 @@ class AnalystEvidence:
             out.append(("not in", ", ".join(self.exclude) + (" (certain)" if self.hard else "")))
         if self.attributes:
             out.append(("the photo shows", ", ".join(self.attributes)))
+        for a in self.areas:
+            out.append(("in the area" if a.include else "not in the area", f"{a.lat:.5g}, {a.lon:.5g} ± {a.radius_km:g} km" + (" (certain)" if self.hard else "")))
         return out
 
     def experts(self, context: EvidenceContext) -> tuple[list[Expert], list[Message]]:
@@ -124,6 +207,8 @@ class AnalystEvidence:
             q["hard"] = "1"
         if self.attributes:
             q["attr"] = ",".join(self.attributes)
+        if self.areas:
+            q["area"] = ";".join(a.query() for a in self.areas)
         return q
 
     @classmethod
@@ -178,6 +263,9 @@ class AnalystEvidence:
             if bad:
                 problems.append(f"unknown attributes {', '.join(repr(clip_text(b, 20)) for b in bad[:5])}" + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
             kw["attributes"] = tuple(dict.fromkeys(a for a in vals if a in ATTRIBUTE_TERMS))
+        if "area" in query:
+            kw["areas"], area_problems = parse_areas(str(query["area"]), sep=";")
+            problems += area_problems
         return replace(cls(), **kw), problems
 
 
@@ -211,6 +299,15 @@ def _region(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Expe
     if not (ev.include or ev.exclude):
         return [], []
     return [RegionExpert(include=ev.include, exclude=ev.exclude, hard=ev.hard, name=REGION_EXPERT)], []
+
+
+@evidence_builder
+def _areas(ev: AnalystEvidence, layers: Mapping[str, Layer]) -> tuple[list[Expert], list[Message]]:
+    if not ev.areas:
+        return [], []
+    inc = [(a.lat, a.lon, a.radius_km) for a in ev.areas if a.include]
+    exc = [(a.lat, a.lon, a.radius_km) for a in ev.areas if not a.include]
+    return [RegionExpert(include_circles=inc, exclude_circles=exc, hard=ev.hard, name=AREA_EXPERT)], []
 
 
 @evidence_builder
@@ -250,6 +347,62 @@ def analyst_experts(evidence: AnalystEvidence, layers: Mapping[str, Layer] | Non
         experts += e
         messages += m
     return experts, messages
+
+
+def map_shapes(evidence: AnalystEvidence) -> list[dict[str, Any]]:
+    """Outlines of the guess and the areas for the map.
+
+    Returns:
+        ``[{"kind": "guess" | "include" | "exclude", "path": [[lon, lat], ...]}]``: closed rings in degrees
+        (the guess as a circle of its radius), in the order guess, then areas as listed.
+    """
+    from ..experts.region import circle_ring
+
+    shapes: list[dict[str, Any]] = []
+    if evidence.point is not None:
+        shapes.append({"kind": "guess", "path": circle_ring(*evidence.point, evidence.radius_km)})
+    for a in evidence.areas:
+        shapes.append({"kind": "include" if a.include else "exclude", "path": circle_ring(a.lat, a.lon, a.radius_km)})
+    return shapes
+
+
+COUNTRY_GROUPS: dict[str, tuple[str, ...]] = {
+    "EU": (
+        "AUT", "BEL", "BGR", "HRV", "CYP", "CZE", "DNK", "EST", "FIN", "FRA", "DEU", "GRC", "HUN", "IRL",
+        "ITA", "LVA", "LTU", "LUX", "MLT", "NLD", "POL", "PRT", "ROU", "SVK", "SVN", "ESP", "SWE",
+    ),
+}
+"""Named groups of countries (ISO-3) the pickers' "add all matching" understands, besides continents."""
+COUNTRY_GROUPS["European Union"] = COUNTRY_GROUPS["EU"]
+
+
+def match_countries(text: str, countries: Mapping[str, str], continents: Mapping[str, str] | None = None) -> tuple[list[str], str]:
+    """Every country ``text`` names: a group ("EU"), a continent ("Africa"), or all names containing it.
+
+    Args:
+        text: what the analyst typed.
+        countries: ISO-3 code -> name (the pickers' options).
+        continents: ISO-3 code -> continent; None: the country table's.
+
+    Returns:
+        (ISO-3 codes in the order of ``countries``, what matched: "group EU", "continent Africa" or
+        "names containing 'United States'"; "" when nothing matched).
+    """
+    t = text.strip()
+    if not t:
+        return [], ""
+    if continents is None:
+        from ..layers import country_table
+
+        continents = {c["iso3"]: c.get("continent", "") for c in country_table()}
+    for group, codes in COUNTRY_GROUPS.items():
+        if t.casefold() == group.casefold():
+            return [c for c in countries if c in codes], f"group {group}"
+    by_continent = [c for c in countries if str(continents.get(c, "")).casefold() == t.casefold()]
+    if by_continent:
+        return by_continent, f"continent {continents[by_continent[0]]}"
+    named = [c for c, name in countries.items() if t.casefold() in name.casefold() or t.casefold() == c.casefold()]
+    return named, (f"names containing {clip_text(t)!r}" if named else "")
 
 
 def attribute_layers() -> dict[str, Layer]:

@@ -42,6 +42,10 @@ QUERY_KEYS = ("shadow", "sun_alt", "sun_az", "time", "time_unc", "shadow_unc", "
 """URL parameters written by :meth:`SunClockEvidence.to_query` (and nothing else)."""
 
 
+NO_EXIF_TIME = "the photo's EXIF has no DateTimeOriginal (time taken)"
+""":attr:`ExifClock.reason` of a photo without an EXIF time: a fact about the photo, not a problem to report."""
+
+
 @dataclass(frozen=True)
 class ExifClock:
     """The photo's clock as EXIF states it.
@@ -86,7 +90,7 @@ def exif_clock(photo_exif: Any) -> ExifClock:
     if isinstance(raw_off, bytes):
         raw_off = raw_off.decode("ascii", "replace")
     if not raw_time or not str(raw_time).strip().strip("\x00"):
-        return ExifClock(reason="the photo's EXIF has no DateTimeOriginal (time taken)")
+        return ExifClock(reason=NO_EXIF_TIME)
     text = str(raw_time).strip().rstrip("\x00")
     try:
         local = dt.datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")
@@ -273,7 +277,17 @@ class SunClockEvidence:
         Unknown keys are ignored (they belong to other parts of the view). Values may be strings or
         lists of strings (the last one counts).
         """
-        problems: list[str] = []
+        ev, by_key = cls.parse_fields(query)
+        return ev, [p for key in QUERY_KEYS for p in by_key.get(key, [])]
+
+    @classmethod
+    def parse_fields(cls, query: Mapping[str, Any]) -> tuple[SunClockEvidence, dict[str, list[str]]]:
+        """Like :meth:`from_query`, with each problem filed under the URL key (the field) whose value caused it.
+
+        Returns:
+            (evidence of the valid values, {key: problems}; only keys with problems appear).
+        """
+        by_key: dict[str, list[str]] = {}
 
         def get(key: str) -> str | None:
             v = query.get(key)
@@ -283,6 +297,7 @@ class SunClockEvidence:
 
         kw: dict[str, Any] = {}
         if (v := get("shadow")) is not None:
+            problems = by_key.setdefault("shadow", [])
             pairs = []
             for part in [p for p in v.split(",") if p.strip()][:20]:
                 h, sep, length = part.partition(":")
@@ -298,12 +313,14 @@ class SunClockEvidence:
             kw["shadows"] = tuple(pairs)
         for key, attr, lo, hi in (("sun_alt", "sun_altitude_deg", 0.0, 90.0), ("sun_az", "sun_azimuth_deg", -360.0, 360.0)):
             if (v := get(key)) is not None:
+                problems = by_key.setdefault(key, [])
                 x = _float(v, key, problems)
                 if x is not None and (lo < x <= hi if key == "sun_alt" else lo <= x <= hi):
                     kw[attr] = x
                 elif x is not None:
                     problems.append(f"{key}: {x:g} is outside ({lo:g}, {hi:g}]")
         if (v := get("time")) is not None:
+            problems = by_key.setdefault("time", [])
             good = []
             for t in [p for p in v.split(",") if p.strip()][:20]:
                 try:
@@ -314,6 +331,7 @@ class SunClockEvidence:
             kw["times"] = tuple(good)
         for key, attr, lo, hi in (("time_unc", "time_uncertainty_min", 0, 1440), ("shadow_unc", "shadow_uncertainty_pct", 0.1, 99), ("alt_unc", "altitude_uncertainty_deg", 0.05, 45), ("az_unc", "azimuth_uncertainty_deg", 0.1, 180)):
             if (v := get(key)) is not None:
+                problems = by_key.setdefault(key, [])
                 x = _float(v, key, problems)
                 if x is not None and lo <= x <= hi:
                     kw[attr] = x
@@ -326,16 +344,16 @@ class SunClockEvidence:
                 parse_utc_offset(text)
                 kw["utc_offset"] = text
             except EvidenceError as err:
-                problems.append(str(err))
+                by_key.setdefault("utc_offset", []).append(str(err))
         if (v := get("local_time")) is not None:
             try:
                 parse_iso_time(v)
                 kw["local_time"] = v.strip()
             except EvidenceError as err:
-                problems.append(str(err))
+                by_key.setdefault("local_time", []).append(str(err))
         if (v := get("exif_time")) is not None:
             kw["use_exif_time"] = v.strip().lower() not in ("0", "false", "no", "off")
-        return cls(**kw), problems
+        return cls(**kw), {k: p for k, p in by_key.items() if p}
 
     def summary(self) -> list[tuple[str, str]]:
         """(statement, value) pairs in plain text (values are user data: escape before HTML)."""
@@ -351,6 +369,59 @@ class SunClockEvidence:
         if self.utc_offset:
             out.append(("clock", f"UTC{self.utc_offset} at {self.local_time}"))
         return out
+
+
+def _exif_time(clk: ExifClock) -> ObservationTime | None:
+    """The EXIF time as an observation time: a UTC instant with the offset, else local clock time."""
+    if clk.local is None:
+        return None
+    if clk.offset_min is not None:
+        return ObservationTime(unix_s=clk.instant, sigma_min=EXIF_TIME_SIGMA_MIN)
+    return ObservationTime(local=clk.local, sigma_min=EXIF_TIME_SIGMA_MIN)
+
+
+def check_fields(query: Mapping[str, Any], exif: ExifClock | None = None) -> tuple[SunClockEvidence, dict[str, list[str]]]:
+    """Typed fields -> the usable evidence and one problem per cause, filed under the field that caused it.
+
+    A field gets a message only when its own value is bad, or when it is missing while the field that
+    needs it holds a valid value: an offset of "+25:00" is reported at the offset alone, never also as
+    "a local time needs its UTC offset", and a bad time never also as "a shadow needs a time". What a
+    problem makes unusable is left out of the evidence, so :func:`build_experts` does not report it again.
+
+    Args:
+        query: field values under their URL keys (:data:`QUERY_KEYS`).
+        exif: the single photo's EXIF clock (its time is the sun's default time when ``exif_time`` is on).
+
+    Returns:
+        (usable evidence, {URL key: problems}).
+    """
+    ev, by_key = SunClockEvidence.parse_fields(query)
+
+    def add(key: str, text: str) -> None:
+        by_key.setdefault(key, []).append(text)
+
+    offset_bad, local_bad = "utc_offset" in by_key, "local_time" in by_key
+    if offset_bad or local_bad:
+        # One half of the pair is bad: its own message says so; the other half alone is no evidence.
+        ev = replace(ev, utc_offset=None, local_time=None)
+    else:
+        try:
+            ev.clock()
+        except EvidenceError as err:
+            add("utc_offset" if ev.local_time and not ev.utc_offset else "local_time", str(err))
+            ev = replace(ev, utc_offset=None, local_time=None)
+    if ev.has_sun:
+        if "time" in by_key:
+            # The time is reported at its field; the sun without its time is no evidence.
+            ev = replace(ev, shadows=(), sun_altitude_deg=None, sun_azimuth_deg=None)
+        else:
+            default = _exif_time(exif) if exif is not None and ev.use_exif_time else None
+            try:
+                ev.observations(default)
+            except EvidenceError as err:
+                add("time", str(err))
+                ev = replace(ev, shadows=(), sun_altitude_deg=None, sun_azimuth_deg=None)
+    return ev, by_key
 
 
 def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: bool = True) -> tuple[list[Expert], list[Message]]:
@@ -369,12 +440,7 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
     experts: list[Expert] = []
     notes: list[Message] = []
     clk = exif_clock(photo_exif) if photo_exif is not None else ExifClock(reason="no photo")
-    default_time: ObservationTime | None = None
-    if evidence.use_exif_time and clk.local is not None:
-        if clk.offset_min is not None:
-            default_time = ObservationTime(unix_s=clk.instant, sigma_min=EXIF_TIME_SIGMA_MIN)
-        else:
-            default_time = ObservationTime(local=clk.local, sigma_min=EXIF_TIME_SIGMA_MIN)
+    default_time = _exif_time(clk) if evidence.use_exif_time else None
     sun_expert = None
     if evidence.has_sun:
         try:
@@ -397,7 +463,8 @@ def build_experts(evidence: SunClockEvidence, photo_exif: Any = None, check: boo
         if clk.offset_min is not None and clk.local is not None:
             clock_expert = ClockExpert(ClockEvidence(clk.offset_min, clk.local), name=CLOCK_EXPERT)
             notes.append(Message("info", f"Clock: the photo's EXIF says UTC{format_utc_offset(clk.offset_min)} at {clk.local:%Y-%m-%d %H:%M}."))
-        elif clk.reason and clk.reason != "no photo":
+        elif clk.reason and clk.reason not in ("no photo", NO_EXIF_TIME):
+            # A photo without an EXIF time simply has none: saying so on every run would be noise.
             notes.append(Message("info", "No clock evidence:", f"{clk.reason}."))
     if clock_expert is not None:
         zones = clock_expert.matching_zones()

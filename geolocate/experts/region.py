@@ -1,7 +1,8 @@
-"""Region constraints: include or exclude countries or polygons, softly or hard.
+"""Region constraints: include or exclude countries, polygons or circles, softly or hard.
 
 The share s(cell) of a cell inside the allowed region (country area shares from the country layer,
-or 1/0 for a polygon test of the cell centre) gives the density s + (1 - s) * leak. A soft constraint
+1/0 for a polygon test of the cell centre, the overlap of a circle with the cell taken as a disc of the
+same area) gives the density s + (1 - s) * leak. A soft constraint
 leaks (default 5 %); a hard one (``hard=True``) leaks nothing and the ensemble applies it as a mask
 after pooling, outside the weights and the floor, so it really zeroes the excluded area.
 """
@@ -17,11 +18,52 @@ import numpy as np
 if TYPE_CHECKING:
     from shapely.geometry.base import BaseGeometry
 
-from ..grid import CellSet
+from ..grid import EARTH_RADIUS_KM, CellSet
 from ..layers import country_layer, country_table
+from ..metrics import haversine_km
 from .base import Expert, ExpertKind
 
 HARD_LEAK = 1e-12
+
+Circle = tuple[float, float, float]
+"""(lat, lon, radius_km): a circle on the Earth, degrees and km."""
+
+
+def circle_share(cells: CellSet, lat: float, lon: float, radius_km: float) -> np.ndarray:
+    """Fraction of each cell's area inside a circle, (n,) in [0, 1].
+
+    Each cell is taken as a disc of its own area: exact for cells wholly inside or outside, and a
+    smooth overlap on the rim, so a circle smaller than a coarse cell still gives that cell its share
+    (a centre-in-circle test would miss it and a hard include would rule out the whole Earth).
+    """
+    d = np.asarray(haversine_km(cells.lat, cells.lon, lat, lon), dtype=np.float64)
+    r = np.sqrt(np.asarray(cells.area_km2, dtype=np.float64) / np.pi)
+    big = float(radius_km)
+    out = np.zeros(len(d))
+    inside = d <= np.abs(big - r)
+    out[inside] = np.minimum(r[inside], big) ** 2 / r[inside] ** 2
+    rim = ~inside & (d < r + big)
+    if rim.any():
+        dd, rr = d[rim], r[rim]
+        a1 = rr**2 * np.arccos(np.clip((dd**2 + rr**2 - big**2) / (2 * dd * rr), -1, 1))
+        a2 = big**2 * np.arccos(np.clip((dd**2 + big**2 - rr**2) / (2 * dd * big), -1, 1))
+        a3 = 0.5 * np.sqrt(np.clip((-dd + rr + big) * (dd + rr - big) * (dd - rr + big) * (dd + rr + big), 0, None))
+        out[rim] = (a1 + a2 - a3) / (np.pi * rr**2)
+    return np.clip(out, 0.0, 1.0)
+
+
+def circle_ring(lat: float, lon: float, radius_km: float, n: int = 72) -> list[list[float]]:
+    """A circle as a closed ring of ``n + 1`` [lon, lat] points (degrees), longitudes continuous around ``lon``."""
+    phi1, lam1 = np.radians(lat), np.radians(lon)
+    delta = float(radius_km) / EARTH_RADIUS_KM
+    theta = np.linspace(0.0, 2 * np.pi, n + 1)
+    phi2 = np.arcsin(np.clip(np.sin(phi1) * np.cos(delta) + np.cos(phi1) * np.sin(delta) * np.cos(theta), -1, 1))
+    lam2 = lam1 + np.arctan2(np.sin(theta) * np.sin(delta) * np.cos(phi1), np.cos(delta) - np.sin(phi1) * np.sin(phi2))
+    lons = np.degrees(lam2)
+    lons = lon + (lons - lon + 180.0) % 360.0 - 180.0
+    ring = [[round(float(a), 5), round(float(b), 5)] for a, b in zip(lons, np.degrees(phi2))]
+    ring[-1] = ring[0]
+    return ring
 
 
 def country_codes() -> list[str]:
@@ -37,6 +79,8 @@ class RegionExpert(Expert):
         exclude: ISO-3 codes the photo is not in.
         include_polygons: shapely (multi)polygons in lon/lat degrees.
         exclude_polygons: likewise.
+        include_circles: (lat, lon, radius_km) circles the photo is in (any of; with countries and polygons).
+        exclude_circles: circles the photo is not in.
         hard: zero the excluded area instead of down-weighting it.
         leak: density outside the region relative to inside, for soft constraints.
         name: label.
@@ -50,6 +94,8 @@ class RegionExpert(Expert):
         exclude: Sequence[str] = (),
         include_polygons: Sequence[BaseGeometry] = (),
         exclude_polygons: Sequence[BaseGeometry] = (),
+        include_circles: Sequence[Circle] = (),
+        exclude_circles: Sequence[Circle] = (),
         hard: bool = False,
         leak: float = 0.05,
         name: str = "region",
@@ -62,6 +108,9 @@ class RegionExpert(Expert):
             raise ValueError("leak must be in [0, 1)")
         self.include, self.exclude = list(include), list(exclude)
         self.include_polygons, self.exclude_polygons = list(include_polygons), list(exclude_polygons)
+        self.include_circles, self.exclude_circles = [tuple(map(float, c)) for c in include_circles], [tuple(map(float, c)) for c in exclude_circles]
+        if any(not (-90 <= c[0] <= 90 and np.isfinite(c[1]) and c[2] > 0) for c in (*self.include_circles, *self.exclude_circles)):
+            raise ValueError("a circle needs a latitude in [-90, 90], a finite longitude and a positive radius in km")
         self.hard = bool(hard)
         self.leak = HARD_LEAK if hard else float(leak)
         self.name = name
@@ -76,7 +125,7 @@ class RegionExpert(Expert):
         # only the named countries' columns: the layer has ~250 classes and the support may be large
         frac = country_layer().values_at(cells, classes=named) if named else np.zeros((len(cells), 0))
         col = {codes[k]: j for j, k in enumerate(named)}
-        has_include = bool(self.include or self.include_polygons)
+        has_include = bool(self.include or self.include_polygons or self.include_circles)
         inside = np.zeros(len(cells)) if has_include else np.ones(len(cells))
         if self.include:
             inside += frac[:, [col[c] for c in self.include]].sum(axis=1)
@@ -85,10 +134,14 @@ class RegionExpert(Expert):
             pts = shapely.points(cells.lon, cells.lat)
         for poly in self.include_polygons:
             inside = np.maximum(inside, shapely.contains(poly, pts).astype(float))
+        for c in self.include_circles:
+            inside = np.maximum(inside, circle_share(cells, *c))
         if self.exclude:
             inside -= frac[:, [col[c] for c in self.exclude]].sum(axis=1)
         for poly in self.exclude_polygons:
             inside = np.where(shapely.contains(poly, pts), 0.0, inside)
+        for c in self.exclude_circles:
+            inside = inside * (1.0 - circle_share(cells, *c))
         return np.clip(inside, 0.0, 1.0)
 
     def log_density(self, cells: CellSet) -> np.ndarray:
@@ -105,7 +158,9 @@ class RegionExpert(Expert):
             parts.append("not in " + ", ".join(self.exclude))
         if self.include_polygons or self.exclude_polygons:
             parts.append(f"{len(self.include_polygons)} include / {len(self.exclude_polygons)} exclude polygons")
-        return f"analyst region ({'hard' if self.hard else 'soft'}): " + "; ".join(parts or ["everywhere"])
+        for word, circles in (("in", self.include_circles), ("not in", self.exclude_circles)):
+            parts += [f"{word} {lat:.4g}, {lon:.4g} ± {r:g} km" for lat, lon, r in circles]
+        return f"{self.name} ({'hard' if self.hard else 'soft'}): " + "; ".join(parts or ["everywhere"])
 
 
 @functools.lru_cache(maxsize=1)
