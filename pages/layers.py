@@ -8,13 +8,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from geolocate.grid import global_grid
-from geolocate.maps import camera
-from geolocate.maps import data as mapdata
-from geolocate.maps.data import MapData
-from pages import _deckmap
-from pages._shared import shared_countries  # noqa: F401 - also puts the repo on sys.path
-
 st.title("Layers")
 st.caption(
     "An attribute expert turns what a photo shows (say, *forest* or *a city*) into a map by asking, for every hexagon, "
@@ -23,6 +16,18 @@ st.caption(
     "0.05° (H3 res 6, ~36 km²), countries to res 7 (~5 km²) along borders; the experts read them at the scale of the "
     "cells they score."
 )
+# A fresh server's first visit loads libraries, the layer and the offline basemap (seconds): the bar is drawn
+# before any of it, so the page is never blank while it works.
+loading = st.empty()
+loading.progress(0.05, text="Loading the map libraries (first visit to this server only)…")
+
+from geolocate.grid import global_grid  # noqa: E402 - after the progress bar, see above
+from geolocate.maps import basemap, camera  # noqa: E402
+from geolocate.maps import data as mapdata  # noqa: E402
+from geolocate.maps import spec as mapspec  # noqa: E402
+from geolocate.maps.data import MapData  # noqa: E402
+from pages import _deckmap  # noqa: E402
+from pages._shared import shared_countries  # noqa: E402, F401 - routes a first direct visit through app.py
 
 LAYERS = {
     "Land cover (MODIS IGBP)": "landcover",
@@ -49,7 +54,7 @@ def _palette(n: int) -> list[tuple[int, int, int]]:
     return out
 
 
-@st.cache_resource(show_spinner="Preparing the layer…")
+@st.cache_resource(show_spinner=False)  # the page's progress bar says what is happening
 def layer_map(key: str, res: int) -> tuple[MapData, list[str], list[tuple[int, int, int]], str]:
     """The layer as a category map (land only where the layer has a 'nothing' class; each hexagon its
     dominant class, hover: the class and its share), class names, colours, source. Read-only once built."""
@@ -79,13 +84,18 @@ def layer_map(key: str, res: int) -> tuple[MapData, list[str], list[tuple[int, i
 
 choice = st.radio("Layer", list(LAYERS), horizontal=True)
 res = st.select_slider("Hexagon resolution", options=[2, 3], value=2, format_func=lambda r: {2: "res 2 (~87,000 km², fast)", 3: "res 3 (~12,000 km²)"}[r])
+loading.progress(0.4, text=f"Reading the layer: {choice} (first time at this resolution only)…")
 try:
     data, names, colours, source = layer_map(LAYERS[choice], res)
 except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, not a traceback
+    loading.empty()
     st.warning(f"{choice} is not available: {err}")
     st.stop()
-
+loading.progress(0.7, text="Loading the offline basemap: borders and city names (first visit only)…")
+mapspec.world_borders(), basemap.view_city_labels(camera.WORLD_VIEW)  # what draw() reads, cached per process
+loading.progress(0.9, text="Drawing the map…")
 _deckmap.draw(data, camera.WORLD_VIEW, "layers-world", key="layer_map", height=520)  # offline borders and city names
+loading.empty()
 st.caption(f"Source: {source}. {len(data.cells):,} hexagons. Hover a hexagon for its class and its share of the hexagon.")
 
 present = sorted({t.rsplit(" (", 1)[0] for t in data.labels or []})

@@ -28,6 +28,23 @@ def server(tmp_path_factory):
         yield url
 
 
+def test_first_visit_shows_progress_until_the_map_is_drawn(server, browser):
+    """The first test of the module: the server is fresh, so this visit pays for loading the libraries,
+    the layer and the basemap, and the page must say so instead of staying blank."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    try:
+        page.goto(f"{server}/layers", wait_until="domcontentloaded")
+        bar = page.locator('[data-testid="stProgress"]')
+        bar.first.wait_for(state="visible", timeout=TIMEOUT_MS)
+        assert re.search(r"Loading|Reading|Drawing", bar.first.inner_text()), bar.first.inner_text()
+        assert not page.evaluate(map_drawn_js())  # the bar shows while the page works, before the map
+        page.wait_for_function(map_drawn_js(), timeout=TIMEOUT_MS)
+        bar.first.wait_for(state="detached", timeout=TIMEOUT_MS)  # and is gone once the map is there
+        assert page.get_by_text("Hexagon resolution").is_visible()
+    finally:
+        page.close()
+
+
 def test_layer_map_is_the_component_with_class_tooltips(server, browser):
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     try:
