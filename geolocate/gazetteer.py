@@ -29,7 +29,7 @@ import numpy as np
 
 from .grid import EARTH_RADIUS_KM, latlon_to_xyz
 
-__all__ = ["Place", "search", "describe", "describe_many", "fold", "country_iso3_of"]
+__all__ = ["Place", "search", "describe", "describe_many", "admin_names", "fold", "country_iso3_of"]
 
 KINDS = ("city", "admin2", "admin1", "country")
 """Row kinds: a populated place, a second-level region (county, district), a state or province, a country."""
@@ -158,9 +158,9 @@ def _us_state_codes() -> dict[str, str]:
 
 
 _TEXT_COLUMNS = ("name", "admin1", "admin2", "cc", "key")
-_NUM_COLUMNS = ("lat", "lon", "pop", "kind", "radius")
+_NUM_COLUMNS = ("lat", "lon", "pop", "kind", "radius", "order")
 _SEP = "\x1f"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def _build_columns(data: bytes | None) -> dict[str, Any]:
@@ -217,8 +217,11 @@ def _build_columns(data: bytes | None) -> dict[str, Any]:
         kind=np.full(len(ucc), 3, dtype=np.int8), radius=np.clip(np.sqrt(area / math.pi), 10.0, 3000.0))
     out: dict[str, Any] = {k: [str(x) for x in np.concatenate(cols[k])] for k in _TEXT_COLUMNS[:4]}
     out["key"] = [fold(x) for x in out["name"]]
-    for k in _NUM_COLUMNS:
+    for k in _NUM_COLUMNS[:-1]:
         out[k] = np.concatenate(cols[k])
+    # the name index's order (by key, then most populous first), kept in the cache: sorting is the slow part
+    by_pop = np.argsort(-out["pop"], kind="stable").tolist()
+    out["order"] = np.array(sorted(by_pop, key=out["key"].__getitem__), dtype=np.int64)
     return out
 
 
@@ -265,10 +268,9 @@ class _Table:
         # Name index: sorted folded keys (most populous first within a key) for exact and prefix ranges.
         # Plain lists and bisect: numpy's string sorts and uniques are several times slower here.
         keys: list[str] = cols["key"]
-        by_pop = np.argsort(-self.pop, kind="stable").tolist()
-        self.sorted_rows = np.array(sorted(by_pop, key=keys.__getitem__), dtype=np.int64)
+        self.sorted_rows = np.asarray(cols["order"], dtype=np.int64)
         self.sorted_keys = [keys[i] for i in self.sorted_rows.tolist()]
-        unique = sorted(set(keys))
+        unique = list(dict.fromkeys(self.sorted_keys))  # sorted already
         # Later words of multi-word names ("york" -> "new york") as their own sorted index.
         tails: list[tuple[str, str]] = []
         for k in unique:
@@ -281,7 +283,10 @@ class _Table:
         # Typo candidates by length: names of places of 5,000+ people and every region (fewer, better known).
         big = ((self.kind > 0) | (self.pop >= 5000)).tolist()
         self.typo_by_len: dict[int, list[str]] = {}
-        for k in sorted({k for k, b in zip(keys, big) if b}):
+        big_keys = {k for k, b in zip(keys, big) if b}
+        for k in unique:
+            if k not in big_keys:
+                continue
             self.typo_by_len.setdefault(len(k), []).append(k)
 
         from scipy.spatial import cKDTree
@@ -488,6 +493,41 @@ def describe_many(lat: np.ndarray, lon: np.ndarray) -> list[str]:
         else:
             out.append(f"{d:,.0f} km {_DIRS[int(((b + 22.5) % 360) // 45)]} of {where}")
     return out
+
+
+def admin_names(lat: np.ndarray, lon: np.ndarray) -> dict[str, np.ndarray]:
+    """The regions of each point's nearest place of 1,000+ people (a point at sea takes the nearest coast's).
+
+    Args:
+        lat: latitudes, degrees, shape (n,).
+        lon: longitudes, degrees, shape (n,).
+
+    Returns:
+        Arrays of shape (n,): "country_iso3", "country_name", "admin1", "admin2" (str objects; "" when
+        unknown), "place" (the place's name) and "km" (distance to it, float64).
+    """
+    la = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+    lo = np.atleast_1d(np.asarray(lon, dtype=np.float64))
+    tab = _table()
+    if la.size == 0:
+        empty = np.zeros(0, dtype=object)
+        return {"country_iso3": empty, "country_name": empty, "admin1": empty, "admin2": empty, "place": empty, "km": np.zeros(0)}
+    chord, idx = tab.tree.query(latlon_to_xyz(la, lo), k=1)
+    idx = np.asarray(idx, dtype=np.int64)
+    cc = tab.cc[idx]
+    return {
+        "country_iso3": np.array([tab.iso3.get(c, c) for c in cc], dtype=object),
+        "country_name": np.array([tab.country_name.get(c, c) for c in cc], dtype=object),
+        "admin1": tab.admin1[idx],
+        "admin2": tab.admin2[idx],
+        "place": tab.name[idx],
+        "km": 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0)),
+    }
+
+
+def short_admin2(name: str) -> str:
+    """An admin-2 name as a description uses it: "Kauai County" -> "Kauai"."""
+    return _short_admin2(name)
 
 
 def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
