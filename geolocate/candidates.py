@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .distribution import RankedRegions
-from .grid import EARTH_AREA_KM2, EARTH_RADIUS_KM, CellSet, latlon_to_xyz
+from .grid import EARTH_AREA_KM2, EARTH_RADIUS_KM, CellSet, global_grid, latlon_to_xyz
 
 if TYPE_CHECKING:
     from .ensemble import Ensemble
@@ -220,7 +220,7 @@ def _support(ensemble: Ensemble, weights: Mapping[str, float] | None, cells: Cel
         return [() for _ in range(n_areas)]
     w = ensemble.weight_vector(weights) if weights is not None else np.ones(len(soft))
     base = ensemble.base_fields()
-    grid = ensemble.grid
+    grid = global_grid(ensemble.res)
     anc = grid.index_of_any(cells.cells)
     out: list[tuple[Support, ...]] = []
     for a in range(n_areas):
