@@ -236,7 +236,7 @@ if mode == MODES[1]:
     scores: dict = st.session_state.setdefault("guess_scores", {})
     left, right = st.columns([1, 1])
     with left:
-        show_photo(case.photo)
+        show_photo(case.photo, image_id=case.image_id)
     with right:
         st.subheader("Clues")
         show_scene(case.scene)
@@ -307,7 +307,7 @@ if mode == MODES[1]:
 # ---- browse ----------------------------------------------------------------------------------------------
 left, right = st.columns([1, 1])
 with left:
-    show_photo(case.photo)
+    show_photo(case.photo, image_id=case.image_id)
 with right:
     st.subheader("Truth and scene")
     m1, m2 = st.container(), st.container()

@@ -286,16 +286,28 @@ class Case:
         """Area to truth (km²) by expert name and "ensemble"."""
         return dict(zip(self.table["expert"], self.table["area_km2"].astype(float)))
 
-    def summary(self) -> dict:
-        """A JSON-ready record of the case (truth included: for server-side use, e.g. a classroom round)."""
-        return {
+    def summary(self, search_budget_km2: float | None = None) -> dict:
+        """A JSON-ready record of the case (truth included: for server-side use, e.g. a classroom round).
+
+        ``models`` and ``distances`` hold each model's area to truth (km²) and distance to the truth (km);
+        with ``search_budget_km2``, ``search_area`` holds the ensemble's densest cells within it (H3 ids,
+        :func:`geolocate.teach.reveal.search_area_cells`) for the reveal's outline.
+        """
+        out = {
             "image_id": self.image_id,
             "lat": self.truth[0],
             "lon": self.truth[1],
             "photo_url": self.photo.image_url if self.photo else None,
             "scene": self.scene,
             "models": {k: round(v, 3) for k, v in self.model_areas().items()},
+            "distances": {str(k): round(float(v), 3) for k, v in zip(self.table["expert"], self.table["distance_km"])},
         }
+        if search_budget_km2 is not None:
+            from .reveal import search_area_cells
+
+            out["search_area"] = search_area_cells(self.distribution("ensemble"), search_budget_km2)
+            out["search_budget_km2"] = float(search_budget_km2)
+        return out
 
 
 def _truth_rank(dist: CellDistribution, lat: float, lon: float) -> int:

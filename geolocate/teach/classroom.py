@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS rounds (
     teacher_key TEXT NOT NULL,
     created REAL NOT NULL,
     revealed INTEGER NOT NULL DEFAULT 0,
-    approval INTEGER NOT NULL DEFAULT 0
+    approval INTEGER NOT NULL DEFAULT 0,
+    timer_end REAL
 );
 CREATE TABLE IF NOT EXISTS students (
     code TEXT NOT NULL,
@@ -88,7 +89,7 @@ CREATE TABLE IF NOT EXISTS guesses (
 """
 # Columns added after the first release: an older database gains them when it is opened.
 _COLUMNS = {
-    "rounds": [("approval", "INTEGER NOT NULL DEFAULT 0")],
+    "rounds": [("approval", "INTEGER NOT NULL DEFAULT 0"), ("timer_end", "REAL")],
     "students": [("skeleton", "TEXT NOT NULL DEFAULT ''"), ("browser", "TEXT NOT NULL DEFAULT ''"), ("approved", "INTEGER NOT NULL DEFAULT 1")],
 }
 
@@ -134,11 +135,13 @@ class Round:
     created: float
     revealed: bool
     approval: bool = False
+    timer_end: float | None = None
+    """When the teacher's round timer ends (epoch seconds), or None when no timer runs."""
 
     def public_case(self, i: int) -> dict:
         """Case ``i`` without its truth and model scores: what a student may see before guessing."""
         c = self.cases[i]
-        return {"image_id": c["image_id"], "photo_url": c.get("photo_url"), "scene": c.get("scene", {})}
+        return {"image_id": c["image_id"], "photo_url": c.get("photo_url"), "scene": c.get("scene", {}), "own_photo": bool(c.get("own_photo"))}
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,23 @@ class Classroom:
             raise ClassroomError("only the teacher of this round can reveal it")
         self._run(lambda con: con.execute("UPDATE rounds SET revealed = 1 WHERE code = ?", (code,)), write=True)
 
+    def set_timer(self, code: str, key: str, seconds: float | None, now: float | None = None) -> float | None:
+        """Start the round's timer for ``seconds`` from now, or stop it (None); returns its end (epoch s) (teacher only)."""
+        self._need_teacher(code, key)
+        end = None if seconds is None else (time.time() if now is None else now) + max(0.0, float(seconds))
+        self._run(lambda con: con.execute("UPDATE rounds SET timer_end = ? WHERE code = ?", (end, code)), write=True)
+        return end
+
+    def delete_round(self, code: str, key: str) -> None:
+        """Delete a round with its students and guesses (teacher only)."""
+        self._need_teacher(code, key)
+
+        def go(con):
+            for table in ("guesses", "students", "joins", "rounds"):
+                con.execute(f"DELETE FROM {table} WHERE code = ?", (code,))
+
+        self._run(go, write=True)
+
     def pending(self, code: str, key: str) -> list[str]:
         """Names waiting for the teacher's approval (teacher only), in joining order."""
         self._need_teacher(code, key)
@@ -442,10 +462,10 @@ class Classroom:
     def get_round(self, code: str) -> Round:
         """The round with this code (case-insensitive); ClassroomError when there is none."""
         code = str(code or "").strip().upper()
-        row = self._run(lambda con: con.execute("SELECT code, title, benchmark, cases, created, revealed, approval FROM rounds WHERE code = ?", (code,)).fetchone())
+        row = self._run(lambda con: con.execute("SELECT code, title, benchmark, cases, created, revealed, approval, timer_end FROM rounds WHERE code = ?", (code,)).fetchone())
         if row is None:
             raise ClassroomError(f"no round {code[:12]!r}: check the code with your teacher")
-        return Round(row[0], row[1], row[2], json.loads(row[3]), row[4], bool(row[5]), bool(row[6]))
+        return Round(row[0], row[1], row[2], json.loads(row[3]), row[4], bool(row[5]), bool(row[6]), None if row[7] is None else float(row[7]))
 
     def join(self, code: str, name: str, token: str | None = None, browser: str | None = None, client: str | None = None) -> tuple[str, str]:
         """Join a round; returns (clean name, the student's resume token).

@@ -63,8 +63,17 @@ def test_students_guess_and_the_board_opens_after_the_last_photo(db):
     assert m["Distance"].value == "111.2 km"  # 1° on the equator
     assert m["Your area to truth"].value == "38,843 km²"  # 2 pi R² (1 - cos 1°)
     assert m["Your budget"].delta == "contained the truth"
-    assert m["Ensemble's area to truth"].delta == "you beat it"  # 38,843 < 100,000 km²
+    assert m["Ensemble's area to truth"].value == "100,000 km²"
+    assert any(t.value.startswith("You searched 2.6x less area than the ensemble: you beat it") for t in ann.text)  # 1e5 / 38,843
     assert not any(d.proto.id == "leaderboard" for d in ann.dataframe) and len(ann.dataframe) <= 2
+    # The reveal map: a line from the guess to the truth labelled with the distance, the truth and the guess.
+    spec = map_spec(ann)
+    assert spec["marker"] == [0.0, 0.0] and spec["guess"] == [0.0, 1.0]
+    if "lines" in spec:  # the map component draws lines (geolocate.maps.spec)
+        assert spec["lines"] == [[0.0, 1.0, 0.0, 0.0, "you: 111 km"]]
+    # The comparison table: you and every model, smallest area first (a static table: light for the class).
+    table = ann.table[0].value
+    assert table["who"].tolist() == ["you", "ensemble", "m"] and table["area to truth"].tolist()[0] == "38,843 km²"
     bob = _student(code)
     _join(bob, "Ann")
     assert any("taken" in t.value for t in bob.text)  # verbatim text, never Markdown
@@ -119,8 +128,16 @@ def test_teacher_starts_a_round_from_a_case_list(db, toy_bench, tmp_path, monkey
     _join(st_, "Dee")
     _guess(st_, 0, "0, 11")  # the toy's first truth is (0, 10): 111.195 km
     _run(at)
-    board = at.dataframe[-1].value
+    board = at.dataframe[0].value
     assert board["name"].tolist() == ["Dee"] and board["median distance, km"].iloc[0] == pytest.approx(111.195, abs=1e-3)
+    # The teacher's comparison: every model and the student on one table, smallest area to truth first.
+    comp = at.dataframe[-1].value
+    assert {"ensemble", "exact", "off", "Dee"} <= set(comp["who"]) and comp["area to truth, km²"].is_monotonic_increasing
+    dee = comp.set_index("who").loc["Dee"]
+    assert dee["kind"] == "student" and dee["distance, km"] == pytest.approx(111.195, abs=1e-3)
+    assert comp.set_index("who").loc["off", "distance, km"] == pytest.approx(555.97, abs=0.01)  # the "off" model: 5° south
+    # The round stored the ensemble's search area (H3 cells within the budget) for the reveal's outline.
+    assert 0 < len(rnd.cases[0]["search_area"]) <= 400
     next(b for b in at.button if b.label.startswith("Reveal the round")).click()
     _run(at)
     assert db.get_round(code).revealed
@@ -132,6 +149,9 @@ def test_teacher_starts_a_round_from_a_case_list(db, toy_bench, tmp_path, monkey
     spec = map_spec(st_)
     assert spec["marker"] == [0.0, 10.0] and spec["points"] == [["Dee", 0.0, 11.0]]
     assert spec["density"]["h3"] == "" and spec["borders"]["n"] > 100 and spec["cities"]
+    assert spec["outline"]["n"] >= 1  # the ensemble's search area, outlined
+    if "lines" in spec:
+        assert spec["lines"] == [[0.0, 11.0, 0.0, 10.0, "Dee: 111 km"]]
 
 
 def test_bad_case_list_is_a_message(db, toy_bench, monkeypatch):
@@ -252,3 +272,86 @@ def test_a_page_moved_to_another_process_is_told_it_was_reset(db, browser_cookie
     at = _student(code)
     assert [w.value for w in at.warning] == [_reset.NOTICE]
     assert f"{_reset.COOKIE}={_reset.PROCESS_ID}" in _cookie_scripts(at)
+
+
+def test_the_teacher_reloads_and_keeps_control_a_student_link_never_does(db, browser_cookies):
+    code, key = db.create_round(CASES)
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    at.query_params.update({"round": code, "teacher": key})
+    _run(at)
+    # The teacher's browser is told to keep the key for this round (a cookie), and the key leaves the address.
+    assert f"geolocate_teacher_{code}={key}" in _cookie_scripts(at)
+    assert "teacher" not in at.query_params
+    assert any("Keep this link" in c.value for c in at.caption)
+    # A reload: a new session, the address without the key, the browser's cookie sent with it.
+    browser_cookies[f"geolocate_teacher_{code}"] = key
+    again = _student(code)
+    assert again.metric[0].label == "Students joined"
+    assert any(b.label == "Reveal the round to everyone" for b in again.button)
+    # A student's link (no cookie), or one with a made-up key or another round's key, is a student's page.
+    browser_cookies.clear()
+    other_code, other_key = db.create_round(CASES)
+    for extra in ({}, {"teacher": "guessed-key"}, {"teacher": other_key}):
+        st_ = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+        st_.query_params.update({"round": code, **extra})
+        _run(st_)
+        assert not any(b.label.startswith("Reveal the round") for b in st_.button)
+        assert "join_name" in [t.key for t in st_.text_input]
+        assert "Students joined" not in [m.label for m in st_.metric]
+    browser_cookies[f"geolocate_teacher_{code}"] = "not-the-key"
+    st_ = _student(code)
+    assert not any(b.label.startswith("Reveal the round") for b in st_.button)
+    with pytest.raises(Exception, match="only the teacher"):
+        db.reveal(code, "not-the-key")
+    assert not db.get_round(code).revealed
+
+
+@pytest.fixture
+def served_media(monkeypatch):
+    """The bytes of every st.image / media file a run sends, by the file id in its URL."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    sent: dict[str, bytes] = {}
+    orig = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        file_id = orig(self, path_or_data, mimetype, kind, filename)
+        sent[file_id] = path_or_data if isinstance(path_or_data, bytes) else open(path_or_data, "rb").read()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return sent
+
+
+def _media_bytes(sent: dict[str, bytes], url: str) -> bytes:
+    return sent[url.rsplit("/", 1)[-1].split(".")[0]]
+
+
+def test_projector_view_has_a_large_code_a_qr_code_of_the_join_link_and_a_timer(db, served_media):
+    import cv2
+    import numpy as np
+
+    code, key = db.create_round(CASES)
+    at = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    at.query_params.update({"round": code, "teacher": key})
+    _run(at)
+    # The round timer: started by the teacher, its end stored with the round, counted down by the browser.
+    at.number_input(key="timer_minutes").set_value(2.0)
+    next(b for b in at.button if b.label == "Start the timer").click()
+    _run(at)
+    end = db.get_round(code).timer_end
+    assert end is not None and 110 < end - __import__("time").time() <= 120
+    at.toggle(key="projector").set_value(True)
+    _run(at)
+    assert any(f'data-end="{int(end * 1000)}"' in h.proto.body and "5rem" in h.proto.body for h in at.get("html"))  # big on the projector
+    assert not any(b.label.startswith("Reveal the round") for b in at.button)  # the controls are hidden
+    big = [h.proto.body for h in at.get("html") if "join-code" in h.proto.body]
+    assert big and f"{code[:3]} {code[3:]}" in big[0] and "8rem" in big[0]
+    # The QR code (a PNG made on the server) decodes to the students' link.
+    qr = next(i for i in at.get("image") if "Scan to join" in i.captions)
+    png = _media_bytes(served_media, qr.value[0])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE))
+    link = next(c.value for c in at.code)
+    assert text == link and text.endswith(f"?round={code}")
+
