@@ -35,7 +35,10 @@ KINDS = ("city", "admin2", "admin1", "country")
 """Row kinds: a populated place, a second-level region (county, district), a state or province, a country."""
 
 NEAR_KM = 5.0
-"""A point this close to a place (or within the place's own radius) is named as that place."""
+"""A point this close to a place (or within half the place's radius) is named as that place."""
+
+_NEAR_CANDIDATES = 12
+"""Nearest places weighed when naming a point (the best-known of those that reach it wins)."""
 
 _DIRS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
 _ALIASES = {"usa": "USA", "us": "USA", "uk": "GBR", "u s a": "USA", "u s": "USA", "america": "USA", "britain": "GBR",
@@ -444,8 +447,9 @@ def describe(lat: float, lon: float) -> str:
 def describe_many(lat: np.ndarray, lon: np.ndarray) -> list[str]:
     """:func:`describe` for arrays of points.
 
-    A point within :data:`NEAR_KM` (or the place's own radius) of a place of 1,000+ people is named as
-    that place with its county, state and country. Farther (open country, the sea) it is "D km DIR of
+    A point within :data:`NEAR_KM` (or half the place's radius) of places of 1,000+ people is named as
+    the one with most people per (distance + 1 km)² (a town's centre is the town, 5 km from the centre of
+    Paris is Paris) with its county, state and country. Farther (open country, the sea) it is "D km DIR of
     X, State, Country", X being the most populous place within 1.3 times the nearest place's distance plus 10 km
     (a place people know that is still about as close).
 
@@ -462,10 +466,17 @@ def describe_many(lat: np.ndarray, lon: np.ndarray) -> list[str]:
         return []
     tab = _table()
     pts = latlon_to_xyz(la, lo)
-    chord, idx = tab.tree.query(pts, k=1)
-    d0 = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))
-    idx = np.asarray(idx, dtype=np.int64)
-    near = d0 <= np.maximum(NEAR_KM, tab.radius[idx] * 0.5)
+    chord, nn = tab.tree.query(pts, k=_NEAR_CANDIDATES)
+    dk = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(np.asarray(chord) / 2.0, 0.0, 1.0))  # (n, k) km, nearest first
+    nn = np.asarray(nn, dtype=np.int64)
+    d0 = dk[:, 0]
+    # Named as a place when within its reach; among several, the one with most people per (km + 1)²:
+    # a suburb's centre names itself, a point 5 km from the centre of Paris is Paris.
+    covers = dk <= np.maximum(NEAR_KM, tab.radius[nn] * 0.5)
+    score = np.where(covers, tab.pop[nn] / (dk + 1.0) ** 2, -1.0)
+    best = np.argmax(score, axis=1)
+    near = covers.any(axis=1)
+    idx = np.where(near, nn[np.arange(len(nn)), best], nn[:, 0])
     # Reference for far points: the most populous place not much farther than the nearest one, so the
     # offset is from a place people know yet still says where the point is.
     reach = 1.3 * d0 + 10.0

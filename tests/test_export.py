@@ -82,12 +82,12 @@ def test_geojson_parses_back_with_geopandas(regions):
         lat, lon = h3.cell_to_latlng(h)
         assert g.buffer(1e-9).contains(shape({"type": "Point", "coordinates": [lon, lat]}))
     props = fc["features"][0]["properties"]
-    assert set(props) == {"rank", "h3", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2"}
+    assert set(props) == {"rank", "h3", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2", "name", "area_id", "area_name"}
 
 
 def test_csv_round_trips(regions):
     df = pd.read_csv(io.StringIO(regions_to_csv(regions)))
-    assert list(df.columns) == ["rank", "h3", "lat", "lon", "resolution", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2"]
+    assert list(df.columns) == ["rank", "h3", "lat", "lon", "resolution", "prob", "area_km2", "density_per_km2", "cum_prob", "cum_area_km2", "name", "area_id", "area_name"]
     assert df["h3"].tolist() == [FIJI, PARIS, TOKYO]
     assert df["prob"].tolist() == pytest.approx([0.5, 0.3, 0.2])
 
@@ -123,64 +123,41 @@ def test_kml_styles_follow_the_rank_bands(regions):
     assert [s.get("id") for s in root.findall(".//k:Style", ns)] == ["band0", "band1", "band2", "band3"]
 
 
-# ------------------------------------------------------------------------------------------------ report
+# ------------------------------------------------------------------------------------- names and areas
 
 
-@pytest.fixture(scope="module")
-def paris_search():
-    from geolocate.ensemble import Ensemble
-    from geolocate.experts import PointExpert
-
-    dist = Ensemble([PointExpert(48.85, 2.35, scale_km=50.0, name="p")]).distribution(refine_to=5)
-    return dist, dist.within_budget(2e4)
-
-
-def test_map_png_draws_cells_outline_and_marker(paris_search):
-    import io
-
-    from PIL import Image
-
-    from geolocate.report import render_map_png
-
-    dist, budget = paris_search
-    png = render_map_png(dist, (-3.0, 45.0, 8.0, 52.0), size=(440, 280), budget=budget, truth=(48.85, 2.35))
-    im = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    assert im.shape == (280, 440, 3)
-    r, g, b = im[..., 0], im[..., 1], im[..., 2]
-    cyan = (r < 60) & (g > 200) & (b > 200)
-    green = (g > 200) & (r < 140) & (b < 140)
-    assert cyan.sum() > 100  # the budget outline
-    ys, xs = np.nonzero(green)
-    # The marker sits at Paris: x = (2.35 + 3) / 11 * 440 = 214, y = (52 - 48.85) / 7 * 280 = 126.
-    assert abs(xs.mean() - 214) < 3 and abs(ys.mean() - 126) < 3 and green.sum() < 0.01 * im.shape[0] * im.shape[1]
-    # The densest colour (the ramp's yellow end) is at the kernel's centre, not at the edges.
-    assert im[126, 214 + 15, 0] > 200 and im[5, 5].tolist() != im[126, 229].tolist()
+def test_every_export_carries_names_and_candidate_areas(regions):
+    # three far-apart cells: three candidate areas named by the gazetteer
+    fc = regions_to_geojson(regions)
+    props = [f["properties"] for f in fc["features"]]
+    assert [p["area_id"] for p in props] == [1, 2, 3]
+    assert "Paris" in props[1]["name"] and "France" in props[1]["name"]
+    assert "Japan" in props[2]["name"] and "Japan" in props[2]["area_name"]
+    assert "Fiji" in props[0]["area_name"] or "km" in props[0]["name"]
+    df = pd.read_csv(io.StringIO(regions_to_csv(regions)))
+    assert df["name"].tolist() == [p["name"] for p in props]
+    assert df["area_id"].tolist() == [1, 2, 3] and df["area_name"].tolist() == [p["area_name"] for p in props]
+    root = ET.fromstring(regions_to_kml(regions))
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    folders = root.findall("k:Document/k:Folder", ns)
+    assert [f.find("k:name", ns).text.split(":")[0] for f in folders] == ["Area 1", "Area 2", "Area 3"]
+    assert "(30.0%)" in folders[1].find("k:name", ns).text and props[1]["area_name"] in folders[1].find("k:name", ns).text
+    paris = folders[1].find("k:Placemark", ns)
+    assert paris.find("k:name", ns).text == "#2 " + props[1]["name"]
+    data = {d.get("name"): d.find("k:value", ns).text for d in paris.findall(".//k:Data", ns)}
+    assert data["area_id"] == "2" and data["name"] == props[1]["name"]
 
 
-def test_report_is_self_contained_and_escapes_user_text(paris_search):
-    from geolocate.report import ReportInput, report_html
+def test_given_names_and_areas_are_used(regions):
+    from geolocate.candidates import candidate_areas
 
-    dist, budget = paris_search
-    evil = '<img src="http://evil.example/x.png">'
-    html = report_html(
-        ReportInput(
-            view_name="ensemble",
-            weights={"p": 1.0},
-            experts=[("p", "point kernel")],
-            evidence=[("guess", evil)],
-            regions=budget,
-            places=["Paris, France"] * len(budget),
-            budget_km2=2e4,
-            map_png=b"\x89PNG fake",
-            link="http://127.0.0.1:8501/?guess=48.85,2.35&attr=" + evil,
-            photos=[(evil + ".jpg", b"\xff\xd8 fake", [("camera", evil)])],
-            notes=["Photo not analysed by any image model: priors and your evidence only."],
-            version="0.1.0",
-        )
-    )
-    assert evil not in html and "&lt;img src=&quot;http://evil.example/x.png&quot;&gt;" in html
-    assert html.count("data:image/png;base64,") == 1 and "data:image/jpeg;base64," in html
-    assert "default-src 'none'" in html  # even a missed escape could not fetch anything
-    rows = html.split('<table id="regions">')[1].split("</table>")[0]
-    assert rows.count("<tr>") == min(len(budget), 25) + 1 and "Paris, France" in rows
-    assert "Photo not analysed by any image model" in html and "geolocate 0.1.0" in html
+    areas = candidate_areas(regions, max_areas=1)
+    fc = regions_to_geojson(regions, names=["a", "b", "c"], areas=areas)
+    assert [f["properties"]["name"] for f in fc["features"]] == ["a", "b", "c"]
+    assert [f["properties"]["area_id"] for f in fc["features"]] == [1, 0, 0]
+    assert [f["properties"]["area_name"] for f in fc["features"]][1:] == ["", ""]
+    root = ET.fromstring(regions_to_kml(regions, names=["a", "b", "c"], areas=areas))
+    ns = {"k": "http://www.opengis.net/kml/2.2"}
+    assert [f.find("k:name", ns).text for f in root.findall("k:Document/k:Folder", ns)][-1] == "Other regions"
+    with pytest.raises(ValueError, match="2 names for 3 regions"):
+        regions_to_csv(regions, names=["a", "b"])
