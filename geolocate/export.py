@@ -31,7 +31,7 @@ PROPERTY_COLUMNS = ("rank", "h3", "prob", "area_km2", "density_per_km2", "cum_pr
 """Properties of every exported region (GeoJSON properties, KML ExtendedData, CSV columns after lat/lon/resolution)."""
 
 
-def annotations(regions: RankedRegions, names: Sequence[str] | None = None,
+def region_annotations(regions: RankedRegions, names: Sequence[str] | None = None,
                 areas: Sequence[CandidateArea] | None = None) -> tuple[list[str], list[int], list[str]]:
     """Each region's name, candidate area id and candidate area name.
 
@@ -97,7 +97,7 @@ def cell_geometry(cell: str) -> Polygon | MultiPolygon:
 
 def _records(regions: RankedRegions, names: Sequence[str] | None = None, areas: Sequence[CandidateArea] | None = None) -> list[dict]:
     frame = regions.to_frame()
-    region_name, area_id, area_name = annotations(regions, names, areas)
+    region_name, area_id, area_name = region_annotations(regions, names, areas)
     return [
         {
             "rank": int(r.rank),
@@ -120,7 +120,7 @@ def regions_to_geojson(regions: RankedRegions, names: Sequence[str] | None = Non
 
     Args:
         regions: cells in rank order (e.g. ``CellDistribution.within_budget(...)``).
-        names: a name per region (None: the gazetteer's, see :func:`annotations`).
+        names: a name per region (None: the gazetteer's, see :func:`region_annotations`).
         areas: the candidate areas (None: grouped here).
 
     Returns:
@@ -159,7 +159,7 @@ def regions_to_csv(regions: RankedRegions, names: Sequence[str] | None = None, a
         The CSV text, with a header row.
     """
     frame = regions.to_frame()
-    frame["name"], frame["area_id"], frame["area_name"] = annotations(regions, names, areas)
+    frame["name"], frame["area_id"], frame["area_name"] = region_annotations(regions, names, areas)
     buf = io.StringIO()
     frame.to_csv(buf, index=False, float_format="%.8g")
     return buf.getvalue()
