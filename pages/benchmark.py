@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 import pages._shared  # noqa: F401 - the process-wide caches and gc.freeze every page shares
-from geolocate import presets, settings
+from geolocate import __version__, benchfmt, presets, settings
 
 st.title("Benchmark: Recall vs Area")
 st.caption(
@@ -20,15 +22,14 @@ st.caption(
 try:
     from geolocate.bench import load_benchmark, run_benchmark
     from geolocate.data import discover_benchmarks
-    from geolocate.plots import rva_chart
+    from geolocate.plots import chart_png, chart_svg, rva_chart
 except ImportError as err:  # the bench module is part of the project; say so rather than crash if it is absent
     st.error(f"The benchmark module is unavailable in this install: {err}")
     st.stop()
 
 N_BOOT = 200
 WORKSHOP = settings.workshop_mode()
-MAX_SAMPLES: int = settings.workshop_max_samples()
-"""Most photos one run may use in workshop mode (unused otherwise)."""
+MAX_SAMPLES: int = settings.workshop_max_samples()  # most photos one run may use in workshop mode (unused otherwise)
 
 
 def _md(text: object) -> str:
@@ -107,6 +108,24 @@ if WORKSHOP:
     max_samples = min(max(int(typed or 1), 1), MAX_SAMPLES)  # the widget's bounds are the browser's; enforce here too
 else:
     max_samples = int(c1.number_input("Photos to use (0 = all)", min_value=0, value=300, step=100, help="Fewer photos: faster, wider intervals.") or 0)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _planned(folder: str, name: str, max_samples: int | None) -> tuple[int, int, bool]:
+    spec = next(s for s in _discover(folder) if s.name == name)
+    return benchfmt.planned_split(spec, max_samples)
+
+
+try:
+    used, evaluated, by_author = _planned(folder, name, int(max_samples) or None)
+    by = "photographer" if by_author else "image id (the ground truth names no photographer)"
+    c1.caption(
+        f"{used:,} photos: **{evaluated:,} are evaluated** (the eval half, split by {by}); the other {used - evaluated:,} "
+        "fit the point models' error kernels" + (" and the weights." if fit else ".")
+    )
+except Exception:  # noqa: BLE001 - the run itself reports a bad file with its line; this is only a hint
+    pass
+
 weights = {}
 if not fit and chosen:
     with c2:
@@ -144,39 +163,96 @@ if ran_cfg != cfg:
     st.caption("Showing the last run; settings changed since — press Run to update.")
 
 # ---- RvA curves ----------------------------------------------------------------------------------------
-st.altair_chart(rva_chart(result.curves, title=None, width=None, height=420), width="stretch")
-st.caption("Dashed lines: the area of a disc of radius 1, 25, 200, 750 and 2500 km (the classic street/city/region/country/continent thresholds).")
+report = result.report
+kinds = {n: str(e.get("kind", "")) for n, e in report.get("experts", {}).items()}
+dark = (st.context.theme.type or st.get_option("theme.base") or "light") == "dark"
+chart = rva_chart(result.curves, title=None, width=None, height=420, kinds=kinds, ensemble_colour="#ffffff" if dark else "#000000")
+st.altair_chart(chart, width="stretch")
+n_eval, sample = benchfmt.evaluated_sample(report)
+st.markdown(f"**{_md(sample)}** of the {_md(report.get('benchmark', name))} benchmark.")
+st.caption(
+    "The ensemble is the thick line; priors (which ignore the photo) are dashed. Vertical dotted lines: the area of a "
+    "disc of radius 1, 25, 200, 750 and 2500 km (the classic street/city/region/country/continent thresholds). "
+    "Intervals are 95% bootstrap intervals" + (" resampling photographers." if report.get("bootstrap", {}).get("unit") == "author" else " resampling photos.")
+)
 
 # ---- summary with intervals ------------------------------------------------------------------------------
-s = result.summary
-
-
-def _ci(v, lo, hi, fmt=lambda x: f"{x:.3f}") -> str:
-    return f"{fmt(v)}  [{fmt(lo)}, {fmt(hi)}]"
-
-
-def area_fmt(a: float) -> str:
-    return f"{a:,.0f}" if a >= 100 else f"{a:.3g}"
-
-
-tbl = pd.DataFrame({"expert": s["expert"], "AUC [95% CI]": [_ci(a, b, c) for a, b, c in zip(s["auc"], s["auc_lo"], s["auc_hi"])]})
+s = benchfmt.ensemble_first(result.summary)
+tbl = pd.DataFrame({"expert": s["expert"], "AUC [95% CI]": [benchfmt.interval(a, b, c) for a, b, c in zip(s["auc"], s["auc_lo"], s["auc_hi"])]})
 for q in ("0.25", "0.5", "0.75"):
     if f"area@{q}" in s:
-        tbl[f"area for {float(q):.0%} recall, km² [CI]"] = [_ci(a, b, c, area_fmt) for a, b, c in zip(s[f"area@{q}"], s[f"area@{q}_lo"], s[f"area@{q}_hi"])]
+        tbl[f"area for {float(q):.0%} recall [95% CI]"] = [
+            benchfmt.interval(a, b, c, unit="km²") for a, b, c in zip(s[f"area@{q}"], s[f"area@{q}_lo"], s[f"area@{q}_hi"])
+        ]
 for c in [c for c in s.columns if c.startswith("recall@")]:
-    tbl[c.replace("recall@", "recall ≤ ") + " km²"] = s[c].map(lambda v: f"{v:.1%}")
-st.subheader("Summary")
-st.dataframe(tbl, hide_index=True)
+    tbl[f"recall within {benchfmt.scaled(float(c.split('@')[1]), unit='km²')}"] = s[c].map(benchfmt.percent)
 
-st.subheader("Great-circle accuracy (share within r km)")
-acc = [c for c in s.columns if c.startswith("acc@")]
-gcd = pd.DataFrame({"expert": s["expert"]})
-for c in acc:
-    gcd[f"mode {c[4:]}"] = s[c]
-    if f"pred_{c}" in s:
-        gcd[f"raw prediction {c[4:]}"] = s[f"pred_{c}"]
-st.dataframe(gcd, hide_index=True, column_config={c: st.column_config.NumberColumn(format="percent") for c in gcd.columns if c != "expert"})
-st.caption("*mode*: the centre of the densest cell of each expert's map; *raw prediction*: a point expert's own coordinates.")
+
+def _highlight_ensemble(row: pd.Series) -> list[str]:
+    # Background only: Streamlit's grid draws a Styler's colours; the ensemble is also the first row.
+    return ["background-color: rgba(240, 160, 48, 0.28)" if row["expert"] == "ensemble" else "" for _ in row]
+
+
+def _rows_height(n: int) -> int:
+    """Pixels that show a table's header and ``n`` rows without a scroll bar (Streamlit rows are 35 px)."""
+    return 35 * (n + 1) + 3
+
+
+st.subheader("Summary")
+st.dataframe(tbl.style.apply(_highlight_ensemble, axis=1), hide_index=True, height=_rows_height(len(tbl)), key="summary_table")
+
+st.subheader("Great-circle accuracy (share of photos within r km)")
+entries = {"ensemble": report.get("ensemble", {})} | dict(report.get("experts", {}))
+
+
+def _accuracy_table(key: str) -> pd.DataFrame:
+    """Experts (ensemble first) by radius: the share within r km with its interval, from the report."""
+    rows = []
+    for expert in s["expert"]:
+        acc = entries.get(expert, {}).get(key)
+        if acc:
+            rows.append({"expert": expert} | {f"{r} km": benchfmt.interval(100 * v["value"], 100 * v["lo"], 100 * v["hi"], scale_units=False) + " %" for r, v in acc.items()})
+    return pd.DataFrame(rows)
+
+
+mode = _accuracy_table("gcd_accuracy")
+st.caption("Of each expert's map's mode (the centre of its densest cell), in % [95% CI]:")
+st.dataframe(mode.style.apply(_highlight_ensemble, axis=1), hide_index=True, height=_rows_height(len(mode)), width="stretch")
+raw = _accuracy_table("prediction_gcd_accuracy")
+if len(raw):
+    st.caption("Of a point model's own coordinates (its raw prediction), in % [95% CI]:")
+    st.dataframe(raw, hide_index=True, height=_rows_height(len(raw)), width="stretch")
 
 st.subheader("Ensemble weights")
 st.dataframe(pd.DataFrame({"expert": list(result.weights), "weight": list(result.weights.values())}), hide_index=True)
+
+# ---- downloads -------------------------------------------------------------------------------------------
+st.subheader("Downloads")
+stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"rva_{report.get('benchmark', name)}_n{n_eval}")
+export_chart = rva_chart(result.curves, title=f"Recall vs Area: {report.get('benchmark', name)} ({sample})", width=760, height=420, kinds=kinds)
+d1, d2, d3, d4 = st.columns(4)
+d1.download_button("Report (JSON)", json.dumps(report, indent=2), file_name=f"{stem}.json", mime="application/json", on_click="ignore", key="dl_json")
+d2.download_button("Curves (CSV)", benchfmt.curves_csv(result.curves), file_name=f"{stem}_curves.csv", mime="text/csv", on_click="ignore", key="dl_csv")
+# Rendered only when asked (a deferred callable): vl-convert takes about a second per image.
+d3.download_button("Plot (PNG)", lambda: chart_png(export_chart), file_name=f"{stem}.png", mime="image/png", on_click="ignore", key="dl_png")
+d4.download_button("Plot (SVG)", lambda: chart_svg(export_chart), file_name=f"{stem}.svg", mime="image/svg+xml", on_click="ignore", key="dl_svg")
+
+
+# ---- how to cite -----------------------------------------------------------------------------------------
+@st.cache_data(show_spinner="Fingerprinting the data files…", max_entries=16)
+def _fingerprint(files: tuple[tuple[str, int, float], ...]) -> str:
+    """SHA-256 of the files (keyed by path, size and modification time, so an edited file is hashed again)."""
+    return benchfmt.files_sha256(f for f, _, _ in files)
+
+
+st.subheader("How to cite")
+spec = next(x for x in specs if x.name == name)
+paths = [Path(spec.ground_truth), *map(Path, spec.predictions), *map(Path, spec.attributes)]
+try:
+    digest = _fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime) for p in paths))
+except OSError as err:
+    digest = f"unavailable ({type(err).__name__})"
+text, bibtex = benchfmt.citation(__version__, str(report.get("benchmark", name)), digest, len(paths))
+st.caption("The method and the Recall vs Area metric; then this run's software version and the fingerprint of its data files:")
+st.code(text, language=None, wrap_lines=True)
+st.code(bibtex, language="bibtex")
