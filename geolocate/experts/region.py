@@ -37,7 +37,8 @@ def circle_share(cells: CellSet, lat: float, lon: float, radius_km: float) -> np
     (a centre-in-circle test would miss it and a hard include would rule out the whole Earth).
     """
     d = np.asarray(haversine_km(cells.lat, cells.lon, lat, lon), dtype=np.float64)
-    r = np.sqrt(np.asarray(cells.area_km2, dtype=np.float64) / np.pi)
+    # A zero area (a cell set's placeholder) counts as a point: inside or outside.
+    r = np.maximum(np.sqrt(np.asarray(cells.area_km2, dtype=np.float64) / np.pi), 1e-9)
     big = float(radius_km)
     out = np.zeros(len(d))
     inside = d <= np.abs(big - r)

@@ -117,3 +117,70 @@ def test_an_exif_time_out_of_range_is_a_note_and_the_page_carries_on():
     _run(at)  # no OverflowError
     assert "the year must be 1900-2100" in _texts(at)
     assert "clock · analyst" not in [s.label for s in at.main.slider] and at.metric
+
+
+def _after(at: AppTest, key: str) -> list[str]:
+    """The alerts right under the sidebar widget ``key`` (up to the next widget)."""
+    from streamlit.testing.v1 import element_tree as et
+
+    def leaves(node) -> list:
+        out = []
+        for i in sorted(getattr(node, "children", {}) or {}):
+            child = node.children[i]
+            out += leaves(child) if isinstance(child, et.Block) else [child]
+        return out
+
+    els = leaves(at.sidebar)
+    i = next(j for j, e in enumerate(els) if getattr(e, "key", None) == key)
+    out = []
+    for e in els[i + 1 :]:
+        if isinstance(e, et.Widget):
+            break
+        if isinstance(e, et.AlertBase):
+            out.append(shown_text(e.value))
+    return out
+
+
+_FIELDS = ("sun_shadow", "sun_alt", "sun_time", "clock_offset", "clock_local")
+# (typed fields, the field whose message it is, words of that one message)
+_CASCADES = [
+    ({"clock_offset": "+25:00", "clock_local": "2024-07-01T14:30"}, "clock_offset", "outside the offsets in use on Earth"),
+    ({"clock_offset": "+25:00"}, "clock_offset", "outside the offsets in use on Earth"),
+    ({"clock_offset": "+05:30"}, "clock_local", "needs the local date and time"),
+    ({"clock_local": "2024-07-01T14:30"}, "clock_offset", "needs its UTC offset"),
+    ({"clock_offset": "+01:00", "clock_local": "2024-07-01T14:30+01:00"}, "clock_local", "without an offset"),
+    ({"clock_offset": "+01:00", "clock_local": "tomorrow"}, "clock_local", "'tomorrow' is not understood"),
+    ({"sun_shadow": "1:1", "sun_time": "noon"}, "sun_time", "'noon' is not understood"),
+    ({"sun_shadow": "1:1"}, "sun_time", "needs a time"),
+    ({"sun_shadow": "1:x", "sun_time": "2024-03-20T12:00Z"}, "sun_shadow", "'x' is not a number"),
+    ({"sun_alt": "95", "sun_time": "2024-03-20T12:00Z"}, "sun_alt", "95 is outside"),
+    ({"sun_shadow": "1:1,1:2", "sun_time": "2024-03-20T12:00Z,2024-03-20T13:00Z,2024-03-20T14:00Z"}, "sun_time", "3 times for 2 observations"),
+]
+
+
+def test_each_input_error_is_one_message_under_its_field():
+    at = _run(AppTest.from_file(PAGE, default_timeout=180))
+    for typed, key, words in _CASCADES:
+        for k in _FIELDS:
+            at.sidebar.text_input(key=k).input(typed.get(k, ""))
+        _run(at)
+        alerts = [shown_text(e.value) for e in (*at.error, *at.warning)]
+        assert len(alerts) == 1, (typed, alerts)
+        assert words in alerts[0] and _after(at, key) == alerts, (typed, key, alerts)
+        assert "sun · analyst" not in [s.label for s in at.main.slider] and "clock · analyst" not in [s.label for s in at.main.slider]
+
+
+def test_a_photo_without_exif_time_has_no_exif_switch_and_no_note_about_it():
+    at = _run(AppTest.from_file(PAGE, default_timeout=180))
+    im = Image.new("RGB", (64, 48), (90, 120, 150))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG")
+    at.file_uploader(key="photos").set_value(("plain.jpg", buf.getvalue(), "image/jpeg"))
+    at.sidebar.text_input(key="clock_offset").input("+25:00")
+    at.sidebar.text_input(key="clock_local").input("2024-07-01T14:30")
+    _run(at)
+    assert not [c for c in at.sidebar.checkbox if c.key == "sun_exif"]
+    assert _after(at, "clock_offset") == ["UTC offset '+25:00' is outside the offsets in use on Earth (-12:00 to +14:00)"]
+    assert [a for a in (shown_text(e.value) for e in (*at.sidebar.error, *at.sidebar.warning))] == _after(at, "clock_offset")
+    texts = _texts(at)
+    assert "DateTimeOriginal" not in texts and "needs its UTC offset" not in texts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from geolocate import evidence
@@ -100,3 +101,77 @@ def test_hard_region_is_a_mask():
 def test_nan_coordinates_are_named_as_such(text):
     with pytest.raises(ValueError, match="'nan' is not a number of degrees"):
         evidence.parse_latlon(text)
+
+
+def test_areas_parse_round_trip_through_the_link_and_report_bad_items():
+    from geolocate.evidence.analyst import Area, parse_areas
+
+    areas, problems = evidence.analyst.parse_areas("in 48.85, 2.35, 50\nOUT:40N 3E 20km\nfoo 1,2,3\nin 1,2\nin 95,2,3\nin 1,2,0")
+    assert areas == (Area(True, 48.85, 2.35, 50.0), Area(False, 40.0, 3.0, 20.0))
+    assert len(problems) == 4
+    assert "'foo 1,2,3': start with 'in' or 'out'" in problems[0] and "give lat, lon and a radius" in problems[1]
+    assert "'in 95,2,3': (95.0, 2.0) is out of range" in problems[2] and "radius must be 0.1 to 5000 km" in problems[3]
+    ev = AnalystEvidence(point=(48.85, 2.35), areas=areas, hard=True)
+    q = ev.to_query()
+    assert q["area"] == "in:48.85,2.35,50;out:40,3,20"
+    back, problems = AnalystEvidence.from_query(q)
+    assert back == ev and problems == []
+    assert parse_areas(areas[0].text())[0] == (areas[0],)
+    assert ("not in the area", "40, 3 ± 20 km (certain)") in ev.summary()
+    assert not AnalystEvidence(areas=areas[:1]).is_empty
+
+
+def test_a_hard_include_circle_masks_every_cell_outside_it_and_an_exclude_circle_the_cells_inside():
+    from geolocate.evidence.analyst import AREA_EXPERT, Area
+    from geolocate.metrics import haversine_km
+
+    ev = AnalystEvidence(areas=(Area(True, 64.9, -18.6, 250.0), Area(False, 64.1, -21.9, 60.0)), hard=True)
+    experts, msgs = evidence.analyst_experts(ev)
+    assert msgs == [] and [e.name for e in experts] == [AREA_EXPERT] and experts[0].hard
+    dist = Ensemble(experts + [PointExpert(48.85, 2.35, 50.0, name="paris")]).distribution(refine_to=5)
+    d_in = haversine_km(dist.cells.lat, dist.cells.lon, 64.9, -18.6)
+    d_out = haversine_km(dist.cells.lat, dist.cells.lon, 64.1, -21.9)
+    rim = np.sqrt(dist.cells.area_km2 / np.pi)  # cells overlapping a rim keep their overlap
+    assert dist.prob[d_in > 250 + rim].sum() < 1e-4  # Paris is ruled out (the hard leak is 1e-12 per km² share)
+    assert dist.prob[d_out < 60 - rim].sum() < 1e-6
+    assert dist.prob[(d_in < 250 - rim) & (d_out > 60 + rim)].sum() > 0.9
+
+
+def test_a_circle_smaller_than_a_base_cell_still_gives_that_cell_its_share():
+    from geolocate.experts.region import circle_share
+    from geolocate.grid import global_grid
+
+    grid = global_grid(3)
+    share = circle_share(grid, 48.85, 2.35, 5.0)  # 79 km² in cells of ~12,000 km²
+    assert 0 < share.max() < 0.05 and (share > 0).sum() <= 3
+    assert share.sum() == pytest.approx(np.pi * 25 / grid.area_km2[share.argmax()], rel=0.5)
+    full = circle_share(grid, 48.85, 2.35, 2000.0)
+    assert full.max() == 1.0 and ((full > 0) & (full < 1)).sum() < (full == 1).sum()
+
+
+def test_map_shapes_are_closed_rings_at_the_radius():
+    from geolocate.evidence.analyst import Area, map_shapes
+    from geolocate.metrics import haversine_km
+
+    ev = AnalystEvidence(point=(21.3, 179.9), radius_km=100.0, areas=(Area(True, 48.85, 2.35, 50.0), Area(False, 40.0, 3.0, 20.0)))
+    shapes = map_shapes(ev)
+    assert [s["kind"] for s in shapes] == ["guess", "include", "exclude"]
+    for s, (lat, lon, r) in zip(shapes, [(21.3, 179.9, 100.0), (48.85, 2.35, 50.0), (40.0, 3.0, 20.0)]):
+        ring = np.array(s["path"])
+        assert (ring[0] == ring[-1]).all() and len(ring) > 30
+        np.testing.assert_allclose(haversine_km(ring[:, 1], ring[:, 0], lat, lon), r, rtol=1e-3)
+    assert np.ptp(np.array(shapes[0]["path"])[:, 0]) < 3  # continuous across the antimeridian, no jump of 360
+    assert map_shapes(AnalystEvidence()) == []
+
+
+def test_match_countries_by_name_part_group_or_continent():
+    from geolocate.evidence.analyst import match_countries
+    from geolocate.layers import country_table
+
+    names = {c["iso3"]: c["name"] for c in country_table()}
+    assert match_countries("United States", names) == (["UMI", "USA", "VIR"], "names containing 'United States'")
+    eu, what = match_countries("eu", names)
+    assert what == "group EU" and len(eu) == 27 and "FRA" in eu and "GBR" not in eu
+    africa, what = match_countries("Africa", names)
+    assert what == "continent Africa" and "NGA" in africa and "FRA" not in africa
+    assert match_countries("Atlantis", names) == ([], "")
