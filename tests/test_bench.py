@@ -82,6 +82,20 @@ def test_converged_area_is_the_disc_through_the_truth(offset_km):
     assert abs(ens.distribution().area_to_contain(45.0 + dlat, 7.0) - disc) > abs(r.area_km2 - disc)
 
 
+@pytest.mark.parametrize("offset_km", [30.0, 300.0])
+def test_vmf_area_to_truth_does_not_depend_on_the_finest_resolution(offset_km):
+    """Issue 21's analytic case: one vMF kernel, truth at a known distance. The closed form is the cap
+    through the truth; finest res 6 and res 10 give it, and each other, within 1 %."""
+    dlat = np.degrees(offset_km / EARTH_RADIUS_KM)
+    ens = Ensemble([PointExpert(45.0, 7.0, [5.0, 100.0, 1000.0], name="k")], floor=0.0)
+    disc = float(disc_area_km2(offset_km))
+    coarse = ens.area_to_truth(45.0 + dlat, 7.0, finest=6).area_km2
+    fine = ens.area_to_truth(45.0 + dlat, 7.0, finest=10).area_km2
+    assert coarse == pytest.approx(disc, rel=0.01)
+    assert fine == pytest.approx(disc, rel=0.01)
+    assert coarse == pytest.approx(fine, rel=0.01)
+
+
 def test_converged_area_counts_a_constant_tie_half():
     """A field constant over land: every land cell ties with the truth, so the area is half the land."""
     from geolocate.experts import UniformLandPrior
