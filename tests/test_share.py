@@ -71,3 +71,20 @@ def test_include_exclude_are_aliases_and_unknown_keys_are_reported():
     assert a.exclude == ("DEU",) and a.include == ("FRA",)
     assert share.encode_query(back) == {"guess": "48.85,2.35", "radius": "100", "in": "FRA", "out": "DEU"}  # written with the short keys
     assert len(msgs) == 1 and "unknown link parameters ignored: 'zoom'" in msgs[0].detail and "embed" not in msgs[0].detail
+
+
+def test_drawn_areas_travel_in_the_link_and_old_links_read_as_before():
+    from geolocate.evidence.analyst import Area
+
+    params = ViewParams(evidence=EvidenceSet.of(AnalystEvidence(include=("USA",), areas=(Area(True, 22.05, -159.5, 40.0), Area(False, 22.2, -159.4, 10.0)), hard=True)))
+    q = share.encode_query(params)
+    assert q["area"] == "in:22.05,-159.5,40;out:22.2,-159.4,10"
+    back, msgs = share.decode_query(q)
+    assert msgs == [] and back == params
+    # A link from before areas existed decodes to the same evidence, with no areas and no message.
+    old = {"guess": "48.85,2.35", "radius": "50", "in": "FRA", "hard": "1"}
+    back, msgs = share.decode_query(old)
+    assert msgs == [] and back.evidence.get("analyst") == AnalystEvidence(point=(48.85, 2.35), radius_km=50.0, include=("FRA",), hard=True)
+    assert share.encode_query(back) == old
+    back, msgs = share.decode_query({"area": "in:1,2,3;up:1,2,3"})
+    assert back.evidence.get("analyst").areas == (Area(True, 1.0, 2.0, 3.0),) and "'up:1,2,3'" in msgs[0].detail

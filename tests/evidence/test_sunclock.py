@@ -157,3 +157,46 @@ def test_predict_carries_on_with_an_exif_time_out_of_range(tmp_path, capsys, mon
     assert main(["predict", str(tmp_path / "p.jpg"), "--quiet", "--top", "1", "--no-priors", "--guess", "10,10"]) == 0
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err and "the year must be 1900-2100" in out.out
+
+
+@pytest.mark.parametrize(
+    "typed, key, words",
+    [
+        ({"utc_offset": "+25:00", "local_time": "2024-07-01T14:30"}, "utc_offset", "outside the offsets in use"),
+        ({"utc_offset": "+25:00"}, "utc_offset", "outside the offsets in use"),
+        ({"utc_offset": "+05:30"}, "local_time", "needs the local date and time"),
+        ({"local_time": "2024-07-01T14:30"}, "utc_offset", "needs its UTC offset"),
+        ({"utc_offset": "+01:00", "local_time": "2024-07-01T14:30+01:00"}, "local_time", "without an offset"),
+        ({"utc_offset": "+01:00", "local_time": "soon"}, "local_time", "'soon' is not understood"),
+        ({"shadow": "1:1", "time": "noon"}, "time", "'noon' is not understood"),
+        ({"shadow": "1:1"}, "time", "needs a time"),
+        ({"shadow": "1:1", "exif_time": "0"}, "time", "needs a time"),
+        ({"shadow": "1:x", "time": "2024-03-20T12:00Z"}, "shadow", "'x' is not a number"),
+        ({"shadow": "1:1,1:2", "time": "2024-03-20T12:00Z,2024-03-20T13:00Z,2024-03-20T14:00Z"}, "time", "3 times for 2 observations"),
+    ],
+)
+def test_check_fields_gives_one_problem_at_the_field_that_caused_it(typed, key, words):
+    from geolocate.evidence.sunclock import check_fields
+
+    ev, problems = check_fields(typed, exif_clock({"DateTimeOriginal": None}))
+    assert list(problems) == [key] and len(problems[key]) == 1 and words in problems[key][0]
+    # What the problem makes unusable is left out, so building the experts reports nothing more.
+    assert ev.is_empty and build_experts(ev, photo_exif={"DateTimeOriginal": None}) == ([], [])
+
+
+def test_check_fields_takes_the_exif_time_for_a_shadow_only_when_switched_on():
+    from geolocate.evidence.sunclock import check_fields
+
+    exif = exif_clock({"DateTimeOriginal": "2024:07:01 09:00:00", "OffsetTimeOriginal": "+05:30"})
+    ev, problems = check_fields({"shadow": "1:1"}, exif)
+    assert problems == {} and ev.shadows == ((1.0, 1.0),)
+    ev, problems = check_fields({"shadow": "1:1", "exif_time": "0"}, exif)
+    assert "needs a time" in problems["time"][0] and ev.shadows == ()
+    ev, problems = check_fields({"utc_offset": "+05:30", "local_time": "2024-07-01T09:00", "shadow": "1:1", "time": "2024-07-01T03:30Z"})
+    assert problems == {} and ev.utc_offset == "+05:30" and ev.times == ("2024-07-01T03:30Z",)
+
+
+def test_a_photo_without_exif_time_gives_no_note_but_a_malformed_one_does():
+    assert build_experts(SunClockEvidence(), photo_exif={"DateTimeOriginal": None}) == ([], [])
+    _, notes = build_experts(SunClockEvidence(), photo_exif={"DateTimeOriginal": "yesterday"})
+    assert [n.level for n in notes] == ["info"] and "malformed" in notes[0].detail
