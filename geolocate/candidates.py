@@ -40,6 +40,10 @@ DOMINANT_SHARE = 0.6
 WHY_EXPERTS = 3
 """Most experts listed as an area's "why"."""
 
+MIN_WHY_PROB = 0.01
+"""An expert is a "why" only when it puts at least this much of its own probability on the area (a broad
+prior slightly denser there than on average is not a reason)."""
+
 _CIRCUMRADIUS_PER_SQRT_AREA = float(np.sqrt(2.0 / (3.0 * np.sqrt(3.0))))
 """Circumradius of a regular hexagon of unit area (H3 cells are near-regular hexagons)."""
 
@@ -231,7 +235,7 @@ def _support(ensemble: Ensemble, weights: Mapping[str, float] | None, cells: Cel
         area = grid.area_km2[pos]
         mass = np.exp(base.soft[:, pos]) @ area  # (E,) each expert's probability of these base cells
         lift = mass / (area.sum() / EARTH_AREA_KM2)
-        order = [e for e in np.argsort(-lift).tolist() if w[e] > 0 and lift[e] > 1.0][:WHY_EXPERTS]
+        order = [e for e in np.argsort(-lift).tolist() if w[e] > 0 and lift[e] > 1.0 and mass[e] >= MIN_WHY_PROB][:WHY_EXPERTS]
         out.append(tuple(Support(soft[e].name, expert_label(soft[e]), float(min(mass[e], 1.0)), float(lift[e])) for e in order))
     return out
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .candidates import candidate_areas, region_area_ids, region_names
 from .cliutil import (
     ProgressBar,
     bounded_float,
@@ -189,15 +190,27 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
     what = "ensemble" if show == "ensemble" else f"{show} on its own"
     print(f"  {what} ({args.method or located.preset.method}; weights " + ", ".join(f"{n}={w:g}" for n, w in weights.items())
           + f"; finest res {view['refine']}): {len(regions)} regions within {view['budget']:,.0f} km² hold {regions.total_prob:.1%} of the probability", file=out)
-    frame = top_regions(dist, regions, args.top).to_frame()
-    for r in frame.itertuples():
-        print(f"    #{r.rank:<3d} {r.h3}  {r.lat:9.5f} {r.lon:10.5f}  res {r.resolution}  p={r.prob:.2%}  cum {r.cum_prob:.1%} / {r.cum_area_km2:,.0f} km²", file=out)
+    areas = candidate_areas(regions, ens, weights if show == "ensemble" else {show: 1.0})
+    if areas:
+        print(f"  candidate areas ({len(areas)}; the connected groups of the regions within the budget, by probability):", file=out)
+        for a in areas:
+            print(f"    {a.id}. {a.name}: {a.prob:.1%} in {a.area_km2:,.0f} km²; centre {a.lat:.4f}, {a.lon:.4f}; "
+                  f"extent W {a.west:.3f} S {a.south:.3f} E {a.east:.3f} N {a.north:.3f}", file=out)
+            print(f"       why: {a.why_text()}", file=out)
+    top = top_regions(dist, regions, args.top)
+    frame = top.to_frame()
+    names = region_names(top)
+    area_ids = region_area_ids(top, areas)
+    print("  top regions:", file=out)
+    for i, r in enumerate(frame.itertuples()):
+        in_area = f"  area {area_ids[i]}" if area_ids[i] else ""
+        print(f"    #{r.rank:<3d} {r.h3}  {r.lat:9.5f} {r.lon:10.5f}  res {r.resolution}  p={r.prob:.2%}  cum {r.cum_prob:.1%} / {r.cum_area_km2:,.0f} km²{in_area}  {names[i]}", file=out)
     for p in photos:
         if getattr(p, "gps", None) is not None:
             print(f"  warning: {p.name} carries its own GPS position in EXIF: anyone who receives this file knows where it was taken; strip EXIF before sharing it. Its position follows (never logged):", file=out)
             area = dist.area_to_contain(*p.gps)
             print(f"  EXIF GPS of {p.name}: {p.gps[0]:.5f}, {p.gps[1]:.5f}; search area needed to contain it: {area:,.0f} km²", file=out)
-    return {"name": _title(photos), "regions": regions}
+    return {"name": _title(photos), "regions": regions, "areas": areas}
 
 
 def _write(path: Path, text: str) -> str | None:
@@ -213,7 +226,29 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Handler of ``predict``: per-expert and ensemble top regions; GeoJSON/KML/CSV of the regions within the budget."""
     from .image.cli import collect_photos
 
-    if args.link is not None:
+    if args.link is not None and args.investigation is not None:
+        print("error: give --link or --investigation, not both (an investigation holds its link)", file=sys.stderr)
+        return 2
+    if args.investigation is not None:
+        from .investigation import InvestigationError, load
+
+        try:
+            inv = load(Path(args.investigation).read_bytes())
+        except OSError as err:
+            print(f"error: --investigation: cannot read {args.investigation}: {err.strerror or err}", file=sys.stderr)
+            return 2
+        except InvestigationError as err:
+            print(f"error: --investigation {args.investigation}: {err}", file=sys.stderr)
+            return 2
+        link_evidence, link_view, link_msgs = from_link(inv.query)
+        if args.method is None:
+            args.method = inv.method
+        shown = [f"{p.name} (SHA-256 {p.sha256 or 'unknown'})" for p in inv.photos]
+        print(f"investigation saved {inv.modified or 'at an unknown time'} by geolocate {inv.app_version or '?'}"
+              + (f"; photos: {', '.join(shown)}" if shown else "; no photo"))
+        if inv.notes:
+            print("notes:\n  " + inv.notes.replace("\n", "\n  "))
+    elif args.link is not None:
         link_evidence, link_view, link_msgs = from_link(args.link)
         for m in link_msgs:
             print(f"warning: {m}", file=sys.stderr)
@@ -250,7 +285,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     photos, errors = collect_photos(args.photos)
     for e in errors:
         print(f"error: {e}", file=sys.stderr)
-    if not photos and (args.photos or (evidence.is_empty and args.link is None)):
+    if not photos and (args.photos or (evidence.is_empty and args.link is None and args.investigation is None)):
         print("error: no usable photo" if args.photos else "error: give a photo, a --link, or evidence such as --guess 48.85,2.35 or --shadow 1.8:2.4 --time 2024-06-21T12:00Z (see --help)", file=sys.stderr)
         return 2
     groups = [photos] if args.album or len(photos) <= 1 else [[p] for p in photos]
@@ -265,7 +300,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if res["regions"] is None:
             continue
         tag = f"{i + 1:02d}_{Path(groups[i][0].name).stem}" if groups[i] else "evidence"
-        outputs: list[tuple[str | None, Any]] = [(args.geojson, lambda r: json.dumps(regions_to_geojson(r))), (args.csv, regions_to_csv), (args.kml, regions_to_kml)]
+        areas = res.get("areas")
+        outputs: list[tuple[str | None, Any]] = [
+            (args.geojson, lambda r, a=areas: json.dumps(regions_to_geojson(r, areas=a))),
+            (args.csv, lambda r, a=areas: regions_to_csv(r, areas=a)),
+            (args.kml, lambda r, a=areas: regions_to_kml(r, areas=a)),
+        ]
         for target, render in outputs:
             if not target:
                 continue
@@ -288,6 +328,7 @@ def add_subcommand(subparsers) -> None:
     p = subparsers.add_parser("predict", help="where was this photo taken: ranked search regions within an area budget (the Locate page's answer)")
     p.add_argument("photos", nargs="*", metavar="PHOTO", help="photo files or folders of photos (none when evidence or a --link is given)")
     p.add_argument("--link", metavar="URL_OR_QUERY", help="restore a shareable link of the Locate page (weights, budget, resolution, shown view, every evidence); flags given too override it")
+    p.add_argument("--investigation", metavar="FILE", help="restore a saved investigation (the Locate page's 'Save investigation' JSON: its link, pooling method and notes); flags given too override it")
     p.add_argument("--budget", type=positive_km2, default=None, metavar="KM2", help=f"search-area budget in km² (default: the link's, else {DEFAULT_PRESET.budget_km2:,.0f})")
     p.add_argument("--refine-to", type=h3_resolution(3, 10), default=None, help=f"finest H3 resolution of refinement (default: the link's, else {DEFAULT_PRESET.refine})")
     p.add_argument("--weight", action="append", type=_weight, metavar="NAME=W", help="an expert's weight (repeatable; default: the preset's, as the page's sliders start)")

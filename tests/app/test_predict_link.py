@@ -68,3 +68,48 @@ def test_unwritable_output_is_a_message_and_exit_2(capsys):
     assert main(["predict", "--guess", "48.85,2.35", "--csv", "/proc/nope/x.csv", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "cannot write /proc/nope/x.csv" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------- investigations and areas
+
+
+def test_investigation_restores_the_same_regions_as_its_link(tmp_path, capsys):
+    from geolocate.investigation import load, save
+    from geolocate.share import decode_query, encode_query
+
+    params, _ = decode_query(dict(p.split("=") for p in LINK.lstrip("?").split("&")))
+    inv_path = tmp_path / "case.json"
+    inv_path.write_text(save(params, "red dirt road; check Waimea", method="log-linear"))
+    assert load(inv_path.read_text()).query == encode_query(params)
+    assert encode_query(params)["budget"] == "20000" and encode_query(params)["guess"] == "48.85,2.35"
+    a, b = tmp_path / "link.csv", tmp_path / "inv.csv"
+    assert main(["predict", "--link", LINK, "--csv", str(a), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--investigation", str(inv_path), "--csv", str(b), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert a.read_text() == b.read_text()
+    assert "red dirt road; check Waimea" in printed and "investigation saved" in printed
+
+
+def test_investigation_errors_exit_2_with_the_field(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "geolocate.investigation", "version": 99, "query": {}}')
+    assert main(["predict", "--investigation", str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "version" in err and "newer geolocate" in err and "Traceback" not in err
+    assert main(["predict", "--investigation", str(tmp_path / "missing.json"), "--quiet"]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["predict", "--investigation", str(bad), "--link", LINK, "--quiet"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_predict_prints_candidate_areas_above_named_regions(tmp_path, capsys):
+    out = tmp_path / "k.csv"
+    assert main(["predict", "--guess", "21.98,-159.37", "--radius", "100", "--budget", "20000", "--csv", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.index("candidate areas") < printed.index("top regions")
+    first_area = next(line for line in printed.splitlines() if line.strip().startswith("1. "))
+    assert "Kauai, Hawaii, United States" in first_area and "%" in first_area and "km²" in first_area
+    assert "why: analyst guess puts" in printed
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows[0]["area_id"] == "1" and rows[0]["area_name"] in first_area and "Hawaii" in rows[0]["name"]
