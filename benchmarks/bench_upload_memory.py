@@ -19,6 +19,7 @@ import argparse
 import gc
 import io
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 from _common import verdict
@@ -61,15 +62,31 @@ class Upload:
 
 
 def proc_rss_mb(pid: int) -> float:
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    """RSS of process ``pid`` in MB (0 once it has exited)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
     return 0.0
 
 
-def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
-    """Upload the album to a real server's Locate page; print its RSS before, at peak and after."""
+def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, stages: str = "", env_extra: Sequence[str] = (), sessions: int = 2) -> int:
+    """Upload the album to a real server's Locate page; print its RSS before, at peak and after.
+
+    Args:
+        photos: album size.
+        mb: least size of each JPEG, in MB.
+        timeout_s: bound on each wait, in seconds.
+        port: the server's port (0: a free one).
+        stages: a log file: run the server through ``_memstages.py`` (a memory line per stage) and print it.
+        env_extra: ``KEY=VALUE`` settings for the server's environment (e.g. ``MALLOC_ARENA_MAX=2``).
+        sessions: albums uploaded one after another, each from a new browser context (1 to 3).
+    """
     import os
+    import signal
     import socket
     import subprocess
     import tempfile
@@ -89,12 +106,22 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
         f.write_bytes(one + bytes([i]) * 16)
         files.append(str(f))
     del one
-    with socket.socket() as sk:
-        sk.bind(("127.0.0.1", 0))
-        port = sk.getsockname()[1]
+    if not port:
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
     env = dict(os.environ, GEOLOCATE_BACKBONE="tiny-random", GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
+    env.update(kv.split("=", 1) for kv in env_extra)
+    server = [str(Path(__file__).with_name("_memstages.py"))] if stages else ["-m", "streamlit", "run", "app.py"]
+    if stages:
+        env["GEOLOCATE_MEMLOG"] = stages
+        Path(stages).unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, *server, "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def mark() -> None:
+        if stages:
+            os.kill(proc.pid, signal.SIGUSR1)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout_s
@@ -107,24 +134,30 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"])
             results = []
-            for session in ("first", "second"):  # the first album also builds the process-wide image caches
+            for session in ("first", "second", "third")[:sessions]:  # the first album also builds the process-wide image caches
                 page = browser.new_context().new_page()
                 page.goto(url, wait_until="domcontentloaded")
                 page.get_by_text("Locate a photo").wait_for(timeout=timeout_s * 1000)
                 page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
                 warm = proc_rss_mb(proc.pid)
+                mark()
                 peak = [warm]
+                peak_at = [time.monotonic()]
                 stop = threading.Event()
 
-                def sample(peak=peak, stop=stop) -> None:
+                def sample(peak=peak, peak_at=peak_at, stop=stop) -> None:
                     while not stop.is_set():
-                        peak[0] = max(peak[0], proc_rss_mb(proc.pid))
+                        rss = proc_rss_mb(proc.pid)
+                        if rss > peak[0]:
+                            peak[0], peak_at[0] = rss, time.monotonic()
                         time.sleep(0.05)
 
                 t = threading.Thread(target=sample, daemon=True)
                 t.start()
                 page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)
-                page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)  # every upload sent
+                # Every upload sent and the album decoded: the page lists the photos (networkidle would not
+                # wait: the page reached that state before the uploads began).
+                page.get_by_text(f"Photo{'s' if min(photos, 12) > 1 else ''} ({min(photos, 12)}) and EXIF").wait_for(timeout=timeout_s * 1000)
                 # Then the reruns that decode the album and score it: done when no script has run for 5 s.
                 quiet, end = 0, time.monotonic() + timeout_s
                 while quiet < 10 and time.monotonic() < end:
@@ -132,14 +165,18 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0) -> int:
                     quiet = 0 if running else quiet + 1
                     page.wait_for_timeout(500)
                 held = proc_rss_mb(proc.pid)
+                mark()
                 stop.set()
                 t.join()
                 results.append((session, warm, peak[0], held))
                 print(f"server, {session} session: {photos} uploads of {mb:.0f}+ MB to the Locate page: RSS before {warm:.0f} MB, "
-                      f"peak {peak[0]:.0f} MB (+{peak[0] - warm:.0f} MB), after {held:.0f} MB (+{held - warm:.0f} MB)")
+                      f"peak {peak[0]:.0f} MB (+{peak[0] - warm:.0f} MB, at monotonic {peak_at[0]:.2f} s), after {held:.0f} MB (+{held - warm:.0f} MB)")
             browser.close()
+        if stages:
+            print(f"stages (server's memory log, {stages}):")
+            print(Path(stages).read_text())
         _, warm, top, _ = results[-1]
-        print(f"second session peak <= +250 MB: {verdict(top - warm, 250)}")
+        print(f"{results[-1][0]} session peak <= +250 MB: {verdict(top - warm, 250)}")
         return 0 if top - warm <= 250 else 1
     finally:
         proc.terminate()
@@ -154,9 +191,14 @@ def main() -> int:
     ap.add_argument("--photos", type=int, default=12)
     ap.add_argument("--mb", type=float, default=21.0)
     ap.add_argument("--server", action="store_true", help="through a real server's Locate page (Chromium)")
+    ap.add_argument("--timeout", type=float, default=600.0, help="--server: bound on each wait, in seconds")
+    ap.add_argument("--sessions", type=int, default=2, choices=(1, 2, 3), help="--server: albums uploaded in turn, each by a new session")
+    ap.add_argument("--port", type=int, default=0, help="--server: the server's port (default: a free one)")
+    ap.add_argument("--stages", default="", metavar="LOG", help="--server: log the server's memory per stage to LOG (benchmarks/_memstages.py) and print it")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="--server: add to the server's environment (repeatable)")
     args = ap.parse_args()
     if args.server:
-        return server_run(args.photos, args.mb)
+        return server_run(args.photos, args.mb, timeout_s=args.timeout, port=args.port, stages=args.stages, env_extra=args.env, sessions=args.sessions)
     one = big_jpeg(args.mb)
     # Distinct files (different bytes after the end-of-image marker, so different hashes), as an album has.
     uploads = [Upload(f"p{i:02d}.jpg", one + bytes([i]) * 16) for i in range(args.photos)]

@@ -430,6 +430,12 @@ def _load_photo(data: bytes, name: str = "photo") -> Photo:
                 small = small.transpose(_TRANSPOSE[orientation])
             rgb = _to_rgb(small)
             rgb.load()
+            if isinstance(rgb, ImageFile.ImageFile):
+                # Nothing was resized or converted: this is the opened file itself, whose file object holds
+                # every encoded byte for as long as the photo lives. Keep a plain copy of its pixels instead.
+                kept = rgb.copy()
+                rgb.close()
+                rgb = kept
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
