@@ -5,11 +5,17 @@ Debian's script models) reads the lines PP-OCR cannot.
 
 Which lines go to Tesseract is decided per detected box: a line whose PP-OCR reading is unsure (score
 under :data:`PP_TRUST`), empty, mixes cases inside a word the way misread Cyrillic or Greek does
-("MocKBa"), or holds letters of a script PP-OCR does not read, is read again by Tesseract with every
-installed script model at once; Tesseract picks the script per word (its own script detection), and the
-line keeps whichever reading is surer, in a non-Latin script preferring Tesseract's. Lines neither reader
-reads are shown to Tesseract's orientation-and-script detection, so the analyst learns which script pack
-to install.
+("MocKBa"), or holds letters of a script PP-OCR does not read, is read again by Tesseract, one script
+model at a time: first the scripts this photo's other lines were read in, the scripts PP-OCR's reading
+hints at and the models already loaded; when none reads the photo's first such line well, every other
+installed script in turn (:func:`_tesseract_best`). The line keeps whichever reading is surer, in a
+non-Latin script preferring Tesseract's. Lines neither reader reads are shown to Tesseract's
+orientation-and-script detection, so the analyst learns which script pack to install.
+
+Memory is bounded (issue 18: <= 300 MB for the readers): Tesseract's script models live in a
+process-wide LRU of at most :data:`MAX_SCRIPT_MODELS` (:class:`ScriptReaders`), loaded when a line
+needs them and released when pushed out; they load without their word lists (``lstm_use_matrix=0``),
+which are 60-90 % of a model's memory and which Tesseract never frees, even when its reader ends.
 
 Models load once per process (behind a lock) and are shared read-only; each reader runs behind its own
 lock, so concurrent sessions queue instead of racing. Results are kept in a small process-wide LRU keyed
@@ -49,13 +55,31 @@ MAX_TESSERACT_LINES = 12
 """Unsure lines re-read by Tesseract per photo (the largest first), bounding the time on busy photos."""
 
 TESSERACT_BUDGET_S = 3.0
-"""Wall time Tesseract may spend on one photo's unsure lines; the rest keep PP-OCR's reading (with a message)."""
+"""CPU seconds Tesseract may spend on one photo's unsure lines; the rest keep PP-OCR's reading (with a message).
+
+CPU, not wall, time: on a loaded server a wall budget cut the search for a line's script short at random.
+"""
 
 DETECT_MAX_SIDE = 1280
 """Longest side, px, of the image the text detector sees (the photo is 1,024 px on its short side)."""
 
 CACHE_SIZE = 16
 """Photos whose reading is kept in the process-wide LRU."""
+
+MAX_SCRIPT_MODELS = 4
+"""Tesseract models (one script each, Latin included) resident at once; ``GEOLOCATE_TEXT_MAX_SCRIPTS`` overrides.
+
+Each costs 4-33 MB without its word list (Japanese the most), so 4 stay under ~80 MB whatever the scripts.
+"""
+
+TESS_VARIABLES = {"lstm_use_matrix": "0"}
+"""Tesseract init settings: no word list (dictionary) for the LSTM, see the module's docstring."""
+
+GOOD_READING = 0.8
+"""A Tesseract reading at least this confident, mostly (>= 80 %) in its model's script, ends the search for a line's script."""
+
+SURE_READING = 0.85
+"""While trying every installed script on a line, a reading this sure stops the search early."""
 
 PP_SCRIPTS = frozenset({"Latin", "Han", "Common"})
 """Scripts PP-OCRv4's Chinese model reads well (Latin letters, digits, Chinese)."""
@@ -125,19 +149,83 @@ class ReadResult:
     dropped: int = 0
 
 
+class ScriptReaders:
+    """Tesseract line readers, one per script, at most ``cap`` loaded at once (least recently used out).
+
+    Shared by every session of the process; use only while holding :attr:`lock` (a reader is not
+    thread-safe, and an evicted reader is ended). ``loader(script)`` makes a reader (None when the
+    script's model is missing; a missing model is remembered, not retried).
+
+    Attributes:
+        lock: the lock to hold around :meth:`get` and any use of a reader it returned.
+        loads: readers made so far (a reload after eviction counts again).
+        evictions: readers ended to make room.
+        peak: the most readers ever resident at once (<= ``cap``).
+    """
+
+    def __init__(self, loader: Any, cap: int = MAX_SCRIPT_MODELS, lock: threading.RLock | None = None) -> None:
+        self._loader = loader
+        self.cap = max(1, int(cap))
+        self.lock = lock if lock is not None else threading.RLock()
+        self._apis: OrderedDict[str, Any] = OrderedDict()
+        self._missing: set[str] = set()
+        self.loads = 0
+        self.evictions = 0
+        self.peak = 0
+
+    def loaded(self) -> tuple[str, ...]:
+        """Scripts whose reader is resident, most recently used first."""
+        return tuple(reversed(self._apis))
+
+    def get(self, script: str) -> Any:
+        """The reader of ``script`` (loaded now if needed, evicting the least recently used), or None."""
+        with self.lock:
+            api = self._apis.get(script)
+            if api is not None:
+                self._apis.move_to_end(script)
+                return api
+            if script in self._missing:
+                return None
+            while len(self._apis) >= self.cap:  # make room first: never cap + 1 models resident
+                _, old = self._apis.popitem(last=False)
+                _end(old)
+                self.evictions += 1
+            api = self._loader(script)
+            if api is None:
+                self._missing.add(script)
+                return None
+            self.loads += 1
+            self._apis[script] = api
+            self.peak = max(self.peak, len(self._apis))
+            return api
+
+    def clear(self) -> None:
+        """End every resident reader."""
+        with self.lock:
+            while self._apis:
+                _end(self._apis.popitem()[1])
+
+
+def _end(api: Any) -> None:
+    """End a Tesseract reader (frees its model; the heap is trimmed after the photo)."""
+    try:
+        api.End()
+    except (AttributeError, RuntimeError):
+        pass
+
+
 @dataclass
 class _Engines:
     lock: threading.Lock = field(default_factory=threading.Lock)
     pp: Any = None
     pp_error: str = ""
     pp_lock: threading.Lock = field(default_factory=threading.Lock)
-    tess: Any = None
-    tess_langs: tuple[str, ...] = ()
     tess_error: str = ""
-    tess_lock: threading.Lock = field(default_factory=threading.Lock)
+    tess_lock: threading.RLock = field(default_factory=threading.RLock)
+    readers: ScriptReaders | None = None
+    scripts: tuple[str, ...] = ()
     osd: Any = None
     osd_tried: bool = False
-    single: dict[str, Any] = field(default_factory=dict)
     tried_tess: bool = False
 
 
@@ -199,6 +287,14 @@ def reader_status() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ engines
+def ocr_threads() -> int:
+    """Threads per onnxruntime model: ``GEOLOCATE_OCR_THREADS``, else the cores up to 4 (one photo is read at a time)."""
+    raw = os.environ.get("GEOLOCATE_OCR_THREADS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def _pp_engine() -> Any:
     """The PP-OCRv4 engine (loaded once; None with ``_ENGINES.pp_error`` set when not installed)."""
     if _ENGINES.pp is None and not _ENGINES.pp_error:
@@ -207,11 +303,29 @@ def _pp_engine() -> Any:
                 try:
                     from rapidocr_onnxruntime import RapidOCR
                     from rapidocr_onnxruntime.ch_ppocr_det.utils import DetPreProcess
+                    from rapidocr_onnxruntime.utils import OrtInferSession
                 except ImportError:
                     _ENGINES.pp_error = f"The text reader is not installed ({INSTALL_PP})."
                     return None
-                eng = RapidOCR()
+                make_opts = OrtInferSession._init_sess_opts
+
+                def opts(config: dict[str, Any]) -> Any:
+                    o = make_opts(config)
+                    # idle threads sleep instead of spinning: spinning cost 30-40 % more CPU per photo (and
+                    # steals cores from the other sessions) for no gain in wall time on 2 busy cores
+                    o.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                    o.intra_op_num_threads = ocr_threads()
+                    o.inter_op_num_threads = 1
+                    return o
+
+                OrtInferSession._init_sess_opts = staticmethod(opts)
+                try:
+                    eng = RapidOCR()
+                finally:
+                    OrtInferSession._init_sess_opts = staticmethod(make_opts)
                 eng.text_score = 0.0  # keep every box: unsure ones go to Tesseract
+                # one line per recognition run: a batch pads every line to the widest, which cost twice the CPU
+                eng.text_rec.rec_batch_num = 1
                 det = eng.text_det
                 # detect on an image whose longest side is at most DETECT_MAX_SIDE (the default scales the
                 # short side up to 736 and never down)
@@ -220,37 +334,56 @@ def _pp_engine() -> Any:
     return _ENGINES.pp
 
 
-def _tess_engines() -> tuple[Any, Any]:
-    """(line reader with every installed script model, a function giving the orientation-and-script detector).
+def max_script_models() -> int:
+    """Tesseract models kept resident: ``GEOLOCATE_TEXT_MAX_SCRIPTS``, else :data:`MAX_SCRIPT_MODELS`."""
+    raw = os.environ.get("GEOLOCATE_TEXT_MAX_SCRIPTS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else MAX_SCRIPT_MODELS
 
-    The reader loads once; (None, None) when Tesseract or its models are absent.
+
+def _load_script(script: str) -> Any:
+    """A Tesseract line reader of one script's model ("Latin": the English model), without word lists, or None."""
+    import tesserocr
+
+    d = tessdata_dir()
+    models = installed_models()
+    name = next((m for m in ("eng", "Latin") if m in models), "") if script == "Latin" else TESSERACT_SCRIPTS.get(script, ("", ""))[0]
+    if d is None or name not in models:
+        return None
+    try:
+        return tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE,
+                                       oem=tesserocr.OEM.LSTM_ONLY, variables=dict(TESS_VARIABLES))
+    except RuntimeError:
+        return None
+
+
+def _tess_engines() -> tuple[ScriptReaders | None, Any]:
+    """(the script readers' LRU, a function giving the orientation-and-script detector).
+
+    Nothing is loaded here beyond checking the install: a script's model loads when a line needs it.
+    (None, None) when Tesseract or its models are absent.
     """
     if not _ENGINES.tried_tess:
         with _ENGINES.lock:
             if not _ENGINES.tried_tess:
                 _ENGINES.tried_tess = True
                 try:
-                    import tesserocr
+                    import tesserocr  # noqa: F401
                 except ImportError:
                     _ENGINES.tess_error = f"Tesseract is not installed ({INSTALL_TESSERACT})."
                     return None, None
-                d = tessdata_dir()
                 models = installed_models()
-                if d is None:
+                if tessdata_dir() is None:
                     _ENGINES.tess_error = f"Tesseract's models are not installed ({INSTALL_TESSERACT})."
                     return None, None
                 wanted = tesseract_scripts_wanted()
-                scripts = [models[m] for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models and (wanted is None or s in wanted)]
-                latin = [models[m] for m in ("eng", "Latin") if m in models][:1]
-                langs = latin + scripts
-                path = str(d) + os.sep
-                if langs:
-                    try:
-                        _ENGINES.tess = tesserocr.PyTessBaseAPI(path=path, lang="+".join(langs), psm=tesserocr.PSM.SINGLE_LINE)
-                        _ENGINES.tess_langs = tuple(langs)
-                    except RuntimeError as err:
-                        _ENGINES.tess_error = f"Tesseract could not load its models: {err}"
-    return _ENGINES.tess, _osd_engine
+                scripts = [s for s, (m, _) in TESSERACT_SCRIPTS.items() if m in models and (wanted is None or s in wanted)]
+                latin = ["Latin"] if any(m in models for m in ("eng", "Latin")) else []
+                _ENGINES.scripts = tuple(latin + scripts)
+                if _ENGINES.scripts:
+                    _ENGINES.readers = ScriptReaders(_load_script, max_script_models(), _ENGINES.tess_lock)
+                else:
+                    _ENGINES.tess_error = f"Tesseract's models are not installed ({INSTALL_TESSERACT})."
+    return _ENGINES.readers, _osd_engine
 
 
 def _osd_engine() -> Any:
@@ -271,8 +404,8 @@ def _osd_engine() -> Any:
 def tesseract_scripts_wanted() -> frozenset[str] | None:
     """Scripts named in ``GEOLOCATE_TEXT_SCRIPTS`` (comma-separated, e.g. "Cyrillic,Arabic"), or None for every installed one.
 
-    Each script model costs ~20 MB resident (11 models and OSD: ~270 MB); a deployment that only sees
-    some scripts loads only those.
+    Scripts left out are never tried (their lines are said to be unreadable); the others load when a
+    line needs them, at most :func:`max_script_models` at once.
     """
     raw = os.environ.get("GEOLOCATE_TEXT_SCRIPTS", "").strip()
     if not raw:
@@ -281,9 +414,11 @@ def tesseract_scripts_wanted() -> frozenset[str] | None:
 
 
 def warm_up() -> None:
-    """Load the readers now (the app calls it at start so the first photo does not wait)."""
+    """Load PP-OCR and Tesseract's Latin model now (the app calls it at start so the first photo does not wait)."""
     _pp_engine()
-    _tess_engines()
+    readers, _ = _tess_engines()
+    if readers is not None and "Latin" in _ENGINES.scripts:
+        readers.get("Latin")
 
 
 # -------------------------------------------------------------------------------------------- pixels
@@ -383,33 +518,46 @@ def _purity(text: str, script: str) -> float:
     return mine / total
 
 
-def _other_script(text: str) -> str:
-    """The most frequent script of ``text`` that PP-OCR does not read (kana as "Japanese"), or ""."""
-    counts: dict[str, int] = {}
+def _hinted_scripts(text: str) -> list[str]:
+    """Scripts PP-OCR does not read whose letters appear in its reading (kana as "Japanese"), most letters first.
+
+    An unsure reading in Chinese characters hints at Japanese (kana PP-OCR could not read).
+    """
+    counts: dict[str, int] = {"Japanese": 0} if dominant_script(text) == "Han" else {}
     for sc, n in script_counts(text).items():
         sc = "Japanese" if sc in ("Hiragana", "Katakana") else sc
         if sc not in PP_SCRIPTS:
             counts[sc] = counts.get(sc, 0) + n
-    return max(counts, key=lambda k: counts[k]) if counts else ""
+    return sorted(counts, key=lambda k: -counts[k])
 
 
-def _single_script_api(script: str) -> Any:
-    """A Tesseract reader with one script's model only (loaded on first use, kept; call under the Tesseract lock)."""
-    if script in _ENGINES.single:
-        return _ENGINES.single[script]
-    import tesserocr
+def _tesseract_best(readers: ScriptReaders, scripts: Sequence[str], rgb: np.ndarray, box: np.ndarray,
+                    sure: float = GOOD_READING, deadline: float = float("inf")) -> tuple[str, float, str, Any, str]:
+    """The best Tesseract reading of a box over ``scripts``' models, tried in order (call under ``readers.lock``).
 
-    models = installed_models()
-    name = TESSERACT_SCRIPTS.get(script, ("", ""))[0]
-    api = None
-    d = tessdata_dir()
-    if name in models and d is not None:
-        try:
-            api = tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE)
-        except RuntimeError:
-            api = None
-    _ENGINES.single[script] = api
-    return api
+    Readings mostly (>= 80 %) in their model's script rank first, then by confidence; the search stops
+    at a reading that is so and at least ``sure`` confident, or at ``deadline`` (``time.thread_time``: Tesseract runs in this thread).
+
+    Returns:
+        (text, confidence 0..1, dominant script, line image, the model's script); ("", 0, "Common", None, "") when
+        no model read anything.
+    """
+    best: tuple[str, float, str, Any, str] = ("", 0.0, "Common", None, "")
+    best_key = (False, -1.0)
+    for script in scripts:
+        if time.thread_time() > deadline:
+            break
+        api = readers.get(script)
+        if api is None:
+            continue
+        text, conf, dom, image = _tesseract_line(api, rgb, box)
+        pure = bool(text) and _purity(text, script) >= 0.8
+        key = (pure, conf)
+        if key > best_key:
+            best, best_key = (text, conf, dom, image, script), key
+        if pure and conf >= sure:
+            break
+    return best
 
 
 def _osd_script(get_osd: Any, images: Sequence[Any]) -> str:
@@ -501,38 +649,44 @@ def _read(image: Any, max_lines: int) -> ReadResult:
     readings: dict[int, tuple[str, float, str, str]] = {i: (texts[i].strip(), scores[i], dominant_script(texts[i]), "pp-ocr") for i in keep}
     unsure = [i for i in keep if _unsure(texts[i], scores[i])]
     if unsure:
-        api, osd = _tess_engines()
+        readers, osd = _tess_engines()
         area = {i: float(np.linalg.norm(boxes[i][0] - boxes[i][1]) * np.linalg.norm(boxes[i][0] - boxes[i][3])) for i in unsure}
         unsure.sort(key=lambda i: -area[i])
-        if api is None:
+        if readers is None:
             non_latin = [i for i in unsure if scores[i] < PP_TRUST]
             if non_latin:
                 messages.append(Message("warning", f"{len(non_latin)} line(s) may be in a script other than Latin or Chinese and could not be checked: {_ENGINES.tess_error or INSTALL_TESSERACT}"))
         else:
             crops: dict[int, Any] = {}
             unread: list[int] = []
-            with _ENGINES.tess_lock:
-                t_start = time.perf_counter()
+            available = _ENGINES.scripts
+            with readers.lock:
+                deadline = time.thread_time() + TESSERACT_BUDGET_S
                 skipped = 0
+                photo_scripts: list[str] = []  # scripts that read a line of this photo well, best first
+                probed = False
                 for i in unsure[:MAX_TESSERACT_LINES]:
-                    if time.perf_counter() - t_start > TESSERACT_BUDGET_S:
+                    if time.thread_time() > deadline:
                         skipped += 1
                         continue
-                    t_text, t_conf, t_script, crops[i] = _tesseract_line(api, rgb, boxes[i])
                     p_text, p_conf, p_script, _ = readings[i]
+                    # likely scripts first: this photo's, those PP-OCR's letters hint at, those loaded; Latin last
+                    # (it reads Cyrillic look-alikes with confidence)
+                    likely = [x for x in dict.fromkeys(photo_scripts + _hinted_scripts(p_text) + [x for x in readers.loaded() if x != "Latin"] + ["Latin"]) if x in available]
+                    t_text, t_conf, t_script, crops[i], model = _tesseract_best(readers, likely, rgb, boxes[i], deadline=deadline)
+                    good = bool(t_text) and t_conf >= GOOD_READING and _purity(t_text, model) >= 0.8
+                    if not good and not photo_scripts and not probed:
+                        # no likely script reads it: try every other installed one (once per photo: bounded time)
+                        probed = True
+                        rest = [x for x in available if x not in likely]
+                        found = _tesseract_best(readers, rest, rgb, boxes[i], sure=SURE_READING, deadline=deadline)
+                        if (bool(found[0]) and _purity(found[0], found[4]) >= 0.8, found[1]) > (bool(t_text) and _purity(t_text, model) >= 0.8, t_conf):
+                            t_text, t_conf, t_script, _img, model = found
+                            good = bool(t_text) and t_conf >= GOOD_READING - 0.1 and _purity(t_text, model) >= 0.8
+                    if good and model != "Latin" and model not in photo_scripts:
+                        photo_scripts.append(model)
                     pp_doubtful = p_conf < 0.9 or not p_text or bool(set(script_counts(p_text)) - PP_SCRIPTS) or bool(_MIXED_CASE.search(p_text))
-                    other = _other_script(t_text)
-                    flipped = False
-                    if t_text and pp_doubtful and other and (t_script in PP_SCRIPTS or _purity(t_text, other) < 0.8 or 0.5 <= t_conf < 0.8):
-                        # words of the line went to different models: read it again with its non-Latin script alone
-                        one = _single_script_api(other)
-                        if one is not None:
-                            o_text, o_conf, o_script, _img = _tesseract_line(one, rgb, boxes[i])
-                            if o_text and o_conf >= t_conf - 0.05 and _purity(o_text, other) > _purity(t_text, other):
-                                flipped = t_script in PP_SCRIPTS
-                                t_text, t_conf, t_script = o_text, o_conf, o_script
-                    need = 0.7 if flipped else 0.6
-                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and t_conf >= need and _purity(t_text, t_script) >= 0.8:
+                    if t_text and t_script not in PP_SCRIPTS and pp_doubtful and t_conf >= 0.6 and _purity(t_text, t_script) >= 0.8:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")
                     elif t_text and t_conf > p_conf + 0.1 and t_conf >= 0.7 and t_script in PP_SCRIPTS:
                         readings[i] = (t_text, t_conf, t_script, "tesseract")
@@ -540,14 +694,13 @@ def _read(image: Any, max_lines: int) -> ReadResult:
                         unread.append(i)
                 if unread:
                     seen = _osd_script(osd, [crops[i] for i in unread if crops.get(i) is not None])
-                    loaded = {m.split("/")[-1] for m in _ENGINES.tess_langs}
-                    if seen and seen not in PP_SCRIPTS and seen in TESSERACT_SCRIPTS and TESSERACT_SCRIPTS[seen][0] not in loaded:
+                    if seen and seen not in PP_SCRIPTS and seen in TESSERACT_SCRIPTS and seen not in available:
                         messages.append(Message("warning", f"Text in {seen} script could not be read: install {missing_pack(seen)}."))
                         for i in unread:  # what PP-OCR made of it is Latin look-alikes, not text
                             p_text, _, p_script, r = readings[i]
                             readings[i] = (p_text, min(readings[i][1], MIN_SCORE - 0.01), p_script, r)
                     else:
-                        missing = [s for s in COMMON_SCRIPTS if TESSERACT_SCRIPTS[s][0] not in loaded]
+                        missing = [s for s in COMMON_SCRIPTS if s not in available]
                         # a confident Latin reading with an odd capital ("McDonald") is no reason to ask for packs
                         unread = [i for i in unread if not readings[i][0] or readings[i][1] < 0.8 or (readings[i][1] < 0.9 and _MIXED_CASE.search(readings[i][0]))]
                         if missing and unread:
@@ -558,7 +711,7 @@ def _read(image: Any, max_lines: int) -> ReadResult:
                                 f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}), install it: apt-get install {packs}",
                             ))
             if skipped:
-                messages.append(Message("info", f"{skipped} unsure line(s) were not re-read: Tesseract's {TESSERACT_BUDGET_S:g} s for this photo were spent."))
+                messages.append(Message("info", f"{skipped} unsure line(s) were not re-read: Tesseract's {TESSERACT_BUDGET_S:g} CPU seconds for this photo were spent."))
             if len(unsure) > MAX_TESSERACT_LINES:
                 messages.append(Message("info", f"Only the {MAX_TESSERACT_LINES} largest of {len(unsure)} unsure lines were checked with Tesseract."))
     _respace(readings, rgb, boxes)
@@ -595,12 +748,15 @@ def _respace(readings: dict[int, tuple[str, float, str, str]], rgb: np.ndarray, 
     todo = [i for i, (t, _c, scr, r) in readings.items() if r == "pp-ocr" and scr == "Latin" and _RUN.search(t)][:MAX_RESPACED]
     if not todo:
         return
-    api = _latin_api()
-    if api is None:
+    readers, _ = _tess_engines()
+    if readers is None:
         return
     from difflib import SequenceMatcher
 
-    with _ENGINES.tess_lock:
+    with readers.lock:
+        api = readers.get("Latin")
+        if api is None:
+            return
         for i in todo:
             text, conf, scr, r = readings[i]
             t_text, _t_conf, _s, _img = _tesseract_line(api, rgb, boxes[i])
@@ -633,29 +789,6 @@ def _respace(readings: dict[int, tuple[str, float, str, str]], rgb: np.ndarray, 
             readings[i] = ("".join(out).strip(), conf, scr, r)
 
 
-def _latin_api() -> Any:
-    """A Tesseract reader with the English model alone (14 MB; for spacing Latin lines), loaded on first use, or None."""
-    if "Latin" in _ENGINES.single:
-        return _ENGINES.single["Latin"]
-    with _ENGINES.lock:
-        if "Latin" not in _ENGINES.single:
-            api = None
-            try:
-                import tesserocr
-            except ImportError:
-                tesserocr = None
-            d = tessdata_dir()
-            models = installed_models() if d is not None else {}
-            name = next((m for m in ("eng", "Latin") if m in models), "")
-            if tesserocr is not None and d is not None and name:
-                try:
-                    api = tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE)
-                except RuntimeError:
-                    api = None
-            _ENGINES.single["Latin"] = api
-    return _ENGINES.single["Latin"]
-
-
 def _trim_heap() -> None:
     """Give the detector's freed activations (~200 MB) back to the OS (glibc keeps them otherwise)."""
     try:
@@ -667,6 +800,6 @@ def _trim_heap() -> None:
 
 
 __all__ = [
-    "CACHE_SIZE", "MAX_LINES", "tesseract_scripts_wanted", "PP_TRUST", "ReadResult", "TESSERACT_SCRIPTS", "TextLine", "cached", "clear_cache",
+    "CACHE_SIZE", "MAX_SCRIPT_MODELS", "ScriptReaders", "max_script_models", "ocr_threads", "MAX_LINES", "tesseract_scripts_wanted", "PP_TRUST", "ReadResult", "TESSERACT_SCRIPTS", "TextLine", "cached", "clear_cache",
     "installed_models", "missing_pack", "pixel_key", "read_image", "read_photo", "reader_status", "tessdata_dir", "warm_up",
 ]
