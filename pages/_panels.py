@@ -81,10 +81,15 @@ def _gazetteer() -> Any:
         return None
 
 
+PLACE_KINDS = {"admin1": "region", "admin2": "district", "city": "town", "country": "country"}
+"""Gazetteer kinds in words."""
+
+
 def place_label(place: Any) -> str:
     """One line for a gazetteer place: name, admin region, country, kind and radius."""
-    where = ", ".join(str(x) for x in (place.name, getattr(place, "admin1", ""), getattr(place, "country_name", "")) if x)
-    return f"{where} ({getattr(place, 'kind', 'place')}, ± {float(place.radius_km):,.0f} km)"
+    parts = [str(x) for x in (place.name, getattr(place, "admin1", ""), getattr(place, "country_name", "")) if x]
+    kind = str(getattr(place, "kind", "place"))
+    return f"{', '.join(dict.fromkeys(parts))} ({PLACE_KINDS.get(kind, kind)}, ± {float(place.radius_km):,.0f} km)"
 
 
 def _use_place(place: Any) -> None:

@@ -85,7 +85,7 @@ def test_place_search_sets_the_guess_and_its_radius(gazetteer):
     at.sidebar.text_input(key=P.PLACE_QUERY).input("kauai")
     _run(at)
     pick = at.sidebar.selectbox(key=P.PLACE_PICK)
-    assert pick.options[:2] == ["Kauai, Hawaii, United States (island, ± 40 km)", "Kaua'i County, Hawaii, United States (admin2, ± 60 km)"]
+    assert pick.options[:2] == ["Kauai, Hawaii, United States (island, ± 40 km)", "Kaua'i County, Hawaii, United States (district, ± 60 km)"]
     pick.set_value(1)
     _run(at)
     at.sidebar.button(key="place_use").click()

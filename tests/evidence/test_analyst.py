@@ -175,3 +175,17 @@ def test_match_countries_by_name_part_group_or_continent():
     africa, what = match_countries("Africa", names)
     assert what == "continent Africa" and "NGA" in africa and "FRA" not in africa
     assert match_countries("Atlantis", names) == ([], "")
+
+
+def test_a_cell_on_the_rim_of_a_circle_is_shared_by_its_overlap():
+    from types import SimpleNamespace
+
+    from geolocate.experts.region import circle_share
+    from geolocate.grid import EARTH_RADIUS_KM
+
+    # Cells of 100 km² whose centres lie 1,000 km north of the circle's centre, then 3 km in and out.
+    dist_km = np.array([1000.0 - 3.0, 1000.0, 1000.0 + 3.0, 1000.0 + 6.0])
+    cells = SimpleNamespace(lat=np.degrees(dist_km / EARTH_RADIUS_KM), lon=np.zeros(4), area_km2=np.full(4, 100.0))
+    share = circle_share(cells, 0.0, 0.0, 1000.0)
+    assert share[1] == pytest.approx(0.5, abs=0.01)  # a straight rim through the middle halves the disc
+    assert 0.5 < share[0] < 1 and 0 < share[2] < 0.5 and share[3] == 0.0  # r = 5.64 km: 6 km out is clear
