@@ -27,6 +27,8 @@ GUESS_SCORES = "guess_scores"
 """(benchmark, image id) -> {"guess", "score", "ensemble"} of this session's revealed guesses."""
 APPLIED_PICK = "_applied_pick"
 """(image id, click number) of the last map click applied to the guess box."""
+CASES_WARM = "_cases_warm"
+"""Set once this session has drawn a case (the first-load progress is shown before that)."""
 TOUR_DONE = "_tour_done"
 TOUR_COOKIE_SET = "_tour_cookie"
 

@@ -13,10 +13,13 @@ import streamlit as st
 from geolocate import evidence, settings, share
 from geolocate.maps import camera, fmt
 from geolocate.maps import data as mapdata
+from geolocate.maps import spec as mapspec
 from geolocate.plots import rva_chart
 from geolocate.teach import cases
+from geolocate.teach import reveal as teach_reveal
 from pages import _deckmap
-from pages._teach import bench_specs, case_of, casebook, show_photo, show_scene, table_of
+from pages import _teach_state as K
+from pages._teach import bench_specs, case_of, casebook, place_search, show_photo, show_scene, table_of
 
 BUDGETS = share.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
@@ -30,9 +33,9 @@ TOUR_COOKIE = "geolocate_tour"
 def tour() -> None:
     """A short "try this" path, shown until dismissed; dismissal lasts for the browser session (a session
     cookie, so a reload or another page of the app does not bring it back)."""
-    if st.session_state.get("_tour_done"):
-        if not st.session_state.get("_tour_cookie"):
-            st.session_state["_tour_cookie"] = True
+    if st.session_state.get(K.TOUR_DONE):
+        if not st.session_state.get(K.TOUR_COOKIE_SET):
+            st.session_state[K.TOUR_COOKIE_SET] = True
             # A session cookie (no expiry), set by the browser: it lives until the browser closes.
             st.html(f"<script>document.cookie = '{TOUR_COOKIE}=done; path=/; SameSite=Lax';</script>", unsafe_allow_javascript=True)
         return
@@ -51,8 +54,8 @@ def tour() -> None:
             "bottom, with this photo marked on it.\n"
             "5. Then switch to **Guess then reveal**: place your own guess and see whether you beat the models."
         )
-        if st.button("Got it — hide this", key="tour_hide"):
-            st.session_state["_tour_done"] = True
+        if st.button("Got it — hide this", key=K.TOUR_HIDE):
+            st.session_state[K.TOUR_DONE] = True
             st.rerun()
 
 
@@ -75,11 +78,15 @@ def case_map(case: cases.Case, names: list[str], budget: float, zoom: bool) -> N
 
 
 def reveal_map(case: cases.Case, guess: tuple[float, float], budget: float) -> None:
-    """The ensemble's map with the truth (green) and the guess (pink) marked, framed on both."""
+    """The ensemble's map with the truth (green), the guess (pink) and the line between them labelled with
+    its distance, the ensemble's search area outlined, framed on both."""
 
     cam = camera.fit_view(np.array([case.truth[0], guess[0]]), np.array([case.truth[1], guess[1]]), pad_deg=5.0)
     data = mapdata.map_records(case.distribution("ensemble"), budget, view=cam)
-    _deckmap.draw(data, cam, _cam_key(case.image_id, guess), key="reveal_map", height=420, marker=case.truth, guess=guess)
+    extra: dict = {}
+    if "lines" in getattr(mapspec.MapOptions, "__annotations__", {}):
+        extra["lines"] = teach_reveal.guess_lines(case.truth, [(guess[0], guess[1], "you")])
+    _deckmap.draw(data, cam, _cam_key(case.image_id, guess), key="reveal_map", height=420, marker=case.truth, guess=guess, **extra)
 
 
 def pick_map(image_id: str, guess: tuple[float, float] | None) -> dict | None:
@@ -132,18 +139,27 @@ if not specs:
 
 qp = st.query_params
 names = [s.name for s in specs]
-if "_cases_restored" not in st.session_state:
-    st.session_state["_cases_restored"] = True
+if K.CASES_RESTORED not in st.session_state:
+    st.session_state[K.CASES_RESTORED] = True
     if qp.get("bench") in names:
-        st.session_state["bench"] = qp["bench"]
+        st.session_state[K.BENCH] = qp["bench"]
     if qp.get("mode") == "guess":
-        st.session_state["mode"] = MODES[1]
+        st.session_state[K.MODE] = MODES[1]
     if qp.get("case"):
-        st.session_state["case_id"] = qp["case"][:200]
+        st.session_state[K.CASE_ID] = qp["case"][:200]
 c1, c2 = st.columns([1, 1])
-name = c1.selectbox("Benchmark", names, key="bench")
-st.session_state.setdefault("mode", MODES[0])
-mode = c2.segmented_control("Mode", MODES, key="mode", required=True) or MODES[0]
+name = c1.selectbox("Benchmark", names, key=K.BENCH)
+st.session_state.setdefault(K.MODE, MODES[0])
+mode = c2.segmented_control("Mode", MODES, key=K.MODE, required=True) or MODES[0]
+# The first visit of a server process builds the priors, reads the benchmark and fits each model's error
+# mixture, then draws every expert's map: seconds of work shown step by step (later visits reuse them).
+_first = K.CASES_WARM not in st.session_state
+_status = st.status("Preparing the first case: loading priors and layers…", expanded=True) if _first else None
+if _status is not None:
+    from pages._shared import shared_priors
+
+    shared_priors()
+    _status.update(label="Preparing the first case: reading the benchmark and fitting each model's error mixture…")
 try:
     book = casebook(folder, name)
 except Exception as err:  # noqa: BLE001 - a malformed benchmark file must give a message
@@ -151,8 +167,8 @@ except Exception as err:  # noqa: BLE001 - a malformed benchmark file must give 
     st.code(str(err), language=None)
     st.stop()
 
-if not st.session_state.get("case_id"):
-    st.session_state["case_id"] = book.ids[0]
+if not st.session_state.get(K.CASE_ID):
+    st.session_state[K.CASE_ID] = book.ids[0]
 
 # ---- choose a case ---------------------------------------------------------------------------------------
 table = table_of(folder, name)
@@ -160,22 +176,22 @@ p1, p2, p3 = st.columns([3, 1, 2])
 
 
 def _random_case():
-    st.session_state["case_id"] = random.choice(book.ids)
+    st.session_state[K.CASE_ID] = random.choice(book.ids)
 
 
-p1.text_input("Image id", key="case_id", help=f"Any of the {len(book):,} image ids of {name}.")
+p1.text_input("Image id", key=K.CASE_ID, help=f"Any of the {len(book):,} image ids of {name}.")
 p2.button("Random photo", on_click=_random_case, width="stretch")
 if table is not None:
     helps, hurts = cases.extremes(table, k=15)
     options = ["(choose)"] + [f"helps: {i}" for i in helps] + [f"hurts: {i}" for i in hurts]
 
     def _pick():
-        v = st.session_state.get("pick_list", "(choose)")
+        v = st.session_state.get(K.PICK_LIST, "(choose)")
         if v != "(choose)":
-            st.session_state["case_id"] = v.split(": ", 1)[1]
+            st.session_state[K.CASE_ID] = v.split(": ", 1)[1]
 
     p3.selectbox(
-        "Where the ensemble helps / hurts most", options, key="pick_list", on_change=_pick,
+        "Where the ensemble helps / hurts most", options, key=K.PICK_LIST, on_change=_pick,
         help=f"Ranked by the ensemble's area to truth over that of the best single expert ({table.attrs['best_single']}), on the res-{table.attrs['resolution']} grid.",
     )
 else:
@@ -190,14 +206,19 @@ else:
                     bar.empty()
                     st.rerun()
 
-image_id = st.session_state["case_id"].strip()
+image_id = st.session_state[K.CASE_ID].strip()
 try:
     book.row(image_id)
 except KeyError:
     st.error(f"No image with this id in {name}:")  # the id is user text: shown verbatim, never as Markdown
     st.code(image_id[:200], language=None)
     st.stop()
+if _status is not None:
+    _status.update(label="Preparing the first case: drawing every expert's map for this photo…")
 case = case_of(folder, name, image_id)
+if _status is not None:
+    _status.update(label="Ready", state="complete", expanded=False)
+st.session_state[K.CASES_WARM] = True
 qp.from_dict({"bench": name, "case": image_id} | ({"mode": "guess"} if mode == MODES[1] else {}))
 st.caption(
     "Link to this case: add `?" + "&".join(f"{k}={v}" for k, v in qp.to_dict().items()) + "` to this page's address. "
@@ -233,7 +254,7 @@ NUM = {
 
 # ---- guess then reveal -----------------------------------------------------------------------------------
 if mode == MODES[1]:
-    scores: dict = st.session_state.setdefault("guess_scores", {})
+    scores: dict = st.session_state.setdefault(K.GUESS_SCORES, {})
     left, right = st.columns([1, 1])
     with left:
         show_photo(case.photo, image_id=case.image_id)
@@ -244,15 +265,16 @@ if mode == MODES[1]:
     if done is None:
         st.subheader("Your guess")
         st.caption("The true location stays hidden until you reveal it. Place your guess; optionally say how much area you would search around it.")
-        gkey = f"guess::{image_id}"
+        gkey = K.guess_key(image_id)
         try:
             typed = evidence.parse_latlon(st.session_state.get(gkey, "")) if st.session_state.get(gkey) else None
         except ValueError:
             typed = None
+        place_search(gkey, key=f"{K.PLACE_QUERY}::{image_id}")
         click = pick_map(image_id, typed)
-        if click and st.session_state.get("_applied_pick") != (image_id, click["n"]):
+        if click and st.session_state.get(K.APPLIED_PICK) != (image_id, click["n"]):
             # A new click: its position becomes the guess (set before the text box is drawn).
-            st.session_state["_applied_pick"] = (image_id, click["n"])
+            st.session_state[K.APPLIED_PICK] = (image_id, click["n"])
             lat, lon = float(click["lat"]), float(click["lon"])
             if -90 <= lat <= 90 and -180 <= lon <= 180:
                 st.session_state[gkey] = f"{lat:.4f}, {lon:.4f}"
@@ -260,9 +282,9 @@ if mode == MODES[1]:
         st.caption("Click the map to place your guess (pink), or type it below.")
         g1, g2 = st.columns([2, 2])
         guess_text = g1.text_input("Latitude, longitude", key=gkey, placeholder="e.g. 48.85, 2.35 or 33.9S 151.2E")
-        use_budget = g2.checkbox("I also give a search budget", key="use_budget")
-        budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=fmt.format_km2, key="guess_budget", disabled=not use_budget)
-        if st.button("Reveal", type="primary", key="reveal"):
+        use_budget = g2.checkbox("I also give a search budget", key=K.USE_BUDGET)
+        budget = g2.select_slider("Search budget (a disc around my guess)", options=BUDGETS, value=1e4, format_func=fmt.format_km2, key=K.GUESS_BUDGET, disabled=not use_budget)
+        if st.button("Reveal", type="primary", key=K.REVEAL):
             try:
                 guess = evidence.parse_latlon(guess_text)
             except ValueError as err:
@@ -288,7 +310,7 @@ if mode == MODES[1]:
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         show_table(_fmt_table(you))
         reveal_map(case, done["guess"], share.DEFAULT_BUDGET_KM2)
-        st.caption("The ensemble's map; green dot: the true location; pink: your guess; cyan outline: the ensemble's most likely regions within 10,000 km².")
+        st.caption("The ensemble's map; green dot: the true location; pink: your guess, with the line to the truth and its distance; cyan outline: the ensemble's most likely regions within 10,000 km².")
         if st.button("Next photo", type="primary", on_click=_random_case):
             pass
     if scores:
@@ -316,9 +338,9 @@ with right:
     m2.metric("Ensemble's area to truth", fmt.format_km2(float(top.loc["ensemble", "area_km2"])), help=f"Best single expert here: {best['expert']} with {fmt.format_km2(float(best['area_km2']))}.")
     show_scene(case.scene)
 
-budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=share.DEFAULT_BUDGET_KM2, format_func=fmt.format_km2, key="browse_budget")
+budget = st.select_slider("Area budget (cyan on every map)", options=BUDGETS, value=share.DEFAULT_BUDGET_KM2, format_func=fmt.format_km2, key=K.BROWSE_BUDGET)
 st.subheader("Each expert's map, and the ensemble")
-zoom = st.toggle("Zoom the maps around the true location", key="zoom_maps", help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
+zoom = st.toggle("Zoom the maps around the true location", key=K.ZOOM_MAPS, help="Off: the whole world, where each expert put its probability. On: about 80° x 45° around the truth.")
 case_map(case, ["ensemble"] + experts, budget, zoom)
 st.caption(
     "Top: the ensemble. Below: each expert on its own and the ensemble, one camera for all (pan or zoom any map). "

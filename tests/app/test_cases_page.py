@@ -180,3 +180,47 @@ def test_without_the_component_cases_falls_back_to_pydeck_in_draw(toy_env, monke
     assert charts[0]["mapStyle"] == "__MAP_STYLE__"  # offline: no tiles
     titles = [t.value for t in at.text if t.value.startswith(("ensemble · area to truth", "exact · area to truth"))]
     assert len(titles) == 2  # the small decks' titles, as plain text
+
+
+@pytest.fixture
+def served_media(monkeypatch):
+    """The bytes of every image a run sends, by the file id in its URL (AppTest keeps no runtime after a run)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    sent: dict[str, bytes] = {}
+    orig = MemoryMediaFileStorage.load_and_get_id
+
+    def keep(self, path_or_data, mimetype, kind, filename=None):
+        file_id = orig(self, path_or_data, mimetype, kind, filename)
+        sent[file_id] = path_or_data if isinstance(path_or_data, bytes) else open(path_or_data, "rb").read()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
+    return sent
+
+
+def test_photos_from_the_servers_folder_are_served_without_gps(toy_env, tmp_path, monkeypatch, served_media):
+    import io
+
+    from PIL import Image
+
+    from geolocate.teach import photos
+    from tests.teach.test_photos import gps_jpeg
+
+    IDS = toy_env.ids
+    folder = tmp_path / "case_photos"
+    folder.mkdir()
+    original = gps_jpeg(45.0, 7.0, size=(2400, 1800))  # the truth of case 1, in the file's EXIF
+    (folder / IDS[1]).write_bytes(original)
+    assert photos.has_metadata(original)["gps"]
+    monkeypatch.setenv("GEOLOCATE_CASE_PHOTOS", str(folder))
+    at = _page(case=IDS[1], mode="guess")
+    img = at.get("image")
+    assert len(img) == 1 and "metadata removed" in img[0].captions[0]
+    sent = served_media[img[0].value[0].rsplit("/", 1)[-1].split(".")[0]]
+    assert photos.has_metadata(sent) == {"exif": False, "gps": False, "icc": False, "xmp": False}
+    assert photos.exif_gps(sent) is None and max(Image.open(io.BytesIO(sent)).size) == 1024
+    # A photo the folder lacks: the page says how to provide the photos.
+    at = _page(case=IDS[2], mode="guess")
+    assert not at.get("image")
+    assert any("GEOLOCATE_CASE_PHOTOS" in c.value for c in at.caption)

@@ -146,12 +146,22 @@ def test_teacher_starts_a_round_from_a_case_list(db, toy_bench, tmp_path, monkey
     _run(st_)
     assert "Leaderboard" in [s.value for s in st_.subheader] and st_.dataframe[-1].value["name"].tolist() == ["Dee"]
     assert not st_.get("deck_gl_json_chart")  # one map backend: the component, with the truth and each guess
-    spec = map_spec(st_)
+    spec = _class_map(st_)  # beside the student's own reveal map
     assert spec["marker"] == [0.0, 10.0] and spec["points"] == [["Dee", 0.0, 11.0]]
     assert spec["density"]["h3"] == "" and spec["borders"]["n"] > 100 and spec["cities"]
     assert spec["outline"]["n"] >= 1  # the ensemble's search area, outlined
     if "lines" in spec:
         assert spec["lines"] == [[0.0, 11.0, 0.0, 10.0, "Dee: 111 km"]]
+
+
+def _class_map(at: AppTest) -> dict:
+    """The spec of the map of everyone's guesses (the one with labelled points)."""
+    import json
+
+    specs = [json.loads(el.proto.json_args)["spec"] for el in at.get("component_instance") if el.proto.component_name.endswith("geolocate_map")]
+    found = [s for s in specs if s["points"]]
+    assert len(found) == 1, f"{len(found)} maps with points of {len(specs)}"
+    return found[0]
 
 
 def test_bad_case_list_is_a_message(db, toy_bench, monkeypatch):
@@ -355,3 +365,50 @@ def test_projector_view_has_a_large_code_a_qr_code_of_the_join_link_and_a_timer(
     link = next(c.value for c in at.code)
     assert text == link and text.endswith(f"?round={code}")
 
+
+
+def test_students_see_folder_and_own_photos_without_gps(db, tmp_path, monkeypatch, served_media):
+    from geolocate.teach import photos
+    from tests.teach.test_photos import gps_jpeg
+
+    folder = tmp_path / "case_photos"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(gps_jpeg(0.0, 0.0, size=(1600, 1200)))
+    monkeypatch.setenv("GEOLOCATE_CASE_PHOTOS", str(folder))
+    code, _ = db.create_round(CASES)
+    at = _student(code)
+    _join(at, "Eve")
+    img = at.get("image")
+    assert len(img) == 1
+    sent = _media_bytes(served_media, img[0].value[0])
+    assert not photos.has_metadata(sent)["gps"] and photos.exif_gps(sent) is None
+
+    # A round of the teacher's own photos: the position comes from the photo's GPS tags, the students get none.
+    monkeypatch.setenv("GEOLOCATE_DATA_DIR", str(tmp_path / "no_benchmarks"))
+    (tmp_path / "no_benchmarks").mkdir()
+    teacher = AppTest.from_file(str(PAGES / "classroom.py"), default_timeout=60)
+    _run(teacher)
+    assert any("never written to disk or logged" in m.value for m in teacher.caption)  # the retention rule, shown
+    teacher.file_uploader(key="own_photos").set_value([("opera.jpg", gps_jpeg(-33.8568, 151.2153, size=(1200, 900), seed=3), "image/jpeg")])
+    _run(teacher)
+    assert teacher.text_input(key="own_latlon_0").value == "-33.85680, 151.21530"  # from its EXIF GPS
+    teacher.button(key="start_own").click()
+    _run(teacher)
+    own_code = teacher.query_params["round"]
+    own_code = own_code[0] if isinstance(own_code, list) else own_code
+    rnd = db.get_round(own_code)
+    assert rnd.benchmark == "own photos" and (rnd.cases[0]["lat"], rnd.cases[0]["lon"]) == (-33.8568, 151.2153)
+    stu = _student(own_code)
+    _join(stu, "Fay")
+    sent = _media_bytes(served_media, stu.get("image")[0].value[0])
+    assert photos.has_metadata(sent) == {"exif": False, "gps": False, "icc": False, "xmp": False}
+    m = _guess(stu, 0, "-33.8568, 151.2153")
+    assert m["Distance"].value == "0.0 km"
+    # Deleting the round deletes the photos with it.
+    _run(teacher)
+    teacher.button(key="delete_round").click()
+    _run(teacher)
+    with pytest.raises(Exception, match="no round"):
+        db.get_round(own_code)
+    gone = _student(own_code)
+    assert gone.error and "No round" in gone.error[0].value
