@@ -167,3 +167,58 @@ def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
         for ctx in students:
             ctx.close()
         teacher_ctx.close()
+
+
+def test_classroom_click_guess_and_the_teacher_reloads(server, browser, toy_ids):
+    """A student guesses by clicking the classroom's map; the teacher reloads and keeps the controls; the
+    students' link never shows them."""
+    from playwright.sync_api import expect
+
+    teacher_ctx = browser.new_context(viewport={"width": 1300, "height": 1200})
+    student_ctx = browser.new_context(viewport={"width": 1100, "height": 1200})
+    try:
+        teacher = teacher_ctx.new_page()
+        teacher.goto(f"{server}/classroom?cases={toy_ids[1]}", wait_until="domcontentloaded")  # truth (45°N, 7°E)
+        start = teacher.get_by_role("button", name="Start the round")
+        expect(start).to_be_visible(timeout=TIMEOUT_MS)
+        _idle(teacher)
+        start.click()
+        expect(teacher.get_by_text("Students open this link")).to_be_visible(timeout=TIMEOUT_MS)
+        code = teacher.url.split("round=")[1][:6]
+        assert "teacher=" not in teacher.url  # the projected address bar never shows the key
+        _idle(teacher)
+        teacher.reload(wait_until="domcontentloaded")  # in front of the class
+        expect(teacher.get_by_role("button", name="Reveal the round to everyone")).to_be_visible(timeout=TIMEOUT_MS)
+
+        page = student_ctx.new_page()
+        page.goto(f"{server}/classroom?round={code}", wait_until="domcontentloaded")
+        page.get_by_label("Your name (shown on the leaderboard)").fill("Cleo", timeout=TIMEOUT_MS)
+        page.get_by_role("button", name="Join", exact=True).click()
+        box = page.get_by_label("Your guess: latitude, longitude")
+        expect(box).to_be_visible(timeout=TIMEOUT_MS)
+        assert page.get_by_role("button", name="Reveal the round to everyone").count() == 0
+        page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)
+        _idle(page)
+        frame = page.locator(MAP).first
+        frame.scroll_into_view_if_needed()
+        fb = frame.bounding_box()
+        page.mouse.click(fb["x"] + fb["width"] / 2, fb["y"] + fb["height"] / 2)  # the world view's centre: 20°N, 0°E
+        expect(box).not_to_have_value("", timeout=TIMEOUT_MS)
+        lat, lon = (float(v) for v in box.input_value().split(","))
+        assert abs(lat - 20.0) < 1.0 and abs(lon) < 1.0, (lat, lon)
+        _idle(page)
+        page.get_by_role("button", name="Submit guess").click()
+        expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
+        p1, p2, dl = math.radians(lat), math.radians(45.0), math.radians(7.0 - lon)
+        km = R * math.acos(min(1.0, math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)))
+        assert _metric(page, "Distance") == f"{km:,.1f} km"
+        # The student's own reveal map: a line from the guess to the truth, labelled with the distance.
+        page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)
+        assert page.frame_locator(MAP).first.locator("#err").evaluate("e => e.style.display") != "block"
+        # The same students' link opened again (a reload of the student's page) is still a student's page.
+        page.reload(wait_until="domcontentloaded")
+        expect(page.get_by_text("Joined as Cleo")).to_be_visible(timeout=TIMEOUT_MS)
+        assert page.get_by_role("button", name="Reveal the round to everyone").count() == 0
+    finally:
+        student_ctx.close()
+        teacher_ctx.close()
