@@ -34,6 +34,7 @@ from .evidence import AnalystEvidence, EvidenceSet, Message, SunClockEvidence
 from .evidence.analyst import ATTRIBUTE_TERMS, RADIUS_MAX_KM, RADIUS_MIN_KM, parse_latlon
 from .locate import Located, build, from_link, top_regions
 from .presets import DEFAULT_PRESET, WEIGHT_MAX
+from .report import clean_label
 
 SUN_FLAGS = ("shadow", "sun_altitude", "sun_azimuth", "time", "utc_offset", "local_time")
 
@@ -180,7 +181,7 @@ def _predict_one(photos: list, evidence: EvidenceSet, view: dict, args: argparse
     for e in ens.soft_experts:
         top = ens.expert_distribution(e.name, refine_to=view["refine"]).ranked(args.expert_top).to_frame()
         where = "; ".join(f"{r.lat:.2f},{r.lon:.2f} ({r.prob:.1%})" for r in top.itertuples())
-        print(f"    {e.describe()}\n      top cells: {where}", file=out)
+        print(f"    {clean_label(e.describe())}\n      top cells: {where}", file=out)
     weights = located.weights(view["weights"])
     show = view["show"] if view["show"] in ens.names else "ensemble"
     if view["show"] != show:
