@@ -19,7 +19,6 @@ from geolocate.teach import cases
 from geolocate.teach import reveal as teach_reveal
 from pages import _deckmap
 from pages import _teach_state as K
-from pages._teach import bench_specs, case_of, casebook, place_search, show_photo, show_scene, table_of
 
 BUDGETS = share.log_budget_options()
 MODES = ["Browse", "Guess then reveal"]
@@ -120,6 +119,21 @@ st.caption(
     "Real test photos from a benchmark: where each expert thought the photo was, where it really was, and how much "
     "area each would have had to search to find it."
 )
+# The first visit of a server process imports the shared model code, builds the priors, reads the benchmark
+# and fits each model's error mixture, then draws every expert's map: seconds of work, shown step by step
+# from the first moment (the status box is drawn before the heavy imports). Later visits reuse all of it.
+_first = K.CASES_WARM not in st.session_state
+_status = st.status("Preparing the first case: loading the app's model code…", expanded=True) if _first else None
+from pages._teach import (  # noqa: E402 - heavy (pages._shared imports the image models' code): after the status box
+    bench_specs,
+    case_of,
+    casebook,
+    place_search,
+    show_photo,
+    show_scene,
+    table_of,
+)
+
 tour()
 
 folder_path = settings.allowed_data_path(settings.default_data_dir())
@@ -151,11 +165,8 @@ c1, c2 = st.columns([1, 1])
 name = c1.selectbox("Benchmark", names, key=K.BENCH)
 st.session_state.setdefault(K.MODE, MODES[0])
 mode = c2.segmented_control("Mode", MODES, key=K.MODE, required=True) or MODES[0]
-# The first visit of a server process builds the priors, reads the benchmark and fits each model's error
-# mixture, then draws every expert's map: seconds of work shown step by step (later visits reuse them).
-_first = K.CASES_WARM not in st.session_state
-_status = st.status("Preparing the first case: loading priors and layers…", expanded=True) if _first else None
 if _status is not None:
+    _status.update(label="Preparing the first case: loading priors and layers…")
     from pages._shared import shared_priors
 
     shared_priors()

@@ -38,6 +38,11 @@ def _helpers() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType]:
     return tuple(importlib.import_module(f"pages.{m}") for m in ("_deckmap", "_reset", "_teach", "_teach_state"))  # type: ignore[return-value]
 
 
+# The title first: a fresh server's first visitor sees the page while the helpers' heavy imports run.
+st.title("Classroom")
+st.caption("A teacher starts a round of benchmark photos (or their own); students join with a name and guess where each was taken. "
+           "Each guess is revealed to its author at once; the leaderboard (names and scores only) opens when you have guessed every photo, "
+           "and everyone's guesses once the teacher reveals the round.")
 _deckmap, _reset, _teach, K = _helpers()
 
 
@@ -681,10 +686,6 @@ def show_guesses(rnd, key: str | None, me: tuple[str, str] | None = None) -> Non
 
 
 # ---- page ------------------------------------------------------------------------------------------------
-st.title("Classroom")
-st.caption("A teacher starts a round of benchmark photos (or their own); students join with a name and guess where each was taken. "
-           "Each guess is revealed to its author at once; the leaderboard (names and scores only) opens when you have guessed every photo, "
-           "and everyone's guesses once the teacher reveals the round.")
 
 
 def teacher_key_for(code: str) -> str | None:

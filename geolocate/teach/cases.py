@@ -244,9 +244,62 @@ def load_casebook(spec: BenchmarkSpec, weights: Mapping[str, float] | None = Non
     data = load_benchmark(spec, priors=priors, on_error="skip", max_samples=max_samples)
     keys = data.groups if data.groups is not None else data.truth["id"].to_numpy()
     fit = split_halves(keys)
-    fit_on(data, np.flatnonzero(fit), False, DEFAULT_RESOLUTION, DEFAULT_FLOOR, f"{data.name} fit half")
+    if not _load_mixtures(spec, data.experts, fit):
+        fit_on(data, np.flatnonzero(fit), False, DEFAULT_RESOLUTION, DEFAULT_FLOOR, f"{data.name} fit half")
+        _store_mixtures(spec, data.experts, fit)
     w = {e.name: float((weights or {}).get(e.name, default_weight(e.name))) for e in data.experts}
     return CaseBook(data.name, data.truth, data.experts, w, fit, list(data.reports))
+
+
+def _mixtures_path(spec: BenchmarkSpec, experts: list[Expert], fit: np.ndarray):
+    """The disk-cache file of a casebook's fitted point mixtures (None when a file cannot be read).
+
+    Keyed by the benchmark's files (path, size, modification time), the fit half and each point model's
+    predictions and scale ladder.
+    """
+    from ..grid import cache_dir
+
+    h = hashlib.sha1(b"casebook-mixtures-1")
+    try:
+        for f in [spec.ground_truth, *spec.predictions, *spec.attributes]:
+            st = f.stat()
+            h.update(f"{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
+    except OSError:
+        return None
+    h.update(np.packbits(np.asarray(fit, dtype=bool)).tobytes())
+    for e in experts:
+        if isinstance(e, PointPredictions):
+            h.update(e.name.encode())
+            h.update(np.ascontiguousarray(e.scales_km).tobytes())
+            h.update(np.ascontiguousarray(np.nan_to_num(e.latlon)).tobytes())
+    return cache_dir() / f"casebook_{re.sub(r'[^A-Za-z0-9_.-]', '_', spec.name)[:40]}_{h.hexdigest()[:16]}.npz"
+
+
+def _load_mixtures(spec: BenchmarkSpec, experts: list[Expert], fit: np.ndarray) -> bool:
+    """Set each point model's mixture from the disk cache; False (nothing set) when it has none."""
+    path = _mixtures_path(spec, experts, fit)
+    points = [e for e in experts if isinstance(e, PointPredictions)]
+    if path is None or not path.exists() or not points:
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = {e.name: np.asarray(z[e.name], dtype=np.float64) for e in points}
+    except (OSError, KeyError, ValueError):
+        return False
+    if any(w.shape != e.scales_km.shape or not np.isfinite(w).all() for e, w in ((e, got[e.name]) for e in points)):
+        return False
+    for e in points:
+        e.weights = got[e.name]
+    return True
+
+
+def _store_mixtures(spec: BenchmarkSpec, experts: list[Expert], fit: np.ndarray) -> None:
+    from ..grid import write_cache
+
+    path = _mixtures_path(spec, experts, fit)
+    points = {e.name: e.weights for e in experts if isinstance(e, PointPredictions)}
+    if path is not None and points:
+        write_cache(path, lambda f: np.savez(f, **points))
 
 
 @dataclass

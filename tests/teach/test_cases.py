@@ -187,3 +187,31 @@ def test_im2gps3k_case(shared_data):
     # ISNs predicted (26.193849, -77.825306): 1,437.19 km in the file's own distance column.
     assert t.loc["ISNs_M-fstar-S3", "distance_km"] == pytest.approx(1437.19, abs=1.0)
     assert c.scene["urban"] == pytest.approx(0.6806452318211216)
+
+
+def test_casebook_mixtures_come_from_the_disk_cache_on_a_second_load(toy_bench, tmp_path, monkeypatch):
+    """The fitted error mixtures are stored once; a new process's casebook reads them (no EM) and gets the
+    same numbers; a changed prediction file is fitted again."""
+    import shutil
+
+    from geolocate.experts import point
+
+    monkeypatch.setenv("GEOLOCATE_CACHE_DIR", str(tmp_path / "cache"))
+    shutil.copytree(toy_bench.root / toy_bench.name, tmp_path / "data" / toy_bench.name)  # a copy: this test edits a file
+    spec = next(s for s in discover_benchmarks(tmp_path / "data") if s.name == toy_bench.name)
+    first = cases.load_casebook(spec)
+    fitted = {e.name: e.weights.copy() for e in first.experts if isinstance(e, point.PointPredictions)}
+    assert set(fitted) == {"exact", "off"} and list((tmp_path / "cache").glob("casebook_toy_*.npz"))
+
+    def no_em(*a, **k):
+        raise AssertionError("fitted again instead of read from the cache")
+
+    monkeypatch.setattr(point, "fit_scale_mixture", no_em)
+    again = cases.load_casebook(spec)
+    for e in again.experts:
+        if isinstance(e, point.PointPredictions):
+            np.testing.assert_array_equal(e.weights, fitted[e.name])
+    off = next(p for p in spec.predictions if p.name == "off.csv")
+    off.write_text(off.read_text().replace("-5.0,", "-4.0,", 1))  # another prediction: another key
+    with pytest.raises(AssertionError, match="fitted again"):
+        cases.load_casebook(spec)
