@@ -61,12 +61,14 @@ def _changed_after(page, action, split: list, timeout_ms: int = 60_000, metrics:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--app-dir", type=Path, default=None, help="serve this checkout's app.py (e.g. a worktree of an older commit, for a paired run)")
+    ap.add_argument("--port", type=int, default=None, help="server port (default: $GEOLOCATE_E2E_PORT or any free one)")
     args = ap.parse_args()
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
     t_start = time.perf_counter()
-    proc, url, t_health = start_server()
+    proc, url, t_health = start_server(app_dir=args.app_dir, port=args.port)
     res: dict[str, list[float]] = {k: [] for k in ("cold", "session", "weight", "budget", "expert", "upload")}
     try:
         with sync_playwright() as p:

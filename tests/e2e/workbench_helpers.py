@@ -17,20 +17,26 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def free_port() -> int:
+    """A free 127.0.0.1 port: $GEOLOCATE_E2E_PORT when set (machines where each user has a port range), else any."""
+    if os.environ.get("GEOLOCATE_E2E_PORT"):
+        return int(os.environ["GEOLOCATE_E2E_PORT"])
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(env_extra: dict | None = None, timeout_s: float = 60.0) -> tuple[subprocess.Popen, str, float]:
-    """``streamlit run app.py`` on a free 127.0.0.1 port; returns (process, url, seconds until healthy)."""
-    port = free_port()
+def start_server(env_extra: dict | None = None, timeout_s: float = 60.0, app_dir: Path | None = None, port: int | None = None) -> tuple[subprocess.Popen, str, float]:
+    """``streamlit run app.py`` on a free 127.0.0.1 port; returns (process, url, seconds until healthy).
+
+    ``app_dir`` serves another checkout's app.py (e.g. an older worktree, for paired benchmarks).
+    """
+    port = port or free_port()
     env = dict(os.environ, GEOLOCATE_BACKBONE=os.environ.get("GEOLOCATE_BACKBONE", "tiny-random"), GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1")
     env.update(env_extra or {})
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=app_dir or REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout_s
