@@ -18,7 +18,7 @@ from geolocate.evidence import ATTRIBUTE_TERMS, RADIUS_MAX_KM, RADIUS_MIN_KM, An
 from geolocate.evidence.analyst import AREA_MAX_KM, AREA_MIN_KM, Area, match_countries, parse_areas
 from geolocate.evidence.sunclock import check_fields, exif_clock
 from pages import _state as K
-from pages._shared import show_message
+from pages._shared import escape_markdown, show_message
 
 # ---- session keys of the panels (widgets double as AppTest handles) ----------------------------------
 PLACE_QUERY = "place_query"
@@ -69,6 +69,11 @@ def _field_errors(problems: list[str]) -> None:
     """Input problems of the widget just drawn, right under it: one message each, plain text."""
     for p in problems:
         show_message(Message("error", "", p))
+
+
+def _note(text: str) -> None:
+    """What an action did, small under its widget; the text may quote user or gazetteer text (escaped)."""
+    st.caption(escape_markdown(text))
 
 
 def _gazetteer() -> Any:
@@ -149,13 +154,13 @@ def _place_search() -> None:
             _field_errors([str(err)])
             places = []
         if not places:
-            st.text(f"No place matches {query.strip()[:40]!r}.")
+            _note(f"No place matches {query.strip()[:40]!r}.")
         else:
             i = st.selectbox("Matches", list(range(len(places))), format_func=lambda j: place_label(places[j]), key=PLACE_PICK)
             i = i if i is not None and i < len(places) else 0
             st.button("Set as my guess", key="place_use", on_click=_use_place, args=(places[i],))
     if note := st.session_state.get(PLACE_NOTE):
-        st.text(note)
+        _note(note)
 
 
 def analyst_panel(ev: AnalystEvidence, ctx: PanelContext) -> AnalystEvidence:
@@ -181,7 +186,7 @@ def analyst_panel(ev: AnalystEvidence, ctx: PanelContext) -> AnalystEvidence:
     st.number_input("…give or take (km)", min_value=RADIUS_MIN_KM, max_value=RADIUS_MAX_KM, step=10.0, key=K.RADIUS)
     st.radio("A map click sets:", CLICK_MODES, key=CLICK_MODE, horizontal=False, help="Click the main map: the guess moves there, or a circle of the radius below is added to the areas.")
     if note := st.session_state.get(CLICK_NOTE):
-        st.text(note)
+        _note(note)
     st.number_input("Radius of a clicked area (km)", min_value=AREA_MIN_KM, max_value=AREA_MAX_KM, value=50.0, step=10.0, key=AREA_RADIUS)
     areas_text = st.text_area(
         "Areas it is in or not in (one per line)", key=AREAS, placeholder="in 48.85, 2.35, 50\nout 48.8, 2.6, 10",
@@ -197,13 +202,13 @@ def analyst_panel(ev: AnalystEvidence, ctx: PanelContext) -> AnalystEvidence:
     # select_all=False: Enter takes the best match only ("United States" -> the USA), never every match.
     st.multiselect("It is in one of these countries", list(names), key=K.INCLUDE, format_func=fmt, select_all=False)
     st.multiselect("It is not in these countries", list(names), key=K.EXCLUDE, format_func=fmt, select_all=False)
-    with st.expander("Add several countries at once"):
+    with st.expander("Add all matching countries at once"):
         st.text_input("Countries whose name contains, a continent, or EU", key=BULK, placeholder="e.g. United States, Africa, EU")
         b1, b2 = st.columns(2)
-        b1.button("Add all matching to 'in'", key="bulk_in", on_click=_add_countries, args=(K.INCLUDE, names))
-        b2.button("…to 'not in'", key="bulk_out", on_click=_add_countries, args=(K.EXCLUDE, names))
+        b1.button("Add to 'in'", key="bulk_in", on_click=_add_countries, args=(K.INCLUDE, names), help="Adds every matching country to 'It is in one of these countries'.")
+        b2.button("Add to 'not in'", key="bulk_out", on_click=_add_countries, args=(K.EXCLUDE, names), help="Adds every matching country to 'It is not in these countries'.")
         if note := st.session_state.pop(BULK_NOTE, None):
-            st.text(note)
+            _note(note)
     st.checkbox("Countries and areas are certain (rule the rest out)", key=K.HARD)
     st.multiselect("The photo shows", ctx.terms, key=K.ATTRIBUTES, help="Plain-language land cover / scene; each becomes an expert.")
     return AnalystEvidence(
