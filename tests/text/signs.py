@@ -21,6 +21,7 @@ FONTS = {
     "thai": NOTO / "NotoSansThai-Regular.ttf",
     "georgian": NOTO / "NotoSansGeorgian-Regular.ttf",
     "armenian": NOTO / "NotoSansArmenian-Regular.ttf",
+    "ethiopic": NOTO / "NotoSansEthiopic-Regular.ttf",
     "cjk": Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
 }
 
@@ -125,3 +126,9 @@ SIGNS = (
     Sign("georgian", ("თბილისი აფთიაქი",), ("georgian",), "GEO"),
     Sign("spanish", ("Farmacia de guardia", "Madrid", "Abierto todos los días"), ("latin-bold", "latin", "latin"), "ESP"),
 )
+
+EXTRA_SIGNS = (
+    Sign("armenian", ("Երևան դեղատուն",), ("armenian",), "ARM"),
+    Sign("ethiopic", ("አዲስ አበባ ፋርማሲ",), ("ethiopic",), "ETH"),
+)
+"""Signs in the two other scripts Debian packs models for (Armenian, Ethiopic): the memory test and benchmark read them."""
