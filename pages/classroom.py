@@ -12,6 +12,7 @@ import random
 import secrets
 import time
 from types import ModuleType
+from typing import Literal
 from urllib.parse import urlencode
 
 import numpy as np
@@ -235,8 +236,8 @@ def own_photo_round() -> None:
     if not ready or any(pos is None for _, pos, _ in ready):
         st.error("Every photo needs its position (latitude, longitude) before the round can start.")
         return
-    summaries = [{"image_id": f"photo {k + 1}", "lat": pos[0], "lon": pos[1], "photo_url": None, "scene": {}, "models": {}, "own_photo": True}  # type: ignore[index]
-                 for k, (_, pos, _) in enumerate(ready)]
+    summaries: list[dict] = [{"image_id": f"photo {k + 1}", "lat": pos[0], "lon": pos[1], "photo_url": None, "scene": {}, "models": {}, "own_photo": True}
+                             for k, (_, pos, _) in enumerate(ready) if pos is not None]
     code, key = room().create_round(summaries, title=st.session_state.get(K.ROUND_TITLE) or "Our photos", benchmark="own photos",
                                     approval=bool(st.session_state.get(K.ROUND_APPROVAL)))
     own_photos().put(code, {k: data for k, (data, _, _) in enumerate(ready)})
@@ -340,7 +341,7 @@ def case_photo(rnd, i: int) -> bytes | None:
     return _teach.local_photo(str(c["image_id"]))
 
 
-def show_case_photo(rnd, i: int, width: str | int = "stretch") -> None:
+def show_case_photo(rnd, i: int, width: Literal["stretch", "content"] | int = "stretch") -> None:
     c = rnd.public_case(i)
     data = case_photo(rnd, i)
     if data is not None:

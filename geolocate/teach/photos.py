@@ -132,11 +132,10 @@ def clean_photo(data: bytes, max_side: int = MAX_SIDE_PX) -> bytes:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        im = Image.open(io.BytesIO(data))
-        if im.format == "JPEG":
-            im.draft("RGB", (max_side, max_side))  # decode at a reduced scale: 4-8x faster for big photos
-        im = ImageOps.exif_transpose(im)
-        im = im.convert("RGB")
+        src = Image.open(io.BytesIO(data))
+        if src.format == "JPEG":
+            src.draft("RGB", (max_side, max_side))  # decode at a reduced scale: 4-8x faster for big photos
+        im = ImageOps.exif_transpose(src).convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise PhotoError(f"not a readable photo ({type(err).__name__})") from None
     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)

@@ -140,6 +140,12 @@ def test_guess_then_reveal_scores_by_hand(toy_env, case, guess, budget, distance
     layers = {layer["id"]: layer for layer in map_layers(at)["layers"]}  # the reveal map, truth and guess
     assert (layers["truth"]["data"][0]["lat"], layers["truth"]["data"][0]["lon"]) == (LAT[case], LON[case])
     assert len(layers["guess"]["data"]) == 1 and len(layers["density"]["data"]) > 0
+    spec = map_spec(at)
+    if "lines" in spec:  # the map component draws lines (geolocate.maps.spec): guess -> truth, with the distance
+        from geolocate import evidence
+
+        glat, glon = evidence.parse_latlon(guess)
+        assert spec["lines"] == [[round(glat, 5), round(glon, 5), LAT[case], LON[case], f"you: {distance_km:,.0f} km"]]
 
 
 def test_session_score_over_two_cases(toy_env):
