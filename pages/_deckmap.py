@@ -109,7 +109,8 @@ def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, 
     The deck.gl component when it can be served (with this session's next sequence number), else the
     pydeck fallback (:func:`geolocate.maps.deck.build_deck` in ``st.pydeck_chart``, small multiples as
     separate small decks, no click). ``key`` is the element's key (unique on the page); ``options`` are
-    :class:`geolocate.maps.spec.MapOptions` (height, tiles, marker, guess, click, multiples, points).
+    :class:`geolocate.maps.spec.MapOptions` (height, tiles, marker, guess, click, multiples, points,
+    lines: [(lat1, lon1, lat2, lon2, label)], shapes: [{"kind", "path"}], graticule).
 
     Returns:
         The last click as {"lat", "lon", "n"} when ``click`` and the component is served, else None.

@@ -15,11 +15,20 @@ Spec (schema ``geolocate.mapspec/1``)::
      "context": cells, "density": cells + ({"prob", "area"} or {"labels", "label", "label_bytes"}),
      "outline": paths, "borders": paths + {"key"}, "cities": [[name, lat, lon], ...],
      "marker": [lat, lon] or null, "guess": [lat, lon] or null, "click": bool,
-     "multiples": [{"title", "context", "density", "outline"}], "points": [[label, lat, lon], ...]}
+     "multiples": [{"title", "context", "density", "outline", "camera"}], "points": [[label, lat, lon], ...],
+     "lines": [[lat1, lon1, lat2, lon2, label], ...], "shapes": [{"kind", "path"}, ...],
+     "graticule": [[min_zoom, step_deg], ...]}
 
     cells = {"h3": "id,id,...", "rgba": base64 uint8 (n*4)}
     labels = distinct texts; label = base64 uint16 (label_bytes 2) or uint32 (4): each cell's text index
     paths = {"coords": base64 float32 [lon, lat, ...], "starts": base64 int32 (vertex index of each path), "n"}
+
+``lines`` (reveal maps): each a great-circle line from (lat1, lon1) to (lat2, lon2), degrees, with a
+plain-text label (e.g. "Alice: 1,234 km") drawn at its midpoint (:func:`great_circle_midpoint`).
+``shapes`` (evidence areas): closed rings of [lon, lat] degrees; ``kind`` is "guess" (a white dashed
+ring), "include" (green) or "exclude" (red). ``graticule``: the component draws meridians and parallels
+every ``step_deg`` from ``min_zoom`` on (the last row whose min_zoom the view reaches), [] for none.
+A small multiple's ``camera`` frames its own cells (latitude, longitude, zoom; :func:`multiple_camera`).
 
 :func:`decode` turns a spec back into plain layers (``{"layers": [{"id", "data"}], "initialViewState"}``),
 for tests and for tools that read what the browser was sent.
@@ -37,6 +46,15 @@ import numpy as np
 from .data import MapData, budget_outline
 
 SCHEMA = "geolocate.mapspec/1"
+
+SHAPE_KINDS = ("guess", "include", "exclude")
+"""Kinds of evidence areas (``shapes``): a guess's ring (white, dashed), an area to include (green), to exclude (red)."""
+
+GRATICULE_STEPS: tuple[tuple[float, float], ...] = ((0.0, 30.0), (3.0, 10.0), (5.0, 5.0), (7.0, 1.0))
+"""(min zoom, step in degrees) of the graticule: lines every 30° on a world view, down to every 1° from zoom 7."""
+
+SMALL_WIDTH_PX, SMALL_HEIGHT_PX = 270, 230
+"""Size a small multiple's camera is fitted to (a third of the main map's width, the component's height)."""
 
 
 def _b64(arr: np.ndarray) -> str:
@@ -115,6 +133,11 @@ class MapOptions(TypedDict, total=False):
         multiples: (title, MapData) of small linked maps drawn under the main one.
         points: (lat, lon, label) of places drawn as pink dots whose plain-text label shows on hover
             (e.g. every student's guess).
+        lines: (lat1, lon1, lat2, lon2, label) great-circle lines (degrees), e.g. from a guess to the
+            truth, the plain-text label (e.g. "Alice: 1,234 km") drawn at the midpoint.
+        shapes: evidence areas, {"kind": "guess" | "include" | "exclude", "path": [[lon, lat], ...]}
+            (closed rings, degrees; e.g. ``geolocate.evidence.analyst.map_shapes``).
+        graticule: draw meridians and parallels (default True; steps by zoom: :data:`GRATICULE_STEPS`).
     """
 
     height: int
@@ -124,6 +147,74 @@ class MapOptions(TypedDict, total=False):
     click: bool
     multiples: Sequence[tuple[str, MapData]]
     points: Sequence[tuple[float, float, str]]
+    lines: Sequence[tuple[float, float, float, float, str]]
+    shapes: Sequence[Mapping[str, Any]]
+    graticule: bool
+
+
+def great_circle_midpoint(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
+    """The point halfway along the great circle between two points, (lat, lon) degrees (lon in [-180, 180)).
+
+    Antipodes have no unique great circle: the midpoint of the one through the north-south plane of
+    the first point is returned.
+    """
+    from ..grid import latlon_to_xyz
+
+    a, b = latlon_to_xyz(np.array([lat1, lat2], dtype=np.float64), np.array([lon1, lon2], dtype=np.float64))
+    m = a + b
+    norm = float(np.linalg.norm(m))
+    if norm < 1e-9:  # antipodes: any great circle through both; take the one through the pole side
+        return (float(90.0 - abs(lat1)), float(((lon1 + (0.0 if lat1 <= 0 else 180.0)) + 180.0) % 360.0 - 180.0))
+    m /= norm
+    return (float(np.degrees(np.arcsin(np.clip(m[2], -1.0, 1.0)))), float(np.degrees(np.arctan2(m[1], m[0]))))
+
+
+def _lines(lines: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    out = []
+    for row in lines:
+        la1, lo1, la2, lo2, label = row
+        vals = [float(la1), float(lo1), float(la2), float(lo2)]
+        if not all(np.isfinite(vals)) or abs(vals[0]) > 90 or abs(vals[2]) > 90:
+            raise ValueError(f"a line needs finite latitudes in [-90, 90] degrees, got {vals}")
+        out.append([round(v, 5) for v in vals] + [str(label)])
+    return out
+
+
+def _shapes(shapes: Sequence[Mapping[str, Any]]) -> list[dict]:
+    out = []
+    for shape in shapes:
+        kind = str(shape.get("kind", ""))
+        if kind not in SHAPE_KINDS:
+            raise ValueError(f"a shape's kind is one of {', '.join(SHAPE_KINDS)}, got {kind!r}")
+        path = np.asarray(shape.get("path", []), dtype=np.float64).reshape(-1, 2)
+        if len(path) < 3 or not np.isfinite(path).all():
+            raise ValueError(f"a {kind} shape needs a ring of at least 3 finite [lon, lat] points")
+        if np.ptp(path[:, 0]) > 180.0:  # crosses the antimeridian: continue east past 180° (as budget_outline)
+            path[:, 0] = np.where(path[:, 0] < 0, path[:, 0] + 360.0, path[:, 0])
+        if not np.array_equal(path[0], path[-1]):
+            path = np.vstack([path, path[:1]])  # closed rings: the component draws paths as given
+        out.append({"kind": kind, "path": np.round(path, 5).tolist()})
+    return out
+
+
+def multiple_camera(data: MapData, width_px: int = SMALL_WIDTH_PX, height_px: int = SMALL_HEIGHT_PX) -> dict:
+    """A camera that frames a small multiple's own cells: its budget's cells, else its drawn cells.
+
+    Returns:
+        {"latitude", "longitude", "zoom"} (degrees; the world view for a map with no cells).
+    """
+    from ..grid import cell_centers
+    from .camera import WORLD_VIEW, fit_view
+
+    if len(data.budget):
+        lat, lon = data.budget.lat, data.budget.lon
+    elif len(data.cells):
+        lat, lon = cell_centers(data.cells[:200])
+    else:
+        return {k: float(WORLD_VIEW[k]) for k in ("latitude", "longitude", "zoom")}
+    extent = max(float(np.ptp(lat)), 1.0)
+    cam = fit_view(lat, lon, pad_deg=0.25 * extent, width_px=width_px, height_px=height_px)
+    return {k: float(cam[k]) for k in ("latitude", "longitude", "zoom")}
 
 
 def map_spec(
@@ -154,7 +245,7 @@ def map_spec(
     small = []
     for title, d in multiples:
         c, dens = _cells_of(d)
-        small.append({"title": title, "context": c, "density": dens, "outline": paths_spec(budget_outline(d.budget))})
+        small.append({"title": title, "context": c, "density": dens, "outline": paths_spec(budget_outline(d.budget)), "camera": multiple_camera(d)})
     return {
         "schema": SCHEMA,
         "seq": int(seq),
@@ -171,6 +262,9 @@ def map_spec(
         "click": bool(options.get("click", False)),
         "multiples": small,
         "points": [[str(t), round(float(la), 5), round(float(lo), 5)] for la, lo, t in points],
+        "lines": _lines(options.get("lines", ())),
+        "shapes": _shapes(options.get("shapes", ())),
+        "graticule": [list(step) for step in GRATICULE_STEPS] if options.get("graticule", True) else [],
     }
 
 
@@ -199,9 +293,11 @@ def decode(spec: Mapping[str, Any]) -> dict:
     """The layers the browser draws from a spec, as plain lists (ids as the component names them).
 
     Returns:
-        {"initialViewState": camera, "tiles", "layers": [{"id", "data"}, ...], "multiples": [...]}, with
-        layer ids context, density, borders, budget_halo, budget, city_dots, city_labels, truth, guess,
-        points (the last three only when present).
+        {"initialViewState": camera, "tiles", "graticule", "layers": [{"id", "data"}, ...], "multiples": [...]},
+        with layer ids in the component's drawing order: context, density, borders, budget_halo, budget,
+        shapes, lines, city_dots, city_labels, line_labels, truth, guess, points (shapes, lines,
+        line_labels, truth, guess and points only when present). Labels come after every cell layer: they
+        draw above the cells.
     """
     outline = [{"path": p} for p in decode_paths(spec["outline"])]
     cities = [{"name": n, "lat": la, "lon": lo} for n, la, lo in spec["cities"]]
@@ -211,9 +307,16 @@ def decode(spec: Mapping[str, Any]) -> dict:
         {"id": "borders", "data": [{"path": p} for p in decode_paths(spec["borders"])]},
         {"id": "budget_halo", "data": outline},
         {"id": "budget", "data": outline},
-        {"id": "city_dots", "data": cities},
-        {"id": "city_labels", "data": cities},
     ]
+    if spec.get("shapes"):
+        layers.append({"id": "shapes", "data": [{"kind": sh["kind"], "path": sh["path"]} for sh in spec["shapes"]]})
+    lines = [{"from": [la1, lo1], "to": [la2, lo2], "label": t} for la1, lo1, la2, lo2, t in spec.get("lines", [])]
+    if lines:
+        layers.append({"id": "lines", "data": lines})
+    layers += [{"id": "city_dots", "data": cities}, {"id": "city_labels", "data": cities}]
+    if lines:
+        mids = [great_circle_midpoint(*ln["from"], *ln["to"]) for ln in lines]
+        layers.append({"id": "line_labels", "data": [{"label": ln["label"], "lat": m[0], "lon": m[1]} for ln, m in zip(lines, mids)]})
     if spec.get("marker"):
         layers.append({"id": "truth", "data": [{"lat": spec["marker"][0], "lon": spec["marker"][1]}]})
     if spec.get("guess"):
@@ -224,6 +327,10 @@ def decode(spec: Mapping[str, Any]) -> dict:
     return {
         "initialViewState": cam,
         "tiles": spec.get("tiles"),
+        "graticule": [tuple(step) for step in spec.get("graticule", [])],
         "layers": layers,
-        "multiples": [{"title": m["title"], "density": _decode_cells(m["density"]), "context": _decode_cells(m["context"])} for m in spec.get("multiples", [])],
+        "multiples": [
+            {"title": m["title"], "density": _decode_cells(m["density"]), "context": _decode_cells(m["context"]), "camera": m.get("camera")}
+            for m in spec.get("multiples", [])
+        ],
     }

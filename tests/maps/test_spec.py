@@ -124,3 +124,72 @@ def test_multiples_carry_each_view(paris_dist):
     decoded = mapspec.decode(spec)
     assert [m["title"] for m in decoded["multiples"]] == ["ensemble", "p (weight 1)"]
     assert len(decoded["multiples"][0]["density"]) == 100
+
+
+def test_lines_carry_their_labels_and_midpoints():
+    spec = mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", lines=[(0.0, 0.0, 0.0, 90.0, "Alice: 10,008 km"), (10.0, 170.0, 10.0, -170.0, "<b>Bo</b>")])
+    assert spec["lines"] == [[0.0, 0.0, 0.0, 90.0, "Alice: 10,008 km"], [10.0, 170.0, 10.0, -170.0, "<b>Bo</b>"]]
+    layers = {layer["id"]: layer["data"] for layer in mapspec.decode(json.loads(json.dumps(spec)))["layers"]}
+    assert layers["lines"][0] == {"from": [0.0, 0.0], "to": [0.0, 90.0], "label": "Alice: 10,008 km"}
+    labels = layers["line_labels"]
+    assert [d["label"] for d in labels] == ["Alice: 10,008 km", "<b>Bo</b>"]  # plain text, kept as typed
+    assert (labels[0]["lat"], labels[0]["lon"]) == pytest.approx((0.0, 45.0), abs=1e-9)
+    # Across the antimeridian the midpoint is at 180°, not at 0° (the long way round); a little poleward of 10°.
+    assert abs(labels[1]["lon"]) == pytest.approx(180.0, abs=1e-9) and 10.0 < labels[1]["lat"] < 10.5
+    # Labels draw above every cell layer: after density in the drawing order.
+    order = [layer["id"] for layer in mapspec.decode(spec)["layers"]]
+    assert order.index("line_labels") > order.index("lines") > order.index("density")
+    with pytest.raises(ValueError, match="latitudes"):
+        mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", lines=[(95.0, 0.0, 0.0, 0.0, "x")])
+    assert mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k")["lines"] == []
+
+
+def test_great_circle_midpoint_is_equidistant():
+    from geolocate.metrics import haversine_km
+
+    for a, b in [((48.85, 2.35), (40.71, -74.0)), ((-33.9, 151.2), (51.5, -0.12)), ((21.3, -157.9), (22.05, -159.5))]:
+        m = mapspec.great_circle_midpoint(*a, *b)
+        d1, d2, d = (float(haversine_km(*p, *q)) for p, q in ((a, m), (m, b), (a, b)))
+        assert d1 == pytest.approx(d2, rel=1e-9) and d1 + d2 == pytest.approx(d, rel=1e-9)
+
+
+def test_shapes_are_closed_rings_of_a_known_kind():
+    ring = [[-160.0, 21.7], [-159.2, 21.7], [-159.2, 22.3]]
+    spec = mapspec.map_spec(
+        mapdata.empty_map(), camera.WORLD_VIEW, "k",
+        shapes=[{"kind": "include", "path": ring}, {"kind": "guess", "path": ring + ring[:1]}, {"kind": "exclude", "path": [[179.5, 0.0], [-179.5, 0.0], [-179.5, 1.0]]}],
+    )
+    assert [s["kind"] for s in spec["shapes"]] == ["include", "guess", "exclude"]
+    assert spec["shapes"][0]["path"] == ring + ring[:1]  # closed by the spec
+    assert spec["shapes"][1]["path"] == ring + ring[:1]  # already closed: not closed twice
+    assert spec["shapes"][2]["path"] == [[179.5, 0.0], [180.5, 0.0], [180.5, 1.0], [179.5, 0.0]]  # unwrapped, not the long way round
+    layers = {layer["id"]: layer["data"] for layer in mapspec.decode(json.loads(json.dumps(spec)))["layers"]}
+    assert layers["shapes"][0] == {"kind": "include", "path": ring + ring[:1]}
+    with pytest.raises(ValueError, match="kind"):
+        mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", shapes=[{"kind": "maybe", "path": ring}])
+    with pytest.raises(ValueError, match="at least 3"):
+        mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", shapes=[{"kind": "guess", "path": ring[:2]}])
+    assert "shapes" not in {layer["id"] for layer in mapspec.decode(mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k"))["layers"]}
+
+
+def test_graticule_steps_refine_with_zoom_and_can_be_off():
+    spec = mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k")
+    steps = mapspec.decode(spec)["graticule"]
+    assert steps == [(0.0, 30.0), (3.0, 10.0), (5.0, 5.0), (7.0, 1.0)]
+    assert [z for z, _ in steps] == sorted(z for z, _ in steps) and [s for _, s in steps] == sorted((s for _, s in steps), reverse=True)
+    assert mapspec.map_spec(mapdata.empty_map(), camera.WORLD_VIEW, "k", graticule=False)["graticule"] == []
+
+
+def test_each_multiple_is_framed_on_its_own_cells():
+    paris = Ensemble([PointExpert(48.85, 2.35, scale_km=50.0, name="p")]).distribution(refine_to=4)
+    tokyo = Ensemble([PointExpert(35.68, 139.69, scale_km=50.0, name="t")]).distribution(refine_to=4)
+    cam = camera.WORLD_VIEW
+    spec = mapspec.map_spec(
+        mapdata.map_records(paris, 1e4, view=cam), cam, "k",
+        multiples=[("paris", mapdata.map_records(paris, 1e4, view=cam)), ("tokyo", mapdata.map_records(tokyo, 1e4, view=cam)), ("none", mapdata.empty_map())],
+    )
+    cams = [m["camera"] for m in mapspec.decode(spec)["multiples"]]
+    assert cams[0]["latitude"] == pytest.approx(48.85, abs=1.0) and cams[0]["longitude"] == pytest.approx(2.35, abs=1.0)
+    assert cams[1]["latitude"] == pytest.approx(35.68, abs=1.0) and cams[1]["longitude"] == pytest.approx(139.69, abs=1.0)
+    assert cams[0]["zoom"] > 3 and cams[1]["zoom"] > 3  # zoomed onto ~10,000 km² of cells, not the world
+    assert cams[2] == {k: float(camera.WORLD_VIEW[k]) for k in ("latitude", "longitude", "zoom")}
