@@ -7,9 +7,10 @@ A debugging aid for ``bench_upload_memory.py --server --stages``: it wraps the s
 count of bytes in use and bytes free but still held by its heaps (``mallinfo2``). Only sizes are logged:
 never a photo's bytes, name or EXIF. SIGUSR1 appends the same figures without a stage (the bench sends it
 at the moments it samples). With ``GEOLOCATE_MEMTRACE=1`` Python allocations are traced too
-(tracemalloc, 3 frames): the start and end of ``UploadStore.sync`` and SIGUSR2 append the 12 largest
-growths since the previous such line. With ``GEOLOCATE_MEMSTAGES_RELEASE=1`` every ``UploadStore`` gets
-``release=pages._uploads.release_upload`` (what the Locate page does once it passes it).
+(tracemalloc, 3 frames) from the first SIGUSR2 on: the start and end of ``UploadStore.sync`` and each later
+SIGUSR2 append the 12 largest growths since the previous such line. With ``GEOLOCATE_MEMSTAGES_RELEASE=1`` every ``UploadStore`` gets
+``release=pages._uploads.uploader_release(PHOTOS)`` and ``pages._uploads`` is imported (what the Locate
+page does once it passes that callback).
 
     GEOLOCATE_MEMLOG=/tmp/mem.log .venv/bin/python benchmarks/_memstages.py --server.port 8610
 """
@@ -131,22 +132,27 @@ def install() -> None:
     wrap(report, "thumbnail_jpeg", "report.thumbnail_jpeg")
     if os.environ.get("GEOLOCATE_MEMSTAGES_RELEASE") == "1":
         # What the Locate page does once it passes release=release_upload (pages/_uploads.py) to its store.
-        from pages._uploads import release_upload
+        from pages import _state
+        from pages._uploads import uploader_release  # its import also makes the uploader's deep copy share bytes
 
         init = uploads.UploadStore.__init__
 
         @functools.wraps(init)
         def init_with_release(self, *args, **kwargs):
-            kwargs.setdefault("release", release_upload)
+            kwargs.setdefault("release", uploader_release(_state.PHOTOS))
             init(self, *args, **kwargs)
 
         uploads.UploadStore.__init__ = init_with_release  # type: ignore[method-assign]
         log("UploadStore releases Streamlit's stored records (GEOLOCATE_MEMSTAGES_RELEASE=1)")
     signal.signal(signal.SIGUSR1, lambda *_: log(f"mark: {figures()}"))
     if os.environ.get("GEOLOCATE_MEMTRACE") == "1":
-        tracemalloc.start(3)
-        trace_growth("start")
-        signal.signal(signal.SIGUSR2, lambda *_: trace_growth("signal"))
+
+        def on_usr2(*_: Any) -> None:
+            if not tracemalloc.is_tracing():  # the first SIGUSR2 starts tracing (the warm page is not traced)
+                tracemalloc.start(3)
+            trace_growth("signal")
+
+        signal.signal(signal.SIGUSR2, on_usr2)
     log(f"start: {figures()}")
 
 
