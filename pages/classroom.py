@@ -382,13 +382,12 @@ def pick_on_map(rnd, current: int) -> None:
     except ValueError:
         typed = None
     _teach.place_search(tkey, key=f"{K.PLACE_QUERY}_{current}")
-    click = _deckmap.draw(mapdata.empty_map(), camera.WORLD_VIEW, repr(("pick", rnd.code)), key="class_map", height=340, guess=typed, click=True)
+    # One map per photo (its own key): a photo's map starts with no click, so a click on the previous
+    # photo's map is never taken for this one.
+    click = _deckmap.draw(mapdata.empty_map(), camera.WORLD_VIEW, repr(("pick", rnd.code, current)), key=f"class_map_{current}", height=340, guess=typed, click=True)
     picks: dict = st.session_state.setdefault(K.CLASS_PICKS, {})
-    if click is None:
-        picks.pop(rnd.code, None)
-    elif picks.get(rnd.code) != click.get("n"):
-        # A new click (the component keeps its last click across photos: only a new number is applied).
-        picks[rnd.code] = click.get("n")
+    if click is not None and picks.get((rnd.code, current)) != click.get("n"):
+        picks[(rnd.code, current)] = click.get("n")
         lat, lon = float(click["lat"]), float(click["lon"])
         if _valid(lat, lon):
             st.session_state[tkey] = f"{lat:.4f}, {lon:.4f}"
@@ -540,7 +539,7 @@ def reveal(rnd, current: int, g) -> None:
         ratio = max(g.area_km2, 1e-9) / max(float(ens), 1e-9)
         st.text(f"You searched {1 / ratio:,.1f}x less area than the ensemble: you beat it." if ratio < 1
                 else f"The ensemble searched {ratio:,.1f}x less area than you: it beat you this time.")
-    reveal_map(case, [(g.lat, g.lon, "you")], key="class_map", cam_key=repr(("reveal", rnd.code, current)), guess=(g.lat, g.lon), height=340)
+    reveal_map(case, [(g.lat, g.lon, "you")], key=f"class_reveal_{current}", cam_key=repr(("reveal", rnd.code, current)), guess=(g.lat, g.lon), height=340)
     comparison_table(case, [{"name": "you", "kind": "you", "area_km2": g.area_km2, "distance_km": g.distance_km}], light=True)
 
 
