@@ -67,10 +67,12 @@ def _expert_table(folder: str, name: str) -> tuple[list[tuple[str, str]], list[s
     return [(e.name, e.kind) for e in data.experts], list(data.reports)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _run(folder: str, name: str, experts: tuple[str, ...], weights: tuple[tuple[str, float], ...], fit: bool, max_samples: int | None, _progress=None):
+def _run(folder: str, name: str, experts: tuple[str, ...], weights: tuple[tuple[str, float], ...], fit: bool, max_samples: int | None, progress=None):
+    # Not st.cache_data: a cached call replays the progress bar's updates, which belong to the run that made them
+    # (a second session with the same settings got "a streamlit element is called on some layout block created
+    # outside the function"). The session keeps its result; pressing Run runs again.
     spec = next(s for s in _discover(folder) if s.name == name)
-    return run_benchmark(spec, experts=list(experts), weights=dict(weights), fit=fit, max_samples=max_samples, progress=_progress, n_boot=N_BOOT)
+    return run_benchmark(spec, experts=list(experts), weights=dict(weights), fit=fit, max_samples=max_samples, progress=progress, n_boot=N_BOOT)
 
 
 try:
@@ -148,7 +150,7 @@ if run:
                 bar.progress(min(max(float(fraction), 0.0), 1.0), text=str(message)[:120])
 
             try:
-                st.session_state["bench_result"] = (cfg, _run(*cfg, _progress=progress))
+                st.session_state["bench_result"] = (cfg, _run(*cfg, progress=progress))
             except Exception as err:  # noqa: BLE001
                 st.session_state.pop("bench_result", None)
                 st.error("Benchmark failed:")
@@ -247,7 +249,7 @@ def _fingerprint(files: tuple[tuple[str, int, float], ...]) -> str:
 
 st.subheader("How to cite")
 spec = next(x for x in specs if x.name == name)
-paths = [Path(spec.ground_truth), *map(Path, spec.predictions), *map(Path, spec.attributes)]
+paths = list(dict.fromkeys([Path(spec.ground_truth), *map(Path, spec.predictions), *map(Path, spec.attributes)]))  # gt.csv may also hold the attributes
 try:
     digest = _fingerprint(tuple((str(p), p.stat().st_size, p.stat().st_mtime) for p in paths))
 except OSError as err:

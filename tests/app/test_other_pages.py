@@ -31,11 +31,12 @@ def test_benchmark_page_runs_rva(shared_data, monkeypatch):
     _run(at)
     assert not at.error, [e.value for e in at.error]
     summary = at.dataframe[0].value
-    assert summary["expert"].tolist() == ["photo density", "base_L-m", "ensemble"]
+    assert summary["expert"].tolist() == ["ensemble", "photo density", "base_L-m"]
     auc = summary["AUC [95% CI]"].str.split().str[0].astype(float)
     assert ((auc > 0) & (auc < 1)).all()
-    gcd = at.dataframe[1].value
-    assert "mode 25km" in gcd.columns and "raw prediction 25km" in gcd.columns
+    mode, raw = at.dataframe[1].value, at.dataframe[2].value
+    assert "25 km" in mode.columns and mode["expert"].tolist() == ["ensemble", "photo density", "base_L-m"]
+    assert raw["expert"].tolist() == ["base_L-m"]  # raw coordinates: point models only
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) == 1
 
@@ -108,6 +109,47 @@ def test_benchmark_page_runs_one_benchmark_at_a_time(data_dirs):
     assert not at.warning and not at.error, [e.value for e in at.error]
     assert at.dataframe[0].value["expert"].tolist() == ["ensemble", "off"]  # the ensemble first
     assert not settings.HEAVY_RUN.busy()  # released after the run
+
+
+def test_benchmark_page_results_ensemble_first_figures_n_downloads_citation(data_dirs):
+    import re
+
+    from geolocate import __version__
+
+    at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
+    at.multiselect[0].set_value(["photo density", "exact", "off"])
+    _run(at)
+    # Before the run the form says how many of the photos will be evaluated (the toy's 12 split by photographer).
+    assert any(re.fullmatch(r"12 photos: \*\*\d+ are evaluated\*\* \(the eval half, split by photographer\); the other \d+ fit .*", c.value) for c in at.caption), [c.value for c in at.caption]
+    at.button[0].click()
+    _run(at)
+    assert not at.error, [e.value for e in at.error]
+    cfg, result = at.session_state["bench_result"]
+    summary = at.dataframe[0].value
+    assert summary["expert"].tolist() == ["ensemble", "photo density", "exact", "off"]
+    assert summary["AUC [95% CI]"].tolist()[0] == "1.00 [1.00-1.00]"  # the ensemble holds the exact model: 3 figures, not 1.0000
+    assert all(re.fullmatch(r"0\.\d{3} \[0\.\d{3}-0\.\d{3}\]", v) for v in summary["AUC [95% CI]"].tolist()[-1:]), summary["AUC [95% CI]"].tolist()
+    area = summary["area for 50% recall [95% CI]"]
+    assert all(re.fullmatch(r"[\d.,]+( [kM])? km² \[[\d.,]+-[\d.,]+( [kM])?\]", v) for v in area), area.tolist()
+    n = result.report["split"]["eval"]
+    assert any(m.value == f"**n = {n} evaluated photos \\(eval half of 12, split by photographer\\)** of the toy benchmark." for m in at.markdown), [m.value for m in at.markdown]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels == ["Report (JSON)", "Curves (CSV)", "Plot (PNG)", "Plot (SVG)"]
+    text, bibtex = (c.value for c in at.code[-2:])
+    assert "Bianco" in text and f"geolocate {__version__} on toy" in text and re.search(r"SHA-256 of its 3 data files: [0-9a-f]{64}\)", text)
+    assert bibtex.startswith("@inproceedings{")
+
+
+def test_benchmark_page_second_session_with_the_same_settings_runs(data_dirs):
+    # A cached run used to replay the first session's progress bar into the second: an error instead of results.
+    for _ in range(2):
+        at = _run(AppTest.from_file(str(PAGES / "benchmark.py"), default_timeout=120))
+        at.multiselect[0].set_value(["off"])
+        _run(at)
+        at.button[0].click()
+        _run(at)
+        assert not at.error, [e.value for e in at.error]
+        assert at.dataframe[0].value["expert"].tolist() == ["ensemble", "off"]
 
 
 def test_benchmark_page_workshop_mode_caps_runs(data_dirs, monkeypatch):
