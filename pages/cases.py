@@ -312,11 +312,14 @@ if mode == MODES[1]:
         m[0].metric("Distance", f"{s.distance_km:,.0f} km" if s.distance_km >= 10 else f"{s.distance_km:.2f} km")
         m[1].metric("Your area to truth", fmt.format_km2(s.area_km2), help="The smallest disc around your guess that contains the true location.")
         ens_area = float(top.loc["ensemble", "area_km2"])
-        m[2].metric("Ensemble's area to truth", fmt.format_km2(ens_area), delta="you beat it" if s.area_km2 < ens_area else "it beat you", delta_color="normal" if s.area_km2 < ens_area else "inverse")
+        m[2].metric("Ensemble's area to truth", fmt.format_km2(ens_area))
         if s.in_budget is None or s.budget_km2 is None:
             m[3].metric("Points", f"{s.points:.0f} / 100")
         else:
             m[3].metric("Your budget", fmt.format_km2(s.budget_km2), delta="contained the truth" if s.in_budget else "missed the truth", delta_color="normal" if s.in_budget else "inverse")
+        ratio = max(s.area_km2, 1.0) / max(ens_area, 1.0)  # below 1 km² counts as 1 km², as the points
+        st.text(f"You searched {1 / ratio:,.1f}x less area than the ensemble: you beat it." if ratio < 1
+                else f"The ensemble searched {ratio:,.1f}x less area than you: it beat you this time.")
         st.caption(f"Truth: {case.truth[0]:.4f}, {case.truth[1]:.4f}. Your guess: {done['guess'][0]:.4f}, {done['guess'][1]:.4f}. Points: {s.points:.0f} of 100 (100 = within 1 km², 0 = the whole Earth).")
         you = [{"expert": "you", "kind": "your guess", "area_km2": s.area_km2, "rank": None, "distance_km": s.distance_km, "points": s.points}]
         show_table(_fmt_table(you))

@@ -536,7 +536,7 @@ def reveal(rnd, current: int, g) -> None:
     else:
         row.metric("Points", f"{g.points:.0f} / 100")
     if ens is not None:
-        ratio = max(g.area_km2, 1e-9) / max(float(ens), 1e-9)
+        ratio = max(g.area_km2, 1.0) / max(float(ens), 1.0)  # below 1 km² counts as 1 km², as the points
         st.text(f"You searched {1 / ratio:,.1f}x less area than the ensemble: you beat it." if ratio < 1
                 else f"The ensemble searched {ratio:,.1f}x less area than you: it beat you this time.")
     reveal_map(case, [(g.lat, g.lon, "you")], key=f"class_reveal_{current}", cam_key=repr(("reveal", rnd.code, current)), guess=(g.lat, g.lon), height=340)
