@@ -186,8 +186,10 @@ for q in ("0.25", "0.5", "0.75"):
         tbl[f"area for {float(q):.0%} recall [95% CI]"] = [
             benchfmt.interval(a, b, c, unit="km²") for a, b, c in zip(s[f"area@{q}"], s[f"area@{q}_lo"], s[f"area@{q}_hi"])
         ]
+# Recall at fixed areas is its own table: one table with every column was wider than the page and scrolled sideways.
+recall = pd.DataFrame({"expert": s["expert"]})
 for c in [c for c in s.columns if c.startswith("recall@")]:
-    tbl[f"recall within {benchfmt.scaled(float(c.split('@')[1]), unit='km²')}"] = s[c].map(benchfmt.percent)
+    recall[f"within {benchfmt.scaled(float(c.split('@')[1]), unit='km²')}"] = s[c].map(benchfmt.percent)
 
 
 def _highlight_ensemble(row: pd.Series) -> list[str]:
@@ -201,7 +203,10 @@ def _rows_height(n: int) -> int:
 
 
 st.subheader("Summary")
-st.dataframe(tbl.style.apply(_highlight_ensemble, axis=1), hide_index=True, height=_rows_height(len(tbl)), key="summary_table")
+st.dataframe(tbl.style.apply(_highlight_ensemble, axis=1), hide_index=True, height=_rows_height(len(tbl)), width="stretch", key="summary_table")
+if len(recall.columns) > 1:
+    st.caption("Recall (share of photos found) within a search area of:")
+    st.dataframe(recall.style.apply(_highlight_ensemble, axis=1), hide_index=True, height=_rows_height(len(recall)), width="stretch")
 
 st.subheader("Great-circle accuracy (share of photos within r km)")
 entries = {"ensemble": report.get("ensemble", {})} | dict(report.get("experts", {}))

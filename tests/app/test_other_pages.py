@@ -34,7 +34,8 @@ def test_benchmark_page_runs_rva(shared_data, monkeypatch):
     assert summary["expert"].tolist() == ["ensemble", "photo density", "base_L-m"]
     auc = summary["AUC [95% CI]"].str.split().str[0].astype(float)
     assert ((auc > 0) & (auc < 1)).all()
-    mode, raw = at.dataframe[1].value, at.dataframe[2].value
+    recall, mode, raw = (at.dataframe[i].value for i in (1, 2, 3))
+    assert recall.columns[1:].str.startswith("within ").all() and recall["expert"][0] == "ensemble"
     assert "25 km" in mode.columns and mode["expert"].tolist() == ["ensemble", "photo density", "base_L-m"]
     assert raw["expert"].tolist() == ["base_L-m"]  # raw coordinates: point models only
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
