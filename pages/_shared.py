@@ -7,8 +7,11 @@ Each session keeps its own small LRU of ensembles (an Ensemble memoises refineme
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import re
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -192,6 +195,54 @@ def session_cached(key: tuple, build: Callable[[], Any]) -> Any:
     while len(cache) > ENSEMBLES_PER_SESSION:
         cache.popitem(last=False)
     return value
+
+
+SHARED_LOCATED = 8
+"""How many photo-less results the process keeps for every session (each holds its experts' base fields)."""
+_shared_located: OrderedDict = OrderedDict()
+_shared_located_lock = threading.Lock()
+
+
+def shared_located(key: tuple, build: Callable[[], Located]) -> Located:
+    """A :class:`~geolocate.locate.Located` for evidence WITHOUT photos, shared by every session of the process.
+
+    A new session (most often the priors alone, or a shared link) then skips building the experts and
+    refining from scratch. Sharing is safe: the page only reads a Located, and its Ensemble's caches update
+    under the Ensemble's own lock. Photos are never shared: their results stay in the session
+    (:func:`session_located`). ``key`` must hold everything ``build`` depends on (evidence, privacy).
+    """
+    with _shared_located_lock:
+        hit = _shared_located.get(key)
+        if hit is not None:
+            _shared_located.move_to_end(key)
+            return hit
+    value = build()  # outside the lock: another session's different evidence need not wait
+    with _shared_located_lock:
+        value = _shared_located.setdefault(key, value)
+        _shared_located.move_to_end(key)
+        while len(_shared_located) > SHARED_LOCATED:
+            _shared_located.popitem(last=False)
+    return value
+
+
+@functools.lru_cache(maxsize=512)
+def place_names(lat: tuple[float, ...], lon: tuple[float, ...]) -> tuple[str, ...]:
+    """Nearest-place names for points (degrees), memoised: a slider move mostly ranks the same regions again."""
+    from geolocate.maps import basemap
+
+    if not lat:
+        return ()
+    import numpy as np
+
+    return tuple(p["text"] for p in basemap.nearest_places(np.asarray(lat), np.asarray(lon)))
+
+
+_PATH = re.compile(r"(?<![\w:/.~])~?(?:/[^\s/:;,'\"()]+){2,}/?")
+
+
+def without_paths(text: str) -> str:
+    """The text with file-system paths cut to their last part ("…/name"): no server folders on screen."""
+    return _PATH.sub(lambda m: "…/" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 def digest(data: bytes) -> str:

@@ -36,6 +36,12 @@ SHOW = "show"
 TOP_REGIONS = "top_regions"
 MULTIPLES = "multiples"
 MAP = "map"
+INLINE_EVIDENCE = "inline_evidence"
+"""Toggle: the evidence panels in the main column instead of the sidebar (narrow screens)."""
+
+# ---- shared with the evidence panels (pages/_panels.py) ------------------------------------------------
+MAP_CLICK = "locate_map_click"
+"""The main map's latest click, {"lat", "lon", "n"} (degrees; n counts clicks); the analyst panel consumes it."""
 
 # ---- derived state ------------------------------------------------------------------------------------
 RESTORED = "_restored"
@@ -56,6 +62,8 @@ VIEW_KEY = "_view_key"
 VIEW = "_view"
 FIT_VIEW = "_fit_view"
 SMALL_MAPS = "_small_maps"
+CLICK_N = "_map_click_n"
+"""The ``n`` of the last map click the page reran the app for."""
 
 
 def weight_key(expert_name: str) -> str:

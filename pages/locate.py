@@ -7,53 +7,67 @@ workbench fragment (weights, budget, map, regions, exports) reruns alone when a 
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from datetime import UTC, datetime
-from typing import Any
-
-import numpy as np
 import streamlit as st
 
-from geolocate import locate, report, share
-from geolocate.evidence import ATTRIBUTE_TERMS, EvidenceContext, EvidenceSet, Message, kinds
-from geolocate.experts.base import ExpertKind
-from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml
-from geolocate.maps import basemap, camera, fmt
-from geolocate.maps import data as mapdata
-from geolocate.presets import DEFAULT_PRESET, WEIGHT_MAX
-from geolocate.uploads import UploadStore
-from pages import _deckmap
-from pages import _state as K
-from pages._panels import PANELS, PHOTO_VIEWS, PanelContext
-from pages._shared import (
+# Shown at once, before the heavy imports and caches of a first visit (seconds on a cold server).
+st.title("Locate a photo")
+_loading = st.empty()
+_loading.caption(":material/hourglass_top: Loading the workbench: priors, layers and maps (the first visit takes a few seconds)…")
+
+import json  # noqa: E402
+from collections import OrderedDict  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from geolocate import locate, report, share  # noqa: E402
+from geolocate.evidence import ATTRIBUTE_TERMS, EvidenceContext, EvidenceSet, Message, kinds  # noqa: E402
+from geolocate.experts.base import ExpertKind  # noqa: E402
+from geolocate.export import regions_to_csv, regions_to_geojson, regions_to_kml  # noqa: E402
+from geolocate.maps import basemap, camera, fmt  # noqa: E402
+from geolocate.maps import data as mapdata  # noqa: E402
+from geolocate.presets import DEFAULT_PRESET, WEIGHT_MAX  # noqa: E402
+from geolocate.uploads import UploadStore  # noqa: E402
+from pages import _deckmap  # noqa: E402
+from pages import _state as K  # noqa: E402
+from pages._panels import PANELS, PHOTO_VIEWS, PanelContext  # noqa: E402
+from pages._shared import (  # noqa: E402
     IMAGE_SUITE_ERROR,
+    escape_markdown,
     load_photo,
     network_status,
+    place_names,
     session_located,
     shared_basemap,
     shared_countries,
     shared_layers,
+    shared_located,
     shared_priors,
     shared_weights_status,
     show_message,
+    without_paths,
 )
+
+try:  # the analyst panel's areas on the map (pages/_panels.py's evidence); the page works without
+    from geolocate.evidence.analyst import map_shapes
+except ImportError:  # pragma: no cover
+    map_shapes = None  # type: ignore[assignment]
 
 REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5: "res 5 (~250 km²)", 6: "res 6 (~36 km²)", 7: "res 7 (~5 km²)",
                  8: "res 8 (~0.7 km²)", 9: "res 9 (~0.1 km²)", 10: "res 10 (~0.015 km², street level)"}
+# (Comments, not docstrings, in this page: Streamlit's "magic" would show a bare string.)
+# Up to this many views (the ensemble and five experts) "Map shows" is a row of buttons, beyond it a dropdown.
+SEGMENTED_MAX = 6
+# Metric values one size smaller than Streamlit's, so "-33.87, 151.21" fits a quarter of the page at 1440 px.
+METRIC_CSS = "<style>[data-testid='stMetricValue'] > div { font-size: 1.55rem; }</style>"
 BUDGETS = share.log_budget_options()
 TOP_REGIONS = locate.TOP_REGIONS
 PRESET = DEFAULT_PRESET
 NO_MODEL = "Photo not analysed by any image model: priors and your evidence only."
 NO_PHOTO = "No photo analysed: the map shows where photos are usually taken (priors) and your evidence only."
 
-st.title("Locate a photo")
-st.caption(
-    "Each *expert* (a prior on where photos are taken, an image model, or what you know) gives a map of where the "
-    "photo could be; the *ensemble* multiplies them with the weights below. The globe is cut into hexagonal "
-    "**regions** (H3 cells, finer where the probability is high); they are ranked from most to least likely per km², "
-    "and the ones that fit in your **area budget** (cyan outline) are where to search first."
-)
+status_box = st.container(key="locate_status")  # the one status line and its details, filled once known
 
 countries = shared_countries()
 shared_basemap()
@@ -74,15 +88,22 @@ if first_run:
     st.session_state[K.LINK_MESSAGES] = link_msgs
 link_evidence: EvidenceSet = st.session_state[K.LINK_EVIDENCE]
 
-# ---- sidebar: photo, one panel per evidence kind, privacy ---------------------------------------------
-with st.sidebar:
-    st.header("Photo")
+# ---- the photo (main column: reachable on a phone, where the sidebar is folded away) -----------------------
+up_col, ev_col = st.columns([3, 2], vertical_alignment="center")
+with up_col:
     uploads = st.file_uploader(
-        "One photo, or several of the same place (album)",
+        "Photo: one, or several of the same place (album)",
         type=["jpg", "jpeg", "png", "webp", "heic", "heif", "tif", "tiff", "bmp", "gif", "avif"],
         accept_multiple_files=True,
         key=K.PHOTOS,
         help="Photos stay in memory and are never written to disk. Size limit per file: see server.maxUploadSize.",
+    )
+    upload_errors = st.container()  # a file that could not be read: said right under the uploader
+with ev_col:
+    inline = st.toggle(
+        "Evidence fields here, not in the sidebar", key=K.INLINE_EVIDENCE,
+        help="For narrow screens, where the sidebar is folded away: what you know, sun and clock, text, model and map "
+        "features in a panel under this line.",
     )
 
 # ---- photos: decoded once per upload, one file at a time, kept in session memory only ------------------
@@ -107,7 +128,7 @@ else:
 
 layers = shared_layers()
 terms = [t for t, (layer, _) in ATTRIBUTE_TERMS.items() if layer in layers]
-with st.sidebar:
+with st.sidebar if not inline else st.expander("Photo evidence: what you know, sun and clock, text, map features", expanded=True):
     ctx = PanelContext(countries=iso_name, terms=terms, photos=photos, privacy=bool(st.session_state.get(K.PRIVACY, net["offline"])), restored=first_run)
     stated = []
     for kind_cls in kinds():
@@ -125,10 +146,10 @@ with st.sidebar:
         "tells that host which area you look at.",
     )
 
-for m in st.session_state.pop(K.LINK_MESSAGES, []):
-    show_message(m)
-for m in upload_msgs:
-    show_message(m)
+notes: list[Message] = list(st.session_state.pop(K.LINK_MESSAGES, []))
+with upload_errors:
+    for m in upload_msgs:
+        show_message(m)
 
 # ---- photos -> image experts (a small LRU per session: each GeoCLIP expert holds (photos x 100K) arrays) --
 image: tuple[list, list[Message]] = ([], [])
@@ -152,72 +173,97 @@ if photos:
 # ---- the locate service: experts and ensemble for this evidence and these photos (built once per set) ----
 ens_key = (evidence, photo_key)
 with st.spinner("Evaluating the experts on the globe…"):
-    located = session_located(ens_key, lambda: locate.build(photos, evidence, preset=PRESET, priors=shared_priors(), image=image, layers=layers, privacy=ctx.privacy))
+    def _build() -> locate.Located:
+        return locate.build(photos, evidence, preset=PRESET, priors=shared_priors(), image=image, layers=layers, privacy=ctx.privacy)
+
+    # Without photos the result depends on the evidence alone: every session shares it (a new session's
+    # first map then needs no build); with photos it stays in this session.
+    located = session_located(ens_key, _build) if photos else shared_located((evidence, ctx.privacy), _build)
 ensemble = located.ensemble
 img_experts = located.image_experts
 labels = located.labels
 # Priors alone say where photos are taken, not where this one was.
 no_evidence = not any(e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE) for e in ensemble.experts)
 
-for m in dict.fromkeys(located.messages):  # once each (two kinds may say the same thing)
-    show_message(m)
+notes += list(dict.fromkeys(located.messages))  # once each (two kinds may say the same thing)
 
-# ---- status: what analysed the photo -------------------------------------------------------------------
+# ---- status: one line (what was analysed, what is missing) and the rest as plain text in "details" ------
 unavailable = [s for s in shared_weights_status() if not getattr(s, "available", False)]
-if photos and not img_experts:
-    st.warning(NO_MODEL, icon=":material/visibility_off:")
-elif not photos and not any(e.kind == ExpertKind.IMAGE for e in ensemble.experts):
-    st.caption(NO_PHOTO)
-if IMAGE_SUITE_ERROR is not None:
-    st.info("Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.")
-elif unavailable:
-    with st.expander(f"Image experts unavailable: {', '.join(s.name for s in unavailable)}. Priors and your evidence still work."):
-        st.caption(f"Network: {net['reason']}.")
-        for s in unavailable:
-            st.text(f"{s.name}: {s.detail}")
-            if getattr(s, "fix", ""):
-                st.caption("To fetch it, run on a connected machine:")
-                st.code(s.fix, language=None)
-
-# ---- the photo and its EXIF ----------------------------------------------------------------------------
-truth = None
+gps_photos = [p for p in photos if getattr(p, "gps", None)]
+analysed, missing = [], []
 if photos:
-    with st.expander(f"Photo{'s' if len(photos) > 1 else ''} ({len(photos)}) and EXIF", expanded=True):
-        cols = st.columns(min(len(photos), 4))
-        for i, p in enumerate(photos[:8]):
-            with cols[i % len(cols)]:
-                st.image(p.image, caption=None, width=220)
-                st.text(p.name)
-                st.dataframe({"fact": [k for k, _ in report.exif_summary(p)], "value": [v for _, v in report.exif_summary(p)]}, hide_index=True)
-    gps_photos = [p for p in photos if getattr(p, "gps", None)]
-    if gps_photos:
-        st.warning(
-            f"{len(gps_photos)} of {len(photos)} photo(s) carry their own GPS position in EXIF: anyone receiving these files "
-            "knows where they were taken. Strip EXIF before sharing them."
+    models = sorted({labels[e.name].split(" · ")[0] for e in img_experts})
+    what = f"{len(photos)} photo{'s' if len(photos) > 1 else ''}"
+    analysed.append(f"{what} by {', '.join(models)}" if models else f"{what}, not by any image model")
+    if not img_experts:
+        notes.append(Message("warning", NO_MODEL))
+else:
+    missing.append("a photo")
+stated = sorted({labels[e.name] for e in ensemble.experts if e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE)})
+if stated:
+    analysed.append("your evidence (" + ", ".join(stated) + ")")
+if IMAGE_SUITE_ERROR is not None:
+    missing.append("image models (not installed)")
+    notes.append(Message("info", "Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.", IMAGE_SUITE_ERROR))
+elif unavailable:
+    missing.append("image models " + ", ".join(s.name for s in unavailable) + " (weights not on this server)")
+if gps_photos:
+    notes.append(Message("warning", f"{len(gps_photos)} of {len(photos)} photo(s) carry their own GPS position in EXIF: anyone receiving these files knows where they were taken. Strip EXIF before sharing them.",
+                         "\n".join(f"{p.name}: {p.gps[0]:.4f}, {p.gps[1]:.4f}" for p in gps_photos)))
+status_text = (
+    "Analysed: " + ("; ".join(analysed) if analysed else "nothing yet: the map says where photos are usually taken (priors)")
+    + (". Missing: " + "; ".join(missing) if missing else "")
+    + (f". GPS position in the photo's EXIF: strip it before sharing the file{'s' if len(gps_photos) > 1 else ''}" if gps_photos else "")
+    + "."
+)
+with status_box:
+    _loading.empty()
+    st.caption(escape_markdown(status_text))
+    worst = "error" if any(m.level == "error" for m in notes) else "warning" if any(m.level == "warning" for m in notes) else ""
+    with st.expander(f"Details ({len(notes)} note{'s' if len(notes) != 1 else ''}{', ' + worst if worst else ''})" if notes or unavailable else "Details", expanded=False):
+        st.caption(
+            "Each expert (a prior on where photos are taken, an image model, or what you know) gives a map of where the "
+            "photo could be; the ensemble multiplies them with the weights. The globe is cut into hexagonal regions (H3 "
+            "cells, finer where the probability is high), ranked from most to least likely per km²; the ones that fit "
+            "in your area budget (cyan outline) are where to search first."
         )
-        st.text("\n".join(f"{p.name}: {p.gps[0]:.4f}, {p.gps[1]:.4f}" for p in gps_photos))
-        if st.checkbox("Use the first EXIF position as ground truth (mark it, measure the search area)", value=True, key=K.USE_TRUTH):
-            truth = gps_photos[0].gps
-    for kind_name, view_fn in PHOTO_VIEWS.items():  # e.g. the text read in the photo, boxes drawn
-        view_fn(evidence.get(kind_name), photos)
+        for m in notes:
+            st.text(without_paths(f"{m.level}: {m.text}" + (f"\n{m.detail}" if m.detail else "") if m.text else f"{m.level}: {m.detail}"))
+        if unavailable:
+            st.text(f"Image experts unavailable (network: {net['reason']}). Priors and your evidence still work.")
+            for s in unavailable:
+                st.text(without_paths(f"{s.name}: {s.detail}"))
+                if getattr(s, "fix", ""):
+                    st.text("To fetch it, run on a connected machine:")
+                    st.code(s.fix, language=None)
+
+truth = None
+if gps_photos and st.session_state.get(K.USE_TRUTH, True):
+    truth = gps_photos[0].gps
 
 
 def _place_names(regions, k: int) -> list[str]:
-    if not len(regions):
-        return []
-    return [p["text"] for p in basemap.nearest_places(regions.lat[:k], regions.lon[:k])]
+    return list(place_names(tuple(np.round(regions.lat[:k], 4).tolist()), tuple(np.round(regions.lon[:k], 4).tolist())))
+
+
+# A row click frames its region with this many region widths around it (at least ROW_PAD_MIN_DEG degrees).
+ROW_CONTEXT = 8.0
+ROW_PAD_MIN_DEG = 0.4
 
 
 def _region_view(regions, i: int) -> dict:
-    """A camera on one region (zoomed to see it and its neighbours)."""
+    """A camera on one region with its context: the neighbouring regions and nearby places (about 90 km across at least)."""
     side = float(np.sqrt(regions.area_km2[i])) / 111.0
-    return camera.fit_view(np.array([regions.lat[i]]), np.array([regions.lon[i]]), pad_deg=max(3 * side, 0.05))
+    return camera.fit_view(np.array([regions.lat[i]]), np.array([regions.lon[i]]), pad_deg=max(ROW_CONTEXT * side, ROW_PAD_MIN_DEG))
 
 
 # ---- the workbench: reruns alone when a slider, the budget or the shown view changes ----------------
 @st.fragment
 def workbench() -> None:
     url_weights = st.session_state.get(K.URL_WEIGHTS, {})
+    # The headline numbers span the page (a quarter of it each: no value is cut off), then the controls
+    # beside the map; the photo, its EXIF and the rest come after the map.
+    head = st.container()
     controls, main = st.columns([1, 3], gap="medium")
     with controls:
         st.subheader("Weights")
@@ -234,7 +280,9 @@ def workbench() -> None:
         st.subheader("Search area")
         budget_options = sorted({*BUDGETS, float(st.session_state.get(K.BUDGET, PRESET.budget_km2))})
         budget = st.select_slider("Area budget", options=budget_options, key=K.BUDGET, format_func=fmt.format_km2, help="Log scale. The most likely regions that fit in this much area are outlined in cyan.")
-        refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key=K.REFINE, format_func=REFINE_LABELS.get, help="The most likely regions are split down to this resolution.")
+        # Short stop labels: the long ones ran into "Pooling" below; the chosen stop's size is in the caption.
+        refine = st.select_slider("Finest resolution", options=list(REFINE_LABELS), key=K.REFINE, format_func=lambda r: f"res {r}", help="The most likely regions are split down to this resolution.")
+        st.caption(f"Regions down to {REFINE_LABELS[refine]}")
         method = st.radio("Pooling", ["log-linear", "linear"], horizontal=True, key=K.METHOD, help="log-linear: experts must agree (product). linear: any expert may be right (mixture).")
 
     with main:
@@ -244,7 +292,11 @@ def workbench() -> None:
             st.session_state[K.SHOW] = url_show
         if st.session_state.get(K.SHOW) not in show_options:
             st.session_state[K.SHOW] = "ensemble"
-        show = st.segmented_control("Map shows", show_options, key=K.SHOW, format_func=lambda n: labels.get(n, n), help="The ensemble, or one expert on its own. Exports follow this choice.") or "ensemble"
+        show_help = "The ensemble, or one expert on its own. Exports follow this choice."
+        if len(show_options) <= SEGMENTED_MAX:
+            show = st.segmented_control("Map shows", show_options, key=K.SHOW, format_func=lambda n: labels.get(n, n), help=show_help) or "ensemble"
+        else:  # a row of many buttons wraps and cuts labels off: a dropdown keeps each label whole
+            show = st.selectbox("Map shows", show_options, key=K.SHOW, format_func=lambda n: labels.get(n, n), help=show_help) or "ensemble"
 
         all_zero = show == "ensemble" and not any(weights.values())
         try:
@@ -272,13 +324,13 @@ def workbench() -> None:
         st.session_state[K.SHOWN] = show
 
         peak_area = mapdata.peak_area_km2(dist)
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4 = head.columns(4)
         c1.metric("Regions in budget", f"{len(regions):,}")
         c2.metric("Chance the photo is in them", fmt.format_prob(regions.total_prob) if len(regions) else "0%")
         c3.metric("Their total area", fmt.format_km2(regions.total_area_km2), help=f"About a disc of radius {fmt.disc_radius_km(max(regions.total_area_km2, 1)):,.0f} km")
         if truth is not None:
             need = dist.area_to_contain(*truth)
-            c4.metric("Area needed to reach the EXIF position", fmt.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
+            c4.metric("Area to reach the EXIF position", fmt.format_km2(need), delta="inside budget" if need <= budget else "outside budget", delta_color="normal" if need <= budget else "inverse")
         elif all_zero:
             c4.metric("Most likely region", "none (all equal)")
         elif show == "ensemble" and no_evidence and not img_experts:
@@ -291,11 +343,13 @@ def workbench() -> None:
         if len(regions) == 0 and not all_zero:
             st.info("The budget is smaller than the single most likely region: raise the budget or choose a finer resolution.")
 
-        st.html(mapdata.legend_html(data.scale, budget))
         privacy = bool(st.session_state.get(K.PRIVACY, True))
-        multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget, cam) if st.session_state.get(K.MULTIPLES) else []
+        multiples = _multiples(dist if show == "ensemble" else None, weights, method, refine, budget) if st.session_state.get(K.MULTIPLES) else []
         # One map backend: the deck.gl component (draw falls back to pydeck by itself when it is unavailable).
-        _deckmap.draw(data, cam, repr((vkey, sel[:1])), key=K.MAP, tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples)
+        # A click on it is evidence (the analyst panel turns it into a guess or an area): see _map_clicked.
+        click = _deckmap.draw(data, cam, repr((vkey, sel[:1])), key=K.MAP, tiles=None if privacy else basemap.TILE_URL, marker=truth, multiples=multiples, click=True, **_shapes())
+        _map_clicked(click)
+        st.html(mapdata.legend_html(data.scale, budget))
         st.caption(
             f"Showing **{labels.get(show, show)}**. {len(data.cells):,} regions drawn at full resolution "
             f"({fmt.format_prob(data.shown_prob)} of the probability), the rest aggregated to res {data.context_res}"
@@ -353,28 +407,53 @@ def workbench() -> None:
         st.code(link, language=None)
 
     # ---- small multiples ----------------------------------------------------------------------------
-    if st.toggle("Per-expert maps side by side", key=K.MULTIPLES, help="One small map per expert and the ensemble under the main map, all with one linked camera: pan or zoom any of them."):
-        st.caption("The small maps are under the main map: one per expert on its own and the ensemble, with one camera (pan or zoom any of them). Cyan: each map's own area budget; colours are per map (each its own log scale).")
+    if st.toggle("Per-expert maps side by side", key=K.MULTIPLES, help="One small map per expert and the ensemble under the main map, each framed on its own most likely regions."):
+        st.caption("The small maps are under the main map: one per expert on its own and the ensemble, each framed on its own data (its reset button frames it again). Cyan: each map's own area budget; colours are per map (each its own log scale).")
 
 
 SMALL_MAP_CELLS = 1_000
 
 
-def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float, cam: dict) -> list[tuple[str, mapdata.MapData]]:
+def _shapes() -> dict:
+    """The analyst's guess and areas as map shapes (``shapes=`` for draw), when the map and the evidence support them."""
+    from geolocate.maps import spec as mapspec
+
+    ev = evidence.get("analyst")
+    if map_shapes is None or ev is None or "shapes" not in getattr(mapspec.MapOptions, "__annotations__", {}):
+        return {}
+    return {"shapes": map_shapes(ev)}
+
+
+def _map_clicked(click: dict | None) -> None:
+    """Keep the map's latest click for the analyst panel and rerun the whole app once per new click.
+
+    The panel is in the sidebar, outside this fragment: only a full rerun lets it use the click.
+    """
+    if not isinstance(click, dict) or click.get("n") is None:
+        return
+    st.session_state[K.MAP_CLICK] = click
+    if click["n"] != st.session_state.get(K.CLICK_N):
+        st.session_state[K.CLICK_N] = click["n"]
+        st.rerun(scope="app")
+
+
+def _multiples(ens_dist, weights: dict, method: str, refine: int, budget: float) -> list[tuple[str, mapdata.MapData]]:
     """(title, map data) of the ensemble and each expert on its own, for the linked small maps.
 
-    ``ens_dist`` is the ensemble the main map already shows (None when it shows an expert). An expert's
-    map does not depend on the weights, so a slider move reuses it (kept per view in the session).
+    ``ens_dist`` is the ensemble the main map already shows (None when it shows an expert). Each small map
+    holds the cells around its own peak (the component frames each on its own data, not the main camera).
+    An expert's map does not depend on the weights, so a slider move reuses it (kept per view in the session).
     """
     out = []
     if any(weights.values()):
         d = ens_dist if ens_dist is not None else located.distribution(weights, refine=refine, method=method)
-        out.append(("ensemble", mapdata.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=cam)))
+        out.append(("ensemble", mapdata.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=camera.view_state(d, budget))))
     cache = st.session_state.setdefault(K.SMALL_MAPS, {})
     for name in ensemble.names:
-        key = (ens_key, name, refine, budget, tuple(sorted(cam.items())))
+        key = (ens_key, name, refine, budget)
         if key not in cache:
-            cache[key] = mapdata.map_records(ensemble.expert_distribution(name, refine_to=refine), budget, max_cells=SMALL_MAP_CELLS, view=cam)
+            d = ensemble.expert_distribution(name, refine_to=refine)
+            cache[key] = mapdata.map_records(d, budget, max_cells=SMALL_MAP_CELLS, view=camera.view_state(d, budget))
         out.append((f"{labels[name]} (weight {weights.get(name, 0):g})", cache[key]))
     while len(cache) > 3 * len(ensemble.names):
         cache.pop(next(iter(cache)))
@@ -419,6 +498,23 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
 
 workbench()
 
+# ---- the photo and its EXIF: below the map (the map stays above the fold after an upload) --------------
+if photos:
+    with st.expander(f"Photo{'s' if len(photos) > 1 else ''} ({len(photos)}) and EXIF", expanded=False):
+        cols = st.columns(min(len(photos), 4))
+        for i, p in enumerate(photos[:8]):
+            with cols[i % len(cols)]:
+                st.image(p.image, caption=None, width=220)
+                st.text(p.name)
+                st.dataframe({"fact": [k for k, _ in report.exif_summary(p)], "value": [v for _, v in report.exif_summary(p)]}, hide_index=True)
+        if gps_photos:
+            st.text("\n".join(f"{p.name}: {p.gps[0]:.4f}, {p.gps[1]:.4f}" for p in gps_photos))
+            st.checkbox("Use the first EXIF position as ground truth (mark it, measure the search area)", value=True, key=K.USE_TRUTH)
+    for kind_name, view_fn in PHOTO_VIEWS.items():  # e.g. the text read in the photo, boxes drawn
+        view_fn(evidence.get(kind_name), photos)
+
 with st.expander("Experts in this ensemble"):
     for e in ensemble.experts:
         st.text(f"{labels[e.name]}: {e.describe()}" + ("  (certain: a mask, no weight)" if e.hard else ""))
+
+st.html(METRIC_CSS)

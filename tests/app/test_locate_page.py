@@ -9,7 +9,7 @@ import re
 import geopandas as gpd
 import numpy as np
 import pytest
-from apphelpers import PAGES, jpeg_bytes, map_layers
+from apphelpers import PAGES, jpeg_bytes, map_layers, shown_text
 from streamlit.testing.v1 import AppTest
 
 from geolocate import evidence, share
@@ -36,6 +36,14 @@ def _deck(at: AppTest) -> dict:
 
 def _layer(spec: dict, layer_id: str) -> dict:
     return next(layer for layer in spec["layers"] if layer["id"] == layer_id)
+
+
+def _status(at: AppTest) -> tuple[list[str], list[str]]:
+    """(the status lines under the title, the plain texts in its "Details" expander)."""
+    lines = [c.value for c in at.main.caption if c.value.startswith("Analysed")]
+    details = [e for e in at.expander if e.label.startswith("Details")]
+    assert len(details) == 1, [e.label for e in at.expander]
+    return lines, [t.value for t in details[0].text]
 
 
 def _mode(at: AppTest) -> tuple[float, float]:
@@ -65,7 +73,7 @@ def test_defaults_show_priors_map_and_regions(at):
     assert len(_layer(spec, "context")["data"]) == 842  # world view: the whole globe at res 1
     assert spec["tiles"] is None  # privacy mode (offline): no tiles for the browser to fetch
     labels = _layer(spec, "city_labels")["data"]
-    assert len(_layer(spec, "borders")["data"]) > 100 and labels[0]["name"] == "Shanghai" and 10 <= len(labels) <= 60
+    assert len(_layer(spec, "borders")["data"]) > 100 and labels[0]["name"] == "Shanghai" and len(labels) >= 10  # (G2: labels carry min_zoom)
     # The budget outline encloses exactly the first "Regions in budget" cells of the ranking.
     import h3
     import shapely
@@ -80,7 +88,32 @@ def test_defaults_show_priors_map_and_regions(at):
 
 def test_priors_only_is_not_presented_as_an_answer(at):
     assert _metrics(at)["Most likely region"] == "n/a: priors only"
-    assert any(c.value.startswith("No photo analysed") for c in at.caption)
+    lines, _ = _status(at)
+    assert [shown_text(x) for x in lines] == ["Analysed: nothing yet: the map says where photos are usually taken (priors). Missing: a photo."]
+
+
+def test_status_is_one_line_with_plain_details_and_no_paths(monkeypatch):
+    """One status line under the title; every other note is plain text in "Details", without server folders."""
+    import pages._shared as shared
+
+    monkeypatch.setattr(shared, "_weights_status", lambda backbone: [type("S", (), {"name": "GeoCLIP", "available": False, "detail": "missing /root/.cache/geolocate/weights/geoclip/img.pt", "fix": "python -m geolocate weights fetch geoclip"})()])
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.query_params["radius"] = "99999"
+    at.query_params["guess"] = "48.85,2.35"
+    _run(at)
+    lines, details = _status(at)
+    assert len(lines) == 1
+    line = shown_text(lines[0])
+    assert line.startswith("Analysed: your evidence (analyst guess). Missing: a photo; image models GeoCLIP (weights not on this server)"), line
+    assert any("radius 99999 km" in t for t in details) and any("GeoCLIP: missing …/img.pt" == t for t in details), details
+    assert not any("/root" in t for t in details)
+    details_box = next(e for e in at.expander if e.label.startswith("Details"))
+    assert [c.value for c in details_box.code] == ["python -m geolocate weights fetch geoclip"]
+    assert details_box.code[0].language in (None, "", "plaintext")  # no highlighting ("then" is not Python)
+    assert not at.warning and not at.info and not at.error  # nothing stacks above the map
+    # The status sits right under the title, above the map.
+    top = [e for e in at.main if type(e).__name__ not in ("SpecialBlock", "UnknownElement")]  # (style, loading placeholder)
+    assert type(top[0]).__name__ == "Title" and top[1].caption[0].value == lines[0], top[:2]
 
 
 def test_legend_shows_real_values(at):
@@ -106,7 +139,51 @@ def test_terms_are_explained_and_labels_do_not_repeat(at):
     _run(at)
     labels = [s.label for s in at.main.slider]
     assert "analyst: forest" in labels and not any("analyst: analyst" in lbl for lbl in labels)
-    assert "**regions**" in at.caption[0].value and "H3 cells" in at.caption[0].value
+    details = next(e for e in at.expander if e.label.startswith("Details"))
+    assert any("regions (H3 cells" in c.value for c in details.caption)
+
+
+def test_map_shows_is_a_dropdown_beyond_five_experts(at):
+    at = _with_guess(at)
+    at.multiselect(key="attributes").select("forest")
+    _run(at)
+    assert len(at.main.slider) == 5 and at.get("button_group") and not [b for b in at.selectbox if b.label == "Map shows"]
+    at.multiselect(key="attributes").select("urban")
+    _run(at)
+    assert len(at.main.slider) == 6 and not at.get("button_group")
+    (box,) = [b for b in at.selectbox if b.label == "Map shows"]
+    assert box.options[0] == "ensemble" and "analyst: urban" in box.options and len(box.options) == 7
+    box.set_value("analyst guess")
+    _run(at)
+    assert at.session_state["_shown"] == "analyst guess"
+    lat, lon = _mode(at)
+    assert abs(lat - 48.85) < 1 and abs(lon - 2.35) < 1
+
+
+def test_map_click_is_kept_for_the_panel_and_reruns_the_app(monkeypatch):
+    """A click on the main map lands in session state (MAP_CLICK) and a full rerun lets the panel use it once."""
+    import pages._deckmap as deckmap
+    from pages import _state as K
+
+    calls = []
+    real = deckmap.deck_map
+
+    def clicked(spec, key):
+        calls.append(spec["click"])
+        real(spec, key)
+        return {"lat": 21.97, "lon": -159.37, "n": 1} if key == K.MAP else None
+
+    monkeypatch.setattr(deckmap, "deck_map", clicked)
+    at = _run(AppTest.from_file(PAGE, default_timeout=90))
+    assert calls and all(calls)  # the map asks the component for clicks
+    assert at.session_state[K.MAP_CLICK] == {"lat": 21.97, "lon": -159.37, "n": 1}
+    assert at.session_state[K.CLICK_N] == 1
+    # The rerun reached the sidebar's analyst panel: the click became the guess (its default use).
+    assert at.sidebar.text_input(key="guess").value.startswith("21.97"), at.sidebar.text_input(key="guess").value
+    assert "analyst guess" in [s.label for s in at.main.slider]
+    n_runs = len(calls)
+    _run(at)  # the same click again: no further full rerun
+    assert len(calls) == n_runs + 1
 
 
 def test_all_weights_zero_gives_one_message(at):
@@ -296,12 +373,13 @@ def test_bad_uploads_give_messages_not_tracebacks(at):
 def test_exif_gps_is_flagged_and_measured(at):
     at.file_uploader(key="photos").set_value([("sydney.jpg", jpeg_bytes(gps=(-33.8568, 151.2153)), "image/jpeg"), ("b.jpg", jpeg_bytes(gps=(35.0, 139.0)), "image/jpeg")])
     _run(at)
-    warnings = " ".join(w.value for w in at.warning)
-    assert "2 of 2 photo(s) carry their own GPS position" in warnings
+    lines, details = _status(at)
+    assert "GPS position in the photo's EXIF: strip it before sharing the files" in shown_text(lines[0])
+    assert any("2 of 2 photo(s) carry their own GPS position" in t for t in details)
     texts = " ".join(t.value for t in at.text)
     assert "sydney.jpg: -33.8568, 151.2153" in texts and "b.jpg: 35.0000, 139.0000" in texts  # every photo, not the first only
     m = _metrics(at)
-    assert "Area needed to reach the EXIF position" in m
+    assert "Area to reach the EXIF position" in m
     spec = _deck(at)
     (truth,) = _layer(spec, "truth")["data"]
     assert (truth["lat"], truth["lon"]) == pytest.approx((-33.8568, 151.2153), abs=1e-4)
@@ -309,11 +387,11 @@ def test_exif_gps_is_flagged_and_measured(at):
     page = (PAGES.parent / "assets" / "deckmap" / "index.html").read_text()
     assert 'radiusUnits: "pixels", getRadius: radius, lineWidthUnits: "pixels"' in page
     # The photo is shown (thumbnail) with its EXIF facts.
-    assert at.get("image") and any("GPS" in str(df.value["fact"].tolist()) for df in at.dataframe)
+    assert at.get("image") and any("GPS" in str(df.value["fact"].tolist()) for df in at.dataframe if "fact" in df.value.columns)
     # Telling the ensemble "Sydney" shrinks the area needed to reach the truth.
-    need_before = m["Area needed to reach the EXIF position"]
+    need_before = m["Area to reach the EXIF position"]
     _with_guess(at, "-33.9, 151.2", 50.0)
-    need_after = _metrics(at)["Area needed to reach the EXIF position"]
+    need_after = _metrics(at)["Area to reach the EXIF position"]
     assert _km2(need_after) < _km2(need_before) / 100, (need_before, need_after)
 
 
@@ -352,13 +430,16 @@ def test_missing_weights_are_explained_with_the_fix(monkeypatch):
     if not missing:
         pytest.skip("the image model weights are installed here")
     at = _run(AppTest.from_file(PAGE, default_timeout=90))
-    labels = [e.label for e in at.expander]
-    assert any(lbl.startswith("Image experts unavailable") for lbl in labels), labels
+    lines, details = _status(at)
+    assert "Missing: a photo; image models " in shown_text(lines[0]), lines
+    assert any(t.startswith("Image experts unavailable") for t in details), details
     assert any(missing[0].fix == c.value for c in at.code if missing[0].fix)  # the command alone, no prose
-    # Uploading a photo still works: the image experts are skipped, one line says the photo was not analysed.
+    # Uploading a photo still works: the image experts are skipped, the status says the photo was not analysed.
     at.file_uploader(key="photos").set_value(("p.jpg", jpeg_bytes(), "image/jpeg"))
     _run(at)
-    assert [w.value for w in at.warning if "not analysed" in w.value] == ["Photo not analysed by any image model: priors and your evidence only."]
+    lines, details = _status(at)
+    assert shown_text(lines[0]).startswith("Analysed: 1 photo, not by any image model."), lines
+    assert [t for t in details if "not analysed" in t] == ["warning: Photo not analysed by any image model: priors and your evidence only."]
     assert _metrics(at)["Most likely region"] == "n/a: priors only"
     assert int(_metrics(at)["Regions in budget"].replace(",", "")) > 0
 
@@ -370,7 +451,7 @@ def test_photo_with_tiny_random_backbone_adds_labelled_image_experts(at):
     names = [s.label for s in at.main.slider]
     image_names = [n for n in names if "RANDOM" in n]
     assert image_names, names  # clearly labelled random experts
-    assert any("random" in w.value.lower() for w in at.warning)
+    assert any("random" in t.lower() for t in _status(at)[1])
     assert int(_metrics(at)["Regions in budget"].replace(",", "")) > 0
 
 
@@ -381,7 +462,7 @@ def test_link_values_are_never_rendered_as_markdown():
     at.query_params["guess"] = "48.85,2.35"
     at.query_params["radius"] = "99999"
     _run(at)
-    assert len(at.warning) == 1 and at.warning[0].value.startswith("The link had ")
+    assert not at.warning and [t for t in _status(at)[1] if t.startswith("warning: The link had ")]
     detail = [t.value for t in at.text if "radius 99999 km" in t.value]
     assert detail and "using 5000 km" in detail[0] and "'![x](http://127.0.0…'" in detail[0]
     for el in list(at.markdown) + list(at.warning) + list(at.info) + list(at.caption):
