@@ -214,3 +214,13 @@ def test_expert_label_does_not_repeat_the_kind():
     experts, _ = analyst_experts(AnalystEvidence(attributes=("forest",)))
     assert experts_base.expert_label(experts[0]) == "analyst: forest"
     assert experts_base.expert_label(PointExpert(1.0, 2.0, 10.0, name="GeoCLIP", kind="image")) == "GeoCLIP · image"
+
+
+def test_descriptions_name_the_kind_once_and_a_single_scale_once():
+    """Labels of the report and the CLI: no "analyst: analyst: ...", no "sigma 150-150 km"."""
+    from geolocate.experts.base import ExpertKind
+
+    one = PointExpert(10.0, 20.0, 150.0, name="analyst guess")
+    one.kind = ExpertKind.ANALYST
+    assert one.describe() == "analyst guess at (10.0000, 20.0000), sigma 150 km"
+    assert PointExpert(10.0, 20.0, [5.0, 100.0], name="m").describe() == "point: m at (10.0000, 20.0000), sigma 5-100 km"

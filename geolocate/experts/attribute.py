@@ -17,7 +17,7 @@ import numpy as np
 
 from ..grid import CellSet
 from ..layers import Layer
-from .base import BatchExpert, Expert, ExpertKind, descendant_value_range
+from .base import BatchExpert, Expert, ExpertKind, descendant_value_range, kind_and_name
 
 
 def attribute_log_likelihood(fractions: np.ndarray, probs: np.ndarray, class_prior: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ class AttributeExpert(Expert):
     def describe(self) -> str:
         """Name and the three most probable classes."""
         tops = ", ".join(f"{c} {p:.0%}" for c, p in self.top_classes())
-        return f"{self.kind}: {self.name} ({tops})"
+        return f"{kind_and_name(self.kind, self.name)} ({tops})"
 
 
 def override_probs(layer: Layer, wanted: list[str], confidence: float = 0.9) -> np.ndarray:

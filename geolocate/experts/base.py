@@ -60,6 +60,12 @@ def expert_label(expert: Expert) -> str:
     return f"{name} · {kind}"
 
 
+def kind_and_name(kind: object, name: str) -> str:
+    """``"kind: name"`` for one-line descriptions, or just ``name`` when it already starts with its kind."""
+    k = str(kind)
+    return name if not k or name.lower().startswith(k.lower()) else f"{k}: {name}"
+
+
 class Expert(ABC):
     """A distribution over the globe from one source of evidence.
 

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike
 
 from ..grid import EARTH_RADIUS_KM, CellSet, latlon_to_xyz
 from ..metrics import haversine_km
-from .base import DESCENDANT_RADIUS, BatchExpert, Expert, ExpertKind
+from .base import DESCENDANT_RADIUS, BatchExpert, Expert, ExpertKind, kind_and_name
 
 DEFAULT_SCALES_KM = (1.0, 5.0, 25.0, 100.0, 300.0, 750.0, 2500.0)
 """Scale ladder (km) for mixtures fitted to a model's errors."""
@@ -275,7 +275,9 @@ class PointExpert(Expert):
 
     def describe(self) -> str:
         """Name, centre and the range of kernel scales."""
-        return f"{self.kind}: {self.name} at ({self.lat:.4f}, {self.lon:.4f}), sigma {self.scales_km.min():g}-{self.scales_km.max():g} km"
+        lo, hi = float(self.scales_km.min()), float(self.scales_km.max())
+        sigma = f"sigma {lo:g} km" if lo == hi else f"sigma {lo:g}-{hi:g} km"
+        return f"{kind_and_name(self.kind, self.name)} at ({self.lat:.4f}, {self.lon:.4f}), {sigma}"
 
 
 class PointPredictions(BatchExpert):
