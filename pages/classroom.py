@@ -57,10 +57,9 @@ def room() -> Classroom:
 
 
 BROWSER_COOKIE = "geolocate_browser"
-TEACHER_COOKIE_DAYS = 7
-"""How long the teacher's browser keeps a round's teacher key (a reload keeps the teacher in control)."""
-SEARCH_BUDGET_KM2 = share.DEFAULT_BUDGET_KM2
-"""The ensemble's search area outlined on the reveal maps (its most likely regions within this area)."""
+# (Comments, not docstrings: a bare string in a page script is drawn by Streamlit's magic.)
+TEACHER_COOKIE_DAYS = 7  # how long the teacher's browser keeps a round's key (a reload keeps the teacher in control)
+SEARCH_BUDGET_KM2 = share.DEFAULT_BUDGET_KM2  # the ensemble's search area outlined on the reveal maps
 
 
 @st.cache_resource(show_spinner=False)
@@ -483,7 +482,9 @@ def reveal_map(case: dict, guesses: list[tuple[float, float, str]], key: str, ca
     distance, the guesses (pink, name on hover) and the ensemble's search area outlined, on the basemap."""
     truth = (float(case["lat"]), float(case["lon"]))
     lines = teach_reveal.guess_lines(truth, guesses)
-    cam = camera.fit_view(np.array([truth[0]] + [p[0] for p in guesses]), np.array([truth[1]] + [p[1] for p in guesses]), pad_deg=5.0)
+    # Framed for the map as drawn (about 600 px wide in a student's column, ``height`` tall): both ends show.
+    cam = camera.fit_view(np.array([truth[0]] + [p[0] for p in guesses]), np.array([truth[1]] + [p[1] for p in guesses]), pad_deg=5.0,
+                          width_px=600, height_px=height)
     options: dict = {"marker": truth, "height": height}
     if guess is not None:
         options["guess"] = guess
@@ -551,11 +552,11 @@ def join_link(rnd) -> str:
 def join_card(rnd, big: bool) -> None:
     """The join code in large type, a QR code of the students' link (made on this server, offline) and the link."""
     link = join_link(rnd)
-    left, right = st.columns([1, 2] if big else [1, 3])
-    left.image(projector.qr_png(link), width=420 if big else 180, caption="Scan to join", output_format="PNG")  # sharp edges: no JPEG
+    left, right = st.columns([2, 3] if big else [1, 3])
+    left.image(projector.qr_png(link), width="stretch" if big else 180, caption="Scan to join", output_format="PNG")  # sharp edges: no JPEG
     with right:
         # The code is made of the server's own alphabet (no user text); escaped all the same.
-        size = "min(12vw, 8rem)" if big else "3.2rem"
+        size = "min(7vw, 6.5rem)" if big else "3.2rem"
         st.html(f'<div style="font-size:{size};font-weight:800;letter-spacing:.12em;font-family:monospace;line-height:1.1" '
                 f'data-testid="join-code">{html.escape(projector.spaced_code(rnd.code))}</div>')
         st.markdown("Students open this link (or this page and the code):")

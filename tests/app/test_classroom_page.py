@@ -291,6 +291,7 @@ def test_the_teacher_reloads_and_keeps_control_a_student_link_never_does(db, bro
     _run(at)
     # The teacher's browser is told to keep the key for this round (a cookie), and the key leaves the address.
     assert f"geolocate_teacher_{code}={key}" in _cookie_scripts(at)
+    assert not at.markdown or not any("teacher key" in m.value for m in at.markdown)  # no stray docstring drawn by magic
     assert "teacher" not in at.query_params
     assert any("Keep this link" in c.value for c in at.caption)
     # A reload: a new session, the address without the key, the browser's cookie sent with it.
@@ -356,7 +357,7 @@ def test_projector_view_has_a_large_code_a_qr_code_of_the_join_link_and_a_timer(
     assert any(f'data-end="{int(end * 1000)}"' in h.proto.body and "5rem" in h.proto.body for h in at.get("html"))  # big on the projector
     assert not any(b.label.startswith("Reveal the round") for b in at.button)  # the controls are hidden
     big = [h.proto.body for h in at.get("html") if "join-code" in h.proto.body]
-    assert big and f"{code[:3]} {code[3:]}" in big[0] and "8rem" in big[0]
+    assert big and f"{code[:3]} {code[3:]}" in big[0] and "6.5rem" in big[0]
     # The QR code (a PNG made on the server) decodes to the students' link.
     qr = next(i for i in at.get("image") if "Scan to join" in i.captions)
     png = _media_bytes(served_media, qr.value[0])
