@@ -262,4 +262,4 @@ except OSError as err:
 text, bibtex = benchfmt.citation(__version__, str(report.get("benchmark", name)), digest, len(paths))
 st.caption("The method and the Recall vs Area metric; then this run's software version and the fingerprint of its data files:")
 st.code(text, language=None, wrap_lines=True)
-st.code(bibtex, language="bibtex")
+st.code(bibtex, language="bibtex", wrap_lines=True)
