@@ -7,10 +7,18 @@ Target: peak <= +250 MB over the uploads already in memory.
 
 ``--server``: the same album uploaded by headless Chromium to the Locate page of a real
 ``streamlit run app.py`` (127.0.0.1, offline, tiny backbone); the server's RSS is sampled every 50 ms from
-/proc from before the upload until the page has shown its photos and gone idle, and the peak over the
-warm page's RSS is printed (what a session with an album costs the server, Streamlit's copies included).
+/proc from before the upload until the page has listed the decoded photos and gone idle, and the peak over
+the warm page's RSS is printed (what a session with an album costs the server, Streamlit's copies included).
+The first session also builds the process-wide image caches; the last one is the per-session figure.
+``--stages LOG`` runs the server through ``_memstages.py`` (a memory line per stage: Streamlit storing each
+upload, ``UploadStore.sync``, the image experts, ``locate.build``, ``st.image``), ``--env KEY=VALUE`` sets
+the server's environment (``GEOLOCATE_MEMTRACE=1``: tracemalloc growth per stage;
+``GEOLOCATE_MEMSTAGES_RELEASE=1``: the store releases Streamlit's copies as the page does with
+``pages/_uploads.uploader_release``; ``MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=4194304``: as
+``scripts/serve.sh`` sets them), ``--repo DIR`` serves another checkout (a paired before/after run).
 
-    .venv/bin/python benchmarks/bench_upload_memory.py [--photos 12] [--mb 21] [--server]
+    .venv/bin/python benchmarks/bench_upload_memory.py [--photos 12] [--mb 21]
+    .venv/bin/python benchmarks/bench_upload_memory.py --server [--stages LOG] [--env K=V ...] [--repo DIR]
 """
 
 from __future__ import annotations
@@ -51,14 +59,12 @@ def big_jpeg(min_mb: float) -> bytes:
         q += 3
 
 
-class Upload:
-    """Like Streamlit's UploadedFile: name, file_id, getvalue() returning a copy of its bytes."""
+class Upload(io.BytesIO):
+    """Like Streamlit's UploadedFile: a BytesIO sharing its bytes, with name, file_id and size."""
 
     def __init__(self, name: str, data: bytes):
-        self.name, self.file_id, self._buf = name, f"id-{name}", io.BytesIO(data)
-
-    def getvalue(self) -> bytes:
-        return self._buf.getvalue()
+        super().__init__(data)
+        self.name, self.file_id, self.size = name, f"id-{name}", len(data)
 
 
 def proc_rss_mb(pid: int) -> float:
@@ -73,7 +79,7 @@ def proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, stages: str = "", env_extra: Sequence[str] = (), sessions: int = 2) -> int:
+def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, stages: str = "", env_extra: Sequence[str] = (), sessions: int = 2, repo: str = "") -> int:
     """Upload the album to a real server's Locate page; print its RSS before, at peak and after.
 
     Args:
@@ -84,6 +90,8 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, 
         stages: a log file: run the server through ``_memstages.py`` (a memory line per stage) and print it.
         env_extra: ``KEY=VALUE`` settings for the server's environment (e.g. ``MALLOC_ARENA_MAX=2``).
         sessions: albums uploaded one after another, each from a new browser context (1 to 3).
+        repo: serve ``app.py`` of this checkout instead (e.g. a worktree of an older commit, for a paired
+            before/after run under the same load; its own ``geolocate`` is imported).
     """
     import os
     import signal
@@ -116,8 +124,10 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, 
     if stages:
         env["GEOLOCATE_MEMLOG"] = stages
         Path(stages).unlink(missing_ok=True)
+    if repo and stages:
+        raise SystemExit("--repo and --stages do not go together (the stage log wraps this checkout's code)")
     proc = subprocess.Popen([sys.executable, *server, "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=repo or REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     tracing = "GEOLOCATE_MEMTRACE=1" in env_extra
 
@@ -202,12 +212,13 @@ def main() -> int:
     ap.add_argument("--server", action="store_true", help="through a real server's Locate page (Chromium)")
     ap.add_argument("--timeout", type=float, default=600.0, help="--server: bound on each wait, in seconds")
     ap.add_argument("--sessions", type=int, default=2, choices=(1, 2, 3), help="--server: albums uploaded in turn, each by a new session")
+    ap.add_argument("--repo", default="", help="--server: serve app.py of this checkout (e.g. a worktree of the commit before) for a paired run")
     ap.add_argument("--port", type=int, default=0, help="--server: the server's port (default: a free one)")
     ap.add_argument("--stages", default="", metavar="LOG", help="--server: log the server's memory per stage to LOG (benchmarks/_memstages.py) and print it")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="--server: add to the server's environment (repeatable)")
     args = ap.parse_args()
     if args.server:
-        return server_run(args.photos, args.mb, timeout_s=args.timeout, port=args.port, stages=args.stages, env_extra=args.env, sessions=args.sessions)
+        return server_run(args.photos, args.mb, timeout_s=args.timeout, port=args.port, stages=args.stages, env_extra=args.env, sessions=args.sessions, repo=args.repo)
     one = big_jpeg(args.mb)
     # Distinct files (different bytes after the end-of-image marker, so different hashes), as an album has.
     uploads = [Upload(f"p{i:02d}.jpg", one + bytes([i]) * 16) for i in range(args.photos)]
@@ -223,9 +234,10 @@ def main() -> int:
     peak = rss_mb("VmHWM")
     gc.collect()
     after = rss_mb()
-    print(f"{len(uploads)} uploads of {len(uploads[0].getvalue()) / 1e6:.1f} MB ({sum(len(u.getvalue()) for u in uploads) / 1e6:.0f} MB in memory before): "
+    print(f"{len(uploads)} uploads of {uploads[0].size / 1e6:.1f} MB ({sum(u.size for u in uploads) / 1e6:.0f} MB in memory before): "
           f"{len(photos)} decoded, {len(messages)} messages")
-    print(f"RSS before sync {before:.0f} MB, peak during sync {peak:.0f} MB (+{peak - before:.0f} MB), after {after:.0f} MB (+{after - before:.0f} MB: the kept photos)")
+    print(f"RSS before sync {before:.0f} MB, peak during sync {peak:.0f} MB (+{peak - before:.0f} MB), after {after:.0f} MB "
+          f"({after - before:+.0f} MB: the kept photos, less the uploads' bytes dropped after their decode)")
     print(f"peak <= +250 MB: {verdict(peak - before, 250)}")
     return 0 if peak - before <= 250 else 1
 

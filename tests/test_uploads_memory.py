@@ -130,3 +130,17 @@ def test_decoding_an_album_holds_one_file_at_a_time_and_frees_them_all():
     assert all(min(p.image.size) <= 1024 for p in photos)
     assert peak - start < 0.5 * len(one)  # bytes are shared, never copied (getvalue of a BytesIO is free)
     assert end - start < -0.9 * total  # the 6 files' bytes are gone
+
+
+def test_the_photo_keeps_the_files_sha256_since_its_bytes_are_dropped():
+    """A saved investigation names its photos by their files' SHA-256: taken at decode, the only moment the bytes exist."""
+    import hashlib
+
+    from geolocate.investigation import photo_record
+
+    data = _noise_jpeg(64, 48)
+    f = BytesUpload("p.jpg", data)
+    (photo,), _, _ = UploadStore().sync([f])
+    assert f.getvalue() == b""
+    assert photo.sha256 == hashlib.sha256(data).hexdigest()
+    assert photo_record(photo).sha256 == photo.sha256

@@ -20,6 +20,7 @@ so a burst of 80-megapixel uploads from many sessions peaks at a known bound
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import math
 import re
@@ -102,6 +103,8 @@ class Photo:
         exif_offset: EXIF ``OffsetTimeOriginal`` (``"+HH:MM"``, the camera clock's UTC offset), or None.
         camera: EXIF make and model (``"Canon EOS 5D"``), or "".
         notes: what was left out while decoding (e.g. "metadata too large": a PNG's text chunks skipped).
+        sha256: SHA-256 of the file's bytes (64 hex digits), taken while they were at hand: the bytes are
+            not kept (a saved investigation names its photos by it).
     """
 
     image: Image.Image
@@ -114,6 +117,7 @@ class Photo:
     exif_offset: str | None = None
     camera: str = ""
     notes: tuple[str, ...] = ()
+    sha256: str = ""
 
     @property
     def width(self) -> int:
@@ -346,7 +350,9 @@ def load_photo(data: bytes, name: str = "photo") -> Photo:
         PhotoError: empty, not an image, corrupt or truncated, too large, or a decompression bomb.
     """
     try:
-        return _load_photo(data, name)
+        photo = _load_photo(data, name)
+        photo.sha256 = hashlib.sha256(data).hexdigest()
+        return photo
     except _MetadataBomb as bomb:
         stripped = _png_without_text(data)
         if stripped is None:
@@ -357,7 +363,7 @@ def load_photo(data: bytes, name: str = "photo") -> Photo:
             raise PhotoError(f"{name}: metadata too large ({bomb})") from None
         finally:
             del stripped
-        return dataclasses.replace(photo, notes=(*photo.notes, METADATA_TOO_LARGE))
+        return dataclasses.replace(photo, notes=(*photo.notes, METADATA_TOO_LARGE), sha256=hashlib.sha256(data).hexdigest())
 
 
 class _MetadataBomb(Exception):
