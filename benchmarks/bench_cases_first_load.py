@@ -1,4 +1,4 @@
-"""First load of the Cases page on a fresh server: seconds until the guess box shows, and the server's CPU.
+"""First load of the Cases page on a fresh server: seconds until the title and the guess box show, server CPU.
 
 Starts ``streamlit run app.py`` (this checkout, or ``--app-dir`` another one, e.g. the worktree of an older
 commit) on 127.0.0.1, offline, opens ``/cases?bench=<benchmark>&case=<id>&mode=guess`` in headless Chromium
@@ -31,7 +31,7 @@ def cpu_s(pid: int) -> float:
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
 
 
-def one_run(app_dir: Path, port: int, data_dir: str, bench: str, case: str) -> tuple[float, float]:
+def one_run(app_dir: Path, port: int, data_dir: str, bench: str, case: str) -> tuple[float, float, float]:
     from playwright.sync_api import expect, sync_playwright
 
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
@@ -53,11 +53,13 @@ def one_run(app_dir: Path, port: int, data_dir: str, bench: str, case: str) -> t
             page = b.new_page()
             t0 = time.perf_counter()
             page.goto(f"{url}/cases?bench={bench}&case={case}&mode=guess", wait_until="domcontentloaded")
+            expect(page.get_by_role("heading", name="Cases: one photo at a time")).to_be_visible(timeout=600_000)
+            first = time.perf_counter() - t0  # the page's first sign of life (title; the progress box now comes with it)
             expect(page.get_by_label("Latitude, longitude")).to_be_visible(timeout=600_000)
             wall = time.perf_counter() - t0
             cpu = cpu_s(proc.pid)
             b.close()
-        return wall, cpu
+        return first, wall, cpu
     finally:
         proc.terminate()
         proc.wait(20)
@@ -74,8 +76,8 @@ def main() -> int:
     args = ap.parse_args()
     for k in range(args.runs):
         load = Path("/proc/loadavg").read_text().split()[0]
-        wall, cpu = one_run(args.app_dir, args.port, args.data_dir, args.benchmark, args.case)
-        print(f"{args.app_dir} run {k + 1}: guess box after {wall:.1f} s wall; server CPU {cpu:.1f} s (start + first load); load average {load}", flush=True)
+        first, wall, cpu = one_run(args.app_dir, args.port, args.data_dir, args.benchmark, args.case)
+        print(f"{args.app_dir} run {k + 1}: title after {first:.1f} s, guess box after {wall:.1f} s wall; server CPU {cpu:.1f} s (start + first load); load average {load}", flush=True)
     return 0
 
 
