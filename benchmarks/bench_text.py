@@ -123,7 +123,7 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if readers_lru is not None:
         print(f"Tesseract models: {readers_lru.loads} loads, {readers_lru.evictions} evictions, at most {readers_lru.peak} resident (cap {readers_lru.cap});"
-              f" OSD {'loaded' if ocr._ENGINES.osd is not None else 'not loaded'}")
+              " (orientation-and-script detection loads per use and ends)")
     print(f"RSS of the loaded readers after every script: highest after a photo +{worst_rss:.0f} MB, settled +{settled:.0f} MB over the library"
           f" (+{settled + lib - bare:.0f} over bare; process {rss_mb():.0f} MB, peak during detection {peak:.0f} MB)  [{verdict(worst_rss, 300)} 300 MB]")
 
