@@ -53,12 +53,14 @@ def _prune(keep: Path) -> None:
 
 @functools.lru_cache(maxsize=1)
 def component_dir() -> Path | None:
-    """The folder Streamlit serves the component from (index.html + deck.js), or None when unavailable."""
+    """The folder Streamlit serves the component from (index.html, deck.js, h3.js and the basemap detail files), or None when unavailable."""
     try:
         page, (bundle, h3) = PAGE.read_bytes(), _bundles()
         import pydeck
 
+        details = [PAGE.parent / level.file for level in basemap.DETAIL_LEVELS if (PAGE.parent / level.file).is_file()]
         ident = [page, pydeck.__version__.encode()] + [f"{p.name}:{p.stat().st_size}".encode() for p in (bundle, h3) if p]
+        ident += [hashlib.sha256(p.read_bytes()).digest() for p in details]
         tag = hashlib.sha256(b"|".join(ident)).hexdigest()[:12]
         final = cache_dir() / f"deckmap-{tag}"
         if all((final / f).is_file() for f in ("index.html", "deck.js", "h3.js")):
@@ -67,6 +69,8 @@ def component_dir() -> Path | None:
         try:
             (tmp / "index.html").write_bytes(page)
             shutil.copyfile(bundle, tmp / "deck.js")
+            for detail in details:  # the finer borders, fetched by the page when the view zooms in
+                shutil.copyfile(detail, tmp / detail.name)
             if h3 is not None:
                 shutil.copyfile(h3, tmp / "h3.js")
             else:  # pydeck's bundle carries h3-js itself
@@ -104,7 +108,7 @@ def next_seq() -> int:
 
 
 def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, **options: Unpack[mapspec.MapOptions]) -> dict | None:
-    """Draw one map over the offline basemap (every border, the camera's city labels): the only map call of the pages.
+    """Draw one map over the offline basemap (borders and coastlines, a graticule, city labels for the camera and zooming in from it): the only map call of the pages.
 
     The deck.gl component when it can be served (with this session's next sequence number), else the
     pydeck fallback (:func:`geolocate.maps.deck.build_deck` in ``st.pydeck_chart``, small multiples as
@@ -118,7 +122,7 @@ def draw(data: MapData, camera: Mapping[str, float], camera_key: str, key: str, 
     if not available():
         _draw_pydeck(data, camera, key, options)
         return None
-    spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=basemap.view_city_labels(camera), **options)
+    spec = mapspec.map_spec(data, camera, camera_key, seq=next_seq(), borders=mapspec.world_borders(), cities=basemap.zoom_city_labels(camera), **options)
     return deck_map(spec, key)
 
 

@@ -13,21 +13,25 @@ Spec (schema ``geolocate.mapspec/1``)::
      "camera": {"key", "latitude", "longitude", "zoom"},
      "tiles": URL template of raster tiles or null (privacy mode: the browser fetches nothing),
      "context": cells, "density": cells + ({"prob", "area"} or {"labels", "label", "label_bytes"}),
-     "outline": paths, "borders": paths + {"key"}, "cities": [[name, lat, lon], ...],
+     "outline": paths, "borders": paths + {"key"}, "cities": [[name, lat, lon, min_zoom], ...],
      "marker": [lat, lon] or null, "guess": [lat, lon] or null, "click": bool,
      "multiples": [{"title", "context", "density", "outline", "camera"}], "points": [[label, lat, lon], ...],
      "lines": [[lat1, lon1, lat2, lon2, label], ...], "shapes": [{"kind", "path"}, ...],
-     "graticule": [[min_zoom, step_deg], ...]}
+     "graticule": [[min_zoom, step_deg], ...], "detail": [[min_zoom, file], ...]}
 
     cells = {"h3": "id,id,...", "rgba": base64 uint8 (n*4)}
     labels = distinct texts; label = base64 uint16 (label_bytes 2) or uint32 (4): each cell's text index
     paths = {"coords": base64 float32 [lon, lat, ...], "starts": base64 int32 (vertex index of each path), "n"}
 
+``cities``: place labels (plain text), each drawn once the view's zoom reaches its ``min_zoom`` (0: always;
+``geolocate.maps.basemap.zoom_city_labels``), over every cell layer.
 ``lines`` (reveal maps): each a great-circle line from (lat1, lon1) to (lat2, lon2), degrees, with a
 plain-text label (e.g. "Alice: 1,234 km") drawn at its midpoint (:func:`great_circle_midpoint`).
 ``shapes`` (evidence areas): closed rings of [lon, lat] degrees; ``kind`` is "guess" (a white dashed
 ring), "include" (green) or "exclude" (red). ``graticule``: the component draws meridians and parallels
 every ``step_deg`` from ``min_zoom`` on (the last row whose min_zoom the view reaches), [] for none.
+``detail``: finer borders and coastlines the component fetches from its own folder once the view zooms
+past ``min_zoom`` (``geolocate.maps.basemap.DETAIL_LEVELS``; [] when the spec has no borders).
 A small multiple's ``camera`` frames its own cells (latitude, longitude, zoom; :func:`multiple_camera`).
 
 :func:`decode` turns a spec back into plain layers (``{"layers": [{"id", "data"}], "initialViewState"}``),
@@ -43,6 +47,7 @@ from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
+from . import basemap
 from .data import MapData, budget_outline
 
 SCHEMA = "geolocate.mapspec/1"
@@ -109,8 +114,6 @@ def world_borders() -> dict:
     Sent with every spec (~150 kB of base64); the browser rebuilds the layer only when ``key`` changes,
     so a pan anywhere shows borders and a slider move costs nothing here.
     """
-    from . import basemap
-
     return {**paths_spec(basemap.border_paths()), "key": "world-full"}
 
 
@@ -236,7 +239,7 @@ def map_spec(
         seq: a number that changes on every call (the browser writes it on its body once drawn).
         borders: border and coastline paths (:func:`paths_spec` plus a "key"; e.g. :func:`world_borders`);
             the browser rebuilds the layer only when the key changes. None draws none.
-        cities: place labels, dicts with name, lat, lon.
+        cities: place labels, dicts with name, lat, lon and optionally min_zoom (drawn from that zoom on).
         **options: see :class:`MapOptions`.
     """
     marker, guess = options.get("marker"), options.get("guess")
@@ -256,7 +259,7 @@ def map_spec(
         "density": density,
         "outline": paths_spec(budget_outline(data.budget)),
         "borders": dict(borders) if borders is not None else {**paths_spec([]), "key": "none"},
-        "cities": [[str(c["name"]), round(float(c["lat"]), 4), round(float(c["lon"]), 4)] for c in cities],
+        "cities": [[str(c["name"]), round(float(c["lat"]), 4), round(float(c["lon"]), 4), float(c.get("min_zoom", 0.0))] for c in cities],
         "marker": [float(marker[0]), float(marker[1])] if marker is not None else None,
         "guess": [float(guess[0]), float(guess[1])] if guess is not None else None,
         "click": bool(options.get("click", False)),
@@ -265,6 +268,7 @@ def map_spec(
         "lines": _lines(options.get("lines", ())),
         "shapes": _shapes(options.get("shapes", ())),
         "graticule": [list(step) for step in GRATICULE_STEPS] if options.get("graticule", True) else [],
+        "detail": [[lv.min_zoom, lv.file] for lv in basemap.DETAIL_LEVELS] if borders is not None else [],
     }
 
 
@@ -300,7 +304,7 @@ def decode(spec: Mapping[str, Any]) -> dict:
         draw above the cells.
     """
     outline = [{"path": p} for p in decode_paths(spec["outline"])]
-    cities = [{"name": n, "lat": la, "lon": lo} for n, la, lo in spec["cities"]]
+    cities = [{"name": c[0], "lat": c[1], "lon": c[2], "min_zoom": c[3] if len(c) > 3 else 0.0} for c in spec["cities"]]
     layers = [
         {"id": "context", "data": _decode_cells(spec["context"])},
         {"id": "density", "data": _decode_cells(spec["density"])},
