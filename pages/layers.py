@@ -92,7 +92,8 @@ except Exception as err:  # noqa: BLE001 - a missing layer file gives its fix, n
     st.warning(f"{choice} is not available: {err}")
     st.stop()
 loading.progress(0.7, text="Loading the offline basemap: borders and city names (first visit only)…")
-mapspec.world_borders(), basemap.view_city_labels(camera.WORLD_VIEW)  # what draw() reads, cached per process
+# What draw() reads, cached per process; assigned, since Streamlit's magic would print a bare expression's value.
+_basemap = (mapspec.world_borders(), basemap.view_city_labels(camera.WORLD_VIEW))
 loading.progress(0.9, text="Drawing the map…")
 _deckmap.draw(data, camera.WORLD_VIEW, "layers-world", key="layer_map", height=520)  # offline borders and city names
 loading.empty()

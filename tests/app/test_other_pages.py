@@ -180,6 +180,7 @@ def test_layers_page_draws_each_layer(layer):
 
     assert not at.warning, [w.value for w in at.warning]  # the shipped layers are in the repository: each must draw
     assert not at.get("deck_gl_json_chart")  # one map backend: the deck.gl component
+    assert not at.json and not at.get("json")  # nothing printed by Streamlit's magic (the basemap once was)
     spec = map_spec(at)
     layers = {layer["id"]: layer["data"] for layer in map_layers(at)["layers"]}
     data = layers["density"]
