@@ -134,14 +134,19 @@ def _draw_pydeck(data: MapData, camera: Mapping[str, float], key: str, options: 
     """The fallback: the same map as a pydeck deck (tiles only outside privacy mode, as the component)."""
     style = basemap.TILE_STYLE if options.get("tiles") else None
     marker = options.get("marker")
-    main = deck.build_deck(data, camera, truth=marker, map_style=style, guess=options.get("guess"), points=options.get("points", ()))
+    main = deck.build_deck(
+        data, camera, truth=marker, map_style=style, guess=options.get("guess"), points=options.get("points", ()),
+        lines=options.get("lines", ()), shapes=mapspec.map_shapes_checked(options.get("shapes", ())),
+    )
     st.pydeck_chart(main, key=key, height=options.get("height", 540))
     multiples = options.get("multiples", ())
     cols = st.columns(3) if multiples else []
     for i, (title, small) in enumerate(multiples):
         with cols[i % 3]:
             st.text(title)  # expert names come from file names: plain text, never Markdown
-            st.pydeck_chart(deck.build_deck(small, camera, truth=marker, map_style=style), key=f"{key}::small{i}", height=SMALL_HEIGHT)
+            # Each small map framed on its own cells (as the component frames them).
+            view = {**mapspec.multiple_camera(small), "pitch": 0, "bearing": 0}
+            st.pydeck_chart(deck.build_deck(small, view, truth=marker, map_style=style), key=f"{key}::small{i}", height=SMALL_HEIGHT)
 
 
 def deck_map(spec: dict, key: str) -> dict | None:

@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from .data import HALO_RGBA, MARKER_RGBA, OUTLINE_RGBA, MapData, border_paths_near, budget_outline
 
 TOOLTIP = {
@@ -22,14 +24,15 @@ def basemap_layers(view: Mapping[str, float], labels: bool = True) -> list[Any]:
 
     from . import basemap
 
+    fine = basemap.detail_paths_near(view)  # 1:10m coastlines and borders when zoomed in
     out = [
         pdk.Layer(
             "PathLayer",
             id="borders",
-            data=[{"path": p} for p in border_paths_near(view)],
+            data=[{"path": p} for p in (fine if fine is not None else border_paths_near(view))],
             get_path="path",
-            get_color=[150, 160, 175, 150],
-            get_width=1,
+            get_color=[225, 235, 250, 235] if fine is not None else [150, 160, 175, 150],
+            get_width=1.5 if fine is not None else 1,
             width_units="'pixels'",
             pickable=False,
         )
@@ -76,6 +79,52 @@ GUESS_RGBA = [255, 80, 200, 255]
 """A person's guess: pink (as the component draws it)."""
 
 
+SHAPE_RGBA = {"guess": [255, 255, 255, 255], "include": [40, 230, 90, 255], "exclude": [255, 60, 60, 255]}
+"""Outline of each kind of evidence area (as the component; the component also dashes a guess's ring)."""
+LINE_RGBA = [255, 170, 230, 255]
+
+
+def _great_circle(la1: float, lo1: float, la2: float, lo2: float, n: int = 64) -> list[list[float]]:
+    """The great circle as n + 1 points [lon, lat] (degrees), longitudes continuous across 180°."""
+    from ..grid import latlon_to_xyz
+
+    a, b = latlon_to_xyz(np.array([la1, la2]), np.array([lo1, lo2]))
+    w = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
+    t = np.linspace(0.0, 1.0, n + 1)[:, None]
+    xyz = a * (1 - t) + b * t if w < 1e-9 else (np.sin((1 - t) * w) * a + np.sin(t * w) * b) / np.sin(w)
+    lon = np.degrees(np.unwrap(np.arctan2(xyz[:, 1], xyz[:, 0])))
+    lat = np.degrees(np.arctan2(xyz[:, 2], np.hypot(xyz[:, 0], xyz[:, 1])))
+    return np.round(np.column_stack([lon, lat]), 5).tolist()
+
+
+def overlay_layers(lines: Sequence[Sequence[Any]] = (), shapes: Sequence[Mapping[str, Any]] = ()) -> tuple[list[Any], list[Any]]:
+    """Evidence areas and guess-to-truth lines as pydeck layers: (under the labels, the line labels).
+
+    Args:
+        lines: (lat1, lon1, lat2, lon2, label) degrees; the label (plain text) at the great circle's midpoint.
+        shapes: {"kind": "guess" | "include" | "exclude", "path": [[lon, lat], ...]} closed rings.
+    """
+    import pydeck as pdk
+
+    from .spec import great_circle_midpoint
+
+    under: list[Any] = []
+    if shapes:
+        rows = [{"path": [list(map(float, v)) for v in sh["path"]], "colour": SHAPE_RGBA.get(str(sh["kind"]), SHAPE_RGBA["include"])} for sh in shapes]
+        under.append(pdk.Layer("PathLayer", id="shapes", data=rows, get_path="path", get_color="colour", get_width=2, width_units="'pixels'", pickable=False))
+    labels: list[Any] = []
+    if lines:
+        rows = [{"path": _great_circle(float(ln[0]), float(ln[1]), float(ln[2]), float(ln[3])), "label": str(ln[4])} for ln in lines]
+        under.append(pdk.Layer("PathLayer", id="lines", data=rows, get_path="path", get_color=LINE_RGBA, get_width=2, width_units="'pixels'", pickable=False))
+        mids = [great_circle_midpoint(float(ln[0]), float(ln[1]), float(ln[2]), float(ln[3])) for ln in lines]
+        text = [{"lat": m[0], "lon": m[1], "label": str(ln[4])} for m, ln in zip(mids, lines)]
+        labels.append(pdk.Layer(
+            "TextLayer", id="line_labels", data=text, get_position=["lon", "lat"], get_text="label", get_size=13, size_units="'pixels'",
+            get_color=[255, 225, 245, 255], outline_width=3, outline_color=[0, 0, 0, 255], font_settings={"sdf": True}, pickable=False,
+        ))
+    return under, labels
+
+
 def _point_layer(layer_id: str, rows: list[dict], rgba: list[int], radius: float, pickable: bool) -> Any:
     import pydeck as pdk
 
@@ -95,6 +144,8 @@ def build_deck(
     basemap: bool = True,
     guess: tuple[float, float] | None = None,
     points: Sequence[tuple[float, float, str]] = (),
+    lines: Sequence[Sequence[Any]] = (),
+    shapes: Sequence[Mapping[str, Any]] = (),
 ) -> Any:
     """A pydeck Deck: context and density cells, the budget outline, the offline basemap and the EXIF point.
 
@@ -107,6 +158,10 @@ def build_deck(
         basemap: draw the offline borders and city labels.
         guess: (lat, lon) degrees of a person's guess, a pink dot.
         points: (lat, lon, label) of named places (pink dots; the label, plain text, on hover).
+        lines: guess-to-truth lines (:func:`overlay_layers`).
+        shapes: evidence areas (:func:`overlay_layers`).
+
+    Layer order: cells, borders, budget outline, shapes and lines, then the labels (over every cell).
 
     The Deck serialises compactly (no indentation) so the payload is what the records weigh.
     """
@@ -133,7 +188,8 @@ def build_deck(
         pdk.Layer("PathLayer", id="budget_halo", data=outline, get_path="path", get_color=HALO_RGBA, get_width=4, width_units="'pixels'", pickable=False),
         pdk.Layer("PathLayer", id="budget", data=outline, get_path="path", get_color=OUTLINE_RGBA, get_width=2, width_units="'pixels'", pickable=False),
     ]
-    layers += base[1:]
+    under, line_labels = overlay_layers(lines, shapes)
+    layers += under + base[1:] + line_labels
     if guess is not None:
         layers.append(_point_layer("guess", [{"lat": guess[0], "lon": guess[1], "label": "guess"}], GUESS_RGBA, 6, False))
     if points:

@@ -200,6 +200,15 @@ def _shapes(shapes: Sequence[Mapping[str, Any]]) -> list[dict]:
     return out
 
 
+def map_shapes_checked(shapes: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Evidence areas as the spec carries them: kinds checked, rings closed and unwrapped across 180°.
+
+    Raises:
+        ValueError: an unknown kind or a ring of fewer than 3 finite points.
+    """
+    return _shapes(shapes)
+
+
 def multiple_camera(data: MapData, width_px: int = SMALL_WIDTH_PX, height_px: int = SMALL_HEIGHT_PX) -> dict:
     """A camera that frames a small multiple's own cells: its budget's cells, else its drawn cells.
 

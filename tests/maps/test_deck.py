@@ -82,3 +82,24 @@ def test_labelled_maps_use_a_plain_text_tooltip():
     assert layers["truth"]["data"][0]["label"] == "true location"
     assert layers["guess"]["data"][0]["lat"] == 1.0 and layers["guess"]["getFillColor"] == deck.GUESS_RGBA
     assert deck.build_deck(data, camera.WORLD_VIEW)._tooltip == deck.TEXT_TOOLTIP
+
+
+def test_fallback_draws_fine_coastlines_lines_shapes_and_labels_above_cells():
+    from geolocate.maps import basemap
+
+    kauai = {"latitude": 22.05, "longitude": -159.5, "zoom": 9.0, "pitch": 0, "bearing": 0}
+    ring = [[-160.0, 21.7], [-159.2, 21.7], [-159.2, 22.3], [-160.0, 21.7]]
+    d = deck.build_deck(mapdata.empty_map(), kauai, lines=[(21.3, -157.86, 22.05, -159.5, "<b>Al</b>: 180 km")], shapes=[{"kind": "exclude", "path": ring}])
+    layers = json.loads(d.to_json())["layers"]
+    ids = [layer["id"] for layer in layers]
+    # Labels after every cell layer (drawn above them); lines and shapes above the borders.
+    assert ids.index("city_labels") > ids.index("density") and ids.index("line_labels") > ids.index("density")
+    assert ids.index("borders") < ids.index("shapes") < ids.index("city_labels")
+    borders = next(layer for layer in layers if layer["id"] == "borders")["data"]
+    assert [b["path"] for b in borders] == basemap.detail_paths_near(kauai)  # the 1:10m level, not the world's triangles
+    shape = next(layer for layer in layers if layer["id"] == "shapes")["data"][0]
+    assert shape["colour"] == deck.SHAPE_RGBA["exclude"] and shape["path"] == ring
+    (label,) = next(layer for layer in layers if layer["id"] == "line_labels")["data"]
+    assert label["label"] == "<b>Al</b>: 180 km" and -159.5 < label["lon"] < -157.86
+    line = next(layer for layer in layers if layer["id"] == "lines")["data"][0]["path"]
+    assert line[0] == pytest.approx([-157.86, 21.3]) and line[-1] == pytest.approx([-159.5, 22.05])
