@@ -129,8 +129,10 @@ def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
             page.get_by_role("button", name="Join", exact=True).click()
             box = page.get_by_label("Your guess: latitude, longitude")
             expect(box).to_be_visible(timeout=TIMEOUT_MS)
+            page.wait_for_function(f"() => !!({map_drawn_js()})()", timeout=TIMEOUT_MS)  # the click-to-guess map is drawn
+            _idle(page)
             box.fill(f"0, {10 + east}")
-            page.get_by_role("button", name="Submit guess").click()
+            page.get_by_role("button", name="Submit guess").click(timeout=TIMEOUT_MS)
             expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
             assert _metric(page, "Distance") == f"{km:,.1f} km"
             # Nobody else's guess is on a student's page before the teacher reveals the round.
