@@ -60,7 +60,9 @@ REFINE_LABELS = {3: "res 3 (~12,000 km² regions)", 4: "res 4 (~1,800 km²)", 5:
 # Up to this many views (the ensemble and five experts) "Map shows" is a row of buttons, beyond it a dropdown.
 SEGMENTED_MAX = 6
 # Metric values one size smaller than Streamlit's, so "-33.87, 151.21" fits a quarter of the page at 1440 px.
-METRIC_CSS = "<style>[data-testid='stMetricValue'] > div { font-size: 1.55rem; }</style>"
+# Less empty space above the title, so the map starts higher (above the fold at 1440x900 after an upload).
+METRIC_CSS = ("<style>[data-testid='stMetricValue'] > div { font-size: 1.55rem; }"
+              " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 BUDGETS = share.log_budget_options()
 TOP_REGIONS = locate.TOP_REGIONS
 PRESET = DEFAULT_PRESET
@@ -93,6 +95,7 @@ up_col, ev_col = st.columns([3, 2], vertical_alignment="center")
 with up_col:
     uploads = st.file_uploader(
         "Photo: one, or several of the same place (album)",
+        label_visibility="collapsed",
         type=["jpg", "jpeg", "png", "webp", "heic", "heif", "tif", "tiff", "bmp", "gif", "avif"],
         accept_multiple_files=True,
         key=K.PHOTOS,
@@ -105,6 +108,7 @@ with ev_col:
         help="For narrow screens, where the sidebar is folded away: what you know, sun and clock, text, model and map "
         "features in a panel under this line.",
     )
+    st.caption("Photo: one, or several of the same place (an album). Photos stay in memory, never on disk.")
 
 # ---- photos: decoded once per upload, one file at a time, kept in session memory only ------------------
 photos: list[Any] = []
@@ -218,9 +222,10 @@ status_text = (
 )
 with status_box:
     _loading.empty()
-    st.caption(escape_markdown(status_text))
+    line_col, details_col = st.columns([3, 2], vertical_alignment="center")
+    line_col.caption(escape_markdown(status_text))
     worst = "error" if any(m.level == "error" for m in notes) else "warning" if any(m.level == "warning" for m in notes) else ""
-    with st.expander(f"Details ({len(notes)} note{'s' if len(notes) != 1 else ''}{', ' + worst if worst else ''})" if notes or unavailable else "Details", expanded=False):
+    with details_col.expander(f"Details ({len(notes)} note{'s' if len(notes) != 1 else ''}{', ' + worst if worst else ''})" if notes or unavailable else "Details", expanded=False):
         st.caption(
             "Each expert (a prior on where photos are taken, an image model, or what you know) gives a map of where the "
             "photo could be; the ensemble multiplies them with the weights. The globe is cut into hexagonal regions (H3 "

@@ -138,9 +138,10 @@ def test_exif_marker_stays_small_at_every_zoom(server_no_model, browser, tmp_pat
     page.goto(server_no_model, wait_until="domcontentloaded")
     page.wait_for_function(deck_ready_js(), timeout=60_000)
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
-    page.locator('[data-testid="stMetric"]', has_text="Area needed to reach the EXIF position").wait_for(timeout=90_000)
+    page.locator('[data-testid="stMetric"]', has_text="Area to reach the EXIF position").wait_for(timeout=90_000)
     wait_idle(page, 90_000)
-    assert page.get_by_text("Photo not analysed by any image model: priors and your evidence only.").count() == 1
+    # One status line says so (the notes wait in its Details expander).
+    assert page.get_by_text("Analysed: 1 photo, not by any image model.").count() == 1
     fractions, shots_taken = [], []
     for step in range(11):  # world view (zoom 0.8), then about one zoom level per wheel step, to ~zoom 11
         _settled(page)
