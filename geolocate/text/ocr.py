@@ -79,6 +79,11 @@ Each costs 4-33 MB without its word list (Japanese the most), so 4 stay under ~8
 TESS_VARIABLES = {"lstm_use_matrix": "0"}
 """Tesseract init settings: no word list (dictionary) for the LSTM, see the module's docstring."""
 
+WORD_LIST_SCRIPTS = frozenset({"Hangul", "Greek"})
+"""Scripts whose model keeps its word list: without it Tesseract spaced every Hangul syllable ("서 울 약 국", so
+Seoul was not found) and doubled Greek letters. Their lists stay resident once used (7.8 MB for both,
+measured; reloads reuse them), the price of those readings."""
+
 GOOD_READING = 0.75
 """A Tesseract reading at least this confident, mostly (>= 80 %) in its model's script, ends the search for a line's script.
 
@@ -356,8 +361,9 @@ def _load_script(script: str) -> Any:
     if d is None or name not in models:
         return None
     try:
+        variables = {} if script in WORD_LIST_SCRIPTS else dict(TESS_VARIABLES)
         return tesserocr.PyTessBaseAPI(path=str(d) + os.sep, lang=models[name], psm=tesserocr.PSM.SINGLE_LINE,
-                                       oem=tesserocr.OEM.LSTM_ONLY, variables=dict(TESS_VARIABLES))
+                                       oem=tesserocr.OEM.LSTM_ONLY, variables=variables)
     except RuntimeError:
         return None
 
