@@ -69,7 +69,7 @@ def test_cases_deep_link_reveals_a_typed_guess(server, browser, toy_ids):
         box.fill("44, 7")  # one degree of latitude south of the truth (45°N, 7°E)
         box.press("Enter")
         _idle(page)
-        page.get_by_role("button", name="Reveal", exact=True).click()
+        page.get_by_role("button", name="Reveal", exact=True).click(timeout=TIMEOUT_MS)
         expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
         assert _metric(page, "Distance") == "111 km"  # 1° of a great circle: 111.195 km
         assert _metric(page, "Your area to truth") == "38,843 km²"  # 2 pi R² (1 - cos 1°)
@@ -95,7 +95,7 @@ def test_cases_guess_by_clicking_the_map(server, browser, toy_ids):
         lat, lon = (float(v) for v in box.input_value().split(","))
         assert abs(lat - 20.0) < 1.0 and abs(lon) < 1.0, (lat, lon)
         _idle(page)
-        page.get_by_role("button", name="Reveal", exact=True).click()
+        page.get_by_role("button", name="Reveal", exact=True).click(timeout=TIMEOUT_MS)
         expect(page.get_by_role("heading", name="Reveal", exact=True)).to_be_visible(timeout=TIMEOUT_MS)
     finally:
         ctx.close()
