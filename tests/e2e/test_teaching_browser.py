@@ -23,6 +23,13 @@ TIMEOUT_MS = 300_000  # the first visit imports the models, builds the priors an
 # machine, over 2 minutes at a load average of 25 on two cores)
 
 
+def _context(browser, **options):
+    """A browser context whose actions wait up to TIMEOUT_MS (Playwright's 30 s is too short on a loaded machine)."""
+    ctx = browser.new_context(**options)
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx
+
+
 def _idle(page) -> None:
     """No script running (Streamlit's status widget gone) and the fonts loaded."""
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && document.fonts.status === 'loaded'", timeout=TIMEOUT_MS)
@@ -51,7 +58,7 @@ def _guess_mode(browser, server: str, case_id: str):
     """A fresh browser context on a Cases deep link in guess mode; returns (context, page, guess box)."""
     from playwright.sync_api import expect
 
-    ctx = browser.new_context(viewport={"width": 1300, "height": 1000})
+    ctx = _context(browser, viewport={"width": 1300, "height": 1000})
     page = ctx.new_page()
     page.goto(f"{server}/cases?bench=toy&case={case_id}&mode=guess", wait_until="domcontentloaded")
     box = page.get_by_label("Latitude, longitude")
@@ -104,7 +111,7 @@ def test_cases_guess_by_clicking_the_map(server, browser, toy_ids):
 def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
     from playwright.sync_api import expect
 
-    teacher_ctx = browser.new_context(viewport={"width": 1300, "height": 1400})
+    teacher_ctx = _context(browser, viewport={"width": 1300, "height": 1400})
     teacher = teacher_ctx.new_page()
     students = []
     try:
@@ -121,7 +128,7 @@ def test_classroom_round_teacher_and_two_students(server, browser, toy_ids):
         # Two students, each in their own browser context (own cookies and session), guess 1° and 2° east.
         want = {"Ann": (1.0, R * math.radians(1.0)), "Bob": (2.0, R * math.radians(2.0))}
         for name, (east, km) in want.items():
-            ctx = browser.new_context(viewport={"width": 1100, "height": 900})
+            ctx = _context(browser, viewport={"width": 1100, "height": 900})
             page = ctx.new_page()
             students.append(ctx)
             page.goto(f"{server}/classroom?round={code}", wait_until="domcontentloaded")
@@ -177,8 +184,8 @@ def test_classroom_click_guess_and_the_teacher_reloads(server, browser, toy_ids)
     students' link never shows them."""
     from playwright.sync_api import expect
 
-    teacher_ctx = browser.new_context(viewport={"width": 1300, "height": 1200})
-    student_ctx = browser.new_context(viewport={"width": 1100, "height": 1200})
+    teacher_ctx = _context(browser, viewport={"width": 1300, "height": 1200})
+    student_ctx = _context(browser, viewport={"width": 1100, "height": 1200})
     try:
         teacher = teacher_ctx.new_page()
         teacher.goto(f"{server}/classroom?cases={toy_ids[1]}", wait_until="domcontentloaded")  # truth (45°N, 7°E)
