@@ -119,7 +119,9 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, 
             sk.bind(("127.0.0.1", 0))
             port = sk.getsockname()[1]
     env = dict(os.environ, GEOLOCATE_BACKBONE="tiny-random", GEOLOCATE_OFFLINE="1", HF_HUB_OFFLINE="1")
-    env.update(kv.split("=", 1) for kv in env_extra)
+    for kv in env_extra:
+        key, _, value = kv.partition("=")
+        env[key] = value
     server = [str(Path(__file__).with_name("_memstages.py"))] if stages else ["-m", "streamlit", "run", "app.py"]
     if stages:
         env["GEOLOCATE_MEMLOG"] = stages
@@ -200,8 +202,8 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(20)
-        for f in files:
-            Path(f).unlink(missing_ok=True)
+        for name in files:
+            Path(name).unlink(missing_ok=True)
         tmp.rmdir()
 
 
