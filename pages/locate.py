@@ -49,6 +49,15 @@ from pages._shared import (  # noqa: E402
     without_paths,
 )
 
+try:  # candidate areas, hand-off links and saved investigations (pages/_candidates.py); the page works without
+    from geolocate.candidates import candidate_areas
+    from pages import _candidates
+except ImportError:  # pragma: no cover
+    _candidates = None  # type: ignore[assignment]
+try:  # names down to small places (GeoNames 1,000+); else the basemap's towns of 100,000+
+    from geolocate.gazetteer import describe_many
+except ImportError:  # pragma: no cover
+    describe_many = None  # type: ignore[assignment]
 try:  # the analyst panel's areas on the map (pages/_panels.py's evidence); the page works without
     from geolocate.evidence.analyst import map_shapes
 except ImportError:  # pragma: no cover
@@ -89,6 +98,8 @@ if first_run:
     st.session_state[K.LINK_EVIDENCE] = params.evidence
     st.session_state[K.LINK_MESSAGES] = link_msgs
 link_evidence: EvidenceSet = st.session_state[K.LINK_EVIDENCE]
+if K.PENDING_NOTES in st.session_state:  # an opened investigation's notes (set before the text area exists)
+    st.session_state[K.NOTES] = st.session_state.pop(K.PENDING_NOTES)
 
 # ---- the photo (main column: reachable on a phone, where the sidebar is folded away) -----------------------
 up_col, ev_col = st.columns([3, 2], vertical_alignment="center")
@@ -248,7 +259,25 @@ if gps_photos and st.session_state.get(K.USE_TRUTH, True):
 
 
 def _place_names(regions, k: int) -> list[str]:
+    if describe_many is not None:
+        return list(_described(tuple(np.round(regions.lat[:k], 4).tolist()), tuple(np.round(regions.lon[:k], 4).tolist())))
     return list(place_names(tuple(np.round(regions.lat[:k], 4).tolist()), tuple(np.round(regions.lon[:k], 4).tolist())))
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _described(lat: tuple[float, ...], lon: tuple[float, ...]) -> tuple[str, ...]:
+    # Process-wide and read-only: a slider move mostly ranks the same regions again.
+    return tuple(describe_many(np.asarray(lat), np.asarray(lon))) if lat else ()
+
+
+def _areas(regions, weights: dict, key: tuple) -> list:
+    """Candidate areas of the regions in the budget, kept per view, budget and weights in the session."""
+    cache = st.session_state.setdefault("_candidate_areas", {})
+    k = (key, tuple(sorted(weights.items())))
+    if k not in cache:
+        cache.clear()
+        cache[k] = candidate_areas(regions, ensemble, weights) if len(regions) else []
+    return cache[k]
 
 
 # A row click frames its region with this many region widths around it (at least ROW_PAD_MIN_DEG degrees).
@@ -364,6 +393,8 @@ def workbench() -> None:
         )
 
     # ---- the answer as a list (the same rows `python -m geolocate predict --link` prints) -----------------
+    if _candidates is not None and not all_zero:
+        _candidates.render_candidates(_areas(regions, weights, (vkey, budget, method)), privacy)
     st.subheader(f"Top regions ({labels.get(show, show)})")
     top = locate.top_regions(dist, regions, TOP_REGIONS)
     if not all_zero and len(top):
@@ -383,7 +414,7 @@ def workbench() -> None:
             on_select="rerun",
             selection_mode="single-row",
         )
-        st.caption("Select a row to zoom the map to that region (clear the selection to go back). Places: nearest GeoNames town of 100,000+ people, offline.")
+        st.caption("Select a row to zoom the map to that region (clear the selection to go back). Places: " + ("the nearest GeoNames place of 1,000+ people (or its distance and direction), offline." if describe_many is not None else "nearest GeoNames town of 100,000+ people, offline."))
     else:
         places = []
 
@@ -410,6 +441,12 @@ def workbench() -> None:
         )
         st.caption("Link to this view (weights, budget, your evidence; not the photo). The same view on the command line: python -m geolocate predict --link 'LINK'")
         st.code(link, language=None)
+    if _candidates is not None:
+        with st.expander("Investigation: notes, save, open", expanded=False):
+            opened = _candidates.render_investigation_controls(params, str(st.session_state.get(K.NOTES, "")), photos, method=method)
+            if opened is not None:
+                _open_investigation(opened)
+            st.text_area("Analyst notes (saved with the investigation, printed in the report)", key=K.NOTES, height=100)
 
     # ---- small multiples ----------------------------------------------------------------------------
     if st.toggle("Per-expert maps side by side", key=K.MULTIPLES, help="One small map per expert and the ensemble under the main map, each framed on its own most likely regions."):
@@ -417,6 +454,17 @@ def workbench() -> None:
 
 
 SMALL_MAP_CELLS = 1_000
+
+
+def _open_investigation(inv: Any) -> None:
+    """Restore an opened investigation as a link is restored: its view and evidence on the next full run."""
+    st.query_params.from_dict(share.encode_query(inv.params))
+    for key in [k for k in st.session_state if str(k).startswith(K.WEIGHT_PREFIX)] + [K.RESTORED, K.VIEW_KEY]:
+        del st.session_state[key]
+    if inv.method:
+        st.session_state[K.METHOD] = inv.method
+    st.session_state[K.PENDING_NOTES] = inv.notes
+    st.rerun(scope="app")
 
 
 def _shapes() -> dict:
@@ -495,6 +543,7 @@ def build_report(dist, regions, budget, weights, show, cam, link, places) -> str
             link=link,
             photos=[(p.name, report.thumbnail_jpeg(p.image), report.exif_summary(p)) for p in photos[:8]],
             notes=notes,
+            analyst_notes=str(st.session_state.get(K.NOTES, "")),
             version=report.version(),
             created=datetime.now(UTC),
         )
