@@ -206,17 +206,21 @@ notes += list(dict.fromkeys(located.messages))  # once each (two kinds may say t
 unavailable = [s for s in shared_weights_status() if not getattr(s, "available", False)]
 gps_photos = [p for p in photos if getattr(p, "gps", None)]
 analysed, missing = [], []
+def _few(names: list[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
 if photos:
-    models = sorted({labels[e.name].split(" · ")[0] for e in img_experts})
     what = f"{len(photos)} photo{'s' if len(photos) > 1 else ''}"
-    analysed.append(f"{what} by {', '.join(models)}" if models else f"{what}, not by any image model")
+    random = " (RANDOM backbone: a test setup, noise)" if any("RANDOM" in e.name for e in img_experts) else ""
+    analysed.append(f"{what} by {len(img_experts)} image expert{'s' if len(img_experts) != 1 else ''}{random}" if img_experts else f"{what}, not by any image model")
     if not img_experts:
         notes.append(Message("warning", NO_MODEL))
 else:
     missing.append("a photo")
-stated = sorted({labels[e.name] for e in ensemble.experts if e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE)})
+stated = sorted({labels[e.name] for e in ensemble.experts if e.kind not in (ExpertKind.PRIOR, ExpertKind.IMAGE) and "RANDOM" not in e.name and "zero-shot" not in labels[e.name]})
 if stated:
-    analysed.append("your evidence (" + ", ".join(stated) + ")")
+    analysed.append("your evidence (" + _few(stated) + ")")
 if IMAGE_SUITE_ERROR is not None:
     missing.append("image models (not installed)")
     notes.append(Message("info", "Image experts are unavailable in this install (the image suite did not load). Priors and your evidence still work.", IMAGE_SUITE_ERROR))
