@@ -204,9 +204,8 @@ def analyst_panel(ev: AnalystEvidence, ctx: PanelContext) -> AnalystEvidence:
     st.multiselect("It is not in these countries", list(names), key=K.EXCLUDE, format_func=fmt, select_all=False)
     with st.expander("Add all matching countries at once"):
         st.text_input("Countries whose name contains, a continent, or EU", key=BULK, placeholder="e.g. United States, Africa, EU")
-        b1, b2 = st.columns(2)
-        b1.button("Add to 'in'", key="bulk_in", on_click=_add_countries, args=(K.INCLUDE, names), help="Adds every matching country to 'It is in one of these countries'.")
-        b2.button("Add to 'not in'", key="bulk_out", on_click=_add_countries, args=(K.EXCLUDE, names), help="Adds every matching country to 'It is not in these countries'.")
+        st.button("Add them to 'in'", key="bulk_in", on_click=_add_countries, args=(K.INCLUDE, names), help="Adds every matching country to 'It is in one of these countries'.")
+        st.button("Add them to 'not in'", key="bulk_out", on_click=_add_countries, args=(K.EXCLUDE, names), help="Adds every matching country to 'It is not in these countries'.")
         if note := st.session_state.pop(BULK_NOTE, None):
             _note(note)
     st.checkbox("Countries and areas are certain (rule the rest out)", key=K.HARD)
