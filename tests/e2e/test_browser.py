@@ -105,8 +105,9 @@ def test_upload_move_slider_screenshot(server, tmp_path):
             expect(page.locator('[data-testid="stSlider"]', has_text="analyst guess")).to_be_visible(timeout=30_000)
             expect(page.locator('[data-testid="stMetric"]', has_text="Most likely region")).to_contain_text("48.", timeout=30_000)
 
-            # Upload a photo.
-            page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+            # Upload a photo, once the guess's run has finished (a rerun replaces the uploader's input).
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+            page.locator('[data-testid="stFileUploaderDropzoneInput"][accept*=".jpg"]').set_input_files(str(photo), timeout=90_000)  # not "Open investigation"
             expect(page.get_by_text("street.jpg").first).to_be_visible(timeout=30_000)
             # The tiny-random image experts join the ensemble (their sliders appear), then the page is idle.
             expect(page.locator('[data-testid="stSlider"]', has_text="RANDOM").first).to_be_visible(timeout=120_000)
