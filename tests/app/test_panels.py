@@ -79,9 +79,17 @@ def gazetteer(monkeypatch):
         _Place("Kauai", "Hawaii", "USA", "United States", 22.05, -159.5, 73000, "island", 40.0),
         _Place("Kaua'i County", "Hawaii", "USA", "United States", 22.0, -159.6, 73000, "admin2", 60.0),
     ]
-    mod = types.ModuleType("geolocate.gazetteer")
-    mod.search = lambda query, limit=10, country_iso3=None: [p for p in places if query.lower()[:3] in p.name.lower()][:limit]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "geolocate.gazetteer", mod)
+    def search(query, limit=10, country_iso3=None):
+        return [p for p in places if query.lower()[:3] in p.name.lower()][:limit]
+
+    try:  # the real module's other functions (names of candidate areas) stay as they are
+        import geolocate.gazetteer as real
+
+        monkeypatch.setattr(real, "search", search)
+    except ImportError:
+        mod = types.ModuleType("geolocate.gazetteer")
+        mod.search = search  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "geolocate.gazetteer", mod)
     return places
 
 
