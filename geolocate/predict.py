@@ -31,7 +31,7 @@ from .cliutil import (
     whole_number,
 )
 from .evidence import AnalystEvidence, EvidenceSet, Message, SunClockEvidence
-from .evidence.analyst import ATTRIBUTE_TERMS, RADIUS_MAX_KM, RADIUS_MIN_KM, parse_latlon
+from .evidence.analyst import ATTRIBUTE_TERMS, RADIUS_MAX_KM, RADIUS_MIN_KM, Area, parse_area, parse_latlon
 from .locate import Located, build, from_link, top_regions
 from .presets import DEFAULT_PRESET, WEIGHT_MAX
 from .report import clean_label
@@ -61,6 +61,13 @@ def _term(text: str) -> str:
     return text
 
 
+def _area(text: str) -> Area:
+    try:
+        return parse_area(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"--area {err}") from None
+
+
 def _weight(text: str) -> tuple[str, float]:
     name, sep, value = text.rpartition("=")
     if not sep or not name.strip():
@@ -84,6 +91,8 @@ def _analyst(args: argparse.Namespace, base: AnalystEvidence) -> AnalystEvidence
         kw["hard"] = True
     if args.shows:
         kw["attributes"] = tuple(dict.fromkeys(args.shows))
+    if args.area:
+        kw["areas"] = tuple(dict.fromkeys(args.area))
     return replace(base, **kw)
 
 
@@ -352,7 +361,8 @@ def add_subcommand(subparsers) -> None:
     an.add_argument("--radius", type=bounded_float("radius", RADIUS_MIN_KM, RADIUS_MAX_KM), metavar="KM", help="how far off the guess may be, km (default 100)")
     an.add_argument("--include", action="append", type=_iso3, metavar="ISO3", help="it is in one of these countries (repeatable)")
     an.add_argument("--exclude", action="append", type=_iso3, metavar="ISO3", help="it is not in this country (repeatable)")
-    an.add_argument("--hard", action="store_true", help="the countries are certain: rule the rest out")
+    an.add_argument("--area", action="append", type=_area, metavar="in|out:LAT,LON,KM", help="it is in (or not in) this circle, e.g. in:48.85,2.35,50 (repeatable; --hard makes it certain)")
+    an.add_argument("--hard", action="store_true", help="the countries and areas are certain: rule the rest out")
     an.add_argument("--shows", action="append", type=_term, metavar="TERM", help=f"the photo shows: {', '.join(ATTRIBUTE_TERMS)} (repeatable)")
     ev = p.add_argument_group("sun, shadow and clock evidence (docs/experts.md)")
     ev.add_argument("--shadow", action="append", type=shadow_pair, metavar="HEIGHT:LENGTH", help="an object's height and its shadow's length on level ground, same unit (repeatable; each pairs with a --time)")

@@ -95,3 +95,19 @@ def test_photo_exif_time_and_offset_feed_the_sun_and_clock(tmp_path, capsys, mon
     rc, out, err = _run([str(path), "--shadow", "1:1", "--no-priors", "--top", "3"], capsys)
     assert rc in (0, 1), err
     assert "EXIF time (2024-07-01 03:30 UTC ± 5 min)" in out and "Clock: the photo's EXIF says UTC+05:30" in out
+
+
+def test_a_certain_area_keeps_every_top_region_inside_its_circle(tmp_path, capsys):
+    """`predict --area in:LAT,LON,KM --hard`: the page's drawn circle on the command line."""
+    from geolocate.metrics import haversine_km
+
+    out = tmp_path / "top.csv"
+    rc, _, err = _run(["--area", "in:48.85,2.35,50", "--hard", "--csv", str(out)], capsys)
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) >= 10
+    near = [float(r["prob"]) for r in rows if haversine_km(48.85, 2.35, float(r["lat"]), float(r["lon"])) < 50 + 10]
+    assert sum(near) > 0.999  # cells beyond the rim (a res-6 cell's radius) hold nothing
+    assert float(rows[9]["cum_prob"]) > 0.1 and haversine_km(48.85, 2.35, float(rows[0]["lat"]), float(rows[0]["lon"])) < 60
+    rc, _, err = _run(["--area", "in:48.85,2.35"], capsys)
+    assert rc == 2 and "--area" in err
