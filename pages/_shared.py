@@ -25,22 +25,33 @@ from geolocate.experts.base import Expert
 from geolocate.grid import DEFAULT_RESOLUTION
 from geolocate.locate import Located
 
-# The image suite is built by another part of the project; the app must work without it.
-image_experts: Callable[..., Any] | None
-weights_status: Callable[..., Any] | None
-load_photo: Callable[..., Any] | None
-IMAGE_SUITE_ERROR: str | None
-try:
-    from geolocate.image.suite import image_experts, load_photo, weights_status
+# The image suite (torch, ~3 s of CPU to import) is imported on first use, not by every page that imports this
+# module: Layers, Benchmark and the classroom never touch it. It is built by another part of the project; the app
+# must work without it.
+_IMAGE_NAMES = ("image_experts", "load_photo", "weights_status", "IMAGE_SUITE_ERROR")
 
-    IMAGE_SUITE_ERROR = None
-except Exception as _err:  # noqa: BLE001 - any failure to import means "image experts unavailable"
-    image_experts = weights_status = None
-    IMAGE_SUITE_ERROR = f"{type(_err).__name__}: {_err}"
+
+@functools.cache
+def _image_suite() -> dict[str, Any]:
     try:
-        from geolocate.image.photo import load_photo
-    except Exception:  # noqa: BLE001
-        load_photo = None
+        from geolocate.image.suite import image_experts, load_photo, weights_status
+
+        return {"image_experts": image_experts, "load_photo": load_photo, "weights_status": weights_status, "IMAGE_SUITE_ERROR": None}
+    except Exception as err:  # noqa: BLE001 - any failure to import means "image experts unavailable"
+        out: dict[str, Any] = {"image_experts": None, "weights_status": None, "IMAGE_SUITE_ERROR": f"{type(err).__name__}: {err}"}
+        photo_loader: Callable[..., Any] | None
+        try:
+            from geolocate.image.photo import load_photo as photo_loader
+        except Exception:  # noqa: BLE001
+            photo_loader = None
+        return out | {"load_photo": photo_loader}
+
+
+def __getattr__(name: str) -> Any:
+    """``from pages._shared import load_photo`` (and the other image names) imports the suite then (PEP 562)."""
+    if name in _IMAGE_NAMES:
+        return _image_suite()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 ENSEMBLES_PER_SESSION = 4
@@ -120,10 +131,11 @@ def shared_weights_status() -> list:
 
 @st.cache_resource(show_spinner=False)
 def _weights_status(backbone: str | None) -> list:
-    if weights_status is None:
+    status = _image_suite()["weights_status"]
+    if status is None:
         return []
     try:
-        return list(weights_status(backbone))
+        return list(status(backbone))
     except Exception as err:  # noqa: BLE001 - a status check must never break the page
         return [type("WeightStatus", (), {"name": "image models", "available": False, "detail": str(err), "fix": ""})()]
 

@@ -48,6 +48,7 @@ from pages._shared import (  # noqa: E402
     show_message,
     without_paths,
 )
+from pages._uploads import uploader_release  # noqa: E402
 
 try:  # candidate areas, hand-off links and saved investigations (pages/_candidates.py); the page works without
     from geolocate.candidates import candidate_areas
@@ -133,7 +134,7 @@ if uploads:
         # read only when it is decoded and dropped before the next (uploads.UploadStore).
         store = st.session_state.get(K.UPLOADS)
         if store is None:
-            store = st.session_state[K.UPLOADS] = UploadStore(loader=load_photo)
+            store = st.session_state[K.UPLOADS] = UploadStore(loader=load_photo, release=uploader_release(K.PHOTOS))
         photos, bad, photo_key = store.sync(uploads)
         upload_msgs += [Message("error", "", m) for m in bad]
 else:
