@@ -170,7 +170,7 @@ def server_run(photos: int, mb: float, timeout_s: float = 300.0, port: int = 0, 
 
                 t = threading.Thread(target=sample, daemon=True)
                 t.start()
-                page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files, timeout=timeout_s * 1000)
+                page.locator('[data-testid="stFileUploaderDropzoneInput"][accept*=".jpg"]').set_input_files(files, timeout=timeout_s * 1000)
                 # Every upload sent and the album decoded: the page lists the photos (networkidle would not
                 # wait: the page reached that state before the uploads began).
                 page.get_by_text(f"Photo{'s' if min(photos, 12) > 1 else ''} ({min(photos, 12)}) and EXIF").wait_for(timeout=timeout_s * 1000)

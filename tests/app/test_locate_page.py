@@ -233,7 +233,7 @@ def test_exports_follow_the_shown_view_and_say_so(at):
     exp = [e for e in at.expander if e.label.startswith("Export the")]
     assert exp and "(view: population · prior)" in exp[0].label
     names = {b.proto.label: b for b in at.get("download_button")}
-    assert list(names) == ["GeoJSON", "KML", "CSV", "Report (HTML)"]
+    assert list(names) == ["GeoJSON", "KML", "CSV", "Report (HTML)", "Save investigation"]  # exports, then the investigation
     # The regions exported are the population prior's own, not the ensemble's (Paris guess).
     lat = float(np.average(at.session_state["_regions"].lat, weights=at.session_state["_regions"].prob))
     assert abs(lat - 48.85) > 1 or len(at.session_state["_regions"]) > 50
@@ -336,7 +336,7 @@ def test_exports_are_valid_geojson(at):
     assert gdf["cum_area_km2"].iloc[-1] <= 1e5
     assert gdf["rank"].tolist() == list(range(1, len(gdf) + 1))
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels == ["GeoJSON", "KML", "CSV", "Report (HTML)"]
+    assert labels == ["GeoJSON", "KML", "CSV", "Report (HTML)", "Save investigation"]
 
 
 def test_refinement_changes_resolution(at):

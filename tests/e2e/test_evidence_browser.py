@@ -116,7 +116,7 @@ def _top_row_latlon(page) -> tuple[float, float]:
 
 
 def _upload(page, path: Path) -> None:
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"][accept*=".jpg"]').set_input_files(str(path))
 
 
 def _type(page, label: str, value: str) -> None:

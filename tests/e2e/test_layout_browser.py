@@ -47,7 +47,7 @@ def _map_drawn(page) -> None:
 def _upload(page, path: Path) -> None:
     before = page.evaluate(map_drawn_js())
     page.evaluate("() => window.scrollTo(0, 0)")
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(path))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"][accept*=".jpg"]').set_input_files(str(path))
     page.locator(MAP).first.scroll_into_view_if_needed()
     page.wait_for_function(f"(b) => {{ const s = ({map_drawn_js()})(); return s !== null && s !== b; }}", arg=before, timeout=300_000)
     wait_idle(page, 120_000)

@@ -137,7 +137,7 @@ def test_exif_marker_stays_small_at_every_zoom(server_no_model, browser, tmp_pat
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     page.goto(server_no_model, wait_until="domcontentloaded")
     page.wait_for_function(deck_ready_js(), timeout=60_000)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(photo))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"][accept*=".jpg"]').set_input_files(str(photo))
     page.locator('[data-testid="stMetric"]', has_text="Area to reach the EXIF position").wait_for(timeout=90_000)
     wait_idle(page, 90_000)
     # One status line says so (the notes wait in its Details expander).
