@@ -258,7 +258,8 @@ def test_model_asked_through_the_panel_locates_near_paris(server, browser, tmp_p
             timeout=RUN_MS,
         )
         # The run that states the model says it has not been asked yet (and builds no model expert).
-        page.get_by_text("The model has not been asked about this photo yet: the photo is sent only when you click").wait_for(timeout=RUN_MS)
+        # (Notes sit in the status line's collapsed "Details" expander: present in the page, not necessarily shown.)
+        page.get_by_text("The model has not been asked about this photo yet: the photo is sent only when you click").first.wait_for(state="attached", timeout=RUN_MS)
         wait_idle(page, RUN_MS)
         assert srv.requests == []  # the panel named the host; nothing was sent before the click
         assert _slider(page, "model: scripted-vlm").count() == 0
