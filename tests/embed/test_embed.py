@@ -112,6 +112,15 @@ def test_schema_manifest_and_values(tmp_path, scorer, photo_items):
     assert probs.shape == (3,) and abs(probs.sum() - 1) < 1e-6
 
 
+def _same_refined(ra, rb, name: str) -> None:
+    """Two refinements of densities equal to ~1e-7 (float16 embeddings): the same probabilities on the cells
+    both split, and only cells of near-tied density (at the edge of the refined set) split in one of them."""
+    common, ia, ib = np.intersect1d(ra.cells.cells, rb.cells.cells, return_indices=True)
+    assert np.abs(ra.prob[ia] - rb.prob[ib]).max() <= 1e-6, name
+    assert 1.0 - ra.prob[ia].sum() <= 1e-4 and 1.0 - rb.prob[ib].sum() <= 1e-4, name
+    assert len(common) >= 0.95 * max(len(ra.cells.cells), len(rb.cells.cells)), name
+
+
 def test_stored_results_reproduce_predict_within_1e6(tmp_path, scorer, photo_items):
     """Experts rebuilt from Parquet give the distribution predict computes in process for the same photo."""
     embed_collection(photo_items, tmp_path, config(), progress=None, scorer=scorer)
@@ -123,9 +132,9 @@ def test_stored_results_reproduce_predict_within_1e6(tmp_path, scorer, photo_ite
         da, db = Ensemble([a]).distribution(), Ensemble([b]).distribution()
         assert np.abs(da.prob - db.prob).max() <= 1e-6, a.name
         ra, rb = Ensemble([a]).distribution(refine_to=5), Ensemble([b]).distribution(refine_to=5)
-        assert np.array_equal(ra.cells.cells, rb.cells.cells) and np.abs(ra.prob - rb.prob).max() <= 1e-6, a.name
-    pa_, pb = Ensemble(stored).distribution(refine_to=6), Ensemble(ref).distribution(refine_to=6)
-    assert np.abs(pa_.prob - pb.prob).max() <= 1e-6
+        _same_refined(ra, rb, a.name)
+    _same_refined(Ensemble(stored).distribution(refine_to=6), Ensemble(ref).distribution(refine_to=6), "ensemble")
+
     # The stored top-k cells are the rebuilt GeoCLIP expert's densest base cells.
     row = read_results(tmp_path, [item.id])
     top = np.asarray(row.column("geoclip_top_cells")[0].values.to_pylist(), np.uint64)
