@@ -191,23 +191,6 @@ def test_without_the_component_cases_falls_back_to_pydeck_in_draw(toy_env, monke
     assert len(titles) == 2  # the small decks' titles, as plain text
 
 
-@pytest.fixture
-def served_media(monkeypatch):
-    """The bytes of every image a run sends, by the file id in its URL (AppTest keeps no runtime after a run)."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    sent: dict[str, bytes] = {}
-    orig = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, path_or_data, mimetype, kind, filename=None):
-        file_id = orig(self, path_or_data, mimetype, kind, filename)
-        sent[file_id] = path_or_data if isinstance(path_or_data, bytes) else open(path_or_data, "rb").read()
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
-    return sent
-
-
 def test_photos_from_the_servers_folder_are_served_without_gps(toy_env, tmp_path, monkeypatch, served_media):
     import io
 

@@ -317,23 +317,6 @@ def test_the_teacher_reloads_and_keeps_control_a_student_link_never_does(db, bro
     assert not db.get_round(code).revealed
 
 
-@pytest.fixture
-def served_media(monkeypatch):
-    """The bytes of every st.image / media file a run sends, by the file id in its URL."""
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    sent: dict[str, bytes] = {}
-    orig = MemoryMediaFileStorage.load_and_get_id
-
-    def keep(self, path_or_data, mimetype, kind, filename=None):
-        file_id = orig(self, path_or_data, mimetype, kind, filename)
-        sent[file_id] = path_or_data if isinstance(path_or_data, bytes) else open(path_or_data, "rb").read()
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keep)
-    return sent
-
-
 def _media_bytes(sent: dict[str, bytes], url: str) -> bytes:
     return sent[url.rsplit("/", 1)[-1].split(".")[0]]
 
