@@ -367,7 +367,7 @@ def test_osm_query_puts_the_top_region_at_the_pharmacy(osm_server, browser):
     _wait_redrawn(page, before)
     wait_idle(page, RUN_MS)
     # The matching place, listed under the query.
-    sidebar.locator('[data-testid="stExpander"] summary', has_text="matching places").click()
+    sidebar.locator('[data-testid="stExpander"] summary', has_text="matching places").click(timeout=RUN_MS)
     places = sidebar.locator('[data-testid="stDataFrame"]').first
     places.wait_for(timeout=RUN_MS)
     expect(places).to_contain_text("Erottajan Apteekki", timeout=RUN_MS)  # the grid fills its cells after its first frame
